@@ -1,0 +1,41 @@
+# Two commands set everything up on a fresh machine with Python 3.10+ and make:
+#   make demo   creates .venv, installs segaug, and runs it on sample_data/
+#   make test   runs the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+OUT ?= out
+
+.PHONY: install demo test lint bench bench-quick sample-data clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: $(INSTALLED)
+	$(BIN)/segaug expand recipes/default.yaml sample_data $(OUT)/
+	@echo "Augmented pairs: $(OUT)/images and $(OUT)/masks; what was done to each: $(OUT)/manifest.csv"
+	@echo "Verify it: $(BIN)/segaug check recipes/default.yaml sample_data $(OUT)/"
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest -q
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check segaug_cli tests scripts benchmarks
+
+bench: $(INSTALLED)
+	$(BIN)/python benchmarks/bench.py
+
+bench-quick: $(INSTALLED)
+	$(BIN)/python benchmarks/bench.py --quick
+
+sample-data: $(INSTALLED)
+	$(BIN)/python scripts/make_sample_data.py
+
+clean:
+	rm -rf $(VENV) $(OUT) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,24 @@
+"""Errors whose str() is the whole user-facing sentence; only cli.py turns them into exit codes."""
+
+from __future__ import annotations
+
+
+class SegaugError(Exception):
+    """A user mistake or bad input, reported as one line without a traceback."""
+
+
+class RecipeError(SegaugError):
+    """The recipe cannot be parsed or is invalid (exit 2)."""
+
+    def __init__(self, path: str, line: int | None, key: str, message: str):
+        self.path, self.line, self.key, self.message = path, line, key, message
+        where = f"{path} line {line}" if line is not None else str(path)
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+class UsageError(SegaugError):
+    """The command line or the folders given cannot be used (exit 2, nothing written)."""
+
+
+class PairError(SegaugError):
+    """One image/mask pair cannot be augmented; the run goes on without it."""
