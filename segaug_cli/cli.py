@@ -1,0 +1,220 @@
+"""The command line: options in, one library call, a report and an exit code out.
+
+Only this module imports click and tqdm. Exit codes (contract): 0 success; 1 some pairs failed or
+``check`` found a difference; 2 usage or recipe error, nothing written; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+import click
+
+from . import __version__
+from .errors import SegaugError
+
+EXAMPLES_SHOWN = 5  # how many names a warning lists before "and N more"
+
+
+class UserError(click.ClickException):
+    """A user mistake: one line on stderr, exit 2, no traceback."""
+
+    exit_code = 2
+
+
+@contextlib.contextmanager
+def _boundary() -> Iterator[None]:
+    try:
+        yield
+    except SegaugError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:  # unreadable IN, unwritable OUT: still one sentence
+        raise UserError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="segaug", message="%(prog)s %(version)s")
+def main() -> None:
+    """Augment image/mask pairs for semantic segmentation, keeping them aligned.
+
+    One recipe (YAML) describes the augmentation; every geometric op of a sample is composed into one
+    affine matrix shared by image and mask; masks are resampled nearest-neighbour, so labels are
+    never blended; runs are reproducible to the byte.
+    """
+
+
+recipe_arg = click.argument("recipe", type=click.Path(dir_okay=False))
+in_arg = click.argument("in_dir", metavar="IN", type=click.Path(file_okay=False))
+out_arg = click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False))
+workers_opt = click.option(
+    "--workers", "-j", type=click.IntRange(min=1), default=None,
+    help="Worker processes (default: all CPUs). 1 runs in this process.",
+)
+quiet_opt = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on success.")
+
+
+@main.command()
+@recipe_arg
+@in_arg
+@out_arg
+@workers_opt
+@click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
+@click.option("--copies", type=int, default=None, help="Override the recipe's copies per pair.")
+@click.option("--force", is_flag=True, help="Regenerate every output, even those already up to date.")
+@click.option("--dry-run", is_flag=True, help="Print what would be written and removed; write nothing.")
+@quiet_opt
+@click.option("--strict", is_flag=True, help="Stop at the first pair that fails.")
+def expand(recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet, strict):
+    """Write augmented copies of every image/mask pair in IN to OUT.
+
+    Pairs are IN/images/** and IN/masks/**, matched by relative path without extension. OUT gets
+    images/, masks/ and manifest.csv. A rerun only rewrites what changed.
+
+    \b
+    Example:
+        segaug expand recipes/default.yaml sample_data out/
+    """
+    from . import engine, recipe as recipes
+
+    bar = _ProgressBar(quiet)
+    with _boundary():
+        rcp = recipes.load(recipe).with_overrides(seed=seed, copies=copies)
+        summary = engine.expand(rcp, in_dir, out_dir, workers=workers, force=force, dry_run=dry_run,
+                                strict=strict, progress=bar.update, on_start=bar.start)
+    bar.close()
+    _report_expand(summary, out_dir, quiet, dry_run)
+    sys.exit(_expand_exit_code(summary))
+
+
+@main.command()
+@recipe_arg
+@in_arg
+@out_arg
+@workers_opt
+@click.option("--deep", metavar="N|all", default="0",
+              help="Also recompute N outputs (or all) and compare pixels, to catch a changed OpenCV.")
+@quiet_opt
+def check(recipe, in_dir, out_dir, workers, deep, quiet):
+    """Exit 0 when OUT is exactly what `expand` would produce; else list the differences, exit 1.
+
+    Hashes only (no augmentation) unless --deep is given. Writes nothing.
+
+    \b
+    Example:
+        segaug check recipes/default.yaml sample_data out/
+    """
+    from . import engine, recipe as recipes
+
+    deep_count = _parse_deep(deep)
+    bar = _ProgressBar(quiet)
+    with _boundary():
+        rcp = recipes.load(recipe)
+        report = engine.check(rcp, in_dir, out_dir, workers=workers, deep=deep_count, progress=bar.update)
+    bar.close()
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    for d in report.differences:
+        click.echo(f"{d.kind}: {d.path}: {d.why}")
+    if report.differences:
+        click.echo(f"segaug check: {len(report.differences)} difference(s); run `segaug expand` to update OUT",
+                   err=True)
+        sys.exit(1)
+    if not quiet:
+        click.echo(f"segaug check: OUT is up to date ({report.checked} output pairs)", err=True)
+
+
+@main.command()
+@recipe_arg
+def validate(recipe):
+    """Parse and validate RECIPE; print what it does. Exit 2 on the first error.
+
+    \b
+    Example:
+        segaug validate recipes/default.yaml
+    """
+    from . import recipe as recipes
+
+    with _boundary():
+        rcp = recipes.load(recipe)
+    ops = ", ".join(op.name if op.p == 1 else f"{op.name} (p={op.p:g})" for op in rcp.transforms) or "no ops"
+    click.echo(f"{recipe}: valid; {rcp.copies} copies per pair, seed {rcp.seed}; {ops}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+# ---------------------------------------------------------------------------------------------
+
+
+class _ProgressBar:
+    """tqdm on stderr, only on a terminal and without --quiet."""
+
+    def __init__(self, quiet: bool):
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.bar = None
+
+    def start(self, total: int) -> None:
+        if self.enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="pair", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _parse_deep(value: str) -> int | None:
+    if value == "all":
+        return None
+    if value.isdigit():
+        return int(value)
+    raise UserError(f"--deep: expected a number or 'all', got {value!r}")
+
+
+def _names(names, limit: int = EXAMPLES_SHOWN) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool) -> None:
+    err = lambda text: click.echo(text, err=True)  # noqa: E731
+    for source, reason in summary.failures:
+        err(f"error: {reason}")
+    if summary.orphan_masks:
+        err(f"warning: {len(summary.orphan_masks)} mask(s) have no image: {_names(list(summary.orphan_masks))}")
+    if summary.ignored:
+        err(f"note: {len(summary.ignored)} non-image file(s) ignored: {_names(list(summary.ignored))}")
+    if summary.foreign:
+        err(f"warning: {len(summary.foreign)} file(s) in OUT were not written by segaug and were left alone: "
+            f"{_names(summary.foreign)}")
+    if dry_run:
+        for action, what in summary.planned:
+            click.echo(f"would {action} {what}")
+        err(f"segaug expand --dry-run: would write {len([p for p in summary.planned if p[0] == 'write'])}, "
+            f"leave {summary.unchanged} unchanged, remove {summary.removed}; {summary.failed} failed")
+        return
+    if summary.fatal:
+        err(f"error: {summary.fatal}")
+    if summary.interrupted:
+        err(f"segaug: interrupted after writing {summary.written} pairs; run the same command again to finish")
+        return
+    rate = summary.written / summary.seconds if summary.seconds else 0.0
+    line = (f"segaug: {summary.written} written, {summary.unchanged} unchanged, {summary.removed} removed, "
+            f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.1f} pairs/s); "
+            f"manifest: {out_dir.rstrip('/')}/manifest.csv")
+    if summary.failed:
+        line += f"; failures listed in {out_dir.rstrip('/')}/errors.csv"
+    if not quiet or summary.failed or summary.fatal:
+        err(line)
+
+
+def _expand_exit_code(summary) -> int:
+    if summary.interrupted:
+        return 130
+    return 1 if summary.failed or summary.fatal else 0

@@ -1,0 +1,365 @@
+"""The parallel engine: plan one job per pair, run the jobs on a process pool, commit OUT.
+
+``expand`` and ``check`` share everything up to the workers' verdicts: ``check`` runs the same
+jobs in a mode that hashes and compares but writes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from . import store
+from .files import image_extension
+from .manifest import Row, render
+from .pairing import Pair, Pairing, find_pairs
+from .recipe import Recipe
+from .worker import PairJob, PairOutcome, Sample, Settings, init_worker, process_pair
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Summary:
+    """What an expand run did, for the CLI to report."""
+
+    pairs: int = 0
+    written: int = 0  # output pairs (image + mask) written
+    unchanged: int = 0
+    removed: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (source image, one-line reason)
+    fatal: str | None = None
+    interrupted: bool = False
+    seconds: float = 0.0
+    planned: list[tuple[str, str]] = field(default_factory=list)  # dry-run: (action, path and reason)
+    orphan_masks: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+    foreign: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+@dataclass
+class Difference:
+    path: str
+    kind: str  # missing | stale | altered | extra | failed | manifest
+    why: str
+
+
+@dataclass
+class CheckReport:
+    differences: list[Difference] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    checked: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+# ---------------------------------------------------------------------------------------------
+
+
+def output_samples(recipe: Recipe, pair: Pair) -> tuple[Sample, ...]:
+    """The output pairs a recipe makes of one input pair (names per the contract)."""
+    samples = []
+    if recipe.keep_original:
+        samples.append(Sample(None, f"images/{_inner(pair.image)}", f"masks/{_inner(pair.mask or '')}"))
+    image_ext = image_extension(pair.image, recipe.output.image_format)
+    for k in range(recipe.copies):
+        stem = f"{pair.key}_aug{k}"
+        samples.append(
+            Sample(k, f"images/{stem}{image_ext}", f"masks/{stem}{recipe.inputs.mask_suffix}.{recipe.output.mask_format}")
+        )
+    return tuple(samples)
+
+
+def _inner(rel: str) -> str:
+    """``images/city/a.jpg`` -> ``city/a.jpg``: the path inside the images or masks folder."""
+    return PurePosixPath(*PurePosixPath(rel).parts[1:]).as_posix() if rel else ""
+
+
+def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[PairJob]:
+    """One job per pair, in key order; a pair whose output names collide with another's fails."""
+    jobs, claimed = [], {}
+    for pair in pairing.pairs:
+        samples = output_samples(recipe, pair) if not pair.problem else ()
+        clash = next((claimed[s.image] for s in samples if s.image in claimed), None)
+        if clash is not None:
+            pair = Pair(pair.key, pair.image, pair.mask, f"its output names collide with those of {clash}")
+            samples = ()
+        claimed.update({s.image: pair.image for s in samples})
+        prior = tuple(previous[s.image] for s in samples if s.image in previous)
+        jobs.append(PairJob(pair, samples, prior))
+    return jobs
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_jobs(jobs: list[PairJob], settings: Settings, workers: int) -> Iterator[PairOutcome]:
+    """Yield each job's outcome as it finishes; the caller may stop early (the pool is then ended).
+
+    ``workers == 1`` runs in this process, with OpenCV kept to one thread as in a worker.
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        yield from _run_in_process(jobs, settings)
+        return
+    context = _pool_context()
+    pool = context.Pool(min(workers, len(jobs)), initializer=init_worker, initargs=(settings,))
+    try:
+        # One pair per task: a task decodes once and writes every copy, far more work than the IPC.
+        yield from pool.imap_unordered(process_pair, jobs, chunksize=1)
+        pool.close()
+    finally:
+        pool.terminate()  # also on Ctrl-C or an early stop: no worker outlives the run
+        pool.join()
+
+
+def _run_in_process(jobs: list[PairJob], settings: Settings) -> Iterator[PairOutcome]:
+    import cv2
+
+    threads = cv2.getNumThreads()
+    init_worker(settings, single_threaded_opencv=False)
+    cv2.setNumThreads(1)
+    try:
+        for job in jobs:
+            yield process_pair(job)
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def _pool_context():
+    """forkserver where available: workers fork from a clean, preloaded server (no inherited OpenCV
+    threads, which can hang a plain fork) and start much faster than spawned interpreters."""
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["segaug_cli.worker"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+# ---------------------------------------------------------------------------------------------
+# expand
+# ---------------------------------------------------------------------------------------------
+
+
+def expand(
+    recipe: Recipe, in_dir: str | Path, out_dir: str | Path, *, workers: int | None = None,
+    force: bool = False, dry_run: bool = False, strict: bool = False, progress: Progress | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> Summary:
+    """Bring OUT up to date with the recipe and the pairs in IN.
+
+    Only samples whose fingerprint changed, or whose outputs are missing or altered, are written;
+    outputs that earlier runs wrote and the recipe no longer produces are removed; files segaug did
+    not write are left alone and reported. With ``dry_run`` nothing is written.
+
+    Raises:
+        UsageError: IN/OUT unusable, or OUT holds a manifest segaug cannot read.
+    """
+    started = time.perf_counter()
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    store.check_folders(in_dir, out_dir)
+    pairing = _find(recipe, in_dir)
+    previous = store.load_previous(out_dir)
+    jobs = plan(recipe, pairing, previous)
+    summary = Summary(pairs=len(jobs), orphan_masks=pairing.orphan_masks, ignored=pairing.ignored)
+    mode = "dry-run" if dry_run else "expand"
+    settings = Settings(recipe, str(in_dir), str(out_dir), mode=mode, force=force)
+    if not dry_run:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store.remove_temp_files(out_dir)
+    if on_start:
+        on_start(len(jobs))
+    journal = store.Journal(out_dir)
+    rows: dict[str, Row] = {}
+    done: set[str] = set()
+    complete = False
+    try:
+        with contextlib.closing(run_jobs(jobs, settings, workers or default_workers())) as outcomes:
+            for outcome in outcomes:
+                done.add(outcome.key)
+                _tally(summary, outcome, rows)
+                if not dry_run:
+                    journal.add([s.row for s in outcome.samples if s.action == "written" and s.row])
+                if progress:
+                    progress(1)
+                if outcome.fatal or (strict and outcome.failure):
+                    break
+            else:
+                complete = True
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        journal.close(remove=False)
+    if not dry_run:
+        store.remove_temp_files(out_dir)
+        _commit(summary, out_dir, jobs, previous, rows, done, complete, journal)
+    else:
+        _plan_removals(summary, jobs, previous)
+    summary.foreign = store.foreign_files(out_dir, _known(previous.values(), rows.values()))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _find(recipe: Recipe, in_dir: Path) -> Pairing:
+    i = recipe.inputs
+    return find_pairs(in_dir, i.images, i.masks, i.mask_suffix)
+
+
+def _tally(summary: Summary, outcome: PairOutcome, rows: dict[str, Row]) -> None:
+    if outcome.fatal:
+        summary.fatal = outcome.fatal
+        return
+    if outcome.failure:
+        summary.failures.append((outcome.source_image, outcome.failure))
+        return
+    for s in outcome.samples:
+        if s.row is not None:
+            rows[s.image] = s.row
+        if s.action == "written":
+            summary.written += 1
+        elif s.action == "unchanged":
+            summary.unchanged += 1
+        else:
+            summary.planned.append(("write", f"{s.image} ({s.reason})"))
+
+
+def _commit(summary: Summary, out_dir: Path, jobs: list[PairJob], previous: dict[str, Row],
+            rows: dict[str, Row], done: set[str], complete: bool, journal: store.Journal) -> None:
+    """Make manifest.csv describe exactly the outputs on disk.
+
+    Earlier outputs that a finished pair no longer produces (fewer copies, a pair that now fails) are
+    removed; after a complete run so are those of pairs that left IN. After a stop (Ctrl-C, --strict,
+    a fatal error) pairs that did not run keep their earlier rows and files, untouched.
+    """
+    key_of = {s.image: job.pair.key for job in jobs for s in job.samples}
+    settled = {image for image in previous if image not in rows and (complete or key_of.get(image) in done)}
+    store.remove_outputs(out_dir, [previous[image] for image in sorted(settled)])
+    summary.removed = len(settled)
+    final = {image: r for image, r in previous.items() if image not in rows and image not in settled}
+    final.update(rows)
+    store.commit(out_dir, list(final.values()), summary.failures)
+    journal.close(remove=True)
+
+
+def _plan_removals(summary: Summary, jobs: list[PairJob], previous: dict[str, Row]) -> None:
+    planned = {s.image for job in jobs for s in job.samples}
+    for image, row in sorted(previous.items()):
+        if image not in planned:
+            summary.planned.append(("remove", f"{row.image} and {row.mask} (no longer produced)"))
+            summary.removed += 1
+
+
+def _known(*groups: Iterable[Row]) -> set[str]:
+    return {path for group in groups for row in group for path in (row.image, row.mask)}
+
+
+# ---------------------------------------------------------------------------------------------
+# check
+# ---------------------------------------------------------------------------------------------
+
+
+def check(
+    recipe: Recipe, in_dir: str | Path, out_dir: str | Path, *, workers: int | None = None,
+    deep: int | None = 0, progress: Progress | None = None,
+) -> CheckReport:
+    """Compare OUT with what ``expand`` would produce, writing nothing.
+
+    Args:
+        deep: recompute this many samples (chosen by a stable hash of their names) and compare their
+            pixels with the stored files; None recomputes all of them.
+    """
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    store.check_folders(in_dir, out_dir)
+    report = CheckReport()
+    if not (out_dir / store.MANIFEST).is_file():
+        report.differences.append(Difference(store.MANIFEST, "missing", "OUT has no manifest: run segaug expand"))
+    previous = store.load_previous(out_dir)
+    jobs = plan(recipe, _find(recipe, in_dir), previous)
+    settings = Settings(recipe, str(in_dir), str(out_dir), mode="check", deep=_deep_selection(jobs, deep))
+    rows: dict[str, Row] = {}
+    with contextlib.closing(run_jobs(jobs, settings, workers or default_workers())) as outcomes:
+        for outcome in outcomes:
+            _collect_differences(report, outcome, rows)
+            if progress:
+                progress(1)
+    planned = {s.image for job in jobs for s in job.samples}
+    for image, row in sorted(previous.items()):
+        if image not in planned:
+            report.differences.append(Difference(image, "extra", "the recipe no longer produces it"))
+    for rel in store.foreign_files(out_dir, _known(previous.values())):
+        report.differences.append(Difference(rel, "extra", "not in the manifest"))
+    _check_manifest_text(report, out_dir, rows)
+    report.notes.extend(_version_notes(out_dir))
+    report.differences.sort(key=lambda d: (d.path, d.kind))
+    return report
+
+
+def _collect_differences(report: CheckReport, outcome: PairOutcome, rows: dict[str, Row]) -> None:
+    if outcome.failure or outcome.fatal:
+        report.differences.append(Difference(outcome.source_image, "failed", outcome.failure or outcome.fatal))
+        return
+    for s in outcome.samples:
+        report.checked += 1
+        if s.action == "unchanged" and s.row is not None:
+            rows[s.image] = s.row
+        else:
+            kind = "missing" if s.reason == "new" else s.reason
+            report.differences.append(Difference(s.image, kind, _REASONS.get(s.reason, s.reason)))
+
+
+_REASONS = {
+    "new": "not in the manifest or not on disk",
+    "stale": "the recipe or the source pair changed since it was written",
+    "missing": "listed in the manifest but the file is gone",
+    "altered": "the file's bytes differ from the manifest's sha256",
+    "pixels differ": "recomputing it gives different pixels (another OpenCV or segaug version?)",
+}
+
+
+def _check_manifest_text(report: CheckReport, out_dir: Path, rows: dict[str, Row]) -> None:
+    """When every output is right, the manifest must also be byte-identical to what expand writes."""
+    path = out_dir / store.MANIFEST
+    if report.differences or not path.is_file():
+        return
+    if path.read_text(encoding="utf-8") != render(list(rows.values())):
+        report.differences.append(Difference(store.MANIFEST, "altered", "differs from what expand would write"))
+
+
+def _version_notes(out_dir: Path) -> list[str]:
+    recorded = store.read_versions(out_dir)
+    if not recorded:
+        return []
+    running = store.versions()
+    return [
+        f"OUT was made with {name} {recorded[name]}, this is {name} {running[name]}: pixels may differ; "
+        "`segaug check --deep all` compares them"
+        for name in sorted(running) if name in recorded and recorded[name] != running[name]
+    ]
+
+
+def _deep_selection(jobs: list[PairJob], deep: int | None) -> frozenset[str]:
+    images = [s.image for job in jobs for s in job.samples if s.copy is not None]
+    if deep is None:
+        return frozenset(images)
+    import hashlib
+
+    ranked = sorted(images, key=lambda image: hashlib.sha256(image.encode()).hexdigest())
+    return frozenset(ranked[:deep])

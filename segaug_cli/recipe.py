@@ -1,0 +1,414 @@
+"""Recipe parsing and validation: YAML in, frozen dataclasses out.
+
+Nothing past this module sees a raw dict or a missing key. Every error names the recipe file, the
+YAML line and the key path (``transforms[0].rotate.degrees``) in one sentence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import RecipeError
+
+# ---------------------------------------------------------------------------------------------
+# Parsed recipe
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Range:
+    """A closed interval sampled uniformly; ``lo == hi`` is a fixed value."""
+
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class Op:
+    """One transform of the recipe: its name, probability and parameter ranges."""
+
+    name: str
+    p: float = 1.0
+    ranges: tuple[tuple[str, Range], ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return OPS[self.name].kind
+
+    def range(self, param: str) -> Range:
+        return dict(self.ranges)[param]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    images: str = "images"
+    masks: str = "masks"
+    mask_suffix: str = ""
+
+
+@dataclass(frozen=True)
+class Output:
+    image_format: str = "same"
+    mask_format: str = "png"
+    jpeg_quality: int = 95
+    png_compression: int | None = None  # None: OpenCV's own fast default filter and strategy
+
+
+@dataclass(frozen=True)
+class Border:
+    mode: str = "constant"
+    image_fill: tuple[float, ...] = (0.0,)  # one value for every channel, or one per channel (RGB[A])
+    mask_fill: int = 0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    seed: int = 0
+    copies: int = 4
+    keep_original: bool = False
+    inputs: Inputs = field(default_factory=Inputs)
+    output: Output = field(default_factory=Output)
+    interpolation: str = "linear"
+    border: Border = field(default_factory=Border)
+    transforms: tuple[Op, ...] = ()
+
+    def with_overrides(self, seed: int | None = None, copies: int | None = None) -> Recipe:
+        """The recipe with command-line overrides applied (None keeps the recipe's value)."""
+        changes: dict[str, Any] = {}
+        if seed is not None:
+            changes["seed"] = _check_seed(seed, "--seed", lambda msg: RecipeError("--seed", None, "", msg))
+        if copies is not None:
+            changes["copies"] = _check_copies(copies, lambda msg: RecipeError("--copies", None, "", msg))
+        return dataclasses.replace(self, **changes)
+
+    def sample_content(self) -> str:
+        """Canonical JSON of everything that decides the pixels of an augmented copy.
+
+        ``copies``, ``keep_original`` and ``inputs`` are left out: they decide which samples exist and
+        where their sources are, not what a given sample looks like, so changing them must not
+        invalidate samples that are still produced.
+        """
+        content = dataclasses.asdict(self)
+        for key in ("copies", "keep_original", "inputs"):
+            content.pop(key)
+        return json.dumps(content, sort_keys=True, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Choices and op specifications: the only list of names, read by the parser, docs and tests
+# ---------------------------------------------------------------------------------------------
+
+INTERPOLATIONS = ("nearest", "linear", "cubic", "area", "lanczos")
+BORDER_MODES = ("constant", "reflect", "replicate")
+IMAGE_FORMATS = ("same", "png", "jpg", "tif")
+MASK_FORMATS = ("png", "tif")
+LOSSY_FORMATS = ("jpg", "jpeg", "webp")
+MAX_COPIES = 10_000
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    default: Range
+    lo: float  # the widest sensible bounds: absurd values are refused, not clipped
+    hi: float
+    open_lo: bool = False  # lo itself is excluded (a scale of 0 collapses the image)
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    kind: str  # "geometric" or "photometric"
+    params: Mapping[str, ParamSpec]
+    doc: str
+
+
+OPS: dict[str, OpSpec] = {
+    "rotate": OpSpec(
+        "geometric",
+        {"degrees": ParamSpec(Range(-30, 30), -360, 360, unit="degrees")},
+        "rotation about the image centre, counter-clockwise positive",
+    ),
+    "scale": OpSpec(
+        "geometric",
+        {"range": ParamSpec(Range(0.8, 1.2), 0, 10, open_lo=True)},
+        "isotropic zoom about the image centre (>1 enlarges)",
+    ),
+    "shear": OpSpec(
+        "geometric",
+        {"degrees": ParamSpec(Range(-10, 10), -80, 80, unit="degrees")},
+        "x-shear about the image centre",
+    ),
+    "translate": OpSpec(
+        "geometric",
+        {"fraction": ParamSpec(Range(-0.1, 0.1), -1, 1)},
+        "shift by a fraction of width and of height, drawn separately",
+    ),
+    "hflip": OpSpec("geometric", {}, "mirror left-right: column x goes to W-1-x"),
+    "vflip": OpSpec("geometric", {}, "mirror top-bottom: row y goes to H-1-y"),
+    "brightness": OpSpec(
+        "photometric",
+        {"range": ParamSpec(Range(-0.2, 0.2), -1, 1)},
+        "add a fraction of the dtype's full scale; image only",
+    ),
+    "contrast": OpSpec(
+        "photometric",
+        {"range": ParamSpec(Range(0.8, 1.2), 0, 10)},
+        "scale the distance from the image mean; image only",
+    ),
+    "gamma": OpSpec(
+        "photometric",
+        {"range": ParamSpec(Range(0.8, 1.2), 0, 10, open_lo=True)},
+        "out = full * (in / full) ** gamma; image only",
+    ),
+}
+
+# ---------------------------------------------------------------------------------------------
+# Loading: YAML text -> (plain data, line of every key path) -> Recipe
+# ---------------------------------------------------------------------------------------------
+
+Path_ = tuple[Any, ...]
+_TOP_KEYS = ("seed", "copies", "keep_original", "inputs", "output", "interpolation", "border", "transforms")
+
+
+def load(path: str | Path) -> Recipe:
+    """Read and validate a recipe file.
+
+    Raises:
+        RecipeError: the file cannot be read, is not YAML, or breaks a rule; the message names the
+            file, the line and the key.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "cannot be read as UTF-8 text"
+        raise RecipeError(str(path), None, "", reason) from None
+    return parse(text, str(path))
+
+
+def parse(text: str, name: str = "<recipe>") -> Recipe:
+    """Validate recipe text; ``name`` is used in error messages."""
+    data, lines = _compose(text, name)
+    return _Parser(name, lines).recipe(data)
+
+
+def _compose(text: str, name: str) -> tuple[Any, dict[Path_, int]]:
+    """Safe-load YAML while keeping the line of every key (``safe_load`` drops marks)."""
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise RecipeError(name, mark.line + 1 if mark else None, "", f"invalid YAML: {problem}") from None
+    except RecursionError:
+        raise RecipeError(name, None, "", "invalid YAML: nested too deeply") from None
+    lines: dict[Path_, int] = {}
+    if node is not None:
+        _record_lines(node, (), lines)
+    return data, lines
+
+
+def _record_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            _record_lines(value_node, path + (key,), lines)
+            lines[path + (key,)] = key_node.start_mark.line + 1  # the key's line, not its value's
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record_lines(item, path + (index,), lines)
+
+
+def _dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_seed(value: Any, key: str, fail) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**64:
+        raise fail(f"must be a whole number from 0 to 2**64-1, got {value!r}")
+    return value
+
+
+def _check_copies(value: Any, fail) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COPIES:
+        raise fail(f"must be a whole number from 0 to {MAX_COPIES}, got {value!r}")
+    return value
+
+
+class _Parser:
+    """Walks the plain data with the key path in hand, so every error can say where it is."""
+
+    def __init__(self, name: str, lines: dict[Path_, int]):
+        self.name, self.lines = name, lines
+
+    def error(self, path: Path_, message: str) -> RecipeError:
+        line = next((self.lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in self.lines), None)
+        return RecipeError(self.name, line, _dotted(path), message)
+
+    # -- shapes ---------------------------------------------------------------------------------
+
+    def mapping(self, value: Any, path: Path_, allowed: tuple[str, ...]) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(path, f"must be a mapping of keys to values, got {_kind(value)}")
+        for key in value:
+            if not isinstance(key, str) or key not in allowed:
+                raise self.error(path + (key,), f"unknown key; expected one of: {', '.join(allowed)}")
+        return value
+
+    def choice(self, value: Any, path: Path_, choices: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise self.error(path, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def number(self, value: Any, path: Path_, lo: float, hi: float, open_lo: bool = False) -> float:
+        if not _is_number(value) or not math.isfinite(value):
+            raise self.error(path, f"must be a finite number, got {value!r}")
+        if value < lo or value > hi or (open_lo and value == lo):
+            bracket = "(" if open_lo else "["
+            raise self.error(path, f"must be in {bracket}{_num(lo)}, {_num(hi)}], got {value!r}")
+        return float(value)
+
+    def integer(self, value: Any, path: Path_, lo: int, hi: int) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            raise self.error(path, f"must be a whole number from {lo} to {hi}, got {value!r}")
+        return value
+
+    def boolean(self, value: Any, path: Path_) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(path, f"must be true or false, got {value!r}")
+        return value
+
+    def relative_folder(self, value: Any, path: Path_) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(path, f"must be a folder name, got {value!r}")
+        parts = Path(value).parts
+        if Path(value).is_absolute() or ".." in parts:
+            raise self.error(path, f"must be a folder inside IN (no absolute path, no '..'), got {value!r}")
+        return value
+
+    # -- sections -------------------------------------------------------------------------------
+
+    def recipe(self, data: Any) -> Recipe:
+        top = self.mapping(data, (), _TOP_KEYS)
+        fail = lambda key: lambda msg: self.error((key,), msg)  # noqa: E731
+        return Recipe(
+            seed=_check_seed(top.get("seed", 0), "seed", fail("seed")),
+            copies=_check_copies(top.get("copies", Recipe.copies), fail("copies")),
+            keep_original=self.boolean(top.get("keep_original", False), ("keep_original",)),
+            inputs=self.inputs(top.get("inputs"), ("inputs",)),
+            output=self.output(top.get("output"), ("output",)),
+            interpolation=self.choice(top.get("interpolation", "linear"), ("interpolation",), INTERPOLATIONS),
+            border=self.border(top.get("border"), ("border",)),
+            transforms=self.transforms(top.get("transforms"), ("transforms",)),
+        )
+
+    def inputs(self, value: Any, path: Path_) -> Inputs:
+        raw = self.mapping(value, path, ("images", "masks", "mask_suffix"))
+        suffix = raw.get("mask_suffix", "")
+        if not isinstance(suffix, str) or re.search(r"[/\\]", suffix):
+            raise self.error(path + ("mask_suffix",), f"must be text without slashes, got {suffix!r}")
+        return Inputs(
+            images=self.relative_folder(raw.get("images", "images"), path + ("images",)),
+            masks=self.relative_folder(raw.get("masks", "masks"), path + ("masks",)),
+            mask_suffix=suffix,
+        )
+
+    def output(self, value: Any, path: Path_) -> Output:
+        raw = self.mapping(value, path, ("image_format", "mask_format", "jpeg_quality", "png_compression"))
+        mask_format = raw.get("mask_format", "png")
+        if isinstance(mask_format, str) and mask_format.lower() in LOSSY_FORMATS:
+            raise self.error(
+                path + ("mask_format",),
+                f"{mask_format!r} is lossy and would invent label values; use png or tif",
+            )
+        compression = raw.get("png_compression")
+        return Output(
+            image_format=self.choice(raw.get("image_format", "same"), path + ("image_format",), IMAGE_FORMATS),
+            mask_format=self.choice(mask_format, path + ("mask_format",), MASK_FORMATS),
+            jpeg_quality=self.integer(raw.get("jpeg_quality", 95), path + ("jpeg_quality",), 1, 100),
+            png_compression=None
+            if compression is None
+            else self.integer(compression, path + ("png_compression",), 0, 9),
+        )
+
+    def border(self, value: Any, path: Path_) -> Border:
+        raw = self.mapping(value, path, ("mode", "image_fill", "mask_fill"))
+        return Border(
+            mode=self.choice(raw.get("mode", "constant"), path + ("mode",), BORDER_MODES),
+            image_fill=self.image_fill(raw.get("image_fill", 0), path + ("image_fill",)),
+            mask_fill=self.integer(raw.get("mask_fill", 0), path + ("mask_fill",), 0, 65535),
+        )
+
+    def image_fill(self, value: Any, path: Path_) -> tuple[float, ...]:
+        values = value if isinstance(value, list) else [value]
+        if not 1 <= len(values) <= 4:
+            raise self.error(path, f"must be a number or a list of 1 to 4 numbers (R, G, B, A), got {value!r}")
+        return tuple(self.number(v, path, 0, 65535) for v in values)
+
+    def transforms(self, value: Any, path: Path_) -> tuple[Op, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.error(path, f"must be a list of ops, got {_kind(value)}")
+        return tuple(self.op(item, path + (index,)) for index, item in enumerate(value))
+
+    def op(self, item: Any, path: Path_) -> Op:
+        if isinstance(item, str):  # `- hflip` is shorthand for `- hflip: {}`
+            item = {item: None}
+        if not isinstance(item, dict) or len(item) != 1:
+            raise self.error(path, "each transform must be one op name with its settings, e.g. '- hflip: {p: 0.5}'")
+        (name, settings), = item.items()
+        if name not in OPS:
+            raise self.error(path, f"unknown op {name!r}; expected one of: {', '.join(OPS)}")
+        spec, op_path = OPS[name], path + (name,)
+        raw = self.mapping(settings, op_path, ("p", *spec.params))
+        p = self.number(raw.get("p", 1.0), op_path + ("p",), 0, 1)
+        ranges = tuple(
+            (param, self.range(raw.get(param, pspec.default), op_path + (param,), pspec))
+            for param, pspec in spec.params.items()
+        )
+        return Op(name=name, p=p, ranges=ranges)
+
+    def range(self, value: Any, path: Path_, spec: ParamSpec) -> Range:
+        if isinstance(value, Range):
+            return value
+        if _is_number(value):
+            value = [value, value]
+        if not isinstance(value, list) or len(value) != 2:
+            raise self.error(path, f"must be a number or a range [lo, hi], got {value!r}")
+        lo, hi = (self.number(v, path, spec.lo, spec.hi, spec.open_lo) for v in value)
+        if lo > hi:
+            raise self.error(path, f"lo ({_num(lo)}) > hi ({_num(hi)})")
+        return Range(lo, hi)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", type(None): "nothing"}.get(type(value), repr(value))

@@ -1,0 +1,153 @@
+"""The state of an OUT folder: what earlier runs recorded, and committing a run's result to disk.
+
+OUT holds ``images/`` and ``masks/`` (outputs), ``manifest.csv`` (one row per output pair),
+``segaug.json`` (the versions that made it), ``errors.csv`` (failed pairs, when any) and, only while a
+run is in progress or after it was killed, ``.segaug-journal.jsonl`` (rows written so far, so the
+next run can trust them).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+from pathlib import Path
+
+from . import __version__, files
+from .errors import UsageError
+from .manifest import ManifestError, Row, parse, render
+
+MANIFEST = "manifest.csv"
+VERSIONS = "segaug.json"
+ERRORS = "errors.csv"
+JOURNAL = ".segaug-journal.jsonl"
+OUTPUT_FOLDERS = ("images", "masks")
+
+
+def check_folders(in_dir: Path, out_dir: Path) -> None:
+    """Refuse an IN that is missing, and an OUT that is IN or lies inside it (or the reverse).
+
+    Raises:
+        UsageError: with the folders named.
+    """
+    if not in_dir.is_dir():
+        raise UsageError(f"{in_dir}: no such folder")
+    real_in, real_out = in_dir.resolve(), out_dir.resolve()
+    if real_in == real_out or real_in in real_out.parents or real_out in real_in.parents:
+        raise UsageError(f"IN ({in_dir}) and OUT ({out_dir}) must be separate folders, neither inside the other")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: exists and is not a folder")
+
+
+def load_previous(out_dir: Path) -> dict[str, Row]:
+    """Rows recorded by earlier runs, by output image: the manifest, updated by a leftover journal."""
+    rows: dict[str, Row] = {}
+    manifest_path = out_dir / MANIFEST
+    if manifest_path.is_file():
+        try:
+            rows = {r.image: r for r in parse(manifest_path.read_text(encoding="utf-8"))}
+        except (ManifestError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"{manifest_path}: not a segaug manifest ({exc}); move it away or choose another OUT"
+            ) from None
+    journal = out_dir / JOURNAL
+    if journal.is_file():
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            try:
+                row = Row(**json.loads(line))
+            except (ValueError, TypeError):
+                continue  # a line cut short by a kill: that row's files are simply checked again
+            rows[row.image] = row
+    return rows
+
+
+def remove_temp_files(out_dir: Path) -> None:
+    """Delete temporary files that a killed run left behind (never under a final name)."""
+    for folder in OUTPUT_FOLDERS:
+        for path in (out_dir / folder).rglob(f"*{files.TEMP_SUFFIX}") if (out_dir / folder).is_dir() else ():
+            path.unlink(missing_ok=True)
+
+
+def foreign_files(out_dir: Path, known: set[str]) -> list[str]:
+    """Files under OUT/images and OUT/masks that segaug did not write (POSIX paths relative to OUT)."""
+    found = []
+    for folder in OUTPUT_FOLDERS:
+        root = out_dir / folder
+        if not root.is_dir():
+            continue
+        for current, _dirs, names in os.walk(root):
+            for name in names:
+                rel = Path(current, name).relative_to(out_dir).as_posix()
+                if rel not in known and not name.endswith(files.TEMP_SUFFIX):
+                    found.append(rel)
+    return sorted(found)
+
+
+class Journal:
+    """Append-only record of rows written by the run in progress; survives SIGKILL line by line."""
+
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / JOURNAL
+        self._fh = None
+
+    def add(self, rows: list[Row]) -> None:
+        if not rows:
+            return
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", encoding="utf-8")
+        for row in rows:
+            self._fh.write(json.dumps(dataclasses.asdict(row), separators=(",", ":")) + "\n")
+        self._fh.flush()
+
+    def close(self, remove: bool) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if remove:
+            self.path.unlink(missing_ok=True)
+
+
+def versions() -> dict[str, str]:
+    """The library versions whose code decides output bytes."""
+    import cv2
+    import numpy
+    import PIL
+
+    return {"segaug": __version__, "opencv": cv2.__version__, "numpy": numpy.__version__, "pillow": PIL.__version__}
+
+
+def read_versions(out_dir: Path) -> dict[str, str] | None:
+    try:
+        data = json.loads((out_dir / VERSIONS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data.get("versions") if isinstance(data, dict) else None
+
+
+def commit(out_dir: Path, rows: list[Row], failures: list[tuple[str, str]]) -> None:
+    """Write manifest, versions and error list atomically; each is whole or absent."""
+    files.atomic_write(out_dir / MANIFEST, render(rows).encode("utf-8"))
+    sidecar = {"format": 1, "versions": versions()}
+    files.atomic_write(out_dir / VERSIONS, (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
+    if failures:
+        files.atomic_write(out_dir / ERRORS, _errors_csv(failures).encode("utf-8"))
+    else:
+        (out_dir / ERRORS).unlink(missing_ok=True)
+
+
+def _errors_csv(failures: list[tuple[str, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("source_image", "reason"))
+    writer.writerows(sorted(failures))
+    return buffer.getvalue()
+
+
+def remove_outputs(out_dir: Path, rows: list[Row]) -> None:
+    """Delete outputs that segaug wrote earlier and that the recipe no longer produces."""
+    for row in rows:
+        for rel in (row.image, row.mask):
+            (out_dir / rel).unlink(missing_ok=True)

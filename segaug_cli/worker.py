@@ -1,0 +1,240 @@
+"""The work of one pair, run inside a pool worker (or in process with --workers 1).
+
+A worker receives paths, never arrays, and returns small outcome records: it reads the pair once,
+decides per sample whether the existing output is still valid (hashing only), and decodes, augments,
+encodes and writes only the samples that need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from . import files
+from .augment import augment
+from .errors import PairError
+from .manifest import Row, format_matrix
+from .pairing import Pair
+from .recipe import Recipe
+from .sampling import draw_for, params_record, sample_seed
+
+FORMAT_VERSION = 1  # bump when the same inputs would give different outputs or rows
+IDENTITY = "1 0 0 0 1 0"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One output pair to produce: copy k of a pair, or (copy None) the kept original."""
+
+    copy: int | None
+    image: str  # output paths, POSIX, relative to OUT
+    mask: str
+
+
+@dataclass(frozen=True)
+class PairJob:
+    pair: Pair
+    samples: tuple[Sample, ...]
+    previous: tuple[Row, ...] = ()  # what an earlier run recorded for these outputs
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every worker needs, sent once through the pool initializer."""
+
+    recipe: Recipe
+    in_dir: str
+    out_dir: str
+    mode: str = "expand"  # expand | dry-run | check
+    force: bool = False
+    deep: frozenset[str] = frozenset()  # check: output images whose pixels are recomputed and compared
+
+
+@dataclass(frozen=True)
+class SampleOutcome:
+    image: str
+    mask: str
+    action: str  # written | unchanged | pending (dry-run/check: would be written)
+    reason: str = ""  # new | stale | missing | altered | forced | pixels differ
+    row: Row | None = None
+
+
+@dataclass(frozen=True)
+class PairOutcome:
+    key: str
+    source_image: str
+    samples: tuple[SampleOutcome, ...] = ()
+    failure: str | None = None  # this pair failed; the run goes on
+    fatal: str | None = None  # OUT cannot be written (disk full, permissions); the run stops
+
+
+@dataclass
+class _Sources:
+    """A pair's source bytes, hashed at once and decoded only when a sample needs pixels."""
+
+    pair: Pair
+    image_bytes: bytes
+    mask_bytes: bytes
+    hashes: tuple[str, str] = ("", "")
+    _decoded: tuple[np.ndarray, files.Mask] | None = field(default=None, repr=False)
+
+    def decoded(self) -> tuple[np.ndarray, files.Mask]:
+        if self._decoded is None:
+            image = files.decode_image(self.image_bytes, self.pair.image)
+            mask = files.decode_mask(self.mask_bytes, self.pair.mask)
+            if mask.labels.shape[:2] != image.shape[:2]:
+                raise PairError(
+                    f"{self.pair.mask} is {_size(mask.labels)} but {self.pair.image} is {_size(image)}"
+                )
+            self._decoded = (image, mask)
+        return self._decoded
+
+
+def _size(array: np.ndarray) -> str:
+    return f"{array.shape[1]}x{array.shape[0]}"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def fingerprint(settings: Settings, key: str, copy: int | None, source_hashes: tuple[str, str]) -> str:
+    """sha256 of everything that decides a sample's bytes: format, recipe content, key, copy, sources."""
+    content = settings.recipe.sample_content() if copy is not None else "original"
+    payload = json.dumps([FORMAT_VERSION, content, key, copy, *source_hashes], separators=(",", ":"))
+    return sha256(payload.encode())
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker process state
+# ---------------------------------------------------------------------------------------------
+
+_SETTINGS: Settings | None = None
+
+
+def init_worker(settings: Settings, single_threaded_opencv: bool = True) -> None:
+    """Pool initializer: keep the settings, and keep OpenCV to one thread so N workers use N cores."""
+    global _SETTINGS
+    _SETTINGS = settings
+    if single_threaded_opencv:
+        import signal
+
+        import cv2
+
+        cv2.setNumThreads(1)
+        # Ctrl-C reaches the whole process group; only the parent handles it, so workers stay quiet.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def process_pair(job: PairJob) -> PairOutcome:
+    """Bring every sample of one pair up to date (or, in dry-run/check, say what is out of date)."""
+    settings = _SETTINGS
+    assert settings is not None, "init_worker was not called"
+    pair = job.pair
+    if pair.problem:
+        return PairOutcome(pair.key, pair.image, failure=f"{pair.image}: {pair.problem}")
+    written: list[Path] = []
+    try:
+        sources = _read_sources(settings, pair)
+        outcomes = tuple(_process_sample(settings, sources, job, s, written) for s in job.samples)
+        return PairOutcome(pair.key, pair.image, outcomes)
+    except PairError as exc:
+        _discard(written)
+        message = str(exc)
+        return PairOutcome(pair.key, pair.image, failure=message if message.startswith(pair.image) else
+                           f"{pair.image}: {message}")
+    except OSError as exc:
+        _discard(written)
+        return PairOutcome(pair.key, pair.image, fatal=f"{exc.filename or settings.out_dir}: {exc.strerror or exc}")
+
+
+def _read_sources(settings: Settings, pair: Pair) -> _Sources:
+    in_dir = Path(settings.in_dir)
+    image_bytes = files.read_bytes(in_dir / pair.image)
+    mask_bytes = files.read_bytes(in_dir / pair.mask)
+    return _Sources(pair, image_bytes, mask_bytes, (sha256(image_bytes), sha256(mask_bytes)))
+
+
+def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample: Sample,
+                    written: list[Path]) -> SampleOutcome:
+    fp = fingerprint(settings, job.pair.key, sample.copy, sources.hashes)
+    previous = next((r for r in job.previous if r.image == sample.image), None)
+    reason = "forced" if settings.force else _why_outdated(settings, sample, fp, previous)
+    if reason is None and sample.image in settings.deep:
+        reason = _compare_pixels(settings, sources, job.pair, sample)
+    if reason is None:
+        return SampleOutcome(sample.image, sample.mask, "unchanged", row=previous)
+    if settings.mode != "expand":
+        return SampleOutcome(sample.image, sample.mask, "pending", reason)
+    image_bytes, mask_bytes, row = _render(settings, sources, job.pair, sample, fp)
+    out = Path(settings.out_dir)
+    for rel, data in ((sample.image, image_bytes), (sample.mask, mask_bytes)):
+        files.atomic_write(out / rel, data)
+        written.append(out / rel)
+    return SampleOutcome(sample.image, sample.mask, "written", reason, row)
+
+
+def _why_outdated(settings: Settings, sample: Sample, fp: str, previous: Row | None) -> str | None:
+    """Why this sample must be (re)written, or None when OUT already holds exactly it."""
+    if previous is None:
+        return "new"
+    if previous.fingerprint != fp:
+        return "stale"
+    out = Path(settings.out_dir)
+    digests = []
+    for rel in (sample.image, sample.mask):
+        try:
+            digests.append(sha256((out / rel).read_bytes()))
+        except FileNotFoundError:
+            return "missing"
+    if digests != [previous.image_sha256, previous.mask_sha256]:
+        return "altered"
+    return None
+
+
+def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
+            fp: str) -> tuple[bytes, bytes, Row]:
+    """The encoded outputs of one sample and its manifest row."""
+    recipe = settings.recipe
+    if sample.copy is None:  # a kept original is copied byte for byte, never re-encoded
+        image_bytes, mask_bytes = sources.image_bytes, sources.mask_bytes
+        seed, matrix, params = "", IDENTITY, "{}"
+    else:
+        image, mask = sources.decoded()
+        seed_int = sample_seed(recipe.seed, pair.key, sample.copy)
+        draws = draw_for(recipe.transforms, seed_int)
+        out_image, out_labels, m = augment(image, mask.labels, draws, recipe)
+        out = recipe.output
+        image_bytes = files.encode_image(out_image, PurePosixPath(sample.image).suffix, out.jpeg_quality,
+                                         out.png_compression)
+        mask_bytes = files.encode_mask(out_labels, mask.palette, out.mask_format, out.png_compression)
+        seed, matrix = str(seed_int), format_matrix(m)
+        params = json.dumps(params_record(draws), separators=(",", ":"))
+    row = Row(
+        image=sample.image, mask=sample.mask, source_image=pair.image, source_mask=pair.mask or "",
+        copy="original" if sample.copy is None else str(sample.copy), seed=seed, matrix=matrix,
+        params=params, fingerprint=fp, image_sha256=sha256(image_bytes), mask_sha256=sha256(mask_bytes),
+    )
+    return image_bytes, mask_bytes, row
+
+
+def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: Sample) -> str | None:
+    """check --deep: recompute a sample and compare its decoded pixels with the stored files."""
+    fp = fingerprint(settings, pair.key, sample.copy, sources.hashes)
+    image_bytes, mask_bytes, _ = _render(settings, sources, pair, sample, fp)
+    out = Path(settings.out_dir)
+    for rel, fresh in ((sample.image, image_bytes), (sample.mask, mask_bytes)):
+        stored = files.read_bytes(out / rel)
+        if stored != fresh and not np.array_equal(files.decode_pixels(stored, rel), files.decode_pixels(fresh, rel)):
+            return "pixels differ"
+    return None
+
+
+def _discard(paths: list[Path]) -> None:
+    """Remove what a failed pair wrote in this call: a pair is written whole or not at all."""
+    for path in paths:
+        path.unlink(missing_ok=True)
