@@ -51,8 +51,8 @@ def augment(
     ``image_fill``; they commute with the warp everywhere else.
 
     Args:
-        image: (H, W) or (H, W, C) uint8/uint16 image in OpenCV channel order (BGR[A]).
-        mask: (H, W) uint8/uint16 label mask of the same height and width.
+        image: (H, W) or (H, W, C) uint8/uint16/float32 image in OpenCV channel order (BGR[A]).
+        mask: (H, W) uint8/uint16 labels, or (H, W, 3) class colours, of the same height and width.
     Returns:
         (image, mask, matrix): the augmented arrays and the 3x3 source-to-output matrix.
     Raises:
@@ -60,27 +60,36 @@ def augment(
     """
     matrix = sample_matrix(draws, image.shape[:2])
     toned = photometric.apply(image, intensity_steps(draws))
-    fill = image_fill_for(image, recipe.border.image_fill)
-    check_mask_fill(mask, recipe.border.mask_fill)
+    image_fill = image_fill_for(image, recipe.border.image_fill)
+    mask_fill = mask_fill_for(mask, recipe.border.mask_fill)
     border = recipe.border.mode
-    out_image = geometric.warp_image(toned, matrix, recipe.interpolation, border, fill)
-    out_mask = geometric.warp_mask(mask, matrix, border, recipe.border.mask_fill)
+    out_image = geometric.warp_image(toned, matrix, recipe.interpolation, border, image_fill)
+    out_mask = geometric.warp_mask(mask, matrix, border, mask_fill)
     return out_image, out_mask, matrix
 
 
 def image_fill_for(image: np.ndarray, fill: tuple[float, ...]) -> tuple[float, ...]:
-    """The recipe's fill (one value, or RGB[A] order) in the array's BGR[A] channel order."""
+    """The recipe's fill (one value, or one per channel in RGB[A] order) in the array's channel order."""
     channels = 1 if image.ndim == 2 else image.shape[2]
     if len(fill) == 1:
-        return fill * 4
+        return fill
     if len(fill) != channels:
         raise PairError(f"border.image_fill has {len(fill)} values but the image has {channels} channel(s)")
-    if channels >= 3:
+    if channels in (3, 4):
         fill = (fill[2], fill[1], fill[0], *fill[3:])
     return fill
 
 
-def check_mask_fill(mask: np.ndarray, fill: int) -> None:
+def mask_fill_for(mask: np.ndarray, fill: int | tuple[int, ...]) -> int | tuple[int, ...]:
+    """The fill as the mask stores it: a label for label masks, a BGR colour for colour masks."""
     top = np.iinfo(mask.dtype).max
-    if fill > top:
-        raise PairError(f"border.mask_fill {fill} does not fit in this {mask.dtype} mask (max {top})")
+    if mask.ndim == 2:
+        if not isinstance(fill, int):
+            raise PairError(f"border.mask_fill is a colour {list(fill)} but the mask holds labels, not colours")
+        if fill > top:
+            raise PairError(f"border.mask_fill {fill} does not fit in this {mask.dtype} mask (max {top})")
+        return fill
+    colour = (fill, fill, fill) if isinstance(fill, int) else fill
+    if max(colour) > top:
+        raise PairError(f"border.mask_fill {fill} does not fit in this {mask.dtype} colour mask (max {top})")
+    return (colour[2], colour[1], colour[0])

@@ -1,4 +1,8 @@
-"""Image and mask decoding/encoding, and atomic writes. The only module that touches pixels on disk."""
+"""Image and mask decoding/encoding, and atomic writes: the only module that turns bytes into pixels.
+
+Arrays follow OpenCV's conventions everywhere in segaug: (H, W) for one channel, (H, W, C) otherwise,
+colour channels in BGR(A) order for C in (3, 4), file order for C > 4 (multispectral).
+"""
 
 from __future__ import annotations
 
@@ -16,16 +20,26 @@ from .errors import PairError
 IMAGE_EXTENSIONS = frozenset(
     ".png .jpg .jpeg .jpe .bmp .dib .tif .tiff .webp .jp2 .pbm .pgm .ppm .pnm .pxm .sr .ras .exr .hdr .pic".split()
 )
+JPEG_EXTENSIONS = (".jpg", ".jpeg", ".jpe")
+TIFF_EXTENSIONS = (".tif", ".tiff")
+IMAGE_DTYPES = (np.uint8, np.uint16, np.float32)
+MASK_DTYPES = (np.uint8, np.uint16)
 TEMP_SUFFIX = ".segaug-tmp"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
 class Mask:
-    """A label mask: (H, W) uint8/uint16 class indices, and the PNG palette it came with, if any."""
+    """A label mask: (H, W) uint8/uint16 class indices, or (H, W, 3) BGR class colours.
+
+    ``palette`` and ``transparency`` are kept from a palette PNG so it can be written back as one.
+    """
 
     labels: np.ndarray
     palette: list[int] | None = None
+    transparency: bytes | int | None = None
 
 
 def read_bytes(path: str | Path) -> bytes:
@@ -40,47 +54,87 @@ def is_palette_png(data: bytes) -> bool:
     return data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) > 25 and data[25] == 3
 
 
+# ---------------------------------------------------------------------------------------------
+# Decoding
+# ---------------------------------------------------------------------------------------------
+
+
 def decode_image(data: bytes, name: str) -> np.ndarray:
-    """Decode an image as stored: (H, W) grey or (H, W, 3|4) BGR[A], uint8 or uint16."""
-    image = _imdecode(data, name)
-    if image.dtype not in (np.uint8, np.uint16):
-        raise PairError(f"{name}: {image.dtype} images are not supported (uint8 and uint16 are)")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim == 3 and image.shape[2] not in (3, 4):
-        raise PairError(f"{name}: images with {image.shape[2]} channels are not supported (1, 3 or 4 are)")
+    """Decode an image as stored (no EXIF rotation: see ``exif_orientation``).
+
+    Returns:
+        (H, W) or (H, W, C) uint8, uint16 or float32 array; C in 3, 4 is BGR[A], C > 4 file order.
+    """
+    image = _decode(data, name)
+    if image.dtype not in IMAGE_DTYPES:
+        raise PairError(f"{name}: {image.dtype} images are not supported (uint8, uint16 and float32 are)")
     return image
 
 
 def decode_mask(data: bytes, name: str) -> Mask:
-    """Decode a single-channel label mask; palette PNGs give their indices, never their colours."""
+    """Decode a label mask; palette PNGs give their indices, never their colours."""
     if is_palette_png(data):
         return _decode_palette_png(data, name)
-    labels = _imdecode(data, name)
-    if labels.ndim == 3 and labels.shape[2] == 1:
-        labels = labels[:, :, 0]
-    if labels.ndim != 2:
-        raise PairError(f"{name}: mask has {labels.shape[2]} channels; a label mask must have one")
-    if labels.dtype not in (np.uint8, np.uint16):
+    labels = _decode(data, name)
+    if labels.dtype not in MASK_DTYPES:
         raise PairError(f"{name}: {labels.dtype} masks are not supported (uint8 and uint16 labels are)")
+    if labels.ndim == 3 and labels.shape[2] == 4:
+        raise PairError(f"{name}: mask has an alpha channel; a mask holds labels (1 channel) or class colours (3)")
+    if labels.ndim == 3 and labels.shape[2] != 3:
+        raise PairError(f"{name}: mask has {labels.shape[2]} channels; a mask holds labels (1) or colours (3)")
     return Mask(labels)
 
 
 def decode_pixels(data: bytes, name: str) -> np.ndarray:
     """The stored values of any image or mask file (palette PNGs as indices), for comparisons."""
-    return decode_mask(data, name).labels if is_palette_png(data) else _imdecode(data, name)
+    return decode_mask(data, name).labels if is_palette_png(data) else _decode(data, name)
 
 
-def _imdecode(data: bytes, name: str) -> np.ndarray:
+def _decode(data: bytes, name: str) -> np.ndarray:
     if not data:
         raise PairError(f"{name}: file is empty")
-    try:
-        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        array = None
+    array = _decode_tiff(data, name) if data[:4] in _TIFF_SIGNATURES else None
+    if array is None:
+        array = _imdecode(data)
     if array is None:
         raise PairError(f"{name}: not a readable image (corrupt, truncated or an unsupported format)")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or min(array.shape[:2]) == 0:
+        raise PairError(f"{name}: unsupported image shape {array.shape}")
     return array
+
+
+def _imdecode(data: bytes) -> np.ndarray | None:
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+
+
+def _decode_tiff(data: bytes, name: str) -> np.ndarray | None:
+    """TIFF through tifffile: OpenCV misreads TIFFs of more than 4 channels (wrong shape, no error).
+
+    Returns None when tifffile cannot decode it (e.g. LZW without imagecodecs): OpenCV then tries.
+    """
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            if len(tif.pages) > 1:
+                raise PairError(f"{name}: multi-page TIFF stacks are not supported; store one image per file")
+            page = tif.pages[0]
+            array = page.asarray()
+            rgb = page.photometric == tifffile.PHOTOMETRIC.RGB
+    except PairError:
+        raise
+    except Exception:  # tifffile raises many types for what it cannot read; OpenCV gets a try
+        return None
+    if array.ndim == 3 and array.shape[0] < array.shape[2] and page.planarconfig == tifffile.PLANARCONFIG.SEPARATE:
+        array = np.moveaxis(array, 0, -1)
+    if rgb and array.ndim == 3 and array.shape[2] in (3, 4):
+        array = np.ascontiguousarray(array[..., [2, 1, 0, 3][: array.shape[2]]])
+    return np.ascontiguousarray(array)
 
 
 def _decode_palette_png(data: bytes, name: str) -> Mask:
@@ -89,9 +143,45 @@ def _decode_palette_png(data: bytes, name: str) -> Mask:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            return Mask(np.array(img, dtype=np.uint8), img.getpalette())
+            if img.mode != "P":
+                raise ValueError(f"mode {img.mode}")
+            return Mask(np.array(img, dtype=np.uint8), img.getpalette(), img.info.get("transparency"))
     except (OSError, ValueError, SyntaxError) as exc:
         raise PairError(f"{name}: not a readable palette PNG ({exc})") from None
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8) of a JPEG, 1 when absent. Reads only the header."""
+    if data[:2] != b"\xff\xd8" or b"Exif" not in data[:65536]:
+        return 1
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            value = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # a broken EXIF block is not worth failing the pair: use the pixels as stored
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The image as a viewer displays it, for an EXIF orientation value."""
+    transforms = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }
+    return np.ascontiguousarray(transforms[orientation](image))
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+# ---------------------------------------------------------------------------------------------
 
 
 def image_extension(source_name: str, image_format: str) -> str:
@@ -102,29 +192,59 @@ def image_extension(source_name: str, image_format: str) -> str:
 def encode_image(image: np.ndarray, extension: str, jpeg_quality: int, png_compression: int | None) -> bytes:
     """Encode an image for ``extension``; PNG uses OpenCV's fast default unless a level is given."""
     ext = extension.lower()
-    if ext in (".jpg", ".jpeg", ".jpe") and image.dtype != np.uint8:
+    if ext in TIFF_EXTENSIONS:
+        return _encode_tiff(image)
+    if ext in JPEG_EXTENSIONS and image.dtype != np.uint8:
         raise PairError(f"a {image.dtype} image cannot be stored as JPEG (8 bits); use image_format png or tif")
+    if image.dtype == np.float32:
+        raise PairError(f"a float32 image cannot be stored as {ext}; use image_format tif")
+    if image.ndim == 3 and image.shape[2] > 4:
+        raise PairError(f"an image of {image.shape[2]} channels cannot be stored as {ext}; use image_format tif")
     params: list[int] = []
-    if ext in (".jpg", ".jpeg", ".jpe"):
+    if ext in JPEG_EXTENSIONS:
         params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
     elif ext == ".png" and png_compression is not None:
         params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
     return _imencode(ext, image, params)
 
 
-def encode_mask(labels: np.ndarray, palette: list[int] | None, mask_format: str,
-                png_compression: int | None) -> bytes:
-    """Encode a label mask losslessly; a palette mask is written back with its palette."""
-    if palette is not None and mask_format == "png":
-        from PIL import Image
-
-        img = Image.frombytes("P", (labels.shape[1], labels.shape[0]), np.ascontiguousarray(labels).tobytes())
-        img.putpalette(palette)
-        buffer = io.BytesIO()
-        img.save(buffer, format="PNG", compress_level=6 if png_compression is None else png_compression)
-        return buffer.getvalue()
+def encode_mask(mask: Mask, labels: np.ndarray, mask_format: str, png_compression: int | None) -> bytes:
+    """Encode ``labels`` losslessly, as a palette PNG when the source ``mask`` was one."""
+    if mask.palette is not None and mask_format == "png":
+        return _encode_palette_png(labels, mask, png_compression)
+    if mask_format == "tif":
+        return _encode_tiff(labels)
     params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression] if png_compression is not None else []
-    return _imencode(f".{mask_format}", labels, params if mask_format == "png" else [])
+    return _imencode(".png", labels, params)
+
+
+def _encode_palette_png(labels: np.ndarray, mask: Mask, png_compression: int | None) -> bytes:
+    from PIL import Image
+
+    img = Image.frombytes("P", (labels.shape[1], labels.shape[0]), np.ascontiguousarray(labels).tobytes())
+    img.putpalette(mask.palette)
+    options = {"compress_level": 6 if png_compression is None else png_compression}
+    if mask.transparency is not None:
+        options["transparency"] = mask.transparency
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG", **options)
+    return buffer.getvalue()
+
+
+def _encode_tiff(array: np.ndarray) -> bytes:
+    """Deflate-compressed TIFF through tifffile, which also stores more than 4 channels."""
+    import tifffile
+
+    rgb = array.ndim == 3 and array.shape[2] in (3, 4)
+    if rgb:
+        array = array[..., [2, 1, 0, 3][: array.shape[2]]]  # BGR[A] in memory, RGB[A] in the file
+    extra = {"extrasamples": ["unassalpha"]} if rgb and array.shape[2] == 4 else {}
+    buffer = io.BytesIO()
+    tifffile.imwrite(
+        buffer, np.ascontiguousarray(array), photometric="rgb" if rgb else "minisblack",
+        planarconfig="contig" if array.ndim == 3 else None, compression="zlib", metadata=None, **extra,
+    )
+    return buffer.getvalue()
 
 
 def _imencode(ext: str, array: np.ndarray, params: list[int]) -> bytes:
@@ -135,6 +255,11 @@ def _imencode(ext: str, array: np.ndarray, params: list[int]) -> bytes:
     if not ok:
         raise PairError(f"cannot encode a {array.dtype} image with shape {array.shape} as {ext}")
     return buffer.tobytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
 
 
 def atomic_write(path: Path, data: bytes) -> None:

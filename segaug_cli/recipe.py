@@ -67,7 +67,7 @@ class Output:
 class Border:
     mode: str = "constant"
     image_fill: tuple[float, ...] = (0.0,)  # one value for every channel, or one per channel (RGB[A])
-    mask_fill: int = 0
+    mask_fill: int | tuple[int, int, int] = 0  # a label, or an [R, G, B] class colour for colour masks
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,7 @@ IMAGE_FORMATS = ("same", "png", "jpg", "tif")
 MASK_FORMATS = ("png", "tif")
 LOSSY_FORMATS = ("jpg", "jpeg", "webp")
 MAX_COPIES = 10_000
+MAX_CHANNELS = 64
 
 
 @dataclass(frozen=True)
@@ -360,13 +361,20 @@ class _Parser:
         return Border(
             mode=self.choice(raw.get("mode", "constant"), path + ("mode",), BORDER_MODES),
             image_fill=self.image_fill(raw.get("image_fill", 0), path + ("image_fill",)),
-            mask_fill=self.integer(raw.get("mask_fill", 0), path + ("mask_fill",), 0, 65535),
+            mask_fill=self.mask_fill(raw.get("mask_fill", 0), path + ("mask_fill",)),
         )
+
+    def mask_fill(self, value: Any, path: Path_) -> int | tuple[int, int, int]:
+        if isinstance(value, list):
+            if len(value) != 3:
+                raise self.error(path, f"must be a label or an [R, G, B] colour, got {value!r}")
+            return tuple(self.integer(v, path, 0, 255) for v in value)
+        return self.integer(value, path, 0, 65535)
 
     def image_fill(self, value: Any, path: Path_) -> tuple[float, ...]:
         values = value if isinstance(value, list) else [value]
-        if not 1 <= len(values) <= 4:
-            raise self.error(path, f"must be a number or a list of 1 to 4 numbers (R, G, B, A), got {value!r}")
+        if not 1 <= len(values) <= MAX_CHANNELS:
+            raise self.error(path, f"must be a number or a list of one number per channel (R, G, B, A), got {value!r}")
         return tuple(self.number(v, path, 0, 65535) for v in values)
 
     def transforms(self, value: Any, path: Path_) -> tuple[Op, ...]:

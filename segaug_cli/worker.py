@@ -84,14 +84,34 @@ class _Sources:
 
     def decoded(self) -> tuple[np.ndarray, files.Mask]:
         if self._decoded is None:
-            image = files.decode_image(self.image_bytes, self.pair.image)
+            stored = files.decode_image(self.image_bytes, self.pair.image)
             mask = files.decode_mask(self.mask_bytes, self.pair.mask)
-            if mask.labels.shape[:2] != image.shape[:2]:
-                raise PairError(
-                    f"{self.pair.mask} is {_size(mask.labels)} but {self.pair.image} is {_size(image)}"
-                )
-            self._decoded = (image, mask)
+            self._decoded = (_as_annotated(stored, mask, self), mask)
         return self._decoded
+
+    @property
+    def reoriented(self) -> bool:
+        """The image carries an EXIF rotation, so its stored pixels are not what was annotated."""
+        return files.exif_orientation(self.image_bytes) != 1
+
+
+def _as_annotated(stored: np.ndarray, mask: files.Mask, sources: _Sources) -> np.ndarray:
+    """The image as its mask was drawn on: as displayed (EXIF orientation applied), or as stored
+    when only the stored size matches the mask. Any other size is a failed pair."""
+    orientation = files.exif_orientation(sources.image_bytes)
+    displayed = files.apply_orientation(stored, orientation)
+    target = mask.labels.shape[:2]
+    if displayed.shape[:2] == target:
+        return displayed
+    if stored.shape[:2] == target:
+        return stored
+    pair = sources.pair
+    if orientation == 1:
+        raise PairError(f"{pair.mask} is {_size(mask.labels)} but {pair.image} is {_size(stored)}")
+    raise PairError(
+        f"{pair.mask} is {_size(mask.labels)} but {pair.image} is {_size(displayed)} as displayed "
+        f"(EXIF orientation {orientation}) and {_size(stored)} as stored"
+    )
 
 
 def _size(array: np.ndarray) -> str:
@@ -200,8 +220,11 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
             fp: str) -> tuple[bytes, bytes, Row]:
     """The encoded outputs of one sample and its manifest row."""
     recipe = settings.recipe
-    if sample.copy is None:  # a kept original is copied byte for byte, never re-encoded
+    if sample.copy is None:  # a kept original is copied byte for byte, never re-encoded...
         image_bytes, mask_bytes = sources.image_bytes, sources.mask_bytes
+        if sources.reoriented:  # ...unless it must be written as displayed, without its EXIF rotation
+            image_bytes = files.encode_image(sources.decoded()[0], PurePosixPath(sample.image).suffix,
+                                             recipe.output.jpeg_quality, recipe.output.png_compression)
         seed, matrix, params = "", IDENTITY, "{}"
     else:
         image, mask = sources.decoded()
@@ -211,7 +234,7 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
         out = recipe.output
         image_bytes = files.encode_image(out_image, PurePosixPath(sample.image).suffix, out.jpeg_quality,
                                          out.png_compression)
-        mask_bytes = files.encode_mask(out_labels, mask.palette, out.mask_format, out.png_compression)
+        mask_bytes = files.encode_mask(mask, out_labels, out.mask_format, out.png_compression)
         seed, matrix = str(seed_int), format_matrix(m)
         params = json.dumps(params_record(draws), separators=(",", ":"))
     row = Row(

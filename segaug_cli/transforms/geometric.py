@@ -93,28 +93,40 @@ def warp_image(
 ) -> np.ndarray:
     """Resample an image once with the recipe's interpolation.
 
+    OpenCV warps at most 4 channels at a time (and a border value has 4 entries), so wider images
+    are warped in groups of 4 channels with the same matrix.
+
     Args:
-        image: (H, W) or (H, W, C) array, C <= 4.
+        image: (H, W) or (H, W, C) array.
         m: 3x3 source-to-output matrix.
-        fill: border value per channel in the array's own channel order.
+        fill: border value per channel in the array's own channel order (one value: all channels).
     """
-    h, w = image.shape[:2]
-    return cv2.warpAffine(
-        image, m[:2], (w, h), flags=INTERPOLATION_FLAGS[interpolation],
-        borderMode=BORDER_FLAGS[border], borderValue=fill,
-    )
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    fill = fill * channels if len(fill) == 1 else fill
+    if channels <= 4:
+        return _warp(image, m, INTERPOLATION_FLAGS[interpolation], border, fill)
+    groups = [
+        _warp(np.ascontiguousarray(image[:, :, i : i + 4]), m, INTERPOLATION_FLAGS[interpolation], border,
+              fill[i : i + 4])
+        for i in range(0, channels, 4)
+    ]
+    return np.dstack([g if g.ndim == 3 else g[:, :, None] for g in groups])
 
 
-def warp_mask(mask: np.ndarray, m: np.ndarray, border: str, fill: int) -> np.ndarray:
+def warp_mask(mask: np.ndarray, m: np.ndarray, border: str, fill: int | tuple[int, ...]) -> np.ndarray:
     """Resample a label mask once, always nearest-neighbour: a label is copied, never blended.
 
     There is deliberately no interpolation parameter: nothing can send a mask through a blending path.
 
     Args:
-        mask: (H, W) uint8 or uint16 label array.
+        mask: (H, W) uint8/uint16 labels, or (H, W, 3) class colours.
+        fill: the label (or colour, in the array's channel order) of uncovered pixels.
     """
-    h, w = mask.shape[:2]
-    return cv2.warpAffine(
-        mask, m[:2], (w, h), flags=cv2.INTER_NEAREST,
-        borderMode=BORDER_FLAGS[border], borderValue=(fill, fill, fill, fill),
-    )
+    fill = (fill,) * 4 if isinstance(fill, int) else tuple(fill)
+    return _warp(mask, m, cv2.INTER_NEAREST, border, fill)
+
+
+def _warp(array: np.ndarray, m: np.ndarray, flags: int, border: str, fill: tuple[float, ...]) -> np.ndarray:
+    h, w = array.shape[:2]
+    return cv2.warpAffine(array, m[:2], (w, h), flags=flags, borderMode=BORDER_FLAGS[border],
+                          borderValue=tuple(fill) + (0,) * (4 - len(fill)))

@@ -3,7 +3,8 @@
 Integer images go through one lookup table: the ops of a sample are chained on the table's float
 levels (clipped to the dtype's range after each op, rounded once at the end) and the table is applied
 to the pixels once. That keeps uint8 and uint16 exact and free of overflow or wrap-around, and costs
-one pass over the image however many ops there are.
+one pass over the image however many ops there are. float32 images are taken to have a full scale of
+1.0 and go through the same steps directly on their pixels.
 
 This module imports nothing from segaug.
 """
@@ -36,25 +37,34 @@ def gamma(g: float) -> Step:
 
 
 def apply(image: np.ndarray, steps: Sequence[Step]) -> np.ndarray:
-    """Apply intensity steps to the colour channels of an integer image (alpha is left alone).
+    """Apply intensity steps to the colour channels of an image (alpha is left alone).
 
     Args:
-        image: (H, W) or (H, W, C) uint8 or uint16 array; with C == 4 the last channel is alpha.
+        image: (H, W) or (H, W, C) uint8, uint16 or float32 array; with C == 4 the last channel is alpha.
     Returns:
         A new array of the same shape and dtype (the input itself when ``steps`` is empty).
     """
     if not steps:
         return image
-    if image.dtype not in (np.uint8, np.uint16):
-        raise TypeError(f"photometric ops support uint8 and uint16 images, not {image.dtype}")
     colour = image[..., :3] if image.ndim == 3 and image.shape[2] == 4 else image
-    lut = _chain(colour, steps)
-    out = _lookup(colour, lut)
+    if colour.dtype == np.float32:
+        out = _apply_float(colour, steps)
+    elif colour.dtype in (np.uint8, np.uint16):
+        out = _lookup(colour, _chain(colour, steps))
+    else:
+        raise TypeError(f"photometric ops support uint8, uint16 and float32 images, not {image.dtype}")
     if colour is image:
         return out
     result = image.copy()
     result[..., :3] = out
     return result
+
+
+def _apply_float(colour: np.ndarray, steps: Sequence[Step]) -> np.ndarray:
+    values = np.clip(colour.astype(np.float64), 0.0, 1.0)
+    for step in steps:
+        values = step(values, 1.0, float(values.mean()))
+    return np.clip(values, 0.0, 1.0).astype(np.float32)
 
 
 def _chain(colour: np.ndarray, steps: Sequence[Step]) -> np.ndarray:
