@@ -115,8 +115,12 @@ def versions() -> dict[str, str]:
     import cv2
     import numpy
     import PIL
+    import tifffile
 
-    return {"segaug": __version__, "opencv": cv2.__version__, "numpy": numpy.__version__, "pillow": PIL.__version__}
+    return {
+        "segaug": __version__, "opencv": cv2.__version__, "numpy": numpy.__version__,
+        "pillow": PIL.__version__, "tifffile": tifffile.__version__,
+    }
 
 
 def read_versions(out_dir: Path) -> dict[str, str] | None:
