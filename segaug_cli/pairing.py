@@ -41,11 +41,16 @@ def find_pairs(in_dir: str | Path, images: str = "images", masks: str = "masks",
     in_dir = Path(in_dir)
     image_files, ignored_images = _walk(in_dir, images, "images")
     mask_files, ignored_masks = _walk(in_dir, masks, "masks")
+    # Images and masks may share a folder (told apart by the suffix), or the masks folder may lie
+    # inside the images folder: a file that is a mask is never also an image.
+    masks_found = {m for m in mask_files if _mask_key(m, masks, mask_suffix) is not None}
+    image_files = [f for f in image_files if f not in masks_found]
+    ignored_images = [f for f in ignored_images if f not in set(ignored_masks)]
     images_by_key = _group(image_files, images, "")
-    masks_by_key = _group(mask_files, masks, mask_suffix)
+    masks_by_key = _group(sorted(masks_found), masks, mask_suffix)
     pairs = tuple(_pair(key, found, masks_by_key.get(key, [])) for key, found in sorted(images_by_key.items()))
-    orphans = tuple(sorted(m for key, ms in masks_by_key.items() if key not in images_by_key for m in ms))
-    orphans += tuple(sorted(m for m in mask_files if _mask_key(m, masks, mask_suffix) is None))
+    orphans = tuple(m for key, ms in masks_by_key.items() if key not in images_by_key for m in ms)
+    orphans += tuple(m for m in mask_files if m not in masks_found and m not in set(image_files))
     return Pairing(pairs, tuple(sorted(orphans)), tuple(sorted(ignored_images + ignored_masks)))
 
 

@@ -202,12 +202,26 @@ def parse(text: str, name: str = "<recipe>") -> Recipe:
     return _Parser(name, lines).recipe(data)
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` and ``1.0e308`` as numbers (YAML 1.1 wants ``1.0e-3``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
+
+
 def _compose(text: str, name: str) -> tuple[Any, dict[Path_, int]]:
     """Safe-load YAML while keeping the line of every key (``safe_load`` drops marks)."""
+    lines: dict[Path_, int] = {}
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
+            if node is not None:  # before construction, which flattens `<<` merges into the mapping
+                _record_lines(node, (), lines, set(), name)
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -217,27 +231,46 @@ def _compose(text: str, name: str) -> tuple[Any, dict[Path_, int]]:
         raise RecipeError(name, mark.line + 1 if mark else None, "", f"invalid YAML: {problem}") from None
     except RecursionError:
         raise RecipeError(name, None, "", "invalid YAML: nested too deeply") from None
-    lines: dict[Path_, int] = {}
-    if node is not None:
-        _record_lines(node, (), lines)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
+        # PyYAML's own constructors fail this way on e.g. `!!int abc`, `!!bool maybe`, `!!timestamp x`
+        # or an integer of more digits than Python converts.
+        raise RecipeError(name, None, "", "invalid YAML: a value does not fit its type or tag "
+                          "(e.g. !!int abc, !!timestamp 2001-13-45)") from None
     return data, lines
 
 
-def _record_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
+def _record_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int], seen: set[int], name: str) -> None:
+    """Record each key's line and refuse duplicate keys (YAML would keep the last one silently).
+
+    Each node is walked once: an alias (``*a``) can point back into its own anchor or fan out
+    exponentially, and its keys keep the line of the key that uses the alias.
+    """
+    if id(node) in seen:
+        return
+    seen.add(id(node))
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = key_node.value
-            _record_lines(value_node, path + (key,), lines)
-            lines[path + (key,)] = key_node.start_mark.line + 1  # the key's line, not its value's
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # a list or mapping as a key: construction reports it
+            key, line = key_node.value, key_node.start_mark.line + 1
+            if key in first:
+                why = f"duplicate key (first on line {first[key]})"
+                raise RecipeError(name, line, _dotted(path + (key,)), why)
+            first[key] = line
+            _record_lines(value_node, path + (key,), lines, seen, name)
+            lines[path + (key,)] = line  # the key's line, not its value's
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _record_lines(item, path + (index,), lines)
+            _record_lines(item, path + (index,), lines, seen, name)
 
 
 def _dotted(path: Path_) -> str:
     out = ""
     for part in path:
+        if isinstance(part, str) and not part.isprintable():  # a key with a line break: keep one line
+            part = repr(part)
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
@@ -248,13 +281,13 @@ def _is_number(value: Any) -> bool:
 
 def _check_seed(value: Any, key: str, fail) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**64:
-        raise fail(f"must be a whole number from 0 to 2**64-1, got {value!r}")
+        raise fail(f"must be a whole number from 0 to 2**64-1, got {_show(value)}")
     return value
 
 
 def _check_copies(value: Any, fail) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COPIES:
-        raise fail(f"must be a whole number from 0 to {MAX_COPIES}, got {value!r}")
+        raise fail(f"must be a whole number from 0 to {MAX_COPIES}, got {_show(value)}")
     return value
 
 
@@ -282,33 +315,33 @@ class _Parser:
 
     def choice(self, value: Any, path: Path_, choices: tuple[str, ...]) -> str:
         if not isinstance(value, str) or value not in choices:
-            raise self.error(path, f"must be one of {', '.join(choices)}, got {value!r}")
+            raise self.error(path, f"must be one of {', '.join(choices)}, got {_show(value)}")
         return value
 
     def number(self, value: Any, path: Path_, lo: float, hi: float, open_lo: bool = False) -> float:
         if not _is_number(value) or not math.isfinite(value):
-            raise self.error(path, f"must be a finite number, got {value!r}")
+            raise self.error(path, f"must be a finite number, got {_show(value)}")
         if value < lo or value > hi or (open_lo and value == lo):
             bracket = "(" if open_lo else "["
-            raise self.error(path, f"must be in {bracket}{_num(lo)}, {_num(hi)}], got {value!r}")
+            raise self.error(path, f"must be in {bracket}{_num(lo)}, {_num(hi)}], got {_show(value)}")
         return float(value)
 
     def integer(self, value: Any, path: Path_, lo: int, hi: int) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-            raise self.error(path, f"must be a whole number from {lo} to {hi}, got {value!r}")
+            raise self.error(path, f"must be a whole number from {lo} to {hi}, got {_show(value)}")
         return value
 
     def boolean(self, value: Any, path: Path_) -> bool:
         if not isinstance(value, bool):
-            raise self.error(path, f"must be true or false, got {value!r}")
+            raise self.error(path, f"must be true or false, got {_show(value)}")
         return value
 
     def relative_folder(self, value: Any, path: Path_) -> str:
         if not isinstance(value, str) or not value.strip():
-            raise self.error(path, f"must be a folder name, got {value!r}")
+            raise self.error(path, f"must be a folder name, got {_show(value)}")
         parts = Path(value).parts
         if Path(value).is_absolute() or ".." in parts:
-            raise self.error(path, f"must be a folder inside IN (no absolute path, no '..'), got {value!r}")
+            raise self.error(path, f"must be a folder inside IN (no absolute path, no '..'), got {_show(value)}")
         return value
 
     # -- sections -------------------------------------------------------------------------------
@@ -331,12 +364,16 @@ class _Parser:
         raw = self.mapping(value, path, ("images", "masks", "mask_suffix"))
         suffix = raw.get("mask_suffix", "")
         if not isinstance(suffix, str) or re.search(r"[/\\]", suffix):
-            raise self.error(path + ("mask_suffix",), f"must be text without slashes, got {suffix!r}")
-        return Inputs(
+            raise self.error(path + ("mask_suffix",), f"must be text without slashes, got {_show(suffix)}")
+        inputs = Inputs(
             images=self.relative_folder(raw.get("images", "images"), path + ("images",)),
             masks=self.relative_folder(raw.get("masks", "masks"), path + ("masks",)),
             mask_suffix=suffix,
         )
+        if Path(inputs.images) == Path(inputs.masks) and not suffix:
+            raise self.error(path + ("masks",), "is the same folder as inputs.images; set inputs.mask_suffix "
+                             "(e.g. _mask) so masks can be told from images")
+        return inputs
 
     def output(self, value: Any, path: Path_) -> Output:
         raw = self.mapping(value, path, ("image_format", "mask_format", "jpeg_quality", "png_compression"))
@@ -367,14 +404,14 @@ class _Parser:
     def mask_fill(self, value: Any, path: Path_) -> int | tuple[int, int, int]:
         if isinstance(value, list):
             if len(value) != 3:
-                raise self.error(path, f"must be a label or an [R, G, B] colour, got {value!r}")
+                raise self.error(path, f"must be a label or an [R, G, B] colour, got {_show(value)}")
             return tuple(self.integer(v, path, 0, 255) for v in value)
         return self.integer(value, path, 0, 65535)
 
     def image_fill(self, value: Any, path: Path_) -> tuple[float, ...]:
         values = value if isinstance(value, list) else [value]
         if not 1 <= len(values) <= MAX_CHANNELS:
-            raise self.error(path, f"must be a number or a list of one number per channel (R, G, B, A), got {value!r}")
+            raise self.error(path, f"must be a number or a list of one number per channel (R, G, B, A), got {_show(value)}")
         return tuple(self.number(v, path, 0, 65535) for v in values)
 
     def transforms(self, value: Any, path: Path_) -> tuple[Op, ...]:
@@ -407,11 +444,23 @@ class _Parser:
         if _is_number(value):
             value = [value, value]
         if not isinstance(value, list) or len(value) != 2:
-            raise self.error(path, f"must be a number or a range [lo, hi], got {value!r}")
+            raise self.error(path, f"must be a number or a range [lo, hi], got {_show(value)}")
         lo, hi = (self.number(v, path, spec.lo, spec.hi, spec.open_lo) for v in value)
         if lo > hi:
             raise self.error(path, f"lo ({_num(lo)}) > hi ({_num(hi)})")
         return Range(lo, hi)
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A value as the message quotes it, cut short: a hostile alias fan-out can be gigabytes long,
+    so only its first few levels and items are ever rendered (``repr`` of it all would never end)."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxlevel, short.maxlist, short.maxdict, short.maxset = 3, 4, 4, 4
+    short.maxstring = short.maxlong = short.maxother = limit
+    text = short.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _num(x: float) -> str:

@@ -1,0 +1,147 @@
+"""Shared test helpers: tiny datasets built in code, colour-coded pairs, and CLI runners."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from segaug_cli.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Label -> BGR colour, far apart so a decoded colour is unambiguous; index 255 is the "ignore" colour.
+CODE_COLOURS = np.array(
+    [[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255], [0, 255, 255],
+     [255, 255, 255]],
+    dtype=np.uint8,
+)
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), array), path
+
+
+def blocky_mask(rng: np.random.Generator, shape: tuple[int, int], labels: int) -> np.ndarray:
+    """A label mask of random rectangles and discs: large regions, touching the borders."""
+    h, w = shape
+    mask = np.zeros(shape, np.uint8)
+    for _ in range(8):
+        label = int(rng.integers(0, labels))
+        if rng.random() < 0.5:
+            x0, y0 = int(rng.integers(-w // 4, w)), int(rng.integers(-h // 4, h))
+            x1, y1 = x0 + int(rng.integers(w // 6, w // 2)), y0 + int(rng.integers(h // 6, h // 2))
+            cv2.rectangle(mask, (x0, y0), (x1, y1), label, -1)
+        else:
+            centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            cv2.circle(mask, centre, int(rng.integers(3, max(4, min(h, w) // 3))), label, -1)
+    return mask
+
+
+def colour_coded(mask: np.ndarray) -> np.ndarray:
+    """An image whose colour is a function of the label: the strong way to test alignment."""
+    return CODE_COLOURS[mask]
+
+
+def decode_labels(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest code colour of every pixel, and the distance to it."""
+    diff = image[:, :, None, :].astype(np.int32) - CODE_COLOURS[None, None].astype(np.int32)
+    dist = np.sqrt((diff**2).sum(axis=3))
+    return dist.argmin(axis=2).astype(np.uint8), dist.min(axis=2)
+
+
+def make_dataset(root: Path, pairs: dict[str, tuple[int, int]] | None = None, labels: int = 5,
+                 seed: int = 7, colour: bool = True) -> Path:
+    """Write IN/images/<key>.png and IN/masks/<key>.png for each key -> (height, width)."""
+    pairs = pairs or {"a": (48, 64), "b": (40, 40), "city/c": (37, 53)}
+    for key, shape in pairs.items():
+        rng = np.random.default_rng([seed, *key.encode()])
+        mask = blocky_mask(rng, shape, labels)
+        image = colour_coded(mask) if colour else (mask * 40).astype(np.uint8)
+        write_png(root / "images" / f"{key}.png", image)
+        write_png(root / "masks" / f"{key}.png", mask)
+    return root
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under root, by relative path."""
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def write_recipe(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    return make_dataset(tmp_path / "in")
+
+
+@pytest.fixture
+def cli():
+    """Run the CLI in process: cli("expand", ...) -> click Result (stdout and stderr separate)."""
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+def run_segaug(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python -m segaug_cli`` in a real subprocess (real pools, real signals)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "segaug_cli", *map(str, args)], capture_output=True,
+                          text=True, env=full_env, **kwargs)
+
+
+def read_manifest(out: Path) -> list[dict[str, str]]:
+    """OUT/manifest.csv as a list of dicts, in file order, read the way any CSV reader would."""
+    import csv
+
+    with open(out / "manifest.csv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def output_files(out: Path, folder: str) -> list[str]:
+    """Files under OUT/<folder>, as sorted POSIX paths relative to OUT."""
+    root = out / folder
+    return sorted(p.relative_to(out).as_posix() for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+
+
+SUMMARY = re.compile(
+    r"segaug: (\d+) written, (\d+) unchanged, (\d+) removed, (\d+) failed in \d+\.\d s "
+    r"\(\d+\.\d pairs/s\); manifest: .*manifest\.csv(; failures listed in .*errors\.csv)?"
+)
+
+
+def summary_counts(stderr: str) -> tuple[int, int, int, int]:
+    """(written, unchanged, removed, failed) from expand's summary line, which must be stderr's last line."""
+    lines = stderr.splitlines()
+    match = SUMMARY.fullmatch(lines[-1]) if lines else None
+    assert match, f"no summary line at the end of stderr:\n{stderr}"
+    return tuple(int(match.group(i)) for i in range(1, 5))
+
+
+def rewarp_mask(source: np.ndarray, row: dict[str, str], fill) -> np.ndarray:
+    """The source mask warped with a manifest row's matrix, nearest-neighbour with a constant border:
+    the contract says this reproduces the output mask exactly. ``fill`` is a label or a BGR colour."""
+    matrix = np.array([float(x) for x in row["matrix"].split(" ")], np.float64).reshape(2, 3)
+    h, w = source.shape[:2]
+    value = tuple(fill) if isinstance(fill, (tuple, list)) else (fill,) * 4
+    return cv2.warpAffine(source, matrix, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=value)

@@ -1,0 +1,144 @@
+"""The import rules of STYLE.md section 1, read from the source with ast (nothing is imported)."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+PACKAGE = REPO / "segaug_cli"
+MODULES = sorted(p.relative_to(REPO).with_suffix("").as_posix().replace("/", ".")
+                 for p in PACKAGE.rglob("*.py"))  # segaug_cli/__init__.py is segaug_cli.__init__
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+
+
+def source(module: str) -> Path:
+    return REPO / (module.replace(".", "/") + ".py")
+
+
+@cache
+def tree(module: str) -> ast.Module:
+    return ast.parse(source(module).read_text(encoding="utf-8"), filename=str(source(module)))
+
+
+@cache
+def imports(module: str) -> frozenset[str]:
+    """Every module this one imports, anywhere in the file (function-level imports included), as dotted names.
+
+    ``from . import engine`` in segaug_cli/cli.py gives both ``segaug_cli`` and ``segaug_cli.engine``.
+    """
+    package = module.split(".")[:-1]  # the package a relative import starts from
+    found: set[str] = set()
+    for node in ast.walk(tree(module)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            target = ".".join(part for part in (base, node.module or "") if part)
+            found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names)
+    return frozenset(found)
+
+
+def roots(module: str) -> set[str]:
+    return {name.split(".")[0] for name in imports(module)}
+
+
+def internal(module: str) -> set[str]:
+    """The package modules this one imports (``segaug_cli`` itself for ``from . import __version__``)."""
+    found = set()
+    for name in imports(module):
+        if name.split(".")[0] == "segaug_cli":
+            is_module = name == "segaug_cli" or name in MODULES or f"{name}.__init__" in MODULES
+            found.add(name if is_module else name.rsplit(".", 1)[0])  # `from .recipe import Op`: recipe
+    return found
+
+
+def short(module: str) -> str:
+    return module.removeprefix("segaug_cli.")
+
+
+def test_the_walk_sees_the_package():
+    assert {"segaug_cli.cli", "segaug_cli.engine", "segaug_cli.sampling", "segaug_cli.recipe",
+            "segaug_cli.transforms.geometric", "segaug_cli.transforms.photometric"} <= set(MODULES)
+    # The rules below hold only if the import finder sees what is there.
+    assert {"click", "tqdm"} <= roots("segaug_cli.cli")
+    assert "segaug_cli.engine" in imports("segaug_cli.cli")  # a function-level `from . import engine`
+    assert "multiprocessing" in roots("segaug_cli.engine")
+    assert "segaug_cli.cli" in imports("segaug_cli.__main__")
+
+
+@pytest.mark.parametrize("module", MODULES, ids=short)
+def test_only_cli_imports_click_and_tqdm(module):
+    if module != "segaug_cli.cli":
+        assert not roots(module) & {"click", "tqdm"}
+
+
+@pytest.mark.parametrize("module", MODULES, ids=short)
+def test_only_engine_imports_multiprocessing(module):
+    if module != "segaug_cli.engine":
+        assert not roots(module) & {"multiprocessing", "concurrent"}
+
+
+@pytest.mark.parametrize("module", MODULES, ids=short)
+def test_no_module_imports_cli(module):
+    if module != "segaug_cli.__main__":  # the entry point of `python -m segaug_cli`
+        assert "segaug_cli.cli" not in imports(module)
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m.startswith("segaug_cli.transforms.")], ids=short)
+def test_transforms_see_only_arrays(module):
+    assert not internal(module), "transforms import nothing from the package: no paths, YAML or click"
+    assert roots(module) <= STDLIB | {"numpy", "cv2"}
+
+
+@pytest.mark.parametrize("module", ["segaug_cli.manifest", "segaug_cli.errors"], ids=short)
+def test_leaf_modules_import_only_the_standard_library(module):
+    assert roots(module) <= STDLIB
+
+
+@pytest.mark.parametrize(("module", "allowed"), [
+    ("segaug_cli.errors", set()),
+    ("segaug_cli.recipe", {"segaug_cli.errors"}),
+    ("segaug_cli.sampling", {"segaug_cli.recipe"}),
+])
+def test_lower_layers_import_only_below(module, allowed):
+    assert internal(module) <= allowed
+
+
+@pytest.mark.parametrize("module", MODULES, ids=short)
+def test_no_module_imports_random(module):
+    assert "random" not in roots(module)
+    assert not any(name in ("numpy.random", "numpy.random.mtrand") or name.startswith("numpy.random.")
+                   for name in imports(module)), "use an explicit np.random.Generator"
+
+
+def np_random_attributes(module: str) -> set[str]:
+    """Names taken from ``np.random`` / ``numpy.random``, e.g. ``default_rng``."""
+    found = set()
+    for node in ast.walk(tree(module)):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "random" and isinstance(node.value.value, ast.Name)
+                and node.value.value.id in ("np", "numpy")):
+            found.add(node.attr)
+    return found
+
+
+@pytest.mark.parametrize("module", MODULES, ids=short)
+def test_randomness_only_through_explicit_generators(module):
+    # np.random.seed / rand / uniform ... use the global state; only the Generator API is allowed.
+    assert np_random_attributes(module) <= {"default_rng", "Generator"}
+
+
+@pytest.mark.parametrize("module", MODULES, ids=short)
+def test_only_sampling_creates_generators(module):
+    if module != "segaug_cli.sampling":
+        assert "default_rng" not in np_random_attributes(module)
+
+
+def test_sampling_creates_its_generators():
+    assert np_random_attributes("segaug_cli.sampling") == {"default_rng", "Generator"}
