@@ -47,7 +47,7 @@ def main() -> None:
 
 recipe_arg = click.argument("recipe", type=click.Path(dir_okay=False))
 in_arg = click.argument("in_dir", metavar="IN", type=click.Path(file_okay=False))
-out_arg = click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False))
+out_arg = click.argument("out_dir", metavar="OUT", type=click.Path())  # a file as OUT: a one-line UsageError
 workers_opt = click.option(
     "--workers", "-j", type=click.IntRange(min=1), default=None,
     help="Worker processes (default: all CPUs). 1 runs in this process.",

@@ -210,7 +210,10 @@ def expand(
         journal.close(remove=False)
     if not dry_run:
         store.remove_temp_files(out_dir)
-        _commit(summary, out_dir, jobs, previous, rows, done, complete, journal)
+        try:
+            _commit(summary, out_dir, jobs, previous, rows, done, complete, journal)
+        except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun
+            summary.fatal = summary.fatal or f"{exc.filename or out_dir}: {exc.strerror or exc}"
     else:
         _plan_removals(summary, jobs, previous)
     summary.foreign = store.foreign_files(out_dir, _known(previous.values(), rows.values()))
@@ -255,6 +258,11 @@ def _commit(summary: Summary, out_dir: Path, jobs: list[PairJob], previous: dict
     summary.removed = len(settled)
     final = {image: r for image, r in previous.items() if image not in rows and image not in settled}
     final.update(rows)
+    # A stopped pool's workers may have written samples whose outcome never arrived: nothing records
+    # them, so they go (the pool is already ended); the next run writes them again, recorded.
+    unrecorded = [s for job in jobs if job.pair.key not in done for s in job.samples if s.image not in final]
+    for rel in (path for s in unrecorded for path in (s.image, s.mask)):
+        (out_dir / rel).unlink(missing_ok=True)
     store.commit(out_dir, list(final.values()), summary.failures)
     journal.close(remove=True)
 
@@ -291,7 +299,9 @@ def check(
     report = CheckReport()
     if not (out_dir / store.MANIFEST).is_file():
         report.differences.append(Difference(store.MANIFEST, "missing", "OUT has no manifest: run segaug expand"))
-    previous = store.load_previous(out_dir)
+    elif store.manifest_edited(out_dir):
+        report.differences.append(Difference(store.MANIFEST, "altered", "edited since segaug wrote it"))
+    previous = store.load_previous(out_dir, distrust_edited=False)
     jobs = plan(recipe, _find(recipe, in_dir), previous)
     settings = Settings(recipe, str(in_dir), str(out_dir), mode="check", deep=_deep_selection(jobs, deep))
     rows: dict[str, Row] = {}
@@ -322,7 +332,7 @@ def _collect_differences(report: CheckReport, outcome: PairOutcome, rows: dict[s
             rows[s.image] = s.row
         else:
             kind = "missing" if s.reason == "new" else s.reason
-            report.differences.append(Difference(s.image, kind, _REASONS.get(s.reason, s.reason)))
+            report.differences.append(Difference(s.path or s.image, kind, _REASONS.get(s.reason, s.reason)))
 
 
 _REASONS = {

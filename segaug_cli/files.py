@@ -29,6 +29,11 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _EXIF_ORIENTATION = 0x0112
 
+# OpenCV logs decoder complaints ("PNG input buffer is incomplete") straight to stderr, around the one
+# line segaug itself gives per unreadable file; keep it silent (this also runs in every pool worker).
+if hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
 
 @dataclass(frozen=True)
 class Mask:
@@ -146,7 +151,7 @@ def _decode_palette_png(data: bytes, name: str) -> Mask:
             if img.mode != "P":
                 raise ValueError(f"mode {img.mode}")
             return Mask(np.array(img, dtype=np.uint8), img.getpalette(), img.info.get("transparency"))
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:  # bomb: a huge IHDR
         raise PairError(f"{name}: not a readable palette PNG ({exc})") from None
 
 
@@ -274,6 +279,9 @@ def atomic_write(path: Path, data: bytes) -> None:
         with open(tmp, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
+    except OSError as exc:  # write(2) names no file (ENOSPC) and open names the temporary: name ``path``
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -54,8 +54,12 @@ def parse(text: str) -> list[Row]:
 
 
 def format_matrix(m) -> str:
-    """Six numbers of the 2x3 matrix, shortest round-trip form; whole numbers without a decimal point."""
-    return " ".join(_number(float(x)) for x in list(m[0][:3]) + list(m[1][:3]))
+    """The matrix in shortest round-trip form, whole numbers without a decimal point: six numbers of
+    the 2x3 affine part, or all nine when the 3x3 matrix is projective (a perspective op)."""
+    rows = [list(m[0][:3]), list(m[1][:3])]
+    if len(m) == 3 and [float(x) for x in m[2]] != [0.0, 0.0, 1.0]:
+        rows.append(list(m[2][:3]))
+    return " ".join(_number(float(x)) for row in rows for x in row)
 
 
 def _number(x: float) -> str:

@@ -34,11 +34,16 @@ class Range:
 
 @dataclass(frozen=True)
 class Op:
-    """One transform of the recipe: its name, probability and parameter ranges."""
+    """One transform of the recipe: its name, probability, sampled ranges and fixed settings.
+
+    Groups (``one_of``, ``some_of``) hold their member ops in ``ops``.
+    """
 
     name: str
     p: float = 1.0
     ranges: tuple[tuple[str, Range], ...] = ()
+    settings: tuple[tuple[str, Any], ...] = ()
+    ops: tuple[Op, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -46,6 +51,23 @@ class Op:
 
     def range(self, param: str) -> Range:
         return dict(self.ranges)[param]
+
+    def setting(self, name: str) -> Any:
+        return dict(self.settings)[name]
+
+
+@dataclass(frozen=True)
+class Target:
+    """An extra per-pixel map resampled with the same geometry as the image and mask.
+
+    ``label`` maps (edges, instances) are resampled nearest-neighbour; ``continuous`` maps (weights,
+    distances, depth) with linear interpolation.
+    """
+
+    name: str  # the output folder, and the manifest column
+    folder: str  # the input folder, relative to IN
+    kind: str = "label"
+    fill: float = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,14 @@ class Recipe:
     interpolation: str = "linear"
     border: Border = field(default_factory=Border)
     transforms: tuple[Op, ...] = ()
+    class_copies: tuple[tuple[int, int], ...] = ()  # (label, copies): pairs containing label get more
+    targets: tuple[Target, ...] = ()
+
+    def copies_for(self, labels: set[int] | None) -> int:
+        """Copies of a pair whose mask holds ``labels``: the largest class rule that applies."""
+        if not self.class_copies or labels is None:
+            return self.copies
+        return max([self.copies] + [n for label, n in self.class_copies if label in labels])
 
     def with_overrides(self, seed: int | None = None, copies: int | None = None) -> Recipe:
         """The recipe with command-line overrides applied (None keeps the recipe's value)."""
@@ -93,12 +123,12 @@ class Recipe:
     def sample_content(self) -> str:
         """Canonical JSON of everything that decides the pixels of an augmented copy.
 
-        ``copies``, ``keep_original`` and ``inputs`` are left out: they decide which samples exist and
-        where their sources are, not what a given sample looks like, so changing them must not
-        invalidate samples that are still produced.
+        ``copies``, ``class_copies``, ``keep_original`` and ``inputs`` are left out: they decide which
+        samples exist and where their sources are, not what a given sample looks like, so changing
+        them must not invalidate samples that are still produced.
         """
         content = dataclasses.asdict(self)
-        for key in ("copies", "keep_original", "inputs"):
+        for key in ("copies", "class_copies", "keep_original", "inputs"):
             content.pop(key)
         return json.dumps(content, sort_keys=True, separators=(",", ":"))
 
@@ -118,19 +148,36 @@ MAX_CHANNELS = 64
 
 @dataclass(frozen=True)
 class ParamSpec:
+    """A sampled parameter: a number or [lo, hi] range within sensible bounds."""
+
     default: Range
     lo: float  # the widest sensible bounds: absurd values are refused, not clipped
     hi: float
     open_lo: bool = False  # lo itself is excluded (a scale of 0 collapses the image)
     unit: str = ""
+    integer: bool = False  # drawn as a whole number (JPEG quality, group sizes)
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """A fixed setting of an op: ``kind`` names its parser (size, int, int_set, labels, share, ...)."""
+
+    kind: str
+    default: Any
+    lo: float = 0
+    hi: float = 0
 
 
 @dataclass(frozen=True)
 class OpSpec:
-    kind: str  # "geometric" or "photometric"
+    kind: str  # "geometric", "photometric" or "group"
     params: Mapping[str, ParamSpec]
     doc: str
+    settings: Mapping[str, SettingSpec] = field(default_factory=dict)
 
+
+_SIZE = SettingSpec("size", (256, 256))
+_MAX_SIDE = 65536
 
 OPS: dict[str, OpSpec] = {
     "rotate": OpSpec(
@@ -155,6 +202,44 @@ OPS: dict[str, OpSpec] = {
     ),
     "hflip": OpSpec("geometric", {}, "mirror left-right: column x goes to W-1-x"),
     "vflip": OpSpec("geometric", {}, "mirror top-bottom: row y goes to H-1-y"),
+    "resize": OpSpec("geometric", {}, "stretch to size [height, width]", {"size": _SIZE}),
+    "pad": OpSpec(
+        "geometric", {}, "pad to at least size [height, width] and/or up to a multiple, centred; "
+        "new pixels get image_fill / mask_fill (or the border mode)",
+        {"size": SettingSpec("optional_size", None), "multiple": SettingSpec("optional_int", None, 1, 4096)},
+    ),
+    "crop": OpSpec(
+        "geometric", {}, "random crop to size [height, width]; with classes, centred on a random pixel of "
+        "those classes when present; max_class_share retries crops where one class dominates",
+        {"size": _SIZE, "classes": SettingSpec("labels", ()), "max_class_share": SettingSpec("share", 1.0),
+         "ignore": SettingSpec("optional_int", 255, 0, 65535)},
+    ),
+    "random_resized_crop": OpSpec(
+        "geometric",
+        {"area": ParamSpec(Range(0.08, 1.0), 0, 1, open_lo=True),
+         "aspect": ParamSpec(Range(0.75, 4 / 3), 0, 100, open_lo=True)},
+        "crop a random area fraction and aspect ratio (width / height), resized to size",
+        {"size": _SIZE},
+    ),
+    "rot90": OpSpec(
+        "geometric", {}, "k quarter turns counter-clockwise, k drawn from the list; odd k swaps width and height",
+        {"k": SettingSpec("int_set", (0, 1, 2, 3), 0, 3)},
+    ),
+    "perspective": OpSpec(
+        "geometric", {"scale": ParamSpec(Range(0.05, 0.1), 0, 0.5)},
+        "move each corner by up to scale x the size, drawn separately; a 3x3 homography",
+    ),
+    "elastic": OpSpec(
+        "geometric",
+        {"alpha": ParamSpec(Range(2, 6), 0, 1000, unit="pixels"),
+         "sigma": ParamSpec(Range(8, 12), 0, 1000, open_lo=True, unit="pixels")},
+        "smooth random displacement: alpha is its RMS size in pixels, sigma its smoothness in pixels",
+    ),
+    "grid_distortion": OpSpec(
+        "geometric", {"distort": ParamSpec(Range(-0.3, 0.3), -0.9, 0.9)},
+        "stretch or squeeze each of steps x steps grid cells by 1 + distort",
+        {"steps": SettingSpec("int", 5, 1, 64)},
+    ),
     "brightness": OpSpec(
         "photometric",
         {"range": ParamSpec(Range(-0.2, 0.2), -1, 1)},
@@ -170,14 +255,52 @@ OPS: dict[str, OpSpec] = {
         {"range": ParamSpec(Range(0.8, 1.2), 0, 10, open_lo=True)},
         "out = full * (in / full) ** gamma; image only",
     ),
+    "hsv": OpSpec(
+        "photometric",
+        {"hue": ParamSpec(Range(-10, 10), -180, 180, unit="degrees"),
+         "saturation": ParamSpec(Range(-0.1, 0.1), -1, 1), "value": ParamSpec(Range(-0.1, 0.1), -1, 1)},
+        "shift hue (degrees) and add to saturation and value (fractions of full scale); image only",
+    ),
+    "blur": OpSpec(
+        "photometric", {"sigma": ParamSpec(Range(0.5, 1.5), 0, 50, unit="pixels")},
+        "Gaussian blur; image only",
+    ),
+    "noise": OpSpec(
+        "photometric", {"sigma": ParamSpec(Range(0.0, 0.03), 0, 1)},
+        "add Gaussian noise of sigma x full scale, per pixel and channel; image only",
+    ),
+    "clahe": OpSpec(
+        "photometric", {"clip_limit": ParamSpec(Range(1, 4), 0, 100, open_lo=True)},
+        "contrast-limited adaptive histogram equalisation on tiles x tiles tiles; image only",
+        {"tiles": SettingSpec("int", 8, 1, 64)},
+    ),
+    "jpeg": OpSpec(
+        "photometric", {"quality": ParamSpec(Range(50, 95), 1, 100, integer=True)},
+        "JPEG compression artefacts at a quality from 1 to 100; image only",
+    ),
+    "one_of": OpSpec(
+        "group", {}, "apply one of ops, chosen with the given weights (default: equal)",
+        {"ops": SettingSpec("ops", None), "weights": SettingSpec("weights", None)},
+    ),
+    "some_of": OpSpec(
+        "group", {"n": ParamSpec(Range(1, 2), 0, 1000, integer=True)},
+        "apply n of ops (n drawn from the range), in recipe order",
+        {"ops": SettingSpec("ops", None)},
+    ),
 }
+
+GEOMETRIC_OPS = tuple(name for name, spec in OPS.items() if spec.kind == "geometric")
+PHOTOMETRIC_OPS = tuple(name for name, spec in OPS.items() if spec.kind == "photometric")
+TARGET_KINDS = ("label", "continuous")
 
 # ---------------------------------------------------------------------------------------------
 # Loading: YAML text -> (plain data, line of every key path) -> Recipe
 # ---------------------------------------------------------------------------------------------
 
 Path_ = tuple[Any, ...]
-_TOP_KEYS = ("seed", "copies", "keep_original", "inputs", "output", "interpolation", "border", "transforms")
+_TOP_KEYS = (
+    "seed", "copies", "keep_original", "inputs", "output", "interpolation", "border", "transforms", "targets",
+)
 
 
 def load(path: str | Path) -> Recipe:
@@ -349,15 +472,61 @@ class _Parser:
     def recipe(self, data: Any) -> Recipe:
         top = self.mapping(data, (), _TOP_KEYS)
         fail = lambda key: lambda msg: self.error((key,), msg)  # noqa: E731
+        copies, class_copies = self.copies(top.get("copies", Recipe.copies), ("copies",))
         return Recipe(
             seed=_check_seed(top.get("seed", 0), "seed", fail("seed")),
-            copies=_check_copies(top.get("copies", Recipe.copies), fail("copies")),
+            copies=copies,
+            class_copies=class_copies,
+            targets=self.targets(top.get("targets"), ("targets",)),
             keep_original=self.boolean(top.get("keep_original", False), ("keep_original",)),
             inputs=self.inputs(top.get("inputs"), ("inputs",)),
             output=self.output(top.get("output"), ("output",)),
             interpolation=self.choice(top.get("interpolation", "linear"), ("interpolation",), INTERPOLATIONS),
             border=self.border(top.get("border"), ("border",)),
             transforms=self.transforms(top.get("transforms"), ("transforms",)),
+        )
+
+    def copies(self, value: Any, path: Path_) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """``copies: 4``, or ``copies: {default: 2, classes: {7: 10}}`` to oversample rare classes."""
+        fail = lambda p: lambda msg: self.error(p, msg)  # noqa: E731
+        if not isinstance(value, dict):
+            return _check_copies(value, fail(path)), ()
+        raw = self.mapping(value, path, ("default", "classes"))
+        default = _check_copies(raw.get("default", Recipe.copies), fail(path + ("default",)))
+        classes = raw.get("classes") or {}
+        if not isinstance(classes, dict):
+            raise self.error(path + ("classes",), f"must map class labels to copies, got {_show(classes)}")
+        rules = tuple(
+            (self.integer(label, path + ("classes", label), 0, 65535),
+             _check_copies(n, fail(path + ("classes", label))))
+            for label, n in sorted(classes.items(), key=lambda kv: str(kv[0]))
+        )
+        return default, rules
+
+    def targets(self, value: Any, path: Path_) -> tuple[Target, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.error(path, f"must be a list of targets, got {_kind(value)}")
+        targets = tuple(self.target(item, path + (i,)) for i, item in enumerate(value))
+        names = [t.name for t in targets]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise self.error(path + (i, "name"), f"duplicate target name {name!r}")
+        return targets
+
+    def target(self, value: Any, path: Path_) -> Target:
+        raw = self.mapping(value, path, ("name", "folder", "kind", "fill"))
+        name = raw.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) \
+                or name in ("images", "masks"):
+            raise self.error(path + ("name",), f"must be a folder name other than images and masks "
+                             f"(letters, digits, _ . -), got {_show(name)}")
+        return Target(
+            name=name,
+            folder=self.relative_folder(raw.get("folder", name), path + ("folder",)),
+            kind=self.choice(raw.get("kind", "label"), path + ("kind",), TARGET_KINDS),
+            fill=self.number(raw.get("fill", 0), path + ("fill",), -1e30, 1e30),
         )
 
     def inputs(self, value: Any, path: Path_) -> Inputs:
@@ -430,13 +599,59 @@ class _Parser:
         if name not in OPS:
             raise self.error(path, f"unknown op {name!r}; expected one of: {', '.join(OPS)}")
         spec, op_path = OPS[name], path + (name,)
-        raw = self.mapping(settings, op_path, ("p", *spec.params))
+        raw = self.mapping(settings, op_path, ("p", *spec.params, *spec.settings))
         p = self.number(raw.get("p", 1.0), op_path + ("p",), 0, 1)
         ranges = tuple(
             (param, self.range(raw.get(param, pspec.default), op_path + (param,), pspec))
             for param, pspec in spec.params.items()
         )
-        return Op(name=name, p=p, ranges=ranges)
+        fixed = tuple(
+            (key, self.setting(raw.get(key, sspec.default), op_path + (key,), sspec))
+            for key, sspec in spec.settings.items() if key != "ops"
+        )
+        members = self.transforms(raw.get("ops"), op_path + ("ops",)) if "ops" in spec.settings else ()
+        op = Op(name=name, p=p, ranges=ranges, settings=fixed, ops=members)
+        self.check_group(op, op_path)
+        return op
+
+    def setting(self, value: Any, path: Path_, spec: SettingSpec) -> Any:
+        if value is spec.default:  # defaults are written in their parsed form
+            return value
+        if value is None and (spec.kind.startswith("optional") or spec.kind == "weights"):
+            return None
+        kind = spec.kind.removeprefix("optional_")
+        if kind == "size":
+            if not isinstance(value, list) or len(value) != 2:
+                raise self.error(path, f"must be [height, width], got {_show(value)}")
+            return tuple(self.integer(v, path, 1, _MAX_SIDE) for v in value)
+        if kind == "int":
+            return self.integer(value, path, int(spec.lo), int(spec.hi))
+        if kind == "share":
+            return self.number(value, path, 0, 1, open_lo=True)
+        if kind in ("int_set", "labels"):
+            items = value if isinstance(value, list) else [value]
+            hi = int(spec.hi) if kind == "int_set" else 65535
+            chosen = tuple(self.integer(v, path, int(spec.lo), hi) for v in items)
+            if kind == "int_set" and not chosen:
+                raise self.error(path, "must list at least one value")
+            return chosen
+        if kind == "weights":
+            if not isinstance(value, list) or not value:
+                raise self.error(path, f"must be a list of weights, one per op, got {_show(value)}")
+            return tuple(self.number(v, path, 0, 1e9) for v in value)
+        raise AssertionError(f"unknown setting kind {spec.kind}")
+
+    def check_group(self, op: Op, path: Path_) -> None:
+        """Groups need members; weights match them; n cannot exceed them."""
+        if OPS[op.name].kind != "group":
+            return
+        if not op.ops:
+            raise self.error(path + ("ops",), "must list at least one op")
+        weights = dict(op.settings).get("weights")
+        if weights is not None and (len(weights) != len(op.ops) or not sum(weights) > 0):
+            raise self.error(path + ("weights",), f"must give one weight per op ({len(op.ops)}), not all zero")
+        if op.name == "some_of" and op.range("n").hi > len(op.ops):
+            raise self.error(path + ("n",), f"cannot exceed the number of ops ({len(op.ops)})")
 
     def range(self, value: Any, path: Path_, spec: ParamSpec) -> Range:
         if isinstance(value, Range):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -41,8 +42,12 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
         raise UsageError(f"{out_dir}: exists and is not a folder")
 
 
-def load_previous(out_dir: Path) -> dict[str, Row]:
-    """Rows recorded by earlier runs, by output image: the manifest, updated by a leftover journal."""
+def load_previous(out_dir: Path, distrust_edited: bool = True) -> dict[str, Row]:
+    """Rows recorded by earlier runs, by output image: the manifest, updated by a leftover journal.
+
+    With ``distrust_edited``, the rows of a hand-edited manifest keep naming the files segaug wrote
+    but lose their fingerprints, so every one of them is regenerated with a true row.
+    """
     rows: dict[str, Row] = {}
     manifest_path = out_dir / MANIFEST
     if manifest_path.is_file():
@@ -52,6 +57,8 @@ def load_previous(out_dir: Path) -> dict[str, Row]:
             raise UsageError(
                 f"{manifest_path}: not a segaug manifest ({exc}); move it away or choose another OUT"
             ) from None
+        if distrust_edited and manifest_edited(out_dir):
+            rows = {image: dataclasses.replace(row, fingerprint="") for image, row in rows.items()}
     journal = out_dir / JOURNAL
     if journal.is_file():
         for line in journal.read_text(encoding="utf-8").splitlines():
@@ -132,14 +139,39 @@ def read_versions(out_dir: Path) -> dict[str, str] | None:
 
 
 def commit(out_dir: Path, rows: list[Row], failures: list[tuple[str, str]]) -> None:
-    """Write manifest, versions and error list atomically; each is whole or absent."""
-    files.atomic_write(out_dir / MANIFEST, render(rows).encode("utf-8"))
-    sidecar = {"format": 1, "versions": versions()}
-    files.atomic_write(out_dir / VERSIONS, (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
+    """Write manifest, versions and error list atomically; each is whole or absent.
+
+    A file that already holds exactly the new bytes is not rewritten, so a rerun with nothing to do
+    writes nothing at all (mtimes unchanged). ``segaug.json`` records the manifest's sha256, so a
+    hand-edited manifest is recognised (``manifest_edited``) instead of trusted.
+    """
+    manifest = render(rows).encode("utf-8")
+    _write_if_changed(out_dir / MANIFEST, manifest)
+    sidecar = {"format": 1, "versions": versions(), "manifest_sha256": hashlib.sha256(manifest).hexdigest()}
+    _write_if_changed(out_dir / VERSIONS, (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
     if failures:
-        files.atomic_write(out_dir / ERRORS, _errors_csv(failures).encode("utf-8"))
+        _write_if_changed(out_dir / ERRORS, _errors_csv(failures).encode("utf-8"))
     else:
         (out_dir / ERRORS).unlink(missing_ok=True)
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    files.atomic_write(path, data)
+
+
+def manifest_edited(out_dir: Path) -> bool:
+    """True when manifest.csv is not the file segaug last wrote (its sha256 differs from segaug.json's)."""
+    try:
+        recorded = json.loads((out_dir / VERSIONS).read_text(encoding="utf-8")).get("manifest_sha256")
+        actual = hashlib.sha256((out_dir / MANIFEST).read_bytes()).hexdigest()
+    except (OSError, ValueError, AttributeError):
+        return False  # no sidecar (or an older one): nothing to compare with
+    return isinstance(recorded, str) and recorded != actual
 
 
 def _errors_csv(failures: list[tuple[str, str]]) -> str:

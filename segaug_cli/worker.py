@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from . import files
-from .augment import augment
+from .augment import render
 from .errors import PairError
 from .manifest import Row, format_matrix
 from .pairing import Pair
@@ -61,6 +61,7 @@ class SampleOutcome:
     action: str  # written | unchanged | pending (dry-run/check: would be written)
     reason: str = ""  # new | stale | missing | altered | forced | pixels differ
     row: Row | None = None
+    path: str = ""  # the output file the reason is about (the mask, when only the mask is missing/altered)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,10 @@ def process_pair(job: PairJob) -> PairOutcome:
     except OSError as exc:
         _discard(written)
         return PairOutcome(pair.key, pair.image, fatal=f"{exc.filename or settings.out_dir}: {exc.strerror or exc}")
+    except Exception as exc:  # a bug of ours, or a codec's: this pair fails, the run and its pool go on
+        _discard(written)
+        return PairOutcome(pair.key, pair.image, failure=f"{pair.image}: internal error ({type(exc).__name__}: "
+                           f"{exc}); please report it with this pair")
 
 
 def _read_sources(settings: Settings, pair: Pair) -> _Sources:
@@ -183,13 +188,14 @@ def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample:
                     written: list[Path]) -> SampleOutcome:
     fp = fingerprint(settings, job.pair.key, sample.copy, sources.hashes)
     previous = next((r for r in job.previous if r.image == sample.image), None)
-    reason = "forced" if settings.force else _why_outdated(settings, sample, fp, previous)
+    outdated = ("forced", sample.image) if settings.force else _why_outdated(settings, sample, fp, previous)
+    reason, path = outdated
     if reason is None and sample.image in settings.deep:
         reason = _compare_pixels(settings, sources, job.pair, sample)
     if reason is None:
         return SampleOutcome(sample.image, sample.mask, "unchanged", row=previous)
     if settings.mode != "expand":
-        return SampleOutcome(sample.image, sample.mask, "pending", reason)
+        return SampleOutcome(sample.image, sample.mask, "pending", reason, path=path)
     image_bytes, mask_bytes, row = _render(settings, sources, job.pair, sample, fp)
     out = Path(settings.out_dir)
     for rel, data in ((sample.image, image_bytes), (sample.mask, mask_bytes)):
@@ -198,22 +204,21 @@ def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample:
     return SampleOutcome(sample.image, sample.mask, "written", reason, row)
 
 
-def _why_outdated(settings: Settings, sample: Sample, fp: str, previous: Row | None) -> str | None:
-    """Why this sample must be (re)written, or None when OUT already holds exactly it."""
+def _why_outdated(settings: Settings, sample: Sample, fp: str,
+                  previous: Row | None) -> tuple[str | None, str]:
+    """Why this sample must be (re)written and the output file concerned; (None, "") when OUT holds it."""
     if previous is None:
-        return "new"
+        return "new", sample.image
     if previous.fingerprint != fp:
-        return "stale"
+        return "stale", sample.image
     out = Path(settings.out_dir)
-    digests = []
-    for rel in (sample.image, sample.mask):
+    for rel, recorded in ((sample.image, previous.image_sha256), (sample.mask, previous.mask_sha256)):
         try:
-            digests.append(sha256((out / rel).read_bytes()))
+            if sha256((out / rel).read_bytes()) != recorded:
+                return "altered", rel
         except FileNotFoundError:
-            return "missing"
-    if digests != [previous.image_sha256, previous.mask_sha256]:
-        return "altered"
-    return None
+            return "missing", rel
+    return None, ""
 
 
 def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
@@ -230,13 +235,14 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
         image, mask = sources.decoded()
         seed_int = sample_seed(recipe.seed, pair.key, sample.copy)
         draws = draw_for(recipe.transforms, seed_int)
-        out_image, out_labels, m = augment(image, mask.labels, draws, recipe)
+        rendered = render(image, mask.labels, draws, recipe)
         out = recipe.output
-        image_bytes = files.encode_image(out_image, PurePosixPath(sample.image).suffix, out.jpeg_quality,
+        image_bytes = files.encode_image(rendered.image, PurePosixPath(sample.image).suffix, out.jpeg_quality,
                                          out.png_compression)
-        mask_bytes = files.encode_mask(mask, out_labels, out.mask_format, out.png_compression)
-        seed, matrix = str(seed_int), format_matrix(m)
-        params = json.dumps(params_record(draws), separators=(",", ":"))
+        mask_bytes = files.encode_mask(mask, rendered.mask, out.mask_format, out.png_compression)
+        seed = str(seed_int)
+        matrix = "" if rendered.matrix is None else format_matrix(rendered.matrix)
+        params = json.dumps(params_record(draws, rendered.resolved), separators=(",", ":"))
     row = Row(
         image=sample.image, mask=sample.mask, source_image=pair.image, source_mask=pair.mask or "",
         copy="original" if sample.copy is None else str(sample.copy), seed=seed, matrix=matrix,

@@ -16,7 +16,7 @@ from segaug_cli.errors import RecipeError
 from segaug_cli.recipe import Range, Recipe
 
 # The contract's top-level keys, in the contract's order.
-TOP = "seed, copies, keep_original, inputs, output, interpolation, border, transforms"
+TOP = "seed, copies, keep_original, inputs, output, interpolation, border, transforms, targets"
 # The op list in messages is the registry (OPS is the only list of op names); the contract's ops are in it.
 OP_NAMES = ", ".join(recipe.OPS)
 ONE_OP = "each transform must be one op name with its settings, e.g. '- hflip: {p: 0.5}'"
@@ -47,7 +47,7 @@ ERRORS = [
      "r.yaml line 1: border.fill: unknown key; expected one of: mode, image_fill, mask_fill"),
     ("transforms:\n  - hflip\n  - rotat: {degrees: 5}\n",
      f"r.yaml line 3: transforms[1]: unknown op 'rotat'; expected one of: {OP_NAMES}"),
-    ("transforms: [blur]\n", f"r.yaml line 1: transforms[0]: unknown op 'blur'; expected one of: {OP_NAMES}"),
+    ("transforms: [sharpen]\n", f"r.yaml line 1: transforms[0]: unknown op 'sharpen'; expected one of: {OP_NAMES}"),
     ("transforms:\n  - rotate:\n      degrees: [-5, 5]\n      angle: 3\n",
      "r.yaml line 4: transforms[0].rotate.angle: unknown key; expected one of: p, degrees"),
     ("transforms:\n  - hflip: {degrees: 5}\n",
@@ -272,7 +272,7 @@ OP_DEFAULTS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(recipe.OPS))
+@pytest.mark.parametrize("name", sorted(n for n, spec in recipe.OPS.items() if spec.kind != "group"))
 def test_every_op_is_valid_bare_or_empty(name):
     forms = [f"transforms:\n  - {name}\n", f"transforms:\n  - {name}: {{}}\n", f"transforms:\n  - {name}:\n",
              f"transforms: [{name}]\n"]
@@ -282,6 +282,13 @@ def test_every_op_is_valid_bare_or_empty(name):
     assert (op.name, op.p) == (name, 1.0)
     if name in OP_DEFAULTS:
         assert dict(op.ranges) == OP_DEFAULTS[name]
+
+
+@pytest.mark.parametrize("name", ["one_of", "some_of"])
+def test_a_group_needs_member_ops(name):
+    with pytest.raises(RecipeError) as exc:
+        recipe.parse(f"transforms:\n  - {name}: {{}}\n", "r.yaml")
+    assert str(exc.value) == f"r.yaml line 2: transforms[0].{name}.ops: must list at least one op"
 
 
 @pytest.mark.parametrize(("value", "expected"), [

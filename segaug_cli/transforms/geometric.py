@@ -126,7 +126,98 @@ def warp_mask(mask: np.ndarray, m: np.ndarray, border: str, fill: int | tuple[in
     return _warp(mask, m, cv2.INTER_NEAREST, border, fill)
 
 
+def _reflect_safe(array: np.ndarray, border: str) -> np.ndarray:
+    """Repeat a 1-pixel-thin axis to 2 pixels when reflecting; the result is the same, exactly.
+
+    OpenCV's cubic warp loops forever on BORDER_REFLECT_101 when an axis has length 1 (opencv#29867).
+    Reflection then repeats that one row/column anyway, so two identical copies sample the same values.
+    """
+    if border != "reflect" or min(array.shape[:2]) > 1:
+        return array
+    reps = (2 if array.shape[0] == 1 else 1, 2 if array.shape[1] == 1 else 1) + (1,) * (array.ndim - 2)
+    return np.tile(array, reps)
+
+
 def _warp(array: np.ndarray, m: np.ndarray, flags: int, border: str, fill: tuple[float, ...]) -> np.ndarray:
     h, w = array.shape[:2]
+    array = _reflect_safe(array, border)
     return cv2.warpAffine(array, m[:2], (w, h), flags=flags, borderMode=BORDER_FLAGS[border],
                           borderValue=tuple(fill) + (0,) * (4 - len(fill)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Ops that change the output size, and projective ones. Each returns a 3x3 source-to-output matrix;
+# the caller tracks the output shape.
+# ---------------------------------------------------------------------------------------------
+
+
+def resize(out_shape: Shape, shape: Shape) -> np.ndarray:
+    """Stretch an (H, W) image to ``out_shape``, pixel areas to pixel areas (as ``cv2.resize`` does)."""
+    sx, sy = out_shape[1] / shape[1], out_shape[0] / shape[0]
+    return np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1.0]])
+
+
+def crop_to(x0: float, y0: float, box: Shape, out_shape: Shape) -> np.ndarray:
+    """Map the box of size ``box`` at (x0, y0) onto an image of ``out_shape`` (a crop, maybe resized)."""
+    shift = np.array([[1.0, 0, -x0], [0, 1, -y0], [0, 0, 1]])
+    return resize(out_shape, box) @ shift
+
+
+def rot90(k: int, shape: Shape) -> np.ndarray:
+    """k quarter turns counter-clockwise, as ``np.rot90``; odd k swaps width and height."""
+    h, w = shape
+    quarter = {0: [[1, 0, 0], [0, 1, 0]], 1: [[0, 1, 0], [-1, 0, w - 1]],
+               2: [[-1, 0, w - 1], [0, -1, h - 1]], 3: [[0, -1, h - 1], [1, 0, 0]]}[k % 4]
+    return np.vstack([np.array(quarter, dtype=np.float64), [0, 0, 1]])
+
+
+def perspective(corner_shifts: np.ndarray, shape: Shape) -> np.ndarray:
+    """The homography moving the four corner pixels by ``corner_shifts`` (4x2 pixels, TL TR BR BL)."""
+    h, w = shape
+    corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float32)
+    return cv2.getPerspectiveTransform(corners, (corners + corner_shifts).astype(np.float32)).astype(np.float64)
+
+
+def is_affine(m: np.ndarray) -> bool:
+    return bool(np.allclose(m[2], [0, 0, 1], rtol=0, atol=1e-12))
+
+
+# ---------------------------------------------------------------------------------------------
+# Resampling with a shape change, a homography, or per-pixel maps
+# ---------------------------------------------------------------------------------------------
+
+
+def resample_image(image: np.ndarray, m: np.ndarray | None, out_shape: Shape, interpolation: str, border: str,
+                   fill: tuple[float, ...], maps: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Resample an image once: by ``maps`` (output pixel -> source x, y) when given, else by ``m``."""
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    fill = fill * channels if len(fill) == 1 else fill
+    flags = INTERPOLATION_FLAGS[interpolation]
+    if channels <= 4:
+        return _resample(image, m, out_shape, flags, border, fill, maps)
+    groups = [
+        _resample(np.ascontiguousarray(image[:, :, i : i + 4]), m, out_shape, flags, border, fill[i : i + 4], maps)
+        for i in range(0, channels, 4)
+    ]
+    return np.dstack([g if g.ndim == 3 else g[:, :, None] for g in groups])
+
+
+def resample_mask(mask: np.ndarray, m: np.ndarray | None, out_shape: Shape, border: str,
+                  fill: int | tuple[int, ...], maps: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Resample a mask once, nearest-neighbour (no interpolation parameter, as ``warp_mask``)."""
+    fill = (fill,) * 4 if isinstance(fill, int) else tuple(fill)
+    return _resample(mask, m, out_shape, cv2.INTER_NEAREST, border, fill, maps)
+
+
+def _resample(array: np.ndarray, m: np.ndarray | None, out_shape: Shape, flags: int, border: str,
+              fill: tuple[float, ...], maps: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    value = tuple(fill) + (0,) * (4 - len(fill))
+    size = (out_shape[1], out_shape[0])
+    array = _reflect_safe(array, border)
+    if maps is not None:
+        # remap has no INTER_AREA; linear is its closest equivalent for a smooth field
+        flags = cv2.INTER_LINEAR if flags == cv2.INTER_AREA else flags
+        return cv2.remap(array, maps[0], maps[1], flags, borderMode=BORDER_FLAGS[border], borderValue=value)
+    if is_affine(m):
+        return cv2.warpAffine(array, m[:2], size, flags=flags, borderMode=BORDER_FLAGS[border], borderValue=value)
+    return cv2.warpPerspective(array, m, size, flags=flags, borderMode=BORDER_FLAGS[border], borderValue=value)

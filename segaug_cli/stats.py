@@ -1,0 +1,91 @@
+"""Per-class pixel shares and image counts of label masks."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import files
+from .errors import PairError, UsageError
+
+Label = int | str  # an index, or "#rrggbb" for colour masks
+
+
+@dataclass
+class ClassStats:
+    """Pixel counts per class, and in how many masks each class occurs."""
+
+    pixels: Counter = field(default_factory=Counter)
+    images: Counter = field(default_factory=Counter)
+    masks: int = 0
+
+    def add(self, counts: dict[Label, int]) -> None:
+        self.pixels.update(counts)
+        self.images.update(counts.keys())
+        self.masks += 1
+
+    def merge(self, other: ClassStats) -> None:
+        self.pixels.update(other.pixels)
+        self.images.update(other.images)
+        self.masks += other.masks
+
+    def shares(self) -> dict[Label, float]:
+        total = sum(self.pixels.values())
+        return {label: count / total for label, count in self.pixels.items()} if total else {}
+
+
+def class_counts(labels: np.ndarray) -> dict[Label, int]:
+    """Pixels per label of an (H, W) label mask, or per colour of an (H, W, 3) BGR colour mask."""
+    if labels.ndim == 2:
+        counts = np.bincount(labels.ravel(), minlength=1)
+        return {int(v): int(counts[v]) for v in np.flatnonzero(counts)}
+    packed = (labels[..., 2].astype(np.uint32) << 16) | (labels[..., 1].astype(np.uint32) << 8) | labels[..., 0]
+    values, counts = np.unique(packed, return_counts=True)
+    return {f"#{int(v):06x}": int(c) for v, c in zip(values, counts)}
+
+
+def folder_stats(folder: str | Path) -> tuple[ClassStats, list[str]]:
+    """Class statistics of every mask under ``folder`` (its ``masks/`` subfolder when it has one).
+
+    Returns:
+        The statistics, and one line per file that could not be read.
+    Raises:
+        UsageError: the folder does not exist.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise UsageError(f"{root}: no such folder")
+    if (root / "masks").is_dir():
+        root = root / "masks"
+    stats, problems = ClassStats(), []
+    for path in _mask_files(root):
+        try:
+            mask = files.decode_mask(files.read_bytes(path), path.relative_to(root).as_posix())
+        except PairError as exc:
+            problems.append(str(exc))
+            continue
+        stats.add(class_counts(mask.labels))
+    return stats, problems
+
+
+def _mask_files(root: Path) -> list[Path]:
+    found = []
+    for current, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(current, n) for n in names
+                  if not n.startswith(".") and Path(n).suffix.lower() in files.IMAGE_EXTENSIONS]
+    return sorted(found)
+
+
+def table(stats: ClassStats) -> list[str]:
+    """A plain-text table: class, pixels, share of all pixels, masks containing the class."""
+    shares = stats.shares()
+    rows = [f"{'class':>9}  {'pixels':>12}  {'share':>7}  {'masks':>6}"]
+    for label in sorted(stats.pixels, key=lambda v: (isinstance(v, str), v)):
+        rows.append(f"{label!s:>9}  {stats.pixels[label]:>12}  {shares[label]:>7.2%}  {stats.images[label]:>6}")
+    rows.append(f"{'total':>9}  {sum(stats.pixels.values()):>12}  {1:>7.2%}  {stats.masks:>6}")
+    return rows
