@@ -120,7 +120,9 @@ def read_manifest(out: Path) -> list[dict[str, str]]:
 def output_files(out: Path, folder: str) -> list[str]:
     """Files under OUT/<folder>, as sorted POSIX paths relative to OUT."""
     root = out / folder
-    return sorted(p.relative_to(out).as_posix() for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    return sorted(p.relative_to(out).as_posix() for p in root.rglob("*") if p.is_file())
 
 
 SUMMARY = re.compile(

@@ -1,0 +1,133 @@
+"""An expand killed (SIGKILL) or interrupted (Ctrl-C) mid-run leaves no partial file under a final name,
+and the next expand finishes the job with exactly the bytes of an uninterrupted run.
+
+The runs are real subprocesses in their own session, so a signal can go to the whole process group
+(parent and pool workers), as a terminal's Ctrl-C does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import (
+    REPO,
+    blocky_mask,
+    colour_coded,
+    run_segaug,
+    summary_counts,
+    tree_digest,
+    write_png,
+    write_recipe,
+)
+
+PAIRS = 16
+COPIES = 8
+RECIPE = f"""\
+copies: {COPIES}
+transforms:
+  - rotate: {{degrees: [-30, 30]}}
+  - scale: {{range: [0.8, 1.2]}}
+  - hflip: {{p: 0.5}}
+  - brightness: {{range: [-0.1, 0.1]}}
+"""
+PNG_END = b"IEND\xaeB`\x82"
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    """IN with a few dozen noisy 256x256 pairs (slow enough to interrupt), the recipe, and the digest of
+    an uninterrupted run."""
+    root = tmp_path_factory.mktemp("interrupt")
+    in_dir = root / "in"
+    for i in range(PAIRS):
+        rng = np.random.default_rng(i)
+        mask = blocky_mask(rng, (256, 256), 6)
+        image = colour_coded(mask) // 2 + rng.integers(0, 128, (256, 256, 3), dtype=np.uint8)
+        key = f"{'abc'[i % 3]}/p{i:02d}"
+        write_png(in_dir / "images" / f"{key}.png", image)
+        write_png(in_dir / "masks" / f"{key}.png", mask)
+    recipe = write_recipe(root / "r.yaml", RECIPE)
+    clean = run_segaug("expand", recipe, in_dir, root / "clean", "--workers", "2")
+    assert clean.returncode == 0, clean.stderr
+    assert summary_counts(clean.stderr) == (PAIRS * COPIES, 0, 0, 0)
+    return in_dir, recipe, tree_digest(root / "clean")
+
+
+def start_expand(recipe: Path, in_dir: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "segaug_cli", "expand", str(recipe), str(in_dir), str(out), "--workers", "2"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def wait_for_outputs(proc: subprocess.Popen, out: Path, count: int, timeout: float = 20.0) -> None:
+    """Return once OUT/images holds ``count`` finished images, with the run still going."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"expand ended (exit {proc.returncode}) before it could be interrupted")
+        if (out / "images").is_dir() and sum(1 for _ in (out / "images").rglob("*.png")) >= count:
+            return
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail("no outputs appeared in time")
+
+
+def assert_no_partial_file(out: Path) -> None:
+    """Every file under a final name is whole: a complete PNG that decodes."""
+    finals = [p for folder in ("images", "masks") for p in (out / folder).rglob("*.png")]
+    assert finals
+    for path in finals:
+        assert path.read_bytes().endswith(PNG_END), f"{path} is cut short"
+        assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None, path
+
+
+def finish(recipe: Path, in_dir: Path, out: Path) -> None:
+    rerun = run_segaug("expand", recipe, in_dir, out, "--workers", "2")
+    assert rerun.returncode == 0, rerun.stderr
+    written, unchanged, removed, failed = summary_counts(rerun.stderr)
+    assert (written + unchanged, removed, failed) == (PAIRS * COPIES, 0, 0)
+    assert written > 0  # the first run really was cut short
+    assert not list(out.rglob("*.segaug-tmp"))
+
+
+def test_sigkill_then_rerun_matches_a_clean_run(job, tmp_path):
+    in_dir, recipe, clean = job
+    out = tmp_path / "out"
+    proc = start_expand(recipe, in_dir, out)
+    wait_for_outputs(proc, out, 3 * COPIES)
+
+    os.killpg(proc.pid, signal.SIGKILL)  # the parent and every pool worker, mid-write
+    proc.communicate(timeout=10)
+
+    assert proc.returncode == -signal.SIGKILL
+    assert_no_partial_file(out)
+    finish(recipe, in_dir, out)
+    assert tree_digest(out) == clean
+
+
+def test_ctrl_c_exits_130_with_one_line_then_rerun_matches_a_clean_run(job, tmp_path):
+    in_dir, recipe, clean = job
+    out = tmp_path / "out"
+    proc = start_expand(recipe, in_dir, out)
+    wait_for_outputs(proc, out, 3 * COPIES)
+
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    stdout, stderr = proc.communicate(timeout=10)
+
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and "interrupted" in lines[0], stderr
+    assert stdout == ""
+    assert_no_partial_file(out)
+    finish(recipe, in_dir, out)
+    assert tree_digest(out) == clean
