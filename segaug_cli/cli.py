@@ -142,6 +142,28 @@ def validate(recipe):
     click.echo(f"{recipe}: valid; {rcp.copies} copies per pair, seed {rcp.seed}; {ops}")
 
 
+@main.command()
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
+def stats(folder):
+    """Print the pixel share and mask count of every class of the masks in DIR.
+
+    DIR is a dataset folder (its masks/ subfolder is read) or a folder of masks. Palette masks count
+    their indices; colour masks count their colours (#rrggbb).
+
+    \b
+    Example:
+        segaug stats sample_data
+    """
+    from . import stats as class_stats
+
+    with _boundary():
+        counts, problems = class_stats.folder_stats(folder)
+    for line in problems:
+        click.echo(f"warning: {line}", err=True)
+    for line in class_stats.table(counts):
+        click.echo(line)
+
+
 # ---------------------------------------------------------------------------------------------
 # Reporting
 # ---------------------------------------------------------------------------------------------
@@ -199,6 +221,12 @@ def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool) -> None:
         err(f"segaug expand --dry-run: would write {len([p for p in summary.planned if p[0] == 'write'])}, "
             f"leave {summary.unchanged} unchanged, remove {summary.removed}; {summary.failed} failed")
         return
+    if summary.class_before and not quiet:
+        from .stats import share_table
+
+        err("pixel share per class, source masks (before) and the augmented dataset (after):")
+        for line in share_table(summary.class_before, summary.class_after):
+            err(line)
     if summary.fatal:
         err(f"error: {summary.fatal}")
     if summary.interrupted:

@@ -10,6 +10,7 @@ import contextlib
 import multiprocessing
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -18,7 +19,7 @@ from . import store
 from .files import image_extension
 from .manifest import Row, render
 from .pairing import Pair, Pairing, find_pairs
-from .recipe import Recipe
+from .recipe import Recipe, Target
 from .worker import PairJob, PairOutcome, Sample, Settings, init_worker, process_pair
 
 Progress = Callable[[int], None]
@@ -40,6 +41,9 @@ class Summary:
     orphan_masks: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()
     foreign: list[str] = field(default_factory=list)
+    dropped: set[str] = field(default_factory=set)  # copies a class-aware rule does not give this pair
+    class_before: Counter = field(default_factory=Counter)  # pixels per class, with class-aware copies
+    class_after: Counter = field(default_factory=Counter)
 
     @property
     def failed(self) -> int:
@@ -66,22 +70,37 @@ class CheckReport:
 
 
 def output_samples(recipe: Recipe, pair: Pair) -> tuple[Sample, ...]:
-    """The output pairs a recipe makes of one input pair (names per the contract)."""
+    """The output pairs a recipe makes of one input pair (names per the contract).
+
+    Paths mirror the pair's key under OUT/images, OUT/masks and OUT/<target>, whatever the input
+    folders are called: copy k is ``<key>_aug<k>``, a kept original keeps its own name.
+    """
     samples = []
+    suffix = recipe.inputs.mask_suffix
     if recipe.keep_original:
-        samples.append(Sample(None, f"images/{_inner(pair.image)}", f"masks/{_inner(pair.mask or '')}"))
+        samples.append(Sample(
+            None, f"images/{pair.key}{_ext(pair.image)}", f"masks/{pair.key}{suffix}{_ext(pair.mask)}",
+            tuple(f"{t.name}/{pair.key}{_ext(src)}" for t, src in zip(recipe.targets, pair.targets)),
+        ))
     image_ext = image_extension(pair.image, recipe.output.image_format)
-    for k in range(recipe.copies):
+    for k in range(recipe.max_copies()):
         stem = f"{pair.key}_aug{k}"
-        samples.append(
-            Sample(k, f"images/{stem}{image_ext}", f"masks/{stem}{recipe.inputs.mask_suffix}.{recipe.output.mask_format}")
-        )
+        samples.append(Sample(
+            k, f"images/{stem}{image_ext}", f"masks/{stem}{suffix}.{recipe.output.mask_format}",
+            tuple(f"{t.name}/{stem}{_target_ext(t, src, recipe)}" for t, src in zip(recipe.targets, pair.targets)),
+        ))
     return tuple(samples)
 
 
-def _inner(rel: str) -> str:
-    """``images/city/a.jpg`` -> ``city/a.jpg``: the path inside the images or masks folder."""
-    return PurePosixPath(*PurePosixPath(rel).parts[1:]).as_posix() if rel else ""
+def _ext(rel: str | None) -> str:
+    return PurePosixPath(rel or "").suffix
+
+
+def _target_ext(target: Target, source: str, recipe: Recipe) -> str:
+    """Label targets take the mask format; continuous ones keep a lossless source format, else TIFF."""
+    if target.kind == "label":
+        return f".{recipe.output.mask_format}"
+    return _ext(source) if _ext(source).lower() in (".png", ".tif", ".tiff") else ".tif"
 
 
 def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[PairJob]:
@@ -184,7 +203,7 @@ def expand(
     settings = Settings(recipe, str(in_dir), str(out_dir), mode=mode, force=force)
     if not dry_run:
         out_dir.mkdir(parents=True, exist_ok=True)
-        store.remove_temp_files(out_dir)
+        store.remove_temp_files(out_dir, _target_folders(recipe))
     if on_start:
         on_start(len(jobs))
     journal = store.Journal(out_dir)
@@ -209,21 +228,21 @@ def expand(
     finally:
         journal.close(remove=False)
     if not dry_run:
-        store.remove_temp_files(out_dir)
+        store.remove_temp_files(out_dir, _target_folders(recipe))
         try:
             _commit(summary, out_dir, jobs, previous, rows, done, complete, journal)
         except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun
             summary.fatal = summary.fatal or f"{exc.filename or out_dir}: {exc.strerror or exc}"
     else:
         _plan_removals(summary, jobs, previous)
-    summary.foreign = store.foreign_files(out_dir, _known(previous.values(), rows.values()))
+    summary.foreign = store.foreign_files(out_dir, _known(previous.values(), rows.values()), _target_folders(recipe))
     summary.seconds = time.perf_counter() - started
     return summary
 
 
 def _find(recipe: Recipe, in_dir: Path) -> Pairing:
     i = recipe.inputs
-    return find_pairs(in_dir, i.images, i.masks, i.mask_suffix)
+    return find_pairs(in_dir, i.images, i.masks, i.mask_suffix, tuple((t.name, t.folder) for t in recipe.targets))
 
 
 def _tally(summary: Summary, outcome: PairOutcome, rows: dict[str, Row]) -> None:
@@ -233,6 +252,9 @@ def _tally(summary: Summary, outcome: PairOutcome, rows: dict[str, Row]) -> None
     if outcome.failure:
         summary.failures.append((outcome.source_image, outcome.failure))
         return
+    if outcome.class_pixels:
+        summary.class_before.update(outcome.class_pixels[0])
+        summary.class_after.update(outcome.class_pixels[1])
     for s in outcome.samples:
         if s.row is not None:
             rows[s.image] = s.row
@@ -240,6 +262,8 @@ def _tally(summary: Summary, outcome: PairOutcome, rows: dict[str, Row]) -> None
             summary.written += 1
         elif s.action == "unchanged":
             summary.unchanged += 1
+        elif s.action == "dropped":
+            summary.dropped.add(s.image)
         else:
             summary.planned.append(("write", f"{s.image} ({s.reason})"))
 
@@ -261,22 +285,26 @@ def _commit(summary: Summary, out_dir: Path, jobs: list[PairJob], previous: dict
     # A stopped pool's workers may have written samples whose outcome never arrived: nothing records
     # them, so they go (the pool is already ended); the next run writes them again, recorded.
     unrecorded = [s for job in jobs if job.pair.key not in done for s in job.samples if s.image not in final]
-    for rel in (path for s in unrecorded for path in (s.image, s.mask)):
+    for rel in (path for s in unrecorded for path in s.outputs()):
         (out_dir / rel).unlink(missing_ok=True)
     store.commit(out_dir, list(final.values()), summary.failures)
     journal.close(remove=True)
 
 
 def _plan_removals(summary: Summary, jobs: list[PairJob], previous: dict[str, Row]) -> None:
-    planned = {s.image for job in jobs for s in job.samples}
+    planned = {s.image for job in jobs for s in job.samples} - summary.dropped
     for image, row in sorted(previous.items()):
         if image not in planned:
-            summary.planned.append(("remove", f"{row.image} and {row.mask} (no longer produced)"))
+            summary.planned.append(("remove", f"{' and '.join(p for p, _ in row.outputs())} (no longer produced)"))
             summary.removed += 1
 
 
+def _target_folders(recipe: Recipe) -> tuple[str, ...]:
+    return tuple(t.name for t in recipe.targets)
+
+
 def _known(*groups: Iterable[Row]) -> set[str]:
-    return {path for group in groups for row in group for path in (row.image, row.mask)}
+    return {path for group in groups for row in group for path, _ in row.outputs()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,16 +333,18 @@ def check(
     jobs = plan(recipe, _find(recipe, in_dir), previous)
     settings = Settings(recipe, str(in_dir), str(out_dir), mode="check", deep=_deep_selection(jobs, deep))
     rows: dict[str, Row] = {}
+    dropped: set[str] = set()
     with contextlib.closing(run_jobs(jobs, settings, workers or default_workers())) as outcomes:
         for outcome in outcomes:
             _collect_differences(report, outcome, rows)
+            dropped.update(s.image for s in outcome.samples if s.action == "dropped")
             if progress:
                 progress(1)
-    planned = {s.image for job in jobs for s in job.samples}
+    planned = {s.image for job in jobs for s in job.samples} - dropped
     for image, row in sorted(previous.items()):
         if image not in planned:
             report.differences.append(Difference(image, "extra", "the recipe no longer produces it"))
-    for rel in store.foreign_files(out_dir, _known(previous.values())):
+    for rel in store.foreign_files(out_dir, _known(previous.values()), _target_folders(recipe)):
         report.differences.append(Difference(rel, "extra", "not in the manifest"))
     _check_manifest_text(report, out_dir, rows)
     report.notes.extend(_version_notes(out_dir))
@@ -327,6 +357,8 @@ def _collect_differences(report: CheckReport, outcome: PairOutcome, rows: dict[s
         report.differences.append(Difference(outcome.source_image, "failed", outcome.failure or outcome.fatal))
         return
     for s in outcome.samples:
+        if s.action == "dropped":
+            continue
         report.checked += 1
         if s.action == "unchanged" and s.row is not None:
             rows[s.image] = s.row

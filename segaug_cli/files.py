@@ -169,6 +169,40 @@ def exif_orientation(data: bytes) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def decode_pair(image_bytes: bytes, mask_bytes: bytes, image_name: str,
+                mask_name: str) -> tuple[np.ndarray, Mask]:
+    """Decode an image and its mask, the image as the mask was drawn on it (see ``as_annotated``).
+
+    Raises:
+        PairError: either file cannot be decoded, or their sizes do not match.
+    """
+    stored = decode_image(image_bytes, image_name)
+    mask = decode_mask(mask_bytes, mask_name)
+    return as_annotated(stored, mask, exif_orientation(image_bytes), image_name, mask_name), mask
+
+
+def as_annotated(stored: np.ndarray, mask: Mask, orientation: int, image_name: str,
+                 mask_name: str) -> np.ndarray:
+    """The image as its mask was drawn on: as displayed (EXIF orientation applied), or as stored
+    when only the stored size matches the mask. Any other size is a failed pair."""
+    displayed = apply_orientation(stored, orientation)
+    target = mask.labels.shape[:2]
+    if displayed.shape[:2] == target:
+        return displayed
+    if stored.shape[:2] == target:
+        return stored
+    if orientation == 1:
+        raise PairError(f"{mask_name} is {_size(mask.labels)} but {image_name} is {_size(stored)}")
+    raise PairError(
+        f"{mask_name} is {_size(mask.labels)} but {image_name} is {_size(displayed)} as displayed "
+        f"(EXIF orientation {orientation}) and {_size(stored)} as stored"
+    )
+
+
+def _size(array: np.ndarray) -> str:
+    return f"{array.shape[1]}x{array.shape[0]}"
+
+
 def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     """The image as a viewer displays it, for an EXIF orientation value."""
     transforms = {

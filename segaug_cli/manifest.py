@@ -16,14 +16,20 @@ class Row:
     source_mask: str
     copy: str  # "0".."copies-1", or "original"
     seed: str  # unsigned 64-bit integer; empty for originals
-    matrix: str  # six numbers, row-major, source -> output pixels
+    matrix: str  # six numbers, row-major, source -> output pixels (nine if projective, empty if non-affine)
     params: str  # JSON object of every sampled value
     fingerprint: str  # sha256 of what produced the row (recipe content, source hashes, copy, format)
     image_sha256: str
     mask_sha256: str
+    # extra targets (weights, edges...): (name, output path, sha256), one column pair per target name
+    targets: tuple[tuple[str, str, str], ...] = ()
+
+    def outputs(self) -> list[tuple[str, str]]:
+        """Every output file of the row with its recorded sha256: image, mask, then targets."""
+        return [(self.image, self.image_sha256), (self.mask, self.mask_sha256)] + [(p, h) for _, p, h in self.targets]
 
 
-COLUMNS = tuple(f.name for f in dataclasses.fields(Row))
+COLUMNS = tuple(f.name for f in dataclasses.fields(Row) if f.name != "targets")
 
 
 class ManifestError(ValueError):
@@ -31,26 +37,43 @@ class ManifestError(ValueError):
 
 
 def render(rows: list[Row]) -> str:
-    """CSV text with a header, rows sorted by ``image``; plain RFC 4180 that any CSV reader takes."""
+    """CSV text with a header, rows sorted by ``image``; plain RFC 4180 that any CSV reader takes.
+
+    Each extra target adds two columns, ``<name>`` and ``<name>_sha256``.
+    """
+    names = sorted({name for row in rows for name, _, _ in row.targets})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(COLUMNS + tuple(c for name in names for c in (name, f"{name}_sha256")))
     for row in sorted(rows, key=lambda r: r.image):
-        writer.writerow(dataclasses.astuple(row))
+        extra = {name: (path, digest) for name, path, digest in row.targets}
+        values = [getattr(row, column) for column in COLUMNS]
+        writer.writerow(values + [v for name in names for v in extra.get(name, ("", ""))])
     return buffer.getvalue()
 
 
 def parse(text: str) -> list[Row]:
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
-    if header is None or tuple(header) != COLUMNS:
+    names = _target_columns(header) if header is not None and tuple(header[: len(COLUMNS)]) == COLUMNS else None
+    if names is None:
         raise ManifestError(f"unexpected columns {header}; expected {', '.join(COLUMNS)}")
     rows = []
     for number, values in enumerate(reader, start=2):
-        if len(values) != len(COLUMNS):
-            raise ManifestError(f"line {number} has {len(values)} fields, not {len(COLUMNS)}")
-        rows.append(Row(*values))
+        if len(values) != len(header):
+            raise ManifestError(f"line {number} has {len(values)} fields, not {len(header)}")
+        extra = values[len(COLUMNS):]
+        targets = tuple((name, extra[2 * i], extra[2 * i + 1]) for i, name in enumerate(names) if extra[2 * i])
+        rows.append(Row(*values[: len(COLUMNS)], targets=targets))
     return rows
+
+
+def _target_columns(header: list[str]) -> list[str] | None:
+    """The target names of the columns after the fixed ones, which come in (name, name_sha256) pairs."""
+    extra = header[len(COLUMNS):]
+    names = extra[0::2]
+    ok = len(extra) % 2 == 0 and all(extra[2 * i + 1] == f"{name}_sha256" for i, name in enumerate(names))
+    return names if ok else None
 
 
 def format_matrix(m) -> str:

@@ -23,6 +23,7 @@ class Pair:
     image: str
     mask: str | None
     problem: str | None = None
+    targets: tuple[str, ...] = ()  # extra target files, in the recipe's order of targets
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,14 @@ class Pairing:
     ignored: tuple[str, ...]  # files that are not images (.DS_Store, notes.txt)
 
 
-def find_pairs(in_dir: str | Path, images: str = "images", masks: str = "masks", mask_suffix: str = "") -> Pairing:
-    """Find every image/mask pair under ``in_dir``.
+def find_pairs(in_dir: str | Path, images: str = "images", masks: str = "masks", mask_suffix: str = "",
+               targets: tuple[tuple[str, str], ...] = ()) -> Pairing:
+    """Find every image/mask pair under ``in_dir``, with its extra target files if any.
 
+    Args:
+        targets: (name, folder) of each extra target; a pair missing one of them fails.
     Raises:
-        UsageError: the images or masks folder does not exist.
+        UsageError: the images, masks or a target folder does not exist.
     """
     in_dir = Path(in_dir)
     image_files, ignored_images = _walk(in_dir, images, "images")
@@ -49,9 +53,23 @@ def find_pairs(in_dir: str | Path, images: str = "images", masks: str = "masks",
     images_by_key = _group(image_files, images, "")
     masks_by_key = _group(sorted(masks_found), masks, mask_suffix)
     pairs = tuple(_pair(key, found, masks_by_key.get(key, [])) for key, found in sorted(images_by_key.items()))
+    for name, folder in targets:
+        found_targets, _ = _walk(in_dir, folder, f"targets[{name}].folder")
+        pairs = tuple(_with_target(p, name, folder, _group(found_targets, folder, "")) for p in pairs)
     orphans = tuple(m for key, ms in masks_by_key.items() if key not in images_by_key for m in ms)
     orphans += tuple(m for m in mask_files if m not in masks_found and m not in set(image_files))
     return Pairing(pairs, tuple(sorted(orphans)), tuple(sorted(ignored_images + ignored_masks)))
+
+
+def _with_target(pair: Pair, name: str, folder: str, by_key: dict[str, list[str]]) -> Pair:
+    if pair.problem:
+        return pair
+    found = by_key.get(pair.key, [])
+    if len(found) != 1:
+        why = f"no {name} file found (looked for {folder}/{pair.key}.*)" if not found else \
+            f"several {name} files match: {', '.join(found)}"
+        return Pair(pair.key, pair.image, pair.mask, why, pair.targets)
+    return Pair(pair.key, pair.image, pair.mask, None, pair.targets + (found[0],))
 
 
 def _pair(key: str, images: list[str], masks: list[str]) -> Pair:
@@ -92,7 +110,8 @@ def _walk(in_dir: Path, folder: str, role: str) -> tuple[list[str], list[str]]:
     """
     root = in_dir / folder
     if not root.is_dir():
-        raise UsageError(f"{root}: no such folder (set inputs.{role} in the recipe to rename it)")
+        where = role if role.startswith("targets") else f"inputs.{role}"
+        raise UsageError(f"{root}: no such folder (set {where} in the recipe to rename it)")
     found, ignored, seen = [], [], set()
     for current, dirs, names in os.walk(root, followlinks=True):
         real = os.path.realpath(current)

@@ -105,6 +105,10 @@ class Recipe:
     class_copies: tuple[tuple[int, int], ...] = ()  # (label, copies): pairs containing label get more
     targets: tuple[Target, ...] = ()
 
+    def max_copies(self) -> int:
+        """The most copies any pair can get: ``copies``, or the largest class rule."""
+        return max([self.copies] + [n for _, n in self.class_copies])
+
     def copies_for(self, labels: set[int] | None) -> int:
         """Copies of a pair whose mask holds ``labels``: the largest class rule that applies."""
         if not self.class_copies or labels is None:

@@ -89,3 +89,12 @@ def table(stats: ClassStats) -> list[str]:
         rows.append(f"{label!s:>9}  {stats.pixels[label]:>12}  {shares[label]:>7.2%}  {stats.images[label]:>6}")
     rows.append(f"{'total':>9}  {sum(stats.pixels.values()):>12}  {1:>7.2%}  {stats.masks:>6}")
     return rows
+
+
+def share_table(before: dict[Label, int], after: dict[Label, int]) -> list[str]:
+    """Per-class pixel share in the source masks and in the written dataset, side by side."""
+    total_before, total_after = sum(before.values()) or 1, sum(after.values()) or 1
+    rows = [f"{'class':>9}  {'before':>7}  {'after':>7}"]
+    for label in sorted(set(before) | set(after), key=lambda v: (isinstance(v, str), v)):
+        rows.append(f"{label!s:>9}  {before.get(label, 0) / total_before:>7.2%}  {after.get(label, 0) / total_after:>7.2%}")
+    return rows

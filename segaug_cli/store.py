@@ -63,24 +63,27 @@ def load_previous(out_dir: Path, distrust_edited: bool = True) -> dict[str, Row]
     if journal.is_file():
         for line in journal.read_text(encoding="utf-8").splitlines():
             try:
-                row = Row(**json.loads(line))
-            except (ValueError, TypeError):
+                fields = json.loads(line)
+                fields["targets"] = tuple(tuple(t) for t in fields.get("targets", ()))
+                row = Row(**fields)
+            except (ValueError, TypeError, AttributeError):
                 continue  # a line cut short by a kill: that row's files are simply checked again
             rows[row.image] = row
     return rows
 
 
-def remove_temp_files(out_dir: Path) -> None:
+def remove_temp_files(out_dir: Path, extra_folders: tuple[str, ...] = ()) -> None:
     """Delete temporary files that a killed run left behind (never under a final name)."""
-    for folder in OUTPUT_FOLDERS:
+    for folder in OUTPUT_FOLDERS + tuple(extra_folders):
         for path in (out_dir / folder).rglob(f"*{files.TEMP_SUFFIX}") if (out_dir / folder).is_dir() else ():
             path.unlink(missing_ok=True)
 
 
-def foreign_files(out_dir: Path, known: set[str]) -> list[str]:
-    """Files under OUT/images and OUT/masks that segaug did not write (POSIX paths relative to OUT)."""
+def foreign_files(out_dir: Path, known: set[str], extra_folders: tuple[str, ...] = ()) -> list[str]:
+    """Files under OUT/images, OUT/masks (and target folders) that segaug did not write (POSIX paths
+    relative to OUT)."""
     found = []
-    for folder in OUTPUT_FOLDERS:
+    for folder in OUTPUT_FOLDERS + tuple(extra_folders):
         root = out_dir / folder
         if not root.is_dir():
             continue
@@ -185,5 +188,5 @@ def _errors_csv(failures: list[tuple[str, str]]) -> str:
 def remove_outputs(out_dir: Path, rows: list[Row]) -> None:
     """Delete outputs that segaug wrote earlier and that the recipe no longer produces."""
     for row in rows:
-        for rel in (row.image, row.mask):
+        for rel, _ in row.outputs():
             (out_dir / rel).unlink(missing_ok=True)

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from . import files
-from .augment import render
+from .augment import Rendered, render
 from .errors import PairError
 from .manifest import Row, format_matrix
 from .pairing import Pair
 from .recipe import Recipe
 from .sampling import draw_for, params_record, sample_seed
+from .stats import class_counts
 
 FORMAT_VERSION = 1  # bump when the same inputs would give different outputs or rows
 IDENTITY = "1 0 0 0 1 0"
@@ -33,6 +35,10 @@ class Sample:
     copy: int | None
     image: str  # output paths, POSIX, relative to OUT
     mask: str
+    targets: tuple[str, ...] = ()  # one per recipe target
+
+    def outputs(self) -> tuple[str, ...]:
+        return (self.image, self.mask, *self.targets)
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ class Settings:
 class SampleOutcome:
     image: str
     mask: str
-    action: str  # written | unchanged | pending (dry-run/check: would be written)
+    action: str  # written | unchanged | pending (dry-run/check: would be written) | dropped
     reason: str = ""  # new | stale | missing | altered | forced | pixels differ
     row: Row | None = None
     path: str = ""  # the output file the reason is about (the mask, when only the mask is missing/altered)
@@ -71,6 +77,8 @@ class PairOutcome:
     samples: tuple[SampleOutcome, ...] = ()
     failure: str | None = None  # this pair failed; the run goes on
     fatal: str | None = None  # OUT cannot be written (disk full, permissions); the run stops
+    # with class-aware copies: pixels per class of the source mask, and of the output masks
+    class_pixels: tuple[dict, dict] | None = None
 
 
 @dataclass
@@ -80,15 +88,34 @@ class _Sources:
     pair: Pair
     image_bytes: bytes
     mask_bytes: bytes
-    hashes: tuple[str, str] = ("", "")
-    _decoded: tuple[np.ndarray, files.Mask] | None = field(default=None, repr=False)
+    target_bytes: tuple[bytes, ...] = ()
+    hashes: tuple[str, ...] = ()  # image, mask, then each target
+    _mask: files.Mask | None = field(default=None, repr=False)
+    _decoded: tuple[np.ndarray, files.Mask, tuple[np.ndarray, ...]] | None = field(default=None, repr=False)
 
-    def decoded(self) -> tuple[np.ndarray, files.Mask]:
+    def mask(self) -> files.Mask:
+        if self._mask is None:
+            self._mask = files.decode_mask(self.mask_bytes, self.pair.mask)
+        return self._mask
+
+    def decoded(self) -> tuple[np.ndarray, files.Mask, tuple[np.ndarray, ...]]:
+        """(image as annotated, mask, extra targets), all checked to share one size."""
         if self._decoded is None:
-            stored = files.decode_image(self.image_bytes, self.pair.image)
-            mask = files.decode_mask(self.mask_bytes, self.pair.mask)
-            self._decoded = (_as_annotated(stored, mask, self), mask)
+            pair, mask = self.pair, self.mask()
+            stored = files.decode_image(self.image_bytes, pair.image)
+            image = files.as_annotated(stored, mask, files.exif_orientation(self.image_bytes), pair.image, pair.mask)
+            self._decoded = (image, mask, self._decode_targets(mask.labels.shape[:2]))
         return self._decoded
+
+    def _decode_targets(self, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        arrays = []
+        for path, data in zip(self.pair.targets, self.target_bytes):
+            array = files.decode_image(data, path)
+            if array.shape[:2] != shape:
+                raise PairError(f"{path} is {array.shape[1]}x{array.shape[0]} but {self.pair.mask} is "
+                                f"{shape[1]}x{shape[0]}")
+            arrays.append(array)
+        return tuple(arrays)
 
     @property
     def reoriented(self) -> bool:
@@ -96,34 +123,11 @@ class _Sources:
         return files.exif_orientation(self.image_bytes) != 1
 
 
-def _as_annotated(stored: np.ndarray, mask: files.Mask, sources: _Sources) -> np.ndarray:
-    """The image as its mask was drawn on: as displayed (EXIF orientation applied), or as stored
-    when only the stored size matches the mask. Any other size is a failed pair."""
-    orientation = files.exif_orientation(sources.image_bytes)
-    displayed = files.apply_orientation(stored, orientation)
-    target = mask.labels.shape[:2]
-    if displayed.shape[:2] == target:
-        return displayed
-    if stored.shape[:2] == target:
-        return stored
-    pair = sources.pair
-    if orientation == 1:
-        raise PairError(f"{pair.mask} is {_size(mask.labels)} but {pair.image} is {_size(stored)}")
-    raise PairError(
-        f"{pair.mask} is {_size(mask.labels)} but {pair.image} is {_size(displayed)} as displayed "
-        f"(EXIF orientation {orientation}) and {_size(stored)} as stored"
-    )
-
-
-def _size(array: np.ndarray) -> str:
-    return f"{array.shape[1]}x{array.shape[0]}"
-
-
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fingerprint(settings: Settings, key: str, copy: int | None, source_hashes: tuple[str, str]) -> str:
+def fingerprint(settings: Settings, key: str, copy: int | None, source_hashes: tuple[str, ...]) -> str:
     """sha256 of everything that decides a sample's bytes: format, recipe content, key, copy, sources."""
     content = settings.recipe.sample_content() if copy is not None else "original"
     payload = json.dumps([FORMAT_VERSION, content, key, copy, *source_hashes], separators=(",", ":"))
@@ -161,8 +165,14 @@ def process_pair(job: PairJob) -> PairOutcome:
     written: list[Path] = []
     try:
         sources = _read_sources(settings, pair)
-        outcomes = tuple(_process_sample(settings, sources, job, s, written) for s in job.samples)
-        return PairOutcome(pair.key, pair.image, outcomes)
+        wanted = _wanted_copies(settings.recipe, sources)
+        outcomes = tuple(
+            _process_sample(settings, sources, job, s, written) if s.copy is None or s.copy < wanted
+            else SampleOutcome(s.image, s.mask, "dropped")
+            for s in job.samples
+        )
+        stats = _class_pixels(settings, sources, outcomes) if settings.recipe.class_copies else None
+        return PairOutcome(pair.key, pair.image, outcomes, class_pixels=stats)
     except PairError as exc:
         _discard(written)
         message = str(exc)
@@ -181,7 +191,27 @@ def _read_sources(settings: Settings, pair: Pair) -> _Sources:
     in_dir = Path(settings.in_dir)
     image_bytes = files.read_bytes(in_dir / pair.image)
     mask_bytes = files.read_bytes(in_dir / pair.mask)
-    return _Sources(pair, image_bytes, mask_bytes, (sha256(image_bytes), sha256(mask_bytes)))
+    target_bytes = tuple(files.read_bytes(in_dir / t) for t in pair.targets)
+    hashes = tuple(sha256(b) for b in (image_bytes, mask_bytes, *target_bytes))
+    return _Sources(pair, image_bytes, mask_bytes, target_bytes, hashes)
+
+
+def _wanted_copies(recipe: Recipe, sources: _Sources) -> int:
+    """How many copies this pair gets; class-aware rules read the mask's labels (not the image)."""
+    if not recipe.class_copies:
+        return recipe.copies
+    labels = sources.mask().labels
+    return recipe.copies_for(set(class_counts(labels)) if labels.ndim == 2 else set())
+
+
+def _class_pixels(settings: Settings, sources: _Sources, outcomes: tuple[SampleOutcome, ...]) -> tuple[dict, dict]:
+    """Pixels per class before (the source mask) and after (every output mask of this pair)."""
+    after: Counter = Counter()
+    out = Path(settings.out_dir)
+    for o in outcomes:
+        if o.action in ("written", "unchanged"):
+            after.update(class_counts(files.decode_mask(files.read_bytes(out / o.mask), o.mask).labels))
+    return class_counts(sources.mask().labels), dict(after)
 
 
 def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample: Sample,
@@ -191,14 +221,14 @@ def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample:
     outdated = ("forced", sample.image) if settings.force else _why_outdated(settings, sample, fp, previous)
     reason, path = outdated
     if reason is None and sample.image in settings.deep:
-        reason = _compare_pixels(settings, sources, job.pair, sample)
+        reason, path = _compare_pixels(settings, sources, job.pair, sample)
     if reason is None:
         return SampleOutcome(sample.image, sample.mask, "unchanged", row=previous)
     if settings.mode != "expand":
         return SampleOutcome(sample.image, sample.mask, "pending", reason, path=path)
-    image_bytes, mask_bytes, row = _render(settings, sources, job.pair, sample, fp)
+    encoded, row = _render(settings, sources, job.pair, sample, fp)
     out = Path(settings.out_dir)
-    for rel, data in ((sample.image, image_bytes), (sample.mask, mask_bytes)):
+    for rel, data in zip(sample.outputs(), encoded):
         files.atomic_write(out / rel, data)
         written.append(out / rel)
     return SampleOutcome(sample.image, sample.mask, "written", reason, row)
@@ -209,12 +239,13 @@ def _why_outdated(settings: Settings, sample: Sample, fp: str,
     """Why this sample must be (re)written and the output file concerned; (None, "") when OUT holds it."""
     if previous is None:
         return "new", sample.image
-    if previous.fingerprint != fp:
+    recorded = dict(previous.outputs())
+    if previous.fingerprint != fp or set(recorded) != set(sample.outputs()):
         return "stale", sample.image
     out = Path(settings.out_dir)
-    for rel, recorded in ((sample.image, previous.image_sha256), (sample.mask, previous.mask_sha256)):
+    for rel in sample.outputs():
         try:
-            if sha256((out / rel).read_bytes()) != recorded:
+            if sha256((out / rel).read_bytes()) != recorded[rel]:
                 return "altered", rel
         except FileNotFoundError:
             return "missing", rel
@@ -222,45 +253,58 @@ def _why_outdated(settings: Settings, sample: Sample, fp: str,
 
 
 def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
-            fp: str) -> tuple[bytes, bytes, Row]:
-    """The encoded outputs of one sample and its manifest row."""
+            fp: str) -> tuple[tuple[bytes, ...], Row]:
+    """The encoded outputs of one sample (in ``sample.outputs()`` order) and its manifest row."""
     recipe = settings.recipe
     if sample.copy is None:  # a kept original is copied byte for byte, never re-encoded...
-        image_bytes, mask_bytes = sources.image_bytes, sources.mask_bytes
+        encoded = (sources.image_bytes, sources.mask_bytes, *sources.target_bytes)
         if sources.reoriented:  # ...unless it must be written as displayed, without its EXIF rotation
-            image_bytes = files.encode_image(sources.decoded()[0], PurePosixPath(sample.image).suffix,
-                                             recipe.output.jpeg_quality, recipe.output.png_compression)
+            image = files.encode_image(sources.decoded()[0], PurePosixPath(sample.image).suffix,
+                                       recipe.output.jpeg_quality, recipe.output.png_compression)
+            encoded = (image, *encoded[1:])
         seed, matrix, params = "", IDENTITY, "{}"
     else:
-        image, mask = sources.decoded()
+        image, mask, targets = sources.decoded()
         seed_int = sample_seed(recipe.seed, pair.key, sample.copy)
         draws = draw_for(recipe.transforms, seed_int)
-        rendered = render(image, mask.labels, draws, recipe)
-        out = recipe.output
-        image_bytes = files.encode_image(rendered.image, PurePosixPath(sample.image).suffix, out.jpeg_quality,
-                                         out.png_compression)
-        mask_bytes = files.encode_mask(mask, rendered.mask, out.mask_format, out.png_compression)
+        rendered = render(image, mask.labels, draws, recipe, tuple(zip(targets, recipe.targets)))
+        encoded = _encode(recipe, sample, mask, rendered)
         seed = str(seed_int)
         matrix = "" if rendered.matrix is None else format_matrix(rendered.matrix)
         params = json.dumps(params_record(draws, rendered.resolved), separators=(",", ":"))
+    digests = [sha256(data) for data in encoded]
     row = Row(
         image=sample.image, mask=sample.mask, source_image=pair.image, source_mask=pair.mask or "",
         copy="original" if sample.copy is None else str(sample.copy), seed=seed, matrix=matrix,
-        params=params, fingerprint=fp, image_sha256=sha256(image_bytes), mask_sha256=sha256(mask_bytes),
+        params=params, fingerprint=fp, image_sha256=digests[0], mask_sha256=digests[1],
+        targets=tuple((t.name, path, digest) for t, path, digest in zip(recipe.targets, sample.targets, digests[2:])),
     )
-    return image_bytes, mask_bytes, row
+    return encoded, row
 
 
-def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: Sample) -> str | None:
-    """check --deep: recompute a sample and compare its decoded pixels with the stored files."""
+def _encode(recipe: Recipe, sample: Sample, mask: files.Mask, rendered: Rendered) -> tuple[bytes, ...]:
+    out = recipe.output
+    image = files.encode_image(rendered.image, PurePosixPath(sample.image).suffix, out.jpeg_quality,
+                               out.png_compression)
+    labels = files.encode_mask(mask, rendered.mask, out.mask_format, out.png_compression)
+    targets = tuple(
+        files.encode_mask(files.Mask(array), array, out.mask_format, out.png_compression) if t.kind == "label"
+        else files.encode_image(array, PurePosixPath(path).suffix, out.jpeg_quality, out.png_compression)
+        for array, t, path in zip(rendered.targets, recipe.targets, sample.targets)
+    )
+    return (image, labels, *targets)
+
+
+def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: Sample) -> tuple[str | None, str]:
+    """check --deep: recompute a sample and compare its decoded pixels with each stored file."""
     fp = fingerprint(settings, pair.key, sample.copy, sources.hashes)
-    image_bytes, mask_bytes, _ = _render(settings, sources, pair, sample, fp)
+    encoded, _ = _render(settings, sources, pair, sample, fp)
     out = Path(settings.out_dir)
-    for rel, fresh in ((sample.image, image_bytes), (sample.mask, mask_bytes)):
+    for rel, fresh in zip(sample.outputs(), encoded):
         stored = files.read_bytes(out / rel)
         if stored != fresh and not np.array_equal(files.decode_pixels(stored, rel), files.decode_pixels(fresh, rel)):
-            return "pixels differ"
-    return None
+            return "pixels differ", rel
+    return None, ""
 
 
 def _discard(paths: list[Path]) -> None:

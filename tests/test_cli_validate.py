@@ -41,7 +41,7 @@ def test_recipe_error_exact_line_on_stderr(cli, tmp_path):
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("transforms:\n  - blur\n", "line 2: transforms[0]: unknown op 'blur'; expected one of: "),
+    ("transforms:\n  - sharpen\n", "line 2: transforms[0]: unknown op 'sharpen'; expected one of: "),
     ("output: {mask_format: jpg}\n",
      "line 1: output.mask_format: 'jpg' is lossy and would invent label values; use png or tif"),
     ("transforms:\n  - hflip: {p: 2}\n", "line 2: transforms[0].hflip.p: must be in [0, 1], got 2"),
