@@ -164,6 +164,40 @@ def stats(folder):
         click.echo(line)
 
 
+@main.command()
+@recipe_arg
+@in_arg
+@click.option("--output", "-o", metavar="FILE.png", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the contact sheet (PNG).")
+@click.option("--pairs", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Pairs (rows), spread evenly over IN in name order.")
+@click.option("--samples", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Copies per pair (columns after the source): copies 0..N-1, as expand writes them.")
+@click.option("--tile", type=click.IntRange(min=32), default=256, show_default=True,
+              help="Side of each square tile, in pixels.")
+@click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
+def preview(recipe, in_dir, output, pairs, samples, tile, seed):
+    """Write a contact sheet of sampled pairs, each mask overlaid on its image, to FILE.png.
+
+    Each row is one pair of IN: the source first, then the copies `expand` would write for it,
+    rendered from the same seeds. Each class has one colour in every tile; label 255 is hatched.
+
+    \b
+    Example:
+        segaug preview recipes/default.yaml sample_data -o preview.png
+    """
+    from . import files
+    from . import preview as sheets
+    from . import recipe as recipes
+
+    with _boundary():
+        rcp = recipes.load(recipe)
+        path = sheets.output_path(in_dir, output)
+        sheet = sheets.contact_sheet(rcp, in_dir, pairs=pairs, samples=samples, tile=tile, seed=seed)
+        files.atomic_write(path, sheets.png_bytes(sheet))
+    click.echo(f"segaug preview: wrote {output} ({sheet.shape[1]}x{sheet.shape[0]} pixels)")
+
+
 # ---------------------------------------------------------------------------------------------
 # Reporting
 # ---------------------------------------------------------------------------------------------
