@@ -25,6 +25,7 @@ class Step:
     """
 
     fn: Callable[[np.ndarray, float, float], np.ndarray]
+    needs_mean: bool = False  # only then is the image's histogram computed
 
     def __call__(self, levels: np.ndarray, full: float, mean: float) -> np.ndarray:
         return self.fn(levels, full, mean)
@@ -37,7 +38,7 @@ def brightness(delta: float) -> Step:
 
 def contrast(factor: float) -> Step:
     """Scale each value's distance from the image mean by ``factor``."""
-    return Step(lambda levels, full, mean: np.clip(mean + (levels - mean) * factor, 0, full))
+    return Step(lambda levels, full, mean: np.clip(mean + (levels - mean) * factor, 0, full), needs_mean=True)
 
 
 def gamma(g: float) -> Step:
@@ -79,10 +80,9 @@ def _apply_float(colour: np.ndarray, steps: Sequence[Step]) -> np.ndarray:
 def _chain(colour: np.ndarray, steps: Sequence[Step]) -> np.ndarray:
     full = float(np.iinfo(colour.dtype).max)
     levels = np.arange(full + 1, dtype=np.float64)
-    hist = _histogram(colour)
-    total = hist.sum()
+    hist = _histogram(colour) if any(step.needs_mean for step in steps) else None
     for step in steps:
-        mean = float(hist @ levels) / total if total else 0.0
+        mean = float(hist @ levels) / hist.sum() if hist is not None and hist.sum() else 0.0
         levels = step(levels, full, mean)
     return np.rint(np.clip(levels, 0, full)).astype(colour.dtype)
 
