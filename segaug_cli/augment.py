@@ -96,7 +96,8 @@ def _pad(d: Draw, ctx: _Context) -> Resolved:
         m = multiple or 32
         th, tw = -(-th // m) * m, -(-tw // m) * m
     dx, dy = (tw - w) // 2, (th - h) // 2
-    return geometric.translate(dx / w, dy / h, (h, w)), (th, tw), {"top": dy, "left": dx}
+    # a whole-pixel shift, written exactly (dx / w * w is not always dx in floating point)
+    return geometric.crop_to(-dx, -dy, (h, w), (h, w)), (th, tw), {"top": dy, "left": dx}
 
 
 def _offset(fraction: float, slack: int, lo: int | None = None, hi: int | None = None) -> int:
@@ -159,7 +160,10 @@ def _resized_crop(d: Draw, ctx: _Context) -> Resolved:
     size = tuple(d.setting("size"))
     for area, log_aspect, u, v in d.value("_tries")[:CROP_TRIES]:
         target, aspect = area * h * w, float(np.exp(log_aspect))
-        cw, ch = round(np.sqrt(target * aspect)), round(np.sqrt(target / aspect))
+        fw, fh = np.sqrt(target * aspect), np.sqrt(target / aspect)
+        if not (fw < w + 1 and fh < h + 1):  # also an aspect so extreme that a side is infinite
+            continue
+        cw, ch = round(fw), round(fh)
         if 0 < cw <= w and 0 < ch <= h:
             x0, y0 = _offset(u, w - cw), _offset(v, h - ch)
             break
@@ -309,8 +313,8 @@ def render(image: np.ndarray, mask: np.ndarray, draws: tuple[Draw, ...], recipe:
         out_image = op(out_image)
     out_mask = plan.geometry.mask(mask, border, mask_fill_for(mask, recipe.border.mask_fill))
     out_targets = tuple(
-        plan.geometry.mask(array, border, int(t.fill)) if t.kind == "label"
-        else plan.geometry.image(array, "linear", border, (t.fill,))
+        plan.geometry.mask(array, border, int(_target_fill(array, t))) if t.kind == "label"
+        else plan.geometry.image(array, "linear", border, (_target_fill(array, t),))
         for array, t in targets
     )
     return Rendered(out_image, out_mask, out_targets, plan.geometry.matrix, plan.resolved)
@@ -338,6 +342,16 @@ def image_fill_for(image: np.ndarray, fill: tuple[float, ...]) -> tuple[float, .
     if channels in (3, 4):
         fill = (fill[2], fill[1], fill[0], *fill[3:])
     return fill
+
+
+def _target_fill(array: np.ndarray, target: Target) -> float:
+    """A target's fill, refused when its integer dtype cannot hold it (OpenCV would saturate it silently)."""
+    if np.issubdtype(array.dtype, np.integer):
+        lo, hi = np.iinfo(array.dtype).min, np.iinfo(array.dtype).max
+        if not lo <= target.fill <= hi:
+            raise PairError(f"targets[{target.name}].fill {target.fill:g} does not fit in this "
+                            f"{array.dtype} map ({lo} to {hi})")
+    return target.fill
 
 
 def mask_fill_for(mask: np.ndarray, fill: int | tuple[int, ...]) -> int | tuple[int, ...]:

@@ -139,7 +139,9 @@ def validate(recipe):
     with _boundary():
         rcp = recipes.load(recipe)
     ops = ", ".join(op.name if op.p == 1 else f"{op.name} (p={op.p:g})" for op in rcp.transforms) or "no ops"
-    click.echo(f"{recipe}: valid; {rcp.copies} copies per pair, seed {rcp.seed}; {ops}")
+    rules = ", ".join(f"{n} with class {label}" for label, n in rcp.class_copies)
+    copies = f"{rcp.copies} copies per pair" + (f" ({rules})" if rules else "")
+    click.echo(f"{recipe}: valid; {copies}, seed {rcp.seed}; {ops}")
 
 
 @main.command()

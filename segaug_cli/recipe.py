@@ -110,10 +110,12 @@ class Recipe:
         return max([self.copies] + [n for _, n in self.class_copies])
 
     def copies_for(self, labels: set[int] | None) -> int:
-        """Copies of a pair whose mask holds ``labels``: the largest class rule that applies."""
-        if not self.class_copies or labels is None:
-            return self.copies
-        return max([self.copies] + [n for label, n in self.class_copies if label in labels])
+        """Copies of a pair whose mask holds ``labels``: the largest matching class rule, else ``copies``.
+
+        A rule may be below the default, to thin out pairs of an over-represented class.
+        """
+        matching = [n for label, n in self.class_copies if labels and label in labels]
+        return max(matching) if matching else self.copies
 
     def with_overrides(self, seed: int | None = None, copies: int | None = None) -> Recipe:
         """The recipe with command-line overrides applied (None keeps the recipe's value)."""
@@ -501,8 +503,8 @@ class _Parser:
         if not isinstance(classes, dict):
             raise self.error(path + ("classes",), f"must map class labels to copies, got {_show(classes)}")
         rules = tuple(
-            (self.integer(label, path + ("classes", label), 0, 65535),
-             _check_copies(n, fail(path + ("classes", label))))
+            (self.integer(label, path + ("classes", str(label)), 0, 65535),  # str: a key, as lines records it
+             _check_copies(n, fail(path + ("classes", str(label)))))
             for label, n in sorted(classes.items(), key=lambda kv: str(kv[0]))
         )
         return default, rules
@@ -526,11 +528,19 @@ class _Parser:
                 or name in ("images", "masks"):
             raise self.error(path + ("name",), f"must be a folder name other than images and masks "
                              f"(letters, digits, _ . -), got {_show(name)}")
+        if name in ("manifest.csv", "segaug.json", "errors.csv"):  # OUT/<name>/ would collide with them
+            raise self.error(path + ("name",), f"{name!r} is a file segaug writes in OUT; "
+                             "choose another name")
+        kind = self.choice(raw.get("kind", "label"), path + ("kind",), TARGET_KINDS)
+        fill = self.number(raw.get("fill", 0), path + ("fill",), -1e30, 1e30)
+        if kind == "label" and not (fill.is_integer() and 0 <= fill <= 65535):  # a label, never invented
+            raise self.error(path + ("fill",), f"must be a whole number from 0 to 65535 for a label target, "
+                             f"got {_show(raw.get('fill'))}")
         return Target(
             name=name,
             folder=self.relative_folder(raw.get("folder", name), path + ("folder",)),
-            kind=self.choice(raw.get("kind", "label"), path + ("kind",), TARGET_KINDS),
-            fill=self.number(raw.get("fill", 0), path + ("fill",), -1e30, 1e30),
+            kind=kind,
+            fill=fill,
         )
 
     def inputs(self, value: Any, path: Path_) -> Inputs:

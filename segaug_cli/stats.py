@@ -64,7 +64,8 @@ def folder_stats(folder: str | Path) -> tuple[ClassStats, list[str]]:
     stats, problems = ClassStats(), []
     for path in _mask_files(root):
         try:
-            mask = files.decode_mask(files.read_bytes(path), path.relative_to(root).as_posix())
+            # named relative to the DIR given (masks/city/a.png), so the warning says where the file is
+            mask = files.decode_mask(files.read_bytes(path), path.relative_to(folder).as_posix())
         except PairError as exc:
             problems.append(str(exc))
             continue

@@ -92,6 +92,7 @@ class _Sources:
     hashes: tuple[str, ...] = ()  # image, mask, then each target
     _mask: files.Mask | None = field(default=None, repr=False)
     _decoded: tuple[np.ndarray, files.Mask, tuple[np.ndarray, ...]] | None = field(default=None, repr=False)
+    palettes: dict[str, files.Mask] = field(default_factory=dict, repr=False)  # palette PNG targets, by path
 
     def mask(self) -> files.Mask:
         if self._mask is None:
@@ -110,7 +111,11 @@ class _Sources:
     def _decode_targets(self, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
         arrays = []
         for path, data in zip(self.pair.targets, self.target_bytes):
-            array = files.decode_image(data, path)
+            if files.is_palette_png(data):  # label maps from annotation tools: indices, never colours
+                self.palettes[path] = files.decode_mask(data, path)
+                array = self.palettes[path].labels
+            else:
+                array = files.decode_image(data, path)
             if array.shape[:2] != shape:
                 raise PairError(f"{path} is {array.shape[1]}x{array.shape[0]} but {self.pair.mask} is "
                                 f"{shape[1]}x{shape[0]}")
@@ -268,7 +273,8 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
         seed_int = sample_seed(recipe.seed, pair.key, sample.copy)
         draws = draw_for(recipe.transforms, seed_int)
         rendered = render(image, mask.labels, draws, recipe, tuple(zip(targets, recipe.targets)))
-        encoded = _encode(recipe, sample, mask, rendered)
+        palettes = tuple(sources.palettes.get(path) for path in pair.targets)
+        encoded = _encode(recipe, sample, mask, rendered, palettes)
         seed = str(seed_int)
         matrix = "" if rendered.matrix is None else format_matrix(rendered.matrix)
         params = json.dumps(params_record(draws, rendered.resolved), separators=(",", ":"))
@@ -282,15 +288,18 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
     return encoded, row
 
 
-def _encode(recipe: Recipe, sample: Sample, mask: files.Mask, rendered: Rendered) -> tuple[bytes, ...]:
+def _encode(recipe: Recipe, sample: Sample, mask: files.Mask, rendered: Rendered,
+            palettes: tuple[files.Mask | None, ...] = ()) -> tuple[bytes, ...]:
     out = recipe.output
     image = files.encode_image(rendered.image, PurePosixPath(sample.image).suffix, out.jpeg_quality,
                                out.png_compression)
     labels = files.encode_mask(mask, rendered.mask, out.mask_format, out.png_compression)
+    palettes = palettes or (None,) * len(recipe.targets)
     targets = tuple(
-        files.encode_mask(files.Mask(array), array, out.mask_format, out.png_compression) if t.kind == "label"
+        files.encode_mask(source or files.Mask(array), array, out.mask_format, out.png_compression)
+        if t.kind == "label"
         else files.encode_image(array, PurePosixPath(path).suffix, out.jpeg_quality, out.png_compression)
-        for array, t, path in zip(rendered.targets, recipe.targets, sample.targets)
+        for array, t, path, source in zip(rendered.targets, recipe.targets, sample.targets, palettes)
     )
     return (image, labels, *targets)
 
