@@ -7,6 +7,7 @@ encodes and writes only the samples that need it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -132,9 +133,15 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@functools.lru_cache(maxsize=4)
+def _sample_content(recipe: Recipe) -> str:
+    """The recipe's canonical content, computed once per worker rather than once per sample."""
+    return recipe.sample_content()
+
+
 def fingerprint(settings: Settings, key: str, copy: int | None, source_hashes: tuple[str, ...]) -> str:
     """sha256 of everything that decides a sample's bytes: format, recipe content, key, copy, sources."""
-    content = settings.recipe.sample_content() if copy is not None else "original"
+    content = _sample_content(settings.recipe) if copy is not None else "original"
     payload = json.dumps([FORMAT_VERSION, content, key, copy, *source_hashes], separators=(",", ":"))
     return sha256(payload.encode())
 

@@ -179,7 +179,8 @@ def perspective(corner_shifts: np.ndarray, shape: Shape) -> np.ndarray:
 
 
 def is_affine(m: np.ndarray) -> bool:
-    return bool(np.allclose(m[2], [0, 0, 1], rtol=0, atol=1e-12))
+    # products of affine matrices keep an exact [0, 0, 1] last row; a tolerance only guards rounding
+    return abs(m[2, 0]) < 1e-12 and abs(m[2, 1]) < 1e-12 and abs(m[2, 2] - 1) < 1e-12
 
 
 # ---------------------------------------------------------------------------------------------
