@@ -46,7 +46,7 @@ def main() -> None:
 
 
 recipe_arg = click.argument("recipe", type=click.Path(dir_okay=False))
-in_arg = click.argument("in_dir", metavar="IN", type=click.Path(file_okay=False))
+in_arg = click.argument("in_dir", metavar="IN", type=click.Path())  # a file as IN: a one-line UsageError
 out_arg = click.argument("out_dir", metavar="OUT", type=click.Path())  # a file as OUT: a one-line UsageError
 workers_opt = click.option(
     "--workers", "-j", type=click.IntRange(min=1), default=None,
@@ -270,8 +270,9 @@ def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool) -> None:
         return
     rate = summary.written / summary.seconds if summary.seconds else 0.0
     line = (f"segaug: {summary.written} written, {summary.unchanged} unchanged, {summary.removed} removed, "
-            f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.1f} pairs/s); "
-            f"manifest: {out_dir.rstrip('/')}/manifest.csv")
+            f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.1f} pairs/s)")
+    if not summary.fatal:
+        line += f"; manifest: {out_dir.rstrip('/')}/manifest.csv"
     if summary.failed:
         line += f"; failures listed in {out_dir.rstrip('/')}/errors.csv"
     if not quiet or summary.failed or summary.fatal:

@@ -34,7 +34,7 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
         UsageError: with the folders named.
     """
     if not in_dir.is_dir():
-        raise UsageError(f"{in_dir}: no such folder")
+        raise UsageError(f"{in_dir}: " + ("is a file, not a folder" if in_dir.exists() else "no such folder"))
     real_in, real_out = in_dir.resolve(), out_dir.resolve()
     if real_in == real_out or real_in in real_out.parents or real_out in real_in.parents:
         raise UsageError(f"IN ({in_dir}) and OUT ({out_dir}) must be separate folders, neither inside the other")
