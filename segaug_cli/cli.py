@@ -76,7 +76,8 @@ def expand(recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet
     Example:
         segaug expand recipes/default.yaml sample_data out/
     """
-    from . import engine, recipe as recipes
+    from . import engine
+    from . import recipe as recipes
 
     bar = _ProgressBar(quiet)
     with _boundary():
@@ -105,7 +106,8 @@ def check(recipe, in_dir, out_dir, workers, deep, quiet):
     Example:
         segaug check recipes/default.yaml sample_data out/
     """
-    from . import engine, recipe as recipes
+    from . import engine
+    from . import recipe as recipes
 
     deep_count = _parse_deep(deep)
     bar = _ProgressBar(quiet)
@@ -242,7 +244,7 @@ def _names(names, limit: int = EXAMPLES_SHOWN) -> str:
 
 def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool) -> None:
     err = lambda text: click.echo(text, err=True)  # noqa: E731
-    for source, reason in summary.failures:
+    for _source, reason in summary.failures:
         err(f"error: {reason}")
     if summary.orphan_masks:
         err(f"warning: {len(summary.orphan_masks)} mask(s) have no image: {_names(list(summary.orphan_masks))}")

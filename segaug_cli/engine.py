@@ -77,17 +77,18 @@ def output_samples(recipe: Recipe, pair: Pair) -> tuple[Sample, ...]:
     """
     samples = []
     suffix = recipe.inputs.mask_suffix
+    sources = tuple(zip(recipe.targets, pair.targets, strict=True))
     if recipe.keep_original:
         samples.append(Sample(
             None, f"images/{pair.key}{_ext(pair.image)}", f"masks/{pair.key}{suffix}{_ext(pair.mask)}",
-            tuple(f"{t.name}/{pair.key}{_ext(src)}" for t, src in zip(recipe.targets, pair.targets)),
+            tuple(f"{t.name}/{pair.key}{_ext(src)}" for t, src in sources),
         ))
     image_ext = image_extension(pair.image, recipe.output.image_format)
     for k in range(recipe.max_copies()):
         stem = f"{pair.key}_aug{k}"
         samples.append(Sample(
             k, f"images/{stem}{image_ext}", f"masks/{stem}{suffix}.{recipe.output.mask_format}",
-            tuple(f"{t.name}/{stem}{_target_ext(t, src, recipe)}" for t, src in zip(recipe.targets, pair.targets)),
+            tuple(f"{t.name}/{stem}{_target_ext(t, src, recipe)}" for t, src in sources),
         ))
     return tuple(samples)
 
@@ -341,7 +342,7 @@ def check(
             if progress:
                 progress(1)
     planned = {s.image for job in jobs for s in job.samples} - dropped
-    for image, row in sorted(previous.items()):
+    for image in sorted(previous):
         if image not in planned:
             report.differences.append(Difference(image, "extra", "the recipe no longer produces it"))
     for rel in store.foreign_files(out_dir, _known(previous.values()), _target_folders(recipe)):

@@ -45,7 +45,7 @@ def class_counts(labels: np.ndarray) -> dict[Label, int]:
         return {int(v): int(counts[v]) for v in np.flatnonzero(counts)}
     packed = (labels[..., 2].astype(np.uint32) << 16) | (labels[..., 1].astype(np.uint32) << 8) | labels[..., 0]
     values, counts = np.unique(packed, return_counts=True)
-    return {f"#{int(v):06x}": int(c) for v, c in zip(values, counts)}
+    return {f"#{int(v):06x}": int(c) for v, c in zip(values, counts, strict=True)}
 
 
 def folder_stats(folder: str | Path) -> tuple[ClassStats, list[str]]:
@@ -97,5 +97,6 @@ def share_table(before: dict[Label, int], after: dict[Label, int]) -> list[str]:
     total_before, total_after = sum(before.values()) or 1, sum(after.values()) or 1
     rows = [f"{'class':>9}  {'before':>7}  {'after':>7}"]
     for label in sorted(set(before) | set(after), key=lambda v: (isinstance(v, str), v)):
-        rows.append(f"{label!s:>9}  {before.get(label, 0) / total_before:>7.2%}  {after.get(label, 0) / total_after:>7.2%}")
+        share_before, share_after = before.get(label, 0) / total_before, after.get(label, 0) / total_after
+        rows.append(f"{label!s:>9}  {share_before:>7.2%}  {share_after:>7.2%}")
     return rows

@@ -107,7 +107,7 @@ class Journal:
             return
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open across the run
         for row in rows:
             self._fh.write(json.dumps(dataclasses.asdict(row), separators=(",", ":")) + "\n")
         self._fh.flush()

@@ -111,7 +111,7 @@ class _Sources:
 
     def _decode_targets(self, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
         arrays = []
-        for path, data in zip(self.pair.targets, self.target_bytes):
+        for path, data in zip(self.pair.targets, self.target_bytes, strict=True):
             if files.is_palette_png(data):  # label maps from annotation tools: indices, never colours
                 self.palettes[path] = files.decode_mask(data, path)
                 array = self.palettes[path].labels
@@ -240,7 +240,7 @@ def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample:
         return SampleOutcome(sample.image, sample.mask, "pending", reason, path=path)
     encoded, row = _render(settings, sources, job.pair, sample, fp)
     out = Path(settings.out_dir)
-    for rel, data in zip(sample.outputs(), encoded):
+    for rel, data in zip(sample.outputs(), encoded, strict=True):
         files.atomic_write(out / rel, data)
         written.append(out / rel)
     return SampleOutcome(sample.image, sample.mask, "written", reason, row)
@@ -279,7 +279,7 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
         image, mask, targets = sources.decoded()
         seed_int = sample_seed(recipe.seed, pair.key, sample.copy)
         draws = draw_for(recipe.transforms, seed_int)
-        rendered = render(image, mask.labels, draws, recipe, tuple(zip(targets, recipe.targets)))
+        rendered = render(image, mask.labels, draws, recipe, tuple(zip(targets, recipe.targets, strict=True)))
         palettes = tuple(sources.palettes.get(path) for path in pair.targets)
         encoded = _encode(recipe, sample, mask, rendered, palettes)
         seed = str(seed_int)
@@ -290,7 +290,9 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
         image=sample.image, mask=sample.mask, source_image=pair.image, source_mask=pair.mask or "",
         copy="original" if sample.copy is None else str(sample.copy), seed=seed, matrix=matrix,
         params=params, fingerprint=fp, image_sha256=digests[0], mask_sha256=digests[1],
-        targets=tuple((t.name, path, digest) for t, path, digest in zip(recipe.targets, sample.targets, digests[2:])),
+        targets=tuple(
+            (t.name, path, digest) for t, path, digest in zip(recipe.targets, sample.targets, digests[2:], strict=True)
+        ),
     )
     return encoded, row
 
@@ -306,7 +308,7 @@ def _encode(recipe: Recipe, sample: Sample, mask: files.Mask, rendered: Rendered
         files.encode_mask(source or files.Mask(array), array, out.mask_format, out.png_compression)
         if t.kind == "label"
         else files.encode_image(array, PurePosixPath(path).suffix, out.jpeg_quality, out.png_compression)
-        for array, t, path, source in zip(rendered.targets, recipe.targets, sample.targets, palettes)
+        for array, t, path, source in zip(rendered.targets, recipe.targets, sample.targets, palettes, strict=True)
     )
     return (image, labels, *targets)
 
@@ -316,7 +318,7 @@ def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: S
     fp = fingerprint(settings, pair.key, sample.copy, sources.hashes)
     encoded, _ = _render(settings, sources, pair, sample, fp)
     out = Path(settings.out_dir)
-    for rel, fresh in zip(sample.outputs(), encoded):
+    for rel, fresh in zip(sample.outputs(), encoded, strict=True):
         stored = files.read_bytes(out / rel)
         if stored != fresh and not np.array_equal(files.decode_pixels(stored, rel), files.decode_pixels(fresh, rel)):
             return "pixels differ", rel
