@@ -167,7 +167,7 @@ def _resized_crop(d: Draw, ctx: _Context) -> Resolved:
         if 0 < cw <= w and 0 < ch <= h:
             x0, y0 = _offset(u, w - cw), _offset(v, h - ch)
             break
-    else:  # no candidate fits: the largest centred window of an allowed aspect
+    else:  # no candidate fits (an extreme aspect range): the whole frame, as torchvision falls back to
         ch, cw = h, w
         x0, y0 = 0, 0
     details = {"left": x0, "top": y0, "width": cw, "height": ch}
@@ -308,7 +308,8 @@ def render(image: np.ndarray, mask: np.ndarray, draws: tuple[Draw, ...], recipe:
     plan = plan_sample(draws, mask, recipe)
     border = recipe.border.mode
     toned = _tone(image, plan.before)
-    out_image = plan.geometry.image(toned, recipe.interpolation, border, image_fill_for(image, recipe.border.image_fill))
+    image_fill = image_fill_for(image, recipe.border.image_fill)
+    out_image = plan.geometry.image(toned, recipe.interpolation, border, image_fill)
     for op in plan.after:
         out_image = op(out_image)
     out_mask = plan.geometry.mask(mask, border, mask_fill_for(mask, recipe.border.mask_fill))

@@ -193,7 +193,8 @@ OPS: dict[str, OpSpec] = {
     ),
     "scale": OpSpec(
         "geometric",
-        {"range": ParamSpec(Range(0.8, 1.2), 0, 10, open_lo=True)},
+        # not below 0.01: a near-zero scale with a reflect border makes OpenCV crawl for minutes
+        {"range": ParamSpec(Range(0.8, 1.2), 0.01, 10)},
         "isotropic zoom about the image centre (>1 enlarges)",
     ),
     "shear": OpSpec(
@@ -210,13 +211,13 @@ OPS: dict[str, OpSpec] = {
     "vflip": OpSpec("geometric", {}, "mirror top-bottom: row y goes to H-1-y"),
     "resize": OpSpec("geometric", {}, "stretch to size [height, width]", {"size": _SIZE}),
     "pad": OpSpec(
-        "geometric", {}, "pad to at least size [height, width] and/or up to a multiple, centred; "
-        "new pixels get image_fill / mask_fill (or the border mode)",
+        "geometric", {}, "pad to at least size [height, width] and/or up to a multiple (32 when neither is "
+        "given), centred; new pixels get image_fill / mask_fill (or the border mode)",
         {"size": SettingSpec("optional_size", None), "multiple": SettingSpec("optional_int", None, 1, 4096)},
     ),
     "crop": OpSpec(
-        "geometric", {}, "random crop to size [height, width]; with classes, centred on a random pixel of "
-        "those classes when present; max_class_share retries crops where one class dominates",
+        "geometric", {}, "random crop to size [height, width]; with classes, the window contains a random pixel of "
+        "those classes when there is one; max_class_share retries crops where one class dominates",
         {"size": _SIZE, "classes": SettingSpec("labels", ()), "max_class_share": SettingSpec("share", 1.0),
          "ignore": SettingSpec("optional_int", 255, 0, 65535)},
     ),
@@ -594,7 +595,8 @@ class _Parser:
     def image_fill(self, value: Any, path: Path_) -> tuple[float, ...]:
         values = value if isinstance(value, list) else [value]
         if not 1 <= len(values) <= MAX_CHANNELS:
-            raise self.error(path, f"must be a number or a list of one number per channel (R, G, B, A), got {_show(value)}")
+            raise self.error(path, "must be a number or a list of one number per channel (R, G, B, A), "
+                             f"got {_show(value)}")
         return tuple(self.number(v, path, 0, 65535) for v in values)
 
     def transforms(self, value: Any, path: Path_) -> tuple[Op, ...]:

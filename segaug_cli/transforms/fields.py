@@ -26,16 +26,21 @@ class Field:
 
 
 def elastic(noise_x: np.ndarray, noise_y: np.ndarray, alpha: float, sigma: float) -> Field:
-    """Smooth random displacement (Simard et al. 2003): Gaussian-smoothed uniform noise times alpha.
+    """Smooth random displacement (Simard et al. 2003): Gaussian-smoothed uniform noise, scaled to RMS alpha.
 
     Args:
         noise_x, noise_y: (H, W) float32 noise in [-1, 1].
-        alpha: displacement scale in pixels; sigma: smoothing in pixels.
+        alpha: RMS displacement in pixels; sigma: smoothing in pixels.
     """
     def smooth(noise: np.ndarray) -> np.ndarray:
-        return (cv2.GaussianBlur(noise, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101) * alpha).astype(np.float32)
+        return cv2.GaussianBlur(noise, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101).astype(np.float64)
 
-    return Field(smooth(noise_x), smooth(noise_y))
+    # Smoothing shrinks the noise by a factor that grows with sigma (to ~1/(3.5 sigma)), so the field is
+    # rescaled to make alpha what the recipe says it is: the RMS displacement, in pixels.
+    sx, sy = smooth(noise_x), smooth(noise_y)
+    rms = float(np.sqrt(np.mean(sx * sx + sy * sy)))
+    gain = alpha / rms if rms > 0 else 0.0
+    return Field((sx * gain).astype(np.float32), (sy * gain).astype(np.float32))
 
 
 def grid_distortion(x_steps: np.ndarray, y_steps: np.ndarray, shape: Shape) -> Field:
@@ -71,9 +76,18 @@ def compose_maps(stages: list[np.ndarray | Field], out_shape: Shape) -> tuple[np
             x = x + cv2.remap(stage.dx, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             y = y + cv2.remap(stage.dy, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         else:
-            inv = np.linalg.inv(stage)
-            xs = inv[0, 0] * x + inv[0, 1] * y + inv[0, 2]
-            ys = inv[1, 0] * x + inv[1, 1] * y + inv[1, 2]
-            ws = inv[2, 0] * x + inv[2, 1] * y + inv[2, 2]
-            x, y = xs / ws, ys / ws
+            try:
+                inv = np.linalg.inv(stage)
+            except np.linalg.LinAlgError:  # a stage that collapses the image (a scale of 1e-300)
+                inv = np.linalg.pinv(stage)
+            with np.errstate(all="ignore"):
+                xs = inv[0, 0] * x + inv[0, 1] * y + inv[0, 2]
+                ys = inv[1, 0] * x + inv[1, 1] * y + inv[1, 2]
+                ws = inv[2, 0] * x + inv[2, 1] * y + inv[2, 2]
+                x, y = xs / ws, ys / ws
+    # Degenerate stages can send points to infinity (or 0/0); cv2.remap turns a non-finite coordinate into
+    # a value that is neither a source pixel nor the border's, so such points go far outside instead.
+    far = 1e6
+    x = np.nan_to_num(np.clip(x, -far, far), nan=-far)
+    y = np.nan_to_num(np.clip(y, -far, far), nan=-far)
     return x.astype(np.float32), y.astype(np.float32)

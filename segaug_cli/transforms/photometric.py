@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+
 @dataclass(frozen=True)
 class Step:
     """A pointwise op on the lookup table's float levels: (levels, full_scale, mean) -> levels.
