@@ -8,7 +8,7 @@ import io
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 10,000-pair run keeps 10,000 rows in memory
 class Row:
     image: str  # output paths, relative to OUT
     mask: str

@@ -106,6 +106,7 @@ class _Sources:
             pair, mask = self.pair, self.mask()
             stored = files.decode_image(self.image_bytes, pair.image)
             image = files.as_annotated(stored, mask, files.exif_orientation(self.image_bytes), pair.image, pair.mask)
+            image.flags.writeable = False  # shared by every copy of the pair; lets photometric reuse its histogram
             self._decoded = (image, mask, self._decode_targets(mask.labels.shape[:2]))
         return self._decoded
 

@@ -227,3 +227,18 @@ def test_uint16_image_with_small_values_is_not_treated_as_8_bit():
     out = ph.apply(image, [brightness(0.5)])
     # + 32767.5 (half of 65535), not + 127.5; either neighbour of a .5 tie is a fair rounding
     assert out[0, 0] in (32767, 32768) and out[0, 1] in (32867, 32868) and out[0, 2] in (33022, 33023)
+
+
+def test_a_read_only_source_reuses_its_histogram_without_changing_results():
+    rng = np.random.default_rng(3)
+    first = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    second = (255 - first).copy()
+    steps = [contrast(1.5)]
+    expected = [ph.apply(first.copy(), steps), ph.apply(second.copy(), steps)]
+    for image in (first, second):
+        image.flags.writeable = False
+    # alternate, so a histogram remembered for one image would be wrong for the other
+    for _ in range(2):
+        assert np.array_equal(ph.apply(first, steps), expected[0])
+        assert np.array_equal(ph.apply(second, steps), expected[1])
+    assert not np.array_equal(expected[0], expected[1])

@@ -61,7 +61,7 @@ def apply(image: np.ndarray, steps: Sequence[Step]) -> np.ndarray:
     if colour.dtype == np.float32:
         out = _apply_float(colour, steps)
     elif colour.dtype in (np.uint8, np.uint16):
-        out = _lookup(colour, _chain(colour, steps))
+        out = _lookup(colour, _chain(colour, steps, lambda: _histogram_of(image, colour)))
     else:
         raise TypeError(f"photometric ops support uint8, uint16 and float32 images, not {image.dtype}")
     if colour is image:
@@ -78,14 +78,33 @@ def _apply_float(colour: np.ndarray, steps: Sequence[Step]) -> np.ndarray:
     return np.clip(values, 0.0, 1.0).astype(np.float32)
 
 
-def _chain(colour: np.ndarray, steps: Sequence[Step]) -> np.ndarray:
+def _chain(colour: np.ndarray, steps: Sequence[Step], histogram: Callable[[], np.ndarray]) -> np.ndarray:
     full = float(np.iinfo(colour.dtype).max)
     levels = np.arange(full + 1, dtype=np.float64)
-    hist = _histogram(colour) if any(step.needs_mean for step in steps) else None
+    hist = histogram() if any(step.needs_mean for step in steps) else None
     for step in steps:
         mean = float(hist @ levels) / hist.sum() if hist is not None and hist.sum() else 0.0
         levels = step(levels, full, mean)
     return np.rint(np.clip(levels, 0, full)).astype(colour.dtype)
+
+
+# The last read-only image toned, and its histogram: every copy of a pair tones the same source, so
+# the histogram is computed once per pair, not once per copy.
+_LAST_HISTOGRAM: list = [None, None]
+
+
+def _histogram_of(image: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """The histogram of ``colour``, remembered for a read-only array that owns its pixels.
+
+    Such an array cannot change while it is remembered (the cache holds it), so identity is a safe key.
+    """
+    immutable = not image.flags.writeable and image.base is None
+    if immutable and _LAST_HISTOGRAM[0] is image:
+        return _LAST_HISTOGRAM[1]
+    hist = _histogram(colour)
+    if immutable:
+        _LAST_HISTOGRAM[:] = [image, hist]
+    return hist
 
 
 def _histogram(colour: np.ndarray) -> np.ndarray:
