@@ -147,3 +147,20 @@ def rewarp_mask(source: np.ndarray, row: dict[str, str], fill) -> np.ndarray:
     value = tuple(fill) if isinstance(fill, (tuple, list)) else (fill,) * 4
     return cv2.warpAffine(source, matrix, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=value)
+
+
+OLD_NS = 1_000_000_000 * 10**9  # 2001-09-09: far older than any file a test run writes
+
+
+def age(out: Path) -> None:
+    """Backdate every file under ``out``, so ``rewritten`` can tell which ones a later run wrote."""
+    for path in out.rglob("*"):
+        if path.is_file():
+            os.utime(path, ns=(OLD_NS, OLD_NS))
+
+
+def rewritten(out: Path) -> set[str]:
+    """Files under OUT written since ``age`` ran."""
+    found = (p for p in out.rglob("*") if p.is_file())
+    return {p.relative_to(out).as_posix() for p in found if p.stat().st_mtime_ns != OLD_NS}
+

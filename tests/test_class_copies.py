@@ -5,7 +5,6 @@ change implies, and the summary reports each class's pixel share before and afte
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -14,9 +13,11 @@ import cv2
 import numpy as np
 import pytest
 from conftest import (
+    age,
     blocky_mask,
     colour_coded,
     read_manifest,
+    rewritten,
     summary_counts,
     tree_digest,
     write_png,
@@ -40,7 +41,6 @@ transforms:
   - scale: {{range: [0.9, 1.1]}}
   - hflip: {{p: 0.5}}
 """
-OLD_NS = 1_000_000_000 * 10**9
 HEADER = "pixel share per class, source masks (before) and the augmented dataset (after):"
 
 
@@ -83,15 +83,6 @@ def on_disk(out: Path) -> set[str]:
     return {p for p in tree_digest(out) if p.startswith(("images/", "masks/"))}
 
 
-def age(out: Path) -> None:
-    for path in out.rglob("*"):
-        if path.is_file():
-            os.utime(path, ns=(OLD_NS, OLD_NS))
-
-
-def rewritten(out: Path) -> set[str]:
-    files = (p for p in out.rglob("*") if p.is_file())
-    return {p.relative_to(out).as_posix() for p in files if p.stat().st_mtime_ns != OLD_NS}
 
 
 def share_table(stderr: str) -> dict[int, tuple[str, str]]:

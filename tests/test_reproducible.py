@@ -14,8 +14,10 @@ import cv2
 import numpy as np
 import pytest
 from conftest import (
+    age,
     make_dataset,
     read_manifest,
+    rewritten,
     run_segaug,
     summary_counts,
     tree_digest,
@@ -36,7 +38,6 @@ transforms:
   - gamma: {range: [0.8, 1.2]}
 """
 PAIRS = {"a": (40, 52), "c": (36, 36), "city/d": (30, 44)}
-OLD_NS = 1_000_000_000 * 10**9  # 2001-09-09: far older than any file a test run writes
 
 
 def expand(cli, recipe: Path, in_dir: Path, out: Path, *args: str, workers: str = "1"):
@@ -53,16 +54,6 @@ def clean_run(cli, recipe: Path, in_dir: Path, out: Path, *args: str) -> dict[st
     return tree_digest(out)
 
 
-def age(out: Path) -> None:
-    for path in out.rglob("*"):
-        if path.is_file():
-            os.utime(path, ns=(OLD_NS, OLD_NS))
-
-
-def rewritten(out: Path) -> set[str]:
-    """Files under OUT written since ``age`` ran."""
-    files = (p for p in out.rglob("*") if p.is_file())
-    return {p.relative_to(out).as_posix() for p in files if p.stat().st_mtime_ns != OLD_NS}
 
 
 def outputs_of(key: str, copies=(0, 1)) -> set[str]:

@@ -8,18 +8,16 @@ linear for continuous ones, constant border with the target's own fill) and comp
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import tifffile
-from conftest import make_dataset, read_manifest, summary_counts, tree_digest, write_png, write_recipe
+from conftest import age, make_dataset, read_manifest, rewritten, summary_counts, tree_digest, write_png, write_recipe
 
 PAIRS = {"a": (48, 64), "b": (40, 40), "city/c": (37, 53)}
 COPIES = 2
-OLD_NS = 1_000_000_000 * 10**9  # far older than any file a test run writes
 
 # name -> (input folder, kind, fill, output extension)
 TARGETS = {
@@ -104,17 +102,6 @@ def outputs_of(key: str, copies=range(COPIES)) -> set[str]:
         paths |= {f"images/{key}_aug{k}.png", f"masks/{key}_aug{k}.png"}
         paths |= {f"{name}/{key}_aug{k}{ext}" for name, (_, _, _, ext) in TARGETS.items()}
     return paths
-
-
-def age(out: Path) -> None:
-    for path in out.rglob("*"):
-        if path.is_file():
-            os.utime(path, ns=(OLD_NS, OLD_NS))
-
-
-def rewritten(out: Path) -> set[str]:
-    files = (p for p in out.rglob("*") if p.is_file())
-    return {p.relative_to(out).as_posix() for p in files if p.stat().st_mtime_ns != OLD_NS}
 
 
 def matrix_of(row: dict[str, str]) -> np.ndarray:
