@@ -91,30 +91,18 @@ def compose(matrices: list[np.ndarray]) -> np.ndarray:
 def warp_image(
     image: np.ndarray, m: np.ndarray, interpolation: str, border: str, fill: tuple[float, ...]
 ) -> np.ndarray:
-    """Resample an image once with the recipe's interpolation.
-
-    OpenCV warps at most 4 channels at a time (and a border value has 4 entries), so wider images
-    are warped in groups of 4 channels with the same matrix.
+    """Resample an image once at its own size with the recipe's interpolation (see ``resample_image``).
 
     Args:
         image: (H, W) or (H, W, C) array.
         m: 3x3 source-to-output matrix.
         fill: border value per channel in the array's own channel order (one value: all channels).
     """
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    fill = fill * channels if len(fill) == 1 else fill
-    if channels <= 4:
-        return _warp(image, m, INTERPOLATION_FLAGS[interpolation], border, fill)
-    groups = [
-        _warp(np.ascontiguousarray(image[:, :, i : i + 4]), m, INTERPOLATION_FLAGS[interpolation], border,
-              fill[i : i + 4])
-        for i in range(0, channels, 4)
-    ]
-    return np.dstack([g if g.ndim == 3 else g[:, :, None] for g in groups])
+    return resample_image(image, m, image.shape[:2], interpolation, border, fill)
 
 
 def warp_mask(mask: np.ndarray, m: np.ndarray, border: str, fill: int | tuple[int, ...]) -> np.ndarray:
-    """Resample a label mask once, always nearest-neighbour: a label is copied, never blended.
+    """Resample a label mask once at its own size, always nearest-neighbour: a label is copied, never blended.
 
     There is deliberately no interpolation parameter: nothing can send a mask through a blending path.
 
@@ -122,8 +110,7 @@ def warp_mask(mask: np.ndarray, m: np.ndarray, border: str, fill: int | tuple[in
         mask: (H, W) uint8/uint16 labels, or (H, W, 3) class colours.
         fill: the label (or colour, in the array's channel order) of uncovered pixels.
     """
-    fill = (fill,) * 4 if isinstance(fill, int) else tuple(fill)
-    return _warp(mask, m, cv2.INTER_NEAREST, border, fill)
+    return resample_mask(mask, m, mask.shape[:2], border, fill)
 
 
 def _reflect_safe(array: np.ndarray, border: str) -> np.ndarray:
@@ -136,13 +123,6 @@ def _reflect_safe(array: np.ndarray, border: str) -> np.ndarray:
         return array
     reps = (2 if array.shape[0] == 1 else 1, 2 if array.shape[1] == 1 else 1) + (1,) * (array.ndim - 2)
     return np.tile(array, reps)
-
-
-def _warp(array: np.ndarray, m: np.ndarray, flags: int, border: str, fill: tuple[float, ...]) -> np.ndarray:
-    h, w = array.shape[:2]
-    array = _reflect_safe(array, border)
-    return cv2.warpAffine(array, m[:2], (w, h), flags=flags, borderMode=BORDER_FLAGS[border],
-                          borderValue=tuple(fill) + (0,) * (4 - len(fill)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,7 +170,11 @@ def is_affine(m: np.ndarray) -> bool:
 
 def resample_image(image: np.ndarray, m: np.ndarray | None, out_shape: Shape, interpolation: str, border: str,
                    fill: tuple[float, ...], maps: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Resample an image once: by ``maps`` (output pixel -> source x, y) when given, else by ``m``."""
+    """Resample an image once: by ``maps`` (output pixel -> source x, y) when given, else by ``m``.
+
+    OpenCV warps at most 4 channels at a time (and a border value has 4 entries), so wider images
+    are warped in groups of 4 channels with the same matrix or maps.
+    """
     channels = 1 if image.ndim == 2 else image.shape[2]
     fill = fill * channels if len(fill) == 1 else fill
     flags = INTERPOLATION_FLAGS[interpolation]
