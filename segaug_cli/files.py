@@ -6,8 +6,10 @@ colour channels in BGR(A) order for C in (3, 4), file order for C > 4 (multispec
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -319,6 +321,33 @@ def _imencode(ext: str, array: np.ndarray, params: list[int]) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------
+
+
+def atomic_write_lines(path: Path, chunks: Iterable[bytes], unless_sha256: str | None = None) -> str:
+    """Write ``chunks`` to ``path`` atomically, streaming; returns the content's sha256.
+
+    When the content's sha256 equals ``unless_sha256`` (the file already holds exactly it), the file is
+    left untouched, so a rerun with nothing to do changes no mtime.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+    digest = hashlib.sha256()
+    try:
+        with open(tmp, "wb") as fh:
+            for chunk in chunks:
+                digest.update(chunk)
+                fh.write(chunk)
+        if digest.hexdigest() == unless_sha256:
+            tmp.unlink()
+        else:
+            os.replace(tmp, path)
+    except OSError as exc:  # write(2) names no file (ENOSPC) and open names the temporary: name ``path``
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return digest.hexdigest()
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -37,19 +38,30 @@ class ManifestError(ValueError):
 
 
 def render(rows: list[Row]) -> str:
-    """CSV text with a header, rows sorted by ``image``; plain RFC 4180 that any CSV reader takes.
+    """CSV text with a header, rows sorted by ``image``; plain RFC 4180 that any CSV reader takes."""
+    return "".join(lines(rows))
+
+
+def lines(rows: list[Row]) -> Iterator[str]:
+    """The manifest one line at a time (header first), so a large one is never held whole in memory.
 
     Each extra target adds two columns, ``<name>`` and ``<name>_sha256``.
     """
     names = sorted({name for row in rows for name, _, _ in row.targets})
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS + tuple(c for name in names for c in (name, f"{name}_sha256")))
+
+    def line(values) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    yield line(COLUMNS + tuple(c for name in names for c in (name, f"{name}_sha256")))
     for row in sorted(rows, key=lambda r: r.image):
         extra = {name: (path, digest) for name, path, digest in row.targets}
         values = [getattr(row, column) for column in COLUMNS]
-        writer.writerow(values + [v for name in names for v in extra.get(name, ("", ""))])
-    return buffer.getvalue()
+        yield line(values + [v for name in names for v in extra.get(name, ("", ""))])
 
 
 def parse(text: str) -> list[Row]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import __version__, files
 from .errors import UsageError
-from .manifest import ManifestError, Row, parse, render
+from .manifest import ManifestError, Row, lines, parse
 
 MANIFEST = "manifest.csv"
 VERSIONS = "segaug.json"
@@ -150,9 +150,9 @@ def commit(out_dir: Path, rows: list[Row], failures: list[tuple[str, str]]) -> N
     writes nothing at all (mtimes unchanged). ``segaug.json`` records the manifest's sha256, so a
     hand-edited manifest is recognised (``manifest_edited``) instead of trusted.
     """
-    manifest = render(rows).encode("utf-8")
-    _write_if_changed(out_dir / MANIFEST, manifest)
-    sidecar = {"format": 1, "versions": versions(), "manifest_sha256": hashlib.sha256(manifest).hexdigest()}
+    digest = files.atomic_write_lines(out_dir / MANIFEST, (line.encode("utf-8") for line in lines(rows)),
+                                      unless_sha256=_sha256_of(out_dir / MANIFEST))
+    sidecar = {"format": 1, "versions": versions(), "manifest_sha256": digest}
     _write_if_changed(out_dir / VERSIONS, (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
     if failures:
         _write_if_changed(out_dir / ERRORS, _errors_csv(failures).encode("utf-8"))
@@ -169,11 +169,23 @@ def _write_if_changed(path: Path, data: bytes) -> None:
     files.atomic_write(path, data)
 
 
+def _sha256_of(path: Path) -> str | None:
+    """sha256 of a file read in blocks, None when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def manifest_edited(out_dir: Path) -> bool:
     """True when manifest.csv is not the file segaug last wrote (its sha256 differs from segaug.json's)."""
     try:
         recorded = json.loads((out_dir / VERSIONS).read_text(encoding="utf-8")).get("manifest_sha256")
-        actual = hashlib.sha256((out_dir / MANIFEST).read_bytes()).hexdigest()
+        actual = _sha256_of(out_dir / MANIFEST)
     except (OSError, ValueError, AttributeError):
         return False  # no sidecar (or an older one): nothing to compare with
     return isinstance(recorded, str) and recorded != actual
