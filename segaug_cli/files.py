@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -329,24 +329,14 @@ def atomic_write_lines(path: Path, chunks: Iterable[bytes], unless_sha256: str |
     When the content's sha256 equals ``unless_sha256`` (the file already holds exactly it), the file is
     left untouched, so a rerun with nothing to do changes no mtime.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     digest = hashlib.sha256()
-    try:
-        with open(tmp, "wb") as fh:
-            for chunk in chunks:
-                digest.update(chunk)
-                fh.write(chunk)
-        if digest.hexdigest() == unless_sha256:
-            tmp.unlink()
-        else:
-            os.replace(tmp, path)
-    except OSError as exc:  # write(2) names no file (ENOSPC) and open names the temporary: name ``path``
-        tmp.unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def write(fh) -> None:
+        for chunk in chunks:
+            digest.update(chunk)
+            fh.write(chunk)
+
+    _write_atomically(path, write, keep_existing=lambda: digest.hexdigest() == unless_sha256)
     return digest.hexdigest()
 
 
@@ -356,12 +346,19 @@ def atomic_write(path: Path, data: bytes) -> None:
     A crash or kill leaves either the old file or the new one under the final name, never a part.
     Leftover temporary files end in TEMP_SUFFIX and are cleaned up by the next run.
     """
+    _write_atomically(path, lambda fh: fh.write(data))
+
+
+def _write_atomically(path: Path, write: Callable, keep_existing: Callable[[], bool] = lambda: False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+            write(fh)
+        if keep_existing():
+            tmp.unlink()
+        else:
+            os.replace(tmp, path)
     except OSError as exc:  # write(2) names no file (ENOSPC) and open names the temporary: name ``path``
         tmp.unlink(missing_ok=True)
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
