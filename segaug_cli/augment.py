@@ -328,11 +328,6 @@ def augment(image: np.ndarray, mask: np.ndarray, draws: tuple[Draw, ...],
     return out.image, out.mask, out.matrix
 
 
-def sample_matrix(draws: tuple[Draw, ...], shape: Shape) -> np.ndarray | None:
-    """The single 3x3 matrix of a sample's geometry on an image of ``shape``."""
-    return plan_sample(draws, np.zeros(shape, np.uint8), Recipe()).geometry.matrix
-
-
 def image_fill_for(image: np.ndarray, fill: tuple[float, ...]) -> tuple[float, ...]:
     """The recipe's fill (one value, or one per channel in RGB[A] order) in the array's channel order."""
     channels = 1 if image.ndim == 2 else image.shape[2]
