@@ -6,7 +6,6 @@ colour channels in BGR(A) order for C in (3, 4), file order for C > 4 (multispec
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from collections.abc import Callable, Iterable
@@ -323,21 +322,13 @@ def _imencode(ext: str, array: np.ndarray, params: list[int]) -> bytes:
 # ---------------------------------------------------------------------------------------------
 
 
-def atomic_write_lines(path: Path, chunks: Iterable[bytes], unless_sha256: str | None = None) -> str:
-    """Write ``chunks`` to ``path`` atomically, streaming; returns the content's sha256.
-
-    When the content's sha256 equals ``unless_sha256`` (the file already holds exactly it), the file is
-    left untouched, so a rerun with nothing to do changes no mtime.
-    """
-    digest = hashlib.sha256()
-
+def atomic_write_lines(path: Path, chunks: Iterable[bytes]) -> None:
+    """``atomic_write`` for content produced piece by piece, never held whole in memory."""
     def write(fh) -> None:
         for chunk in chunks:
-            digest.update(chunk)
             fh.write(chunk)
 
-    _write_atomically(path, write, keep_existing=lambda: digest.hexdigest() == unless_sha256)
-    return digest.hexdigest()
+    _write_atomically(path, write)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -349,16 +340,13 @@ def atomic_write(path: Path, data: bytes) -> None:
     _write_atomically(path, lambda fh: fh.write(data))
 
 
-def _write_atomically(path: Path, write: Callable, keep_existing: Callable[[], bool] = lambda: False) -> None:
+def _write_atomically(path: Path, write: Callable) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
         with open(tmp, "wb") as fh:
             write(fh)
-        if keep_existing():
-            tmp.unlink()
-        else:
-            os.replace(tmp, path)
+        os.replace(tmp, path)
     except OSError as exc:  # write(2) names no file (ENOSPC) and open names the temporary: name ``path``
         tmp.unlink(missing_ok=True)
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from . import __version__, files
@@ -150,23 +151,28 @@ def commit(out_dir: Path, rows: list[Row], failures: list[tuple[str, str]]) -> N
     writes nothing at all (mtimes unchanged). ``segaug.json`` records the manifest's sha256, so a
     hand-edited manifest is recognised (``manifest_edited``) instead of trusted.
     """
-    digest = files.atomic_write_lines(out_dir / MANIFEST, (line.encode("utf-8") for line in lines(rows)),
-                                      unless_sha256=_sha256_of(out_dir / MANIFEST))
+    digest = _write_if_changed(out_dir / MANIFEST, lambda: (line.encode("utf-8") for line in lines(rows)))
     sidecar = {"format": 1, "versions": versions(), "manifest_sha256": digest}
-    _write_if_changed(out_dir / VERSIONS, (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
+    _write_if_changed(out_dir / VERSIONS, lambda: [(json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode()])
     if failures:
-        _write_if_changed(out_dir / ERRORS, _errors_csv(failures).encode("utf-8"))
+        _write_if_changed(out_dir / ERRORS, lambda: [_errors_csv(failures).encode("utf-8")])
     else:
         (out_dir / ERRORS).unlink(missing_ok=True)
 
 
-def _write_if_changed(path: Path, data: bytes) -> None:
-    try:
-        if path.read_bytes() == data:
-            return
-    except OSError:
-        pass
-    files.atomic_write(path, data)
+def _write_if_changed(path: Path, content: Callable[[], Iterable[bytes]]) -> str:
+    """Write ``path`` atomically unless it already holds exactly this content; returns its sha256.
+
+    The content is hashed before anything is written, so a rerun with nothing to do writes nothing at
+    all (no temporary file, no mtime changed). ``content`` is called again to write, so a large manifest
+    is never held whole in memory.
+    """
+    digest = hashlib.sha256()
+    for chunk in content():
+        digest.update(chunk)
+    if digest.hexdigest() != _sha256_of(path):
+        files.atomic_write_lines(path, content())
+    return digest.hexdigest()
 
 
 def _sha256_of(path: Path) -> str | None:
