@@ -7,6 +7,7 @@ Only this module imports click and tqdm. Exit codes (contract): 0 success; 1 som
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 
@@ -43,6 +44,9 @@ def main() -> None:
     affine matrix shared by image and mask; masks are resampled nearest-neighbour, so labels are
     never blended; runs are reproducible to the byte.
     """
+    # Before numpy and OpenCV load: each bundles OpenBLAS, whose threads spin for about 0.1 s of CPU
+    # apiece at import (measured), time taken from the workers. segaug does no large BLAS work.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 recipe_arg = click.argument("recipe", type=click.Path(dir_okay=False))
@@ -218,6 +222,9 @@ class _ProgressBar:
         if self.enabled:
             from tqdm import tqdm
 
+            # No monitor thread: the bar moves with every pair, and a single-threaded parent lets
+            # the engine fork its workers (see engine._pool_context).
+            tqdm.monitor_interval = 0
             self.bar = tqdm(total=total, unit="pair", file=sys.stderr, dynamic_ncols=True)
 
     def update(self, n: int) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -134,39 +136,52 @@ def default_workers() -> int:
 def run_jobs(jobs: list[PairJob], settings: Settings, workers: int) -> Iterator[PairOutcome]:
     """Yield each job's outcome as it finishes; the caller may stop early (the pool is then ended).
 
-    ``workers == 1`` runs in this process, with OpenCV kept to one thread as in a worker.
+    ``workers == 1`` runs in this process. Either way OpenCV runs one thread per process, so N
+    workers use N cores and a forked worker inherits no OpenCV thread pool.
     """
-    if workers <= 1 or len(jobs) <= 1:
-        yield from _run_in_process(jobs, settings)
-        return
-    context = _pool_context()
-    pool = context.Pool(min(workers, len(jobs)), initializer=init_worker, initargs=(settings,))
-    try:
-        # One pair per task: a task decodes once and writes every copy, far more work than the IPC.
-        yield from pool.imap_unordered(process_pair, jobs, chunksize=1)
-        pool.close()
-    finally:
-        pool.terminate()  # also on Ctrl-C or an early stop: no worker outlives the run
-        pool.join()
+    with _opencv_single_threaded():
+        if workers <= 1 or len(jobs) <= 1:
+            init_worker(settings, in_pool=False)
+            yield from map(process_pair, jobs)
+            return
+        pool = _pool_context().Pool(min(workers, len(jobs)), initializer=init_worker, initargs=(settings,))
+        try:
+            # One pair per task: a task decodes once and writes every copy, far more work than the IPC.
+            yield from pool.imap_unordered(process_pair, jobs, chunksize=1)
+            pool.close()
+        finally:
+            pool.terminate()  # also on Ctrl-C or an early stop: no worker outlives the run
+            pool.join()
 
 
-def _run_in_process(jobs: list[PairJob], settings: Settings) -> Iterator[PairOutcome]:
+@contextlib.contextmanager
+def _opencv_single_threaded() -> Iterator[None]:
+    """OpenCV at one thread in this process while the work runs, its own setting restored after.
+
+    Setting one thread also ends OpenCV's worker threads, and that is what makes ``fork`` safe: a
+    child forked while that pool exists hangs in its first parallel OpenCV call.
+    """
     import cv2
 
     threads = cv2.getNumThreads()
-    init_worker(settings, single_threaded_opencv=False)
     cv2.setNumThreads(1)
     try:
-        for job in jobs:
-            yield process_pair(job)
+        yield
     finally:
         cv2.setNumThreads(threads)
 
 
 def _pool_context():
-    """forkserver where available: workers fork from a clean, preloaded server (no inherited OpenCV
-    threads, which can hang a plain fork) and start much faster than spawned interpreters."""
+    """``fork`` where it is safe, else ``forkserver``, else ``spawn``.
+
+    A forked worker starts in milliseconds with every module already imported; a forkserver costs a
+    fresh interpreter and its imports (about 0.3 s of a core, measured, before the first pair). Fork
+    is unsafe only with other threads alive: OpenCV's are ended by ``_opencv_single_threaded``;
+    another Python thread (a caller's) might hold a lock the child needs, so then a clean forkserver.
+    """
     methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["segaug_cli.worker"])

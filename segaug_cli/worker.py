@@ -154,11 +154,12 @@ def fingerprint(settings: Settings, key: str, copy: int | None, source_hashes: t
 _SETTINGS: Settings | None = None
 
 
-def init_worker(settings: Settings, single_threaded_opencv: bool = True) -> None:
-    """Pool initializer: keep the settings, and keep OpenCV to one thread so N workers use N cores."""
+def init_worker(settings: Settings, in_pool: bool = True) -> None:
+    """Keep the settings for ``process_pair``; in a pool worker, also keep OpenCV to one thread (so N
+    workers use N cores) and leave Ctrl-C to the parent."""
     global _SETTINGS
     _SETTINGS = settings
-    if single_threaded_opencv:
+    if in_pool:
         import signal
 
         import cv2
