@@ -7,6 +7,8 @@ jobs in a mode that hashes and compares but writes nothing.
 from __future__ import annotations
 
 import contextlib
+import gc
+import heapq
 import multiprocessing
 import os
 import sys
@@ -15,14 +17,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from . import store
-from .files import image_extension
-from .manifest import Row, render
+from .manifest import Row, image_of, render, target_names
 from .pairing import Pair, Pairing, find_pairs
-from .recipe import Recipe, Target
-from .worker import PairJob, PairOutcome, Sample, Settings, init_worker, process_pair
+from .recipe import Recipe
+from .worker import PairJob, PairOutcome, Settings, init_worker, output_samples, process_pair
 
 Progress = Callable[[int], None]
 
@@ -71,54 +72,37 @@ class CheckReport:
 # ---------------------------------------------------------------------------------------------
 
 
-def output_samples(recipe: Recipe, pair: Pair) -> tuple[Sample, ...]:
-    """The output pairs a recipe makes of one input pair (names per the contract).
-
-    Paths mirror the pair's key under OUT/images, OUT/masks and OUT/<target>, whatever the input
-    folders are called: copy k is ``<key>_aug<k>``, a kept original keeps its own name.
-    """
-    samples = []
-    suffix = recipe.inputs.mask_suffix
-    sources = tuple(zip(recipe.targets, pair.targets, strict=True))
-    if recipe.keep_original:
-        samples.append(Sample(
-            None, f"images/{pair.key}{_ext(pair.image)}", f"masks/{pair.key}{suffix}{_ext(pair.mask)}",
-            tuple(f"{t.name}/{pair.key}{_ext(src)}" for t, src in sources),
-        ))
-    image_ext = image_extension(pair.image, recipe.output.image_format)
-    for k in range(recipe.max_copies()):
-        stem = f"{pair.key}_aug{k}"
-        samples.append(Sample(
-            k, f"images/{stem}{image_ext}", f"masks/{stem}{suffix}.{recipe.output.mask_format}",
-            tuple(f"{t.name}/{stem}{_target_ext(t, src, recipe)}" for t, src in sources),
-        ))
-    return tuple(samples)
-
-
-def _ext(rel: str | None) -> str:
-    return PurePosixPath(rel or "").suffix
-
-
-def _target_ext(target: Target, source: str, recipe: Recipe) -> str:
-    """Label targets take the mask format; continuous ones keep a lossless source format, else TIFF."""
-    if target.kind == "label":
-        return f".{recipe.output.mask_format}"
-    return _ext(source) if _ext(source).lower() in (".png", ".tif", ".tiff") else ".tif"
-
-
 def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[PairJob]:
-    """One job per pair, in key order; a pair whose output names collide with another's fails."""
-    jobs, claimed = [], {}
+    """One job per pair, in key order, holding the rows earlier runs recorded for its outputs.
+
+    A job carries no list of output names (``output_samples`` derives them when needed), so what this
+    process holds, and forks into every worker, is one small record per source pair.
+    """
+    jobs, planned = [], {}
     for pair in pairing.pairs:
-        samples = output_samples(recipe, pair) if not pair.problem else ()
-        clash = next((claimed[s.image] for s in samples if s.image in claimed), None)
+        clash = _clash(recipe, pair, planned)
         if clash is not None:
             pair = Pair(pair.key, pair.image, pair.mask, f"its output names collide with those of {clash}")
-            samples = ()
-        claimed.update({s.image: pair.image for s in samples})
-        prior = tuple(previous[s.image] for s in samples if s.image in previous)
-        jobs.append(PairJob(pair, samples, prior))
+        samples = output_samples(recipe, pair)
+        if samples:
+            planned[pair.key] = pair
+        jobs.append(PairJob(pair, tuple(previous[s.image] for s in samples if s.image in previous)))
     return jobs
+
+
+def _clash(recipe: Recipe, pair: Pair, planned: dict[str, Pair]) -> str | None:
+    """The earlier pair (its image) one of whose outputs has the name of one of this pair's, if any.
+
+    Copy k of key K is named ``K_aug<k>`` and a kept original ``K``, in every output folder, so two
+    pairs' names can only meet when this pair's key is an earlier one's plus ``_aug<k>`` and originals
+    are kept: pair ``x_aug0`` against copy 0 of pair ``x`` (which sorts first, and keeps its names).
+    """
+    base, sep, k = pair.key.rpartition("_aug")
+    if not (recipe.keep_original and sep and k.isdigit() and base in planned) or pair.problem:
+        return None
+    own = {path for s in output_samples(recipe, pair) for path in s.outputs()}
+    theirs = (path for s in output_samples(recipe, planned[base]) for path in s.outputs())
+    return planned[base].image if any(path in own for path in theirs) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,6 +128,9 @@ def run_jobs(jobs: list[PairJob], settings: Settings, workers: int) -> Iterator[
             init_worker(settings, in_pool=False)
             yield from map(process_pair, jobs)
             return
+        # Forked workers share this process's objects copy-on-write; a frozen heap keeps their garbage
+        # collector from touching (and so copying) every inherited object: memory stays flat.
+        gc.freeze()
         pool = _pool_context().Pool(min(workers, len(jobs)), initializer=init_worker, initargs=(settings,))
         try:
             # One pair per task: a task decodes once and writes every copy, far more work than the IPC.
@@ -152,6 +139,7 @@ def run_jobs(jobs: list[PairJob], settings: Settings, workers: int) -> Iterator[
         finally:
             pool.terminate()  # also on Ctrl-C or an early stop: no worker outlives the run
             pool.join()
+            gc.unfreeze()
 
 
 @contextlib.contextmanager
@@ -223,16 +211,19 @@ def expand(
     if on_start:
         on_start(len(jobs))
     journal = store.Journal(out_dir)
-    rows: dict[str, Row] = {}
+    job_of = {job.pair.key: job for job in jobs}
     done: set[str] = set()
+    superseded: set[str] = set()  # earlier rows this run rewrote: the journal holds their new rows
+    settled: list[Row] = []  # earlier rows that a finished pair no longer produces
     complete = False
     try:
         with contextlib.closing(run_jobs(jobs, settings, workers or default_workers())) as outcomes:
             for outcome in outcomes:
                 done.add(outcome.key)
-                _tally(summary, outcome, rows)
-                if not dry_run:
+                _tally(summary, outcome)
+                if not dry_run:  # rows go to disk, never accumulate here: memory stays flat in dataset size
                     journal.add([s.row for s in outcome.samples if s.action == "written" and s.row])
+                    _settle(outcome, job_of[outcome.key], superseded, settled)
                 if progress:
                     progress(1)
                 if outcome.fatal or (strict and outcome.failure):
@@ -243,15 +234,17 @@ def expand(
         summary.interrupted = True
     finally:
         journal.close(remove=False)
+    known = _known(previous.values())
     if not dry_run:
         store.remove_temp_files(out_dir, _target_folders(recipe))
         try:
-            _commit(summary, out_dir, jobs, previous, rows, done, complete, journal)
+            known |= _commit(summary, out_dir, recipe, jobs, previous, done, superseded, settled, complete,
+                             journal)
         except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun
             summary.fatal = summary.fatal or f"{exc.filename or out_dir}: {exc.strerror or exc}"
     else:
-        _plan_removals(summary, jobs, previous)
-    summary.foreign = store.foreign_files(out_dir, _known(previous.values(), rows.values()), _target_folders(recipe))
+        _plan_removals(summary, recipe, jobs, previous)
+    summary.foreign = store.foreign_files(out_dir, known, _target_folders(recipe))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -261,7 +254,7 @@ def _find(recipe: Recipe, in_dir: Path) -> Pairing:
     return find_pairs(in_dir, i.images, i.masks, i.mask_suffix, tuple((t.name, t.folder) for t in recipe.targets))
 
 
-def _tally(summary: Summary, outcome: PairOutcome, rows: dict[str, Row]) -> None:
+def _tally(summary: Summary, outcome: PairOutcome) -> None:
     if outcome.fatal:
         summary.fatal = outcome.fatal
         return
@@ -272,8 +265,6 @@ def _tally(summary: Summary, outcome: PairOutcome, rows: dict[str, Row]) -> None
         summary.class_before.update(outcome.class_pixels[0])
         summary.class_after.update(outcome.class_pixels[1])
     for s in outcome.samples:
-        if s.row is not None:
-            rows[s.image] = s.row
         if s.action == "written":
             summary.written += 1
         elif s.action == "unchanged":
@@ -284,31 +275,53 @@ def _tally(summary: Summary, outcome: PairOutcome, rows: dict[str, Row]) -> None
             summary.planned.append(("write", f"{s.image} ({s.reason})"))
 
 
-def _commit(summary: Summary, out_dir: Path, jobs: list[PairJob], previous: dict[str, Row],
-            rows: dict[str, Row], done: set[str], complete: bool, journal: store.Journal) -> None:
-    """Make manifest.csv describe exactly the outputs on disk.
+def _settle(outcome: PairOutcome, job: PairJob, superseded: set[str], settled: list[Row]) -> None:
+    """Sort a finished pair's earlier rows: rewritten (superseded), still valid, or no longer produced
+    (a dropped copy, a pair that now fails): settled, their files removed at commit."""
+    actions = {s.image: s.action for s in outcome.samples}
+    for row in job.previous:
+        action = actions.get(row.image)
+        if action == "written":
+            superseded.add(row.image)
+        elif action != "unchanged":
+            settled.append(row)
+
+
+def _commit(summary: Summary, out_dir: Path, recipe: Recipe, jobs: list[PairJob], previous: dict[str, Row],
+            done: set[str], superseded: set[str], settled: list[Row], complete: bool,
+            journal: store.Journal) -> set[str]:
+    """Make manifest.csv describe exactly the outputs on disk; returns the output paths it lists.
 
     Earlier outputs that a finished pair no longer produces (fewer copies, a pair that now fails) are
     removed; after a complete run so are those of pairs that left IN. After a stop (Ctrl-C, --strict,
-    a fatal error) pairs that did not run keep their earlier rows and files, untouched.
+    a fatal error) pairs that did not run keep their earlier rows and files, untouched. The manifest
+    merges the earlier rows kept with this run's rows, which the journal sorts on disk.
     """
-    key_of = {s.image: job.pair.key for job in jobs for s in job.samples}
-    settled = {image for image in previous if image not in rows and (complete or key_of.get(image) in done)}
-    store.remove_outputs(out_dir, [previous[image] for image in sorted(settled)])
+    if complete:  # rows no job claimed: pairs that left IN, copies the recipe no longer makes
+        claimed = {row.image for job in jobs for row in job.previous}
+        settled = settled + [row for image, row in previous.items() if image not in claimed]
+    store.remove_outputs(out_dir, sorted(settled, key=image_of))
     summary.removed = len(settled)
-    final = {image: r for image, r in previous.items() if image not in rows and image not in settled}
-    final.update(rows)
+    gone = superseded | {row.image for row in settled}
+    kept = sorted((row for image, row in previous.items() if image not in gone), key=image_of)
     # A stopped pool's workers may have written samples whose outcome never arrived: nothing records
     # them, so they go (the pool is already ended); the next run writes them again, recorded.
-    unrecorded = [s for job in jobs if job.pair.key not in done for s in job.samples if s.image not in final]
+    unrecorded = [s for job in jobs if job.pair.key not in done
+                  for s in output_samples(recipe, job.pair) if s.image not in previous]
     for rel in (path for s in unrecorded for path in s.outputs()):
         (out_dir / rel).unlink(missing_ok=True)
-    store.commit(out_dir, list(final.values()), summary.failures)
+    with journal.sorted_rows() as fresh:
+        def rows() -> Iterator[Row]:
+            return heapq.merge(kept, fresh(), key=image_of)
+
+        known = _known(rows())
+        store.commit(out_dir, rows, journal.names | target_names(kept), summary.failures)
     journal.close(remove=True)
+    return known
 
 
-def _plan_removals(summary: Summary, jobs: list[PairJob], previous: dict[str, Row]) -> None:
-    planned = {s.image for job in jobs for s in job.samples} - summary.dropped
+def _plan_removals(summary: Summary, recipe: Recipe, jobs: list[PairJob], previous: dict[str, Row]) -> None:
+    planned = {s.image for job in jobs for s in output_samples(recipe, job.pair)} - summary.dropped
     for image, row in sorted(previous.items()):
         if image not in planned:
             summary.planned.append(("remove", f"{' and '.join(p for p, _ in row.outputs())} (no longer produced)"))
@@ -347,7 +360,7 @@ def check(
         report.differences.append(Difference(store.MANIFEST, "altered", "edited since segaug wrote it"))
     previous = store.load_previous(out_dir, distrust_edited=False)
     jobs = plan(recipe, _find(recipe, in_dir), previous)
-    settings = Settings(recipe, str(in_dir), str(out_dir), mode="check", deep=_deep_selection(jobs, deep))
+    settings = Settings(recipe, str(in_dir), str(out_dir), mode="check", deep=_deep_selection(recipe, jobs, deep))
     rows: dict[str, Row] = {}
     dropped: set[str] = set()
     with contextlib.closing(run_jobs(jobs, settings, workers or default_workers())) as outcomes:
@@ -356,7 +369,7 @@ def check(
             dropped.update(s.image for s in outcome.samples if s.action == "dropped")
             if progress:
                 progress(1)
-    planned = {s.image for job in jobs for s in job.samples} - dropped
+    planned = {s.image for job in jobs for s in output_samples(recipe, job.pair)} - dropped
     for image in sorted(previous):
         if image not in planned:
             report.differences.append(Difference(image, "extra", "the recipe no longer produces it"))
@@ -413,8 +426,8 @@ def _version_notes(out_dir: Path) -> list[str]:
     ]
 
 
-def _deep_selection(jobs: list[PairJob], deep: int | None) -> frozenset[str]:
-    images = [s.image for job in jobs for s in job.samples if s.copy is not None]
+def _deep_selection(recipe: Recipe, jobs: list[PairJob], deep: int | None) -> frozenset[str]:
+    images = [s.image for job in jobs for s in output_samples(recipe, job.pair) if s.copy is not None]
     if deep is None:
         return frozenset(images)
     import hashlib

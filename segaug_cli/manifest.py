@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 
@@ -30,7 +31,8 @@ class Row:
         return [(self.image, self.image_sha256), (self.mask, self.mask_sha256)] + [(p, h) for _, p, h in self.targets]
 
 
-COLUMNS = tuple(f.name for f in dataclasses.fields(Row) if f.name != "targets")
+_FIELDS = tuple(f.name for f in dataclasses.fields(Row))
+COLUMNS = tuple(name for name in _FIELDS if name != "targets")
 
 
 class ManifestError(ValueError):
@@ -39,15 +41,25 @@ class ManifestError(ValueError):
 
 def render(rows: list[Row]) -> str:
     """CSV text with a header, rows sorted by ``image``; plain RFC 4180 that any CSV reader takes."""
-    return "".join(lines(rows))
+    return "".join(lines(sorted(rows, key=image_of), target_names(rows)))
 
 
-def lines(rows: list[Row]) -> Iterator[str]:
-    """The manifest one line at a time (header first), so a large one is never held whole in memory.
+def image_of(row: Row) -> str:
+    """The manifest's sort key: the output image path, in code-point order."""
+    return row.image
 
-    Each extra target adds two columns, ``<name>`` and ``<name>_sha256``.
+
+def target_names(rows: Iterable[Row]) -> set[str]:
+    return {name for row in rows for name, _, _ in row.targets}
+
+
+def lines(sorted_rows: Iterable[Row], names: Iterable[str]) -> Iterator[str]:
+    """The manifest one line at a time, header first, from rows already sorted by ``image``: a large
+    manifest is never held whole in memory, as text or as rows.
+
+    Each extra target name adds two columns, ``<name>`` and ``<name>_sha256``.
     """
-    names = sorted({name for row in rows for name, _, _ in row.targets})
+    names = sorted(names)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
 
@@ -58,10 +70,26 @@ def lines(rows: list[Row]) -> Iterator[str]:
         return buffer.getvalue()
 
     yield line(COLUMNS + tuple(c for name in names for c in (name, f"{name}_sha256")))
-    for row in sorted(rows, key=lambda r: r.image):
+    for row in sorted_rows:
         extra = {name: (path, digest) for name, path, digest in row.targets}
         values = [getattr(row, column) for column in COLUMNS]
         yield line(values + [v for name in names for v in extra.get(name, ("", ""))])
+
+
+def to_json(row: Row) -> str:
+    """One row as a line of JSON (journal and sort-run files)."""
+    fields = {name: getattr(row, name) for name in _FIELDS}  # dataclasses.asdict deep-copies: slow per row
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def from_json(line: str) -> Row:
+    """The row ``to_json`` wrote. Raises ValueError for a line that is not one (cut short by a kill)."""
+    try:
+        fields = json.loads(line)
+        fields["targets"] = tuple(tuple(t) for t in fields.get("targets", ()))
+        return Row(**fields)
+    except (TypeError, AttributeError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse(text: str) -> list[Row]:

@@ -8,25 +8,31 @@ next run can trust them).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
+import heapq
 import io
+import itertools
 import json
 import os
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 from . import __version__, files
 from .errors import UsageError
-from .manifest import ManifestError, Row, lines, parse
+from .manifest import ManifestError, Row, from_json, lines, parse, to_json
 
 MANIFEST = "manifest.csv"
 VERSIONS = "segaug.json"
 ERRORS = "errors.csv"
 JOURNAL = ".segaug-journal.jsonl"
 OUTPUT_FOLDERS = ("images", "masks")
-_ROW_FIELDS = tuple(f.name for f in dataclasses.fields(Row))
+SORT_CHUNK = 4096  # rows the journal sorts in memory at once (about 4 MB); more spill to sorted run files
+MERGE_FAN_IN = 64  # sorted run files open at once at most
 
 
 def check_folders(in_dir: Path, out_dir: Path) -> None:
@@ -63,14 +69,13 @@ def load_previous(out_dir: Path, distrust_edited: bool = True) -> dict[str, Row]
             rows = {image: dataclasses.replace(row, fingerprint="") for image, row in rows.items()}
     journal = out_dir / JOURNAL
     if journal.is_file():
-        for line in journal.read_text(encoding="utf-8").splitlines():
-            try:
-                fields = json.loads(line)
-                fields["targets"] = tuple(tuple(t) for t in fields.get("targets", ()))
-                row = Row(**fields)
-            except (ValueError, TypeError, AttributeError):
-                continue  # a line cut short by a kill: that row's files are simply checked again
-            rows[row.image] = row
+        with open(journal, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    row = from_json(line)
+                except ValueError:
+                    continue  # a line cut short by a kill: that row's files are simply checked again
+                rows[row.image] = row
     return rows
 
 
@@ -98,11 +103,16 @@ def foreign_files(out_dir: Path, known: set[str], extra_folders: tuple[str, ...]
 
 
 class Journal:
-    """Append-only record of rows written by the run in progress; survives SIGKILL line by line."""
+    """Append-only record of the rows this run writes: survives SIGKILL line by line, and is where the
+    run keeps its rows (the engine holds none in memory) until ``sorted_rows`` merges them into the
+    manifest. A leftover journal of a killed run is appended to; its rows are already in ``previous``.
+    """
 
     def __init__(self, out_dir: Path):
         self.path = out_dir / JOURNAL
+        self.names: set[str] = set()  # target names seen in this run's rows
         self._fh = None
+        self._start: int | None = None  # where this run's lines begin; None: it wrote none
 
     def add(self, rows: list[Row]) -> None:
         if not rows:
@@ -110,9 +120,10 @@ class Journal:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open across the run
+            self._start = self._fh.tell()
         for row in rows:
-            fields = {name: getattr(row, name) for name in _ROW_FIELDS}  # asdict deep-copies: slow per row
-            self._fh.write(json.dumps(fields, separators=(",", ":")) + "\n")
+            self._fh.write(to_json(row) + "\n")
+            self.names.update(name for name, _, _ in row.targets)
         self._fh.flush()
 
     def close(self, remove: bool) -> None:
@@ -121,6 +132,53 @@ class Journal:
             self._fh = None
         if remove:
             self.path.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def sorted_rows(self) -> Iterator[Callable[[], Iterator[Row]]]:
+        """A way to iterate this run's rows sorted by image, as often as needed, in bounded memory.
+
+        An external merge sort: the journal is read ``SORT_CHUNK`` rows at a time, each chunk sorted
+        and spilled to an anonymous temporary file in OUT (gone when closed, or when a kill ends the
+        process), and every pass merges those runs. The journal must be closed first.
+        """
+        with contextlib.ExitStack() as stack:
+            runs = self._spill_sorted_runs(stack)
+
+            def merged() -> Iterator[Row]:
+                return (from_json(line) for line in _merge(runs))
+
+            yield merged
+
+    def _spill_sorted_runs(self, stack: contextlib.ExitStack) -> list[IO[str]]:
+        runs: list[IO[str]] = []
+        if self._start is None or not self.path.is_file():
+            return runs
+        with open(self.path, encoding="utf-8") as fh:
+            fh.seek(self._start)
+            while chunk := list(itertools.islice(fh, SORT_CHUNK)):
+                runs.append(_spill(stack, self.path.parent, sorted(chunk, key=_line_image)))
+                if len(runs) == MERGE_FAN_IN:  # a bounded number of open files: fold the runs so far into one
+                    folded = _spill(stack, self.path.parent, _merge(runs))
+                    for run in runs:
+                        run.close()
+                    runs = [folded]
+        return runs
+
+
+def _spill(stack: contextlib.ExitStack, folder: Path, sorted_lines: Iterable[str]) -> IO[str]:
+    run = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", dir=folder))  # noqa: SIM115
+    run.writelines(sorted_lines)
+    return run
+
+
+def _merge(runs: list[IO[str]]) -> Iterator[str]:
+    for run in runs:
+        run.seek(0)
+    return heapq.merge(*runs, key=_line_image)
+
+
+def _line_image(line: str) -> str:
+    return from_json(line).image
 
 
 def versions() -> dict[str, str]:
@@ -144,14 +202,19 @@ def read_versions(out_dir: Path) -> dict[str, str] | None:
     return data.get("versions") if isinstance(data, dict) else None
 
 
-def commit(out_dir: Path, rows: list[Row], failures: list[tuple[str, str]]) -> None:
+def commit(out_dir: Path, rows: Callable[[], Iterable[Row]], names: Iterable[str],
+           failures: list[tuple[str, str]]) -> None:
     """Write manifest, versions and error list atomically; each is whole or absent.
+
+    ``rows`` gives the manifest's rows sorted by image, each time it is called (the manifest is
+    hashed, then written only if it changed); ``names`` are their extra target names.
 
     A file that already holds exactly the new bytes is not rewritten, so a rerun with nothing to do
     writes nothing at all (mtimes unchanged). ``segaug.json`` records the manifest's sha256, so a
     hand-edited manifest is recognised (``manifest_edited``) instead of trusted.
     """
-    digest = _write_if_changed(out_dir / MANIFEST, lambda: (line.encode("utf-8") for line in lines(rows)))
+    names = sorted(names)
+    digest = _write_if_changed(out_dir / MANIFEST, lambda: (line.encode("utf-8") for line in lines(rows(), names)))
     sidecar = {"format": 1, "versions": versions(), "manifest_sha256": digest}
     _write_if_changed(out_dir / VERSIONS, lambda: [(json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode()])
     if failures:

@@ -21,7 +21,7 @@ from .augment import Rendered, render
 from .errors import PairError
 from .manifest import Row, format_matrix
 from .pairing import Pair
-from .recipe import Recipe
+from .recipe import Recipe, Target
 from .sampling import draw_for, params_record, sample_seed
 from .stats import class_counts
 
@@ -45,8 +45,45 @@ class Sample:
 @dataclass(frozen=True)
 class PairJob:
     pair: Pair
-    samples: tuple[Sample, ...]
-    previous: tuple[Row, ...] = ()  # what an earlier run recorded for these outputs
+    previous: tuple[Row, ...] = ()  # what an earlier run recorded for this pair's outputs
+
+
+def output_samples(recipe: Recipe, pair: Pair) -> tuple[Sample, ...]:
+    """The output pairs a recipe makes of one input pair (names per the contract); none for a pair
+    with a problem.
+
+    Paths mirror the pair's key under OUT/images, OUT/masks and OUT/<target>, whatever the input
+    folders are called: copy k is ``<key>_aug<k>``, a kept original keeps its own name.
+    """
+    if pair.problem:
+        return ()
+    samples = []
+    suffix = recipe.inputs.mask_suffix
+    sources = tuple(zip(recipe.targets, pair.targets, strict=True))
+    if recipe.keep_original:
+        samples.append(Sample(
+            None, f"images/{pair.key}{_ext(pair.image)}", f"masks/{pair.key}{suffix}{_ext(pair.mask)}",
+            tuple(f"{t.name}/{pair.key}{_ext(src)}" for t, src in sources),
+        ))
+    image_ext = files.image_extension(pair.image, recipe.output.image_format)
+    for k in range(recipe.max_copies()):
+        stem = f"{pair.key}_aug{k}"
+        samples.append(Sample(
+            k, f"images/{stem}{image_ext}", f"masks/{stem}{suffix}.{recipe.output.mask_format}",
+            tuple(f"{t.name}/{stem}{_target_ext(t, src, recipe)}" for t, src in sources),
+        ))
+    return tuple(samples)
+
+
+def _ext(rel: str | None) -> str:
+    return PurePosixPath(rel or "").suffix
+
+
+def _target_ext(target: Target, source: str, recipe: Recipe) -> str:
+    """Label targets take the mask format; continuous ones keep a lossless source format, else TIFF."""
+    if target.kind == "label":
+        return f".{recipe.output.mask_format}"
+    return _ext(source) if _ext(source).lower() in (".png", ".tif", ".tiff") else ".tif"
 
 
 @dataclass(frozen=True)
@@ -183,7 +220,7 @@ def process_pair(job: PairJob) -> PairOutcome:
         outcomes = tuple(
             _process_sample(settings, sources, job, s, written) if s.copy is None or s.copy < wanted
             else SampleOutcome(s.image, s.mask, "dropped")
-            for s in job.samples
+            for s in output_samples(settings.recipe, pair)
         )
         stats = _class_pixels(settings, sources, outcomes) if settings.recipe.class_copies else None
         return PairOutcome(pair.key, pair.image, outcomes, class_pixels=stats)

@@ -15,10 +15,11 @@ import threading
 
 import cv2
 import pytest
-from conftest import make_dataset, tree_digest, write_recipe
+from conftest import make_dataset, read_manifest, tree_digest, write_recipe
 
-from segaug_cli import engine
+from segaug_cli import engine, store
 from segaug_cli import recipe as recipes
+from segaug_cli.manifest import Row, to_json
 
 RECIPE = """\
 seed: 3
@@ -39,7 +40,8 @@ def job(tmp_path):
 def _expand(job, out, workers):
     in_dir, recipe = job
     summary = engine.expand(recipes.load(recipe), in_dir, out, workers=workers)
-    assert summary.failed == 0 and summary.written == 3 * len(PAIRS)
+    pairs = sum(1 for _ in (in_dir / "images").rglob("*.png"))
+    assert summary.failed == 0 and summary.written == 3 * pairs
     return tree_digest(out)
 
 
@@ -103,3 +105,111 @@ def test_a_caller_that_used_opencv_threads_can_still_fork_workers(job, tmp_path)
         pytest.fail("expand hung: a worker forked with OpenCV's thread pool alive")
     assert child.returncode == 0, stderr
     assert tree_digest(tmp_path / "out") == _expand(job, tmp_path / "reference", workers=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows stay on disk: the journal sorts them into the manifest in bounded memory
+# ---------------------------------------------------------------------------------------------
+
+
+def _row(image: str, targets=()) -> Row:
+    return Row(image, image.replace("images/", "masks/"), "src.png", "src.png", "0", "1", "1 0 0 0 1 0", "{}",
+               "f" * 64, "a" * 64, "b" * 64, targets)
+
+
+def test_the_journal_sorts_this_runs_rows_through_spilled_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "SORT_CHUNK", 3)
+    (tmp_path / store.JOURNAL).write_text(to_json(_row("images/left_by_a_killed_run.png")) + "\n")
+    journal = store.Journal(tmp_path)
+    images = [f"images/{name}.png" for name in ("k", "b", "z", "a", "é", "m", "B", "c_10", "c_9", "c")]
+    for start in range(0, len(images), 4):  # outcomes arrive a few rows at a time
+        journal.add([_row(image, (("depth", f"depth/{image}", "c" * 64),)) for image in images[start:start + 4]])
+    journal.close(remove=False)
+
+    with journal.sorted_rows() as rows:
+        first, second = [r.image for r in rows()], [r.image for r in rows()]
+        assert len(list(tmp_path.iterdir())) == 1  # the sorted runs are anonymous files: only the journal shows
+    assert first == second == sorted(images)  # code-point order; the killed run's row is not this run's
+    assert journal.names == {"depth"}
+
+
+def test_a_run_that_wrote_nothing_has_no_rows_even_beside_a_leftover_journal(tmp_path):
+    (tmp_path / store.JOURNAL).write_text(to_json(_row("images/old.png")) + "\n")
+    journal = store.Journal(tmp_path)
+    journal.close(remove=False)
+    with journal.sorted_rows() as rows:
+        assert list(rows()) == []
+
+
+def test_a_manifest_merged_from_many_spilled_runs_matches_one_sorted_in_memory(tmp_path, monkeypatch):
+    pairs = {f"p{i}": (20 + i, 24) for i in range(7)} | {"city/q": (30, 30), "p-1": (22, 22)}
+    in_dir = make_dataset(tmp_path / "in", pairs)
+    recipe = write_recipe(tmp_path / "r.yaml", RECIPE.replace("copies: 3", "copies: 12"))
+    in_memory = engine.expand(recipes.load(recipe), in_dir, tmp_path / "one", workers=2)
+    monkeypatch.setattr(store, "SORT_CHUNK", 5)  # 108 rows: 22 runs to merge
+    spilled = engine.expand(recipes.load(recipe), in_dir, tmp_path / "many", workers=2)
+
+    assert in_memory.written == spilled.written == 12 * len(pairs)
+    assert tree_digest(tmp_path / "many") == tree_digest(tmp_path / "one")
+    lines = (tmp_path / "many" / "manifest.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert lines == sorted(lines) and len(lines) == 12 * len(pairs)
+
+
+def test_a_rerun_merges_kept_earlier_rows_with_new_ones_through_spilled_runs(tmp_path, monkeypatch):
+    in_dir = make_dataset(tmp_path / "in", PAIRS)
+    recipe = write_recipe(tmp_path / "r.yaml", RECIPE)
+    out = tmp_path / "out"
+    engine.expand(recipes.load(recipe), in_dir, out, workers=2)
+    make_dataset(in_dir, {"b": (41, 39), "a0": (30, 30), "e": (25, 35)}, seed=99)  # one changed, two new
+    monkeypatch.setattr(store, "SORT_CHUNK", 2)
+
+    rerun = engine.expand(recipes.load(recipe), in_dir, out, workers=2)
+
+    assert (rerun.written, rerun.unchanged) == (9, 9)
+    assert tree_digest(out) == _expand((in_dir, recipe), tmp_path / "clean", workers=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output names that two pairs would share
+# ---------------------------------------------------------------------------------------------
+
+
+KEEP = RECIPE.replace("copies: 3\n", "copies: 2\nkeep_original: true\n")
+
+
+def test_a_kept_original_named_like_another_pairs_copy_fails_and_the_other_pair_keeps_its_names(tmp_path):
+    in_dir = make_dataset(tmp_path / "in", {"x": (30, 40), "x_aug1": (30, 40), "x_aug7": (20, 20), "y": (25, 25)})
+    summary = engine.expand(recipes.load(write_recipe(tmp_path / "r.yaml", KEEP)), in_dir, tmp_path / "out", workers=2)
+
+    assert summary.failures == [("images/x_aug1.png",
+                                 "images/x_aug1.png: its output names collide with those of images/x.png")]
+    assert summary.written == 3 * 3  # x, x_aug7 (x makes no copy 7) and y: original + 2 copies each
+    rows = {r["image"]: r for r in read_manifest(tmp_path / "out")}
+    assert rows["images/x_aug1.png"]["source_image"] == "images/x.png"  # x's copy 1, not x_aug1's original
+
+
+def test_names_that_meet_only_in_the_mask_folder_are_a_collision_too(tmp_path):
+    in_dir = make_dataset(tmp_path / "in", {"x": (30, 40), "x_aug0": (30, 40)})
+    image = in_dir / "images" / "x_aug0.png"
+    cv2.imwrite(str(image.with_suffix(".jpg")), cv2.imread(str(image)))  # images/x_aug0.jpg: no image clash
+    image.unlink()
+    summary = engine.expand(recipes.load(write_recipe(tmp_path / "r.yaml", KEEP)), in_dir, tmp_path / "out", workers=1)
+
+    assert [source for source, _ in summary.failures] == ["images/x_aug0.jpg"]  # masks/x_aug0.png is x's copy 0
+
+
+def test_without_kept_originals_no_names_meet(tmp_path):
+    in_dir = make_dataset(tmp_path / "in", {"x": (30, 40), "x_aug1": (30, 40)})
+    summary = engine.expand(recipes.load(write_recipe(tmp_path / "r.yaml", RECIPE)), in_dir, tmp_path / "out")
+    assert summary.failures == [] and summary.written == 6
+
+
+def test_more_runs_than_may_be_open_at_once_are_folded_without_losing_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "SORT_CHUNK", 2)
+    monkeypatch.setattr(store, "MERGE_FAN_IN", 3)
+    journal = store.Journal(tmp_path)
+    images = [f"images/{i * 7919 % 101:03d}.png" for i in range(41)]  # 21 runs: folded again and again
+    journal.add([_row(image) for image in images])
+    journal.close(remove=False)
+    with journal.sorted_rows() as rows:
+        assert [r.image for r in rows()] == sorted(images)
