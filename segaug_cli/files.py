@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -322,6 +323,16 @@ def _imencode(ext: str, array: np.ndarray, params: list[int]) -> bytes:
 # ---------------------------------------------------------------------------------------------
 
 
+def _create(path: Path) -> BinaryIO:
+    """Open a new file for writing, making its folder only when missing: a mkdir per file locks the
+    parent folder, which workers writing side by side would queue on."""
+    try:
+        return open(path, "wb")  # noqa: SIM115 - the caller's with-statement closes it
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "wb")  # noqa: SIM115
+
+
 def atomic_write_lines(path: Path, chunks: Iterable[bytes]) -> None:
     """``atomic_write`` for content produced piece by piece, never held whole in memory."""
     def write(fh) -> None:
@@ -341,10 +352,9 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def _write_atomically(path: Path, write: Callable) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
-        with open(tmp, "wb") as fh:
+        with _create(tmp) as fh:
             write(fh)
         os.replace(tmp, path)
     except OSError as exc:  # write(2) names no file (ENOSPC) and open names the temporary: name ``path``
