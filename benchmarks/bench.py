@@ -56,9 +56,9 @@ transforms:
   - contrast:   {{range: [0.9, 1.1]}}
 """
 
-FULL = {"pairs": 120, "copies": 9, "reps": 3}  # 1,080 output pairs per run
+FULL = {"pairs": 120, "copies": 9, "reps": 5}  # 1,080 output pairs per run
 QUICK = {"pairs": 24, "copies": 4, "reps": 3}  # 96 output pairs per run
-MEMORY = {"small": 100, "large": 1000, "copies": 10, "side": (160, 120), "reps": 1}  # 1,000 vs 10,000 outputs
+MEMORY = {"small": 100, "large": 1000, "copies": 10, "side": (160, 120), "reps": 3}  # 1,000 vs 10,000 outputs
 
 
 # =============================================================================================
@@ -406,13 +406,13 @@ class TreeSampler(threading.Thread):
         self.join()
 
 
-def run_measured(cmd, sample_memory=True, segaug=False):
+def run_measured(cmd, sample_memory=True, segaug=False, pss_every=10):
     """Run cmd; return wall seconds and memory figures. Raises on a non-zero exit."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         where = {"env": SEGAUG["env"], "cwd": SEGAUG["cwd"]} if segaug else {"cwd": ROOT}
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, **where)
-        sampler = TreeSampler(proc.pid) if sample_memory else None
+        sampler = TreeSampler(proc.pid, pss_every=pss_every) if sample_memory else None
         if sampler:
             sampler.start()
         _, status = os.waitpid(proc.pid, 0)
@@ -568,6 +568,7 @@ def memory_study(scratch, source_dir, workers):
                     "--quiet",
                 ],
                 segaug=True,
+                pss_every=2,  # PSS every 0.1 s: a 1,000-pair run lasts about 2 s
             )
             r["rate"] = outputs[label] / r["wall"]
             shutil.rmtree(out_dir)
@@ -1129,7 +1130,7 @@ def report(args, info, dataset, tp, mem, startup, png, started, finished, floor_
             f"(10x the pairs, the manifest and the work list, at the same per-pair cost); {cfg['reps']} "
             f"repetition{'s, alternating' if cfg['reps'] > 1 else ''}. Peak of the whole process tree, "
             "sampled every 50 ms (RSS) / "
-            "0.5 s (PSS).",
+            "0.1 s (PSS). Ratios of the medians.",
             "",
             "| output pairs | peak tree RSS MiB | peak tree PSS MiB | largest process MiB | pairs/s |",
             "|---|---|---|---|---|",
