@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import heapq
+import itertools
 import multiprocessing
 import os
 import sys
@@ -16,10 +17,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import store
+from .errors import WorkerLost
 from .manifest import Row, image_of, render, target_names
 from .pairing import Pair, Pairing, find_pairs
 from .recipe import Recipe
@@ -118,10 +122,13 @@ def default_workers() -> int:
 
 
 def run_jobs(jobs: list[PairJob], settings: Settings, workers: int) -> Iterator[PairOutcome]:
-    """Yield each job's outcome as it finishes; the caller may stop early (the pool is then ended).
+    """Yield each job's outcome as it finishes; the caller may stop early (the workers are then ended).
 
     ``workers == 1`` runs in this process. Either way OpenCV runs one thread per process, so N
     workers use N cores and a forked worker inherits no OpenCV thread pool.
+
+    Raises:
+        WorkerLost: a worker process died (the system killed it, for lack of memory say).
     """
     with _opencv_single_threaded():
         if workers <= 1 or len(jobs) <= 1:
@@ -131,15 +138,44 @@ def run_jobs(jobs: list[PairJob], settings: Settings, workers: int) -> Iterator[
         # Forked workers share this process's objects copy-on-write; a frozen heap keeps their garbage
         # collector from touching (and so copying) every inherited object: memory stays flat.
         gc.freeze()
-        pool = _pool_context().Pool(min(workers, len(jobs)), initializer=init_worker, initargs=(settings,))
+        # concurrent.futures rather than multiprocessing.Pool: a Pool waits forever for the task of a
+        # worker that was killed, and its worker-handler thread spins while results wait to be read.
+        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_pool_context(),
+                                   initializer=init_worker, initargs=(settings,))
         try:
-            # One pair per task: a task decodes once and writes every copy, far more work than the IPC.
-            yield from pool.imap_unordered(process_pair, jobs, chunksize=1)
-            pool.close()
+            yield from _as_finished(pool, jobs, ahead=2 * workers)
         finally:
-            pool.terminate()  # also on Ctrl-C or an early stop: no worker outlives the run
-            pool.join()
+            _end(pool)  # also on Ctrl-C or an early stop: no worker outlives the run
             gc.unfreeze()
+
+
+def _as_finished(pool: ProcessPoolExecutor, jobs: list[PairJob], ahead: int) -> Iterator[PairOutcome]:
+    """Outcomes in the order they finish, with a bounded number of jobs submitted at a time.
+
+    One pair per task: a task decodes once and writes every copy, far more work than the IPC.
+    """
+    queued = iter(jobs)
+    running = {pool.submit(process_pair, job) for job in itertools.islice(queued, ahead)}
+    while running:
+        finished, running = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                raise WorkerLost("a worker process ended abruptly (killed by the system, perhaps for lack of "
+                                 "memory); the pairs that finished are kept: run again to go on") from None
+        running |= {pool.submit(process_pair, job) for job in itertools.islice(queued, len(finished))}
+
+
+def _end(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers now, whatever they are doing: a stopped run must not write after its commit."""
+    # The executor's own table of processes: public only from Python 3.14 on (terminate_workers).
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
 
 
 @contextlib.contextmanager
@@ -232,6 +268,8 @@ def expand(
                 complete = True
     except KeyboardInterrupt:
         summary.interrupted = True
+    except WorkerLost as exc:
+        summary.fatal = str(exc)
     finally:
         journal.close(remove=False)
     known = _known(previous.values())

@@ -22,3 +22,7 @@ class UsageError(SegaugError):
 
 class PairError(SegaugError):
     """One image/mask pair cannot be augmented; the run goes on without it."""
+
+
+class WorkerLost(SegaugError):
+    """A worker process ended abruptly (killed, out of memory): the run stops, keeping what finished."""

@@ -213,3 +213,49 @@ def test_more_runs_than_may_be_open_at_once_are_folded_without_losing_order(tmp_
     journal.close(remove=False)
     with journal.sorted_rows() as rows:
         assert [r.image for r in rows()] == sorted(images)
+
+
+# ---------------------------------------------------------------------------------------------
+# A worker that dies
+# ---------------------------------------------------------------------------------------------
+
+
+def _run_script(script: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run Python code in a fresh process group; kill the whole group (workers too) if it hangs."""
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    try:
+        stdout, stderr = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        pytest.fail("the run hung")
+    return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
+
+
+def test_a_worker_killed_mid_pair_stops_the_run_with_one_line_and_a_rerun_completes_it(job, tmp_path):
+    """The system's OOM killer, say: the run must not wait forever for the lost pair."""
+    in_dir, recipe = job
+    out = tmp_path / "out"
+    killed = _run_script(textwrap.dedent(f"""
+        import os, signal, sys
+        from segaug_cli import cli, engine, worker
+        real = worker.process_pair
+        def dying(job):
+            if job.pair.key == "c":
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(job)
+        dying.__module__, dying.__qualname__ = "segaug_cli.worker", "process_pair"  # what workers look up
+        worker.process_pair = engine.process_pair = dying
+        cli.main(["expand", {str(recipe)!r}, {str(in_dir)!r}, {str(out)!r}, "--workers", "2"])
+    """))
+
+    assert killed.returncode == 1, killed.stderr
+    assert "Traceback" not in killed.stderr
+    errors = [line for line in killed.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: a worker process ended abruptly (killed by the system, perhaps for lack of memory); "
+                      "the pairs that finished are kept: run again to go on"]
+    assert not any((out / "images").glob("c_aug*"))
+    rerun = engine.expand(recipes.load(recipe), in_dir, out, workers=2)
+    assert rerun.failed == 0 and rerun.fatal is None
+    assert tree_digest(out) == _expand(job, tmp_path / "clean", workers=1)
