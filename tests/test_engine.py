@@ -45,6 +45,19 @@ def _expand(job, out, workers):
     return tree_digest(out)
 
 
+def _run_script(script: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Run Python code in a fresh process group; kill the whole group (workers too) if it hangs."""
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    try:
+        stdout, stderr = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        pytest.fail("the run hung")
+    return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
+
+
 def test_workers_fork_from_a_single_threaded_caller_and_use_a_forkserver_otherwise():
     assert threading.active_count() == 1
     assert engine._pool_context().get_start_method() == "fork"
@@ -96,14 +109,8 @@ def test_a_caller_that_used_opencv_threads_can_still_fork_workers(job, tmp_path)
         summary = engine.expand(recipe.load({str(recipe)!r}), {str(in_dir)!r}, {str(tmp_path / "out")!r}, workers=2)
         assert summary.written == {3 * len(PAIRS)} and summary.failed == 0, summary
     """)
-    child = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        _, stderr = child.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)  # the hung workers too
-        child.communicate()
-        pytest.fail("expand hung: a worker forked with OpenCV's thread pool alive")
-    assert child.returncode == 0, stderr
+    done = _run_script(script)
+    assert done.returncode == 0, done.stderr
     assert tree_digest(tmp_path / "out") == _expand(job, tmp_path / "reference", workers=1)
 
 
@@ -169,6 +176,17 @@ def test_a_rerun_merges_kept_earlier_rows_with_new_ones_through_spilled_runs(tmp
     assert tree_digest(out) == _expand((in_dir, recipe), tmp_path / "clean", workers=1)
 
 
+def test_more_runs_than_may_be_open_at_once_are_folded_without_losing_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "SORT_CHUNK", 2)
+    monkeypatch.setattr(store, "MERGE_FAN_IN", 3)
+    journal = store.Journal(tmp_path)
+    images = [f"images/{i * 7919 % 101:03d}.png" for i in range(41)]  # 21 runs: folded again and again
+    journal.add([_row(image) for image in images])
+    journal.close(remove=False)
+    with journal.sorted_rows() as rows:
+        assert [r.image for r in rows()] == sorted(images)
+
+
 # ---------------------------------------------------------------------------------------------
 # Output names that two pairs would share
 # ---------------------------------------------------------------------------------------------
@@ -204,33 +222,9 @@ def test_without_kept_originals_no_names_meet(tmp_path):
     assert summary.failures == [] and summary.written == 6
 
 
-def test_more_runs_than_may_be_open_at_once_are_folded_without_losing_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "SORT_CHUNK", 2)
-    monkeypatch.setattr(store, "MERGE_FAN_IN", 3)
-    journal = store.Journal(tmp_path)
-    images = [f"images/{i * 7919 % 101:03d}.png" for i in range(41)]  # 21 runs: folded again and again
-    journal.add([_row(image) for image in images])
-    journal.close(remove=False)
-    with journal.sorted_rows() as rows:
-        assert [r.image for r in rows()] == sorted(images)
-
-
 # ---------------------------------------------------------------------------------------------
 # A worker that dies
 # ---------------------------------------------------------------------------------------------
-
-
-def _run_script(script: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    """Run Python code in a fresh process group; kill the whole group (workers too) if it hangs."""
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
-    try:
-        stdout, stderr = child.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
-        child.communicate()
-        pytest.fail("the run hung")
-    return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
 
 
 def test_a_worker_killed_mid_pair_stops_the_run_with_one_line_and_a_rerun_completes_it(job, tmp_path):
