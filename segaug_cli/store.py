@@ -24,7 +24,7 @@ from typing import IO
 
 from . import __version__, files
 from .errors import UsageError
-from .manifest import ManifestError, Row, from_json, lines, parse, to_json
+from .manifest import ManifestError, Row, from_json, image_of, lines, parse, to_json
 
 MANIFEST = "manifest.csv"
 VERSIONS = "segaug.json"
@@ -145,7 +145,7 @@ class Journal:
             runs = self._spill_sorted_runs(stack)
 
             def merged() -> Iterator[Row]:
-                return (from_json(line) for line in _merge(runs))
+                return _merge(runs)
 
             yield merged
 
@@ -158,7 +158,7 @@ class Journal:
             while chunk := list(itertools.islice(fh, SORT_CHUNK)):
                 runs.append(_spill(stack, self.path.parent, sorted(chunk, key=_line_image)))
                 if len(runs) == MERGE_FAN_IN:  # a bounded number of open files: fold the runs so far into one
-                    folded = _spill(stack, self.path.parent, _merge(runs))
+                    folded = _spill(stack, self.path.parent, (to_json(row) + "\n" for row in _merge(runs)))
                     for run in runs:
                         run.close()
                     runs = [folded]
@@ -171,10 +171,11 @@ def _spill(stack: contextlib.ExitStack, folder: Path, sorted_lines: Iterable[str
     return run
 
 
-def _merge(runs: list[IO[str]]) -> Iterator[str]:
+def _merge(runs: list[IO[str]]) -> Iterator[Row]:
+    """The rows of sorted run files, merged in image order; each line is parsed once."""
     for run in runs:
         run.seek(0)
-    return heapq.merge(*runs, key=_line_image)
+    return heapq.merge(*((from_json(line) for line in run) for run in runs), key=image_of)
 
 
 def _line_image(line: str) -> str:
