@@ -131,6 +131,11 @@ SUMMARY = re.compile(
 )
 
 
+def error_lines(stderr: str) -> list[str]:
+    """The per-pair ``error: ...`` lines segaug printed on stderr."""
+    return [line for line in stderr.splitlines() if line.startswith("error: ")]
+
+
 def summary_counts(stderr: str) -> tuple[int, int, int, int]:
     """(written, unchanged, removed, failed) from expand's summary line, which must be stderr's last line."""
     lines = stderr.splitlines()

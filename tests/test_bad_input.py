@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import (
+    error_lines,
     make_dataset,
     output_files,
     read_manifest,
@@ -46,10 +47,6 @@ def expand(cli, recipe: Path, in_dir: Path, out: Path, *args):
     result = cli("expand", recipe, in_dir, out, "--workers", "1", *args)
     assert "Traceback" not in result.output
     return result
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("error: ")]
 
 
 def errors_csv(out: Path) -> tuple[list[str], list[dict[str, str]]]:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import (
     blocky_mask,
+    error_lines,
     make_dataset,
     output_files,
     read_manifest,
@@ -45,10 +46,6 @@ COLUMNS = ("image", "mask", "source_image", "source_mask", "copy", "seed", "matr
 
 def expand(cli, recipe: Path, in_dir: Path, out: Path, *args: str):
     return cli("expand", recipe, in_dir, out, "--workers", "2", *args)
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("error: ")]
 
 
 def matrix_of(row: dict[str, str]) -> np.ndarray:

@@ -15,7 +15,7 @@ import threading
 
 import cv2
 import pytest
-from conftest import make_dataset, read_manifest, tree_digest, write_recipe
+from conftest import error_lines, make_dataset, read_manifest, tree_digest, write_recipe
 
 from segaug_cli import engine, store
 from segaug_cli import recipe as recipes
@@ -246,7 +246,7 @@ def test_a_worker_killed_mid_pair_stops_the_run_with_one_line_and_a_rerun_comple
 
     assert killed.returncode == 1, killed.stderr
     assert "Traceback" not in killed.stderr
-    errors = [line for line in killed.stderr.splitlines() if line.startswith("error: ")]
+    errors = error_lines(killed.stderr)
     assert errors == ["error: a worker process ended abruptly (killed by the system, perhaps for lack of memory); "
                       "the pairs that finished are kept: run again to go on"]
     assert not any((out / "images").glob("c_aug*"))

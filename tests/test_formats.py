@@ -21,6 +21,7 @@ from conftest import (
     blocky_mask,
     colour_coded,
     decode_labels,
+    error_lines,
     make_dataset,
     output_files,
     read_manifest,
@@ -388,7 +389,7 @@ def test_mask_matching_neither_size_fails_the_pair_giving_both_sizes(tmp_path, c
     result = expand(cli, recipe(tmp_path, copies=1), in_dir, out)
 
     assert result.exit_code == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    errors = error_lines(result.stderr)
     assert len(errors) == 1, result.stderr
     for fragment in ("images/photo.jpg", "masks/photo.png", "50x30", "64x48", "48x64"):
         assert fragment in errors[0]

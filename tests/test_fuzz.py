@@ -22,6 +22,7 @@ import yaml
 from conftest import (
     blocky_mask,
     colour_coded,
+    error_lines,
     output_files,
     read_manifest,
     run_segaug,
@@ -119,7 +120,7 @@ def _check_expand(result_code: int, stderr: str, out: Path, bad_image: str) -> N
     """Exit 0 or 1; on 1, exactly one error line, naming the fuzzed pair; the good pair always written."""
     assert "Traceback" not in stderr
     assert result_code in (0, 1), stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    errors = error_lines(stderr)
     if result_code == 1:
         assert len(errors) == 1, stderr
         assert errors[0].startswith(f"error: {bad_image}: "), errors[0]
@@ -188,7 +189,7 @@ def test_random_bytes_in_a_real_process_pool_never_hang(image, mask):
         assert time.monotonic() - started < 60
         assert "Traceback" not in done.stderr
         assert done.returncode in (0, 1), done.stderr
-        errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        errors = error_lines(done.stderr)
         named = sorted(e.split(": ")[1] for e in errors)  # one line per failed pair, naming it
         assert named in ([], ["images/x.png"], ["images/y.tif"], ["images/x.png", "images/y.tif"]), \
             done.stderr

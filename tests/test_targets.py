@@ -14,7 +14,17 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
-from conftest import age, make_dataset, read_manifest, rewritten, summary_counts, tree_digest, write_png, write_recipe
+from conftest import (
+    age,
+    error_lines,
+    make_dataset,
+    read_manifest,
+    rewritten,
+    summary_counts,
+    tree_digest,
+    write_png,
+    write_recipe,
+)
 
 PAIRS = {"a": (48, 64), "b": (40, 40), "city/c": (37, 53)}
 COPIES = 2
@@ -291,7 +301,7 @@ def test_a_pair_missing_its_target_file_fails_alone(tmp_path, cli):
     result = expand(cli, recipe, in_dir, out)
 
     assert result.exit_code == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    errors = error_lines(result.stderr)
     assert errors == ["error: images/b.png: no edges file found (looked for edges_in/b.*)"]
     assert summary_counts(result.stderr) == (2 * COPIES, 0, 0, 1)
     written = {p for p in tree_digest(out) if "/" in p}
@@ -329,7 +339,7 @@ def test_a_target_of_another_size_fails_its_pair(tmp_path, cli):
     result = expand(cli, recipe, in_dir, out)
 
     assert result.exit_code == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    errors = error_lines(result.stderr)
     assert errors == ["error: images/a.png: depth/a.png is 12x10 but masks/a.png is 64x48"]
     assert {p for p in tree_digest(out) if "/" in p} == outputs_of("b") | outputs_of("city/c")
 
@@ -561,7 +571,7 @@ transforms: [{rotate: {degrees: 30}}]
     result = expand(cli, recipe, in_dir, out)
 
     assert result.exit_code == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    errors = error_lines(result.stderr)
     why = "targets[edges].fill 300 does not fit in this uint8 map (0 to 255)"
     assert errors == [f"error: images/a.png: {why}"]
     output = read_unchanged(out / "edges" / "b_aug0.png")  # the uint16 map takes it
