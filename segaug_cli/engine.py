@@ -348,11 +348,13 @@ def _commit(summary: Summary, out_dir: Path, recipe: Recipe, jobs: list[PairJob]
                   for s in output_samples(recipe, job.pair) if s.image not in previous]
     for rel in (path for s in unrecorded for path in s.outputs()):
         (out_dir / rel).unlink(missing_ok=True)
+    known: set[str] = set()
     with journal.sorted_rows() as fresh:
         def rows() -> Iterator[Row]:
-            return heapq.merge(kept, fresh(), key=image_of)
+            for row in heapq.merge(kept, fresh(), key=image_of):  # each pass re-reads the journal's runs
+                known.update(path for path, _ in row.outputs())
+                yield row
 
-        known = _known(rows())
         store.commit(out_dir, rows, journal.names | target_names(kept), summary.failures)
     journal.close(remove=True)
     return known

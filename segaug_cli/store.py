@@ -227,16 +227,26 @@ def commit(out_dir: Path, rows: Callable[[], Iterable[Row]], names: Iterable[str
 def _write_if_changed(path: Path, content: Callable[[], Iterable[bytes]]) -> str:
     """Write ``path`` atomically unless it already holds exactly this content; returns its sha256.
 
-    The content is hashed before anything is written, so a rerun with nothing to do writes nothing at
-    all (no temporary file, no mtime changed). ``content`` is called again to write, so a large manifest
-    is never held whole in memory.
+    When the file exists, the content is hashed before anything is written, so a rerun with nothing to
+    do writes nothing at all (no temporary file, no mtime changed); ``content`` is then called again to
+    write, so a large manifest is never held whole in memory. A new file is hashed as it is written.
     """
     digest = hashlib.sha256()
+    existing = _sha256_of(path)
+    if existing is None:
+        files.atomic_write_lines(path, _hashed(content(), digest))
+        return digest.hexdigest()
     for chunk in content():
         digest.update(chunk)
-    if digest.hexdigest() != _sha256_of(path):
+    if digest.hexdigest() != existing:
         files.atomic_write_lines(path, content())
     return digest.hexdigest()
+
+
+def _hashed(chunks: Iterable[bytes], digest) -> Iterator[bytes]:
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
 
 
 def _sha256_of(path: Path) -> str | None:
