@@ -6,6 +6,7 @@ colour channels in BGR(A) order for C in (3, 4), file order for C > 4 (multispec
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Callable, Iterable
@@ -323,17 +324,17 @@ def _imencode(ext: str, array: np.ndarray, params: list[int]) -> bytes:
 # ---------------------------------------------------------------------------------------------
 
 
-def _create(path: Path) -> BinaryIO:
+def _create(path: str) -> BinaryIO:
     """Open a new file for writing, making its folder only when missing: a mkdir per file locks the
     parent folder, which workers writing side by side would queue on."""
     try:
         return open(path, "wb")  # noqa: SIM115 - the caller's with-statement closes it
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         return open(path, "wb")  # noqa: SIM115
 
 
-def atomic_write_lines(path: Path, chunks: Iterable[bytes]) -> None:
+def atomic_write_lines(path: str | os.PathLike, chunks: Iterable[bytes]) -> None:
     """``atomic_write`` for content produced piece by piece, never held whole in memory."""
     def write(fh) -> None:
         for chunk in chunks:
@@ -342,7 +343,7 @@ def atomic_write_lines(path: Path, chunks: Iterable[bytes]) -> None:
     _write_atomically(path, write)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
     A crash or kill leaves either the old file or the new one under the final name, never a part.
@@ -351,15 +352,23 @@ def atomic_write(path: Path, data: bytes) -> None:
     _write_atomically(path, lambda fh: fh.write(data))
 
 
-def _write_atomically(path: Path, write: Callable) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
+def _write_atomically(path: str | os.PathLike, write: Callable) -> None:
+    # plain strings, not pathlib: this runs for every output file, and Path objects cost more than the rename
+    path = os.fspath(path)
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
         with _create(tmp) as fh:
             write(fh)
         os.replace(tmp, path)
     except OSError as exc:  # write(2) names no file (ENOSPC) and open names the temporary: name ``path``
-        tmp.unlink(missing_ok=True)
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        _unlink(tmp)
+        raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _unlink(tmp)
         raise
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

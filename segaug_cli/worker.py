@@ -7,12 +7,14 @@ encodes and writes only the samples that need it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -76,7 +78,11 @@ def output_samples(recipe: Recipe, pair: Pair) -> tuple[Sample, ...]:
 
 
 def _ext(rel: str | None) -> str:
-    return PurePosixPath(rel or "").suffix
+    """The suffix, as ``PurePosixPath(rel).suffix`` gives it, without building a path object."""
+    parts = [part for part in (rel or "").split("/") if part not in ("", ".")]  # as pathlib drops them
+    name = parts[-1] if parts else ""
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
 def _target_ext(target: Target, source: str, recipe: Recipe) -> str:
@@ -213,7 +219,7 @@ def process_pair(job: PairJob) -> PairOutcome:
     pair = job.pair
     if pair.problem:
         return PairOutcome(pair.key, pair.image, failure=f"{pair.image}: {pair.problem}")
-    written: list[Path] = []
+    written: list[str] = []
     try:
         sources = _read_sources(settings, pair)
         wanted = _wanted_copies(settings.recipe, sources)
@@ -266,7 +272,7 @@ def _class_pixels(settings: Settings, sources: _Sources, outcomes: tuple[SampleO
 
 
 def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample: Sample,
-                    written: list[Path]) -> SampleOutcome:
+                    written: list[str]) -> SampleOutcome:
     fp = fingerprint(settings, job.pair.key, sample.copy, sources.hashes)
     previous = next((r for r in job.previous if r.image == sample.image), None)
     outdated = ("forced", sample.image) if settings.force else _why_outdated(settings, sample, fp, previous)
@@ -278,10 +284,10 @@ def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample:
     if settings.mode != "expand":
         return SampleOutcome(sample.image, sample.mask, "pending", reason, path=path)
     encoded, row = _render(settings, sources, job.pair, sample, fp)
-    out = Path(settings.out_dir)
     for rel, data in zip(sample.outputs(), encoded, strict=True):
-        files.atomic_write(out / rel, data)
-        written.append(out / rel)
+        path = os.path.join(settings.out_dir, rel)
+        files.atomic_write(path, data)
+        written.append(path)
     return SampleOutcome(sample.image, sample.mask, "written", reason, row)
 
 
@@ -310,7 +316,7 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
     if sample.copy is None:  # a kept original is copied byte for byte, never re-encoded...
         encoded = (sources.image_bytes, sources.mask_bytes, *sources.target_bytes)
         if sources.reoriented:  # ...unless it must be written as displayed, without its EXIF rotation
-            image = files.encode_image(sources.decoded()[0], PurePosixPath(sample.image).suffix,
+            image = files.encode_image(sources.decoded()[0], _ext(sample.image),
                                        recipe.output.jpeg_quality, recipe.output.png_compression)
             encoded = (image, *encoded[1:])
         seed, matrix, params = "", IDENTITY, "{}"
@@ -339,14 +345,14 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
 def _encode(recipe: Recipe, sample: Sample, mask: files.Mask, rendered: Rendered,
             palettes: tuple[files.Mask | None, ...] = ()) -> tuple[bytes, ...]:
     out = recipe.output
-    image = files.encode_image(rendered.image, PurePosixPath(sample.image).suffix, out.jpeg_quality,
+    image = files.encode_image(rendered.image, _ext(sample.image), out.jpeg_quality,
                                out.png_compression)
     labels = files.encode_mask(mask, rendered.mask, out.mask_format, out.png_compression)
     palettes = palettes or (None,) * len(recipe.targets)
     targets = tuple(
         files.encode_mask(source or files.Mask(array), array, out.mask_format, out.png_compression)
         if t.kind == "label"
-        else files.encode_image(array, PurePosixPath(path).suffix, out.jpeg_quality, out.png_compression)
+        else files.encode_image(array, _ext(path), out.jpeg_quality, out.png_compression)
         for array, t, path, source in zip(rendered.targets, recipe.targets, sample.targets, palettes, strict=True)
     )
     return (image, labels, *targets)
@@ -364,7 +370,8 @@ def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: S
     return None, ""
 
 
-def _discard(paths: list[Path]) -> None:
+def _discard(paths: list[str]) -> None:
     """Remove what a failed pair wrote in this call: a pair is written whole or not at all."""
     for path in paths:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
