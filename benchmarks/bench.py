@@ -56,7 +56,7 @@ transforms:
   - contrast:   {{range: [0.9, 1.1]}}
 """
 
-FULL = {"pairs": 120, "copies": 9, "reps": 5}  # 1,080 output pairs per run
+FULL = {"pairs": 120, "copies": 18, "reps": 5}  # 2,160 output pairs per run
 QUICK = {"pairs": 24, "copies": 4, "reps": 3}  # 96 output pairs per run
 MEMORY = {"small": 100, "large": 1000, "copies": 10, "side": (160, 120), "reps": 3}  # 1,000 vs 10,000 outputs
 
@@ -435,6 +435,28 @@ def run_measured(cmd, sample_memory=True, segaug=False, pss_every=10):
     return result
 
 
+def choose_out_root(scratch, where, need_bytes):
+    """The folder every run writes its OUT into, and a line saying what it is.
+
+    tmpfs by default: this benchmark deletes thousands of files between runs, and on a file system
+    such as this VM's ext4 (no journal) the inode allocator then skips every inode deleted in the last
+    60 s, one by one, in every file creation: up to 8% of a run's CPU, measured with perf, landing
+    unevenly on the runs. tmpfs still takes every byte written; it only leaves that out.
+    """
+    shm = Path("/dev/shm")
+    if where == "tmpfs":
+        if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * need_bytes:
+            return Path(tempfile.mkdtemp(prefix="segaug-bench-out-", dir=shm)), "tmpfs (`/dev/shm`)"
+        log(f"  /dev/shm is missing or has under {mib(2 * need_bytes):.0f} MiB free: OUT goes to disk")
+    return scratch, f"disk (the scratch folder's file system{', tmpfs unavailable' if where == 'tmpfs' else ''})"
+
+
+def run_bytes_estimate(in_dir, copies):
+    """About what one run writes: each output pair about the size of its source pair (same codec)."""
+    pairs = list_pairs(in_dir)
+    return sum(os.path.getsize(image) + os.path.getsize(mask) for image, mask, _ in pairs) * copies * 13 // 10
+
+
 def output_bytes(out_dir):
     """Bytes and file counts under OUT/images, OUT/masks, and the rest (manifest, sidecar)."""
     sizes = {"images": 0, "masks": 0, "other": 0, "n_images": 0, "n_masks": 0}
@@ -481,7 +503,7 @@ def variant_command(variant, in_dir, out_dir, recipe, copies, workers, floor_par
     ]
 
 
-def throughput(scratch, in_dir, copies, reps, worker_counts, floor_params):
+def throughput(scratch, out_root, in_dir, copies, reps, worker_counts, floor_params):
     n_pairs = len(list_pairs(in_dir))
     outputs = n_pairs * copies
     recipe = scratch / "bench_recipe.yaml"
@@ -500,7 +522,7 @@ def throughput(scratch, in_dir, copies, reps, worker_counts, floor_params):
         if rep % 2:
             order.reverse()  # A B C ... then ... C B A: no variant always runs first or last
         for variant, workers in order:
-            out_dir = scratch / f"out_{variant}_{workers}_{rep}"
+            out_dir = out_root / f"out_{variant}_{workers}_{rep}"
             load = os.getloadavg()[0]
             cmd = variant_command(variant, in_dir, out_dir, recipe, copies, workers, floor_params)
             r = run_measured(cmd, segaug=variant == "segaug")
@@ -536,7 +558,7 @@ def throughput(scratch, in_dir, copies, reps, worker_counts, floor_params):
 # =============================================================================================
 
 
-def memory_study(scratch, source_dir, workers):
+def memory_study(scratch, out_root, source_dir, workers):
     cfg = MEMORY
     recipe = scratch / "memory_recipe.yaml"
     recipe.write_text(RECIPE.format(copies=cfg["copies"]))
@@ -555,7 +577,7 @@ def memory_study(scratch, source_dir, workers):
     runs = {"small": [], "large": []}
     for rep in range(cfg["reps"]):
         for label in ("small", "large") if rep % 2 == 0 else ("large", "small"):
-            out_dir = scratch / f"mem_out_{label}_{rep}"
+            out_dir = out_root / f"mem_out_{label}_{rep}"
             r = run_measured(
                 [
                     *segaug_command(),
@@ -1026,6 +1048,10 @@ def report(args, info, dataset, tp, mem, startup, png, started, finished, floor_
         "",
         f"Dataset: {dataset}.",
         "",
+        f"OUT of every run: {info.get('out_where') or 'the scratch folder'}; the input pairs are read from the "
+        "scratch folder's disk (from the page cache after the first run). Why tmpfs: "
+        "[README.md](README.md#where-the-runs-write).",
+        "",
     ]
     if tp:
         image_p, mask_p, floor_how = floor_params
@@ -1273,6 +1299,13 @@ def main(argv=None):
         help=f"write the markdown report here (default: {RESULTS.relative_to(ROOT)}"
         " for the full run, nothing otherwise)",
     )
+    p.add_argument(
+        "--out-on",
+        choices=("tmpfs", "disk"),
+        default="tmpfs",
+        help="where every run writes OUT: /dev/shm (default; disk when it is missing or too small)\n"
+        "or the scratch folder's disk (see README: the disk adds its own noise)",
+    )
     p.add_argument("--scratch", type=Path, help="scratch folder (default: a new temporary folder, removed after)")
     p.add_argument(
         "--segaug-from",
@@ -1310,6 +1343,7 @@ def main(argv=None):
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="segaug-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
     tp = mem = startup = png = None
+    out_root = out_where = None
     try:
         snapshot_segaug(scratch, args.segaug_from)
         info = machine()
@@ -1335,10 +1369,13 @@ def main(argv=None):
         log(f"floor PNG params: images [{floor_params[0]}], masks [{floor_params[1]}] ({floor_how})")
         in_dir, dataset = prepare_dataset(scratch, max(pairs, 24), args.synthetic)
         log(f"dataset: {dataset}")
+        out_root, out_where = choose_out_root(scratch, args.out_on, run_bytes_estimate(in_dir, copies))
+        log(f"OUT of every run: {out_where}")
+        info["out_where"] = out_where
         if args.profile:
             profile_run(scratch, in_dir, copies)
         if args.memory or not only and not args.quick:
-            mem = memory_study(scratch, in_dir, workers[-1])
+            mem = memory_study(scratch, out_root, in_dir, workers[-1])
         if not only:
             tp_dir = in_dir
             if len(list_pairs(in_dir)) != pairs:  # the throughput set is exactly `pairs` pairs
@@ -1348,7 +1385,7 @@ def main(argv=None):
                 for image, mask, _ in list_pairs(in_dir)[:pairs]:
                     shutil.copyfile(image, tp_dir / "images" / Path(image).name)
                     shutil.copyfile(mask, tp_dir / "masks" / Path(mask).name)
-            tp = throughput(scratch, tp_dir, copies, reps, workers, floor_params)
+            tp = throughput(scratch, out_root, tp_dir, copies, reps, workers, floor_params)
             startup = startup_study(5 if args.quick else 9)
         if args.png_study or not only and not args.quick:
             png = png_study(in_dir, 4 if args.quick else 12)
@@ -1358,6 +1395,8 @@ def main(argv=None):
     finally:
         if not args.scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+        if out_root is not None and out_root != scratch:
+            shutil.rmtree(out_root, ignore_errors=True)
     finished = time.perf_counter()
     if tp or mem or startup or png:
         text = report(args, info, dataset, tp, mem, startup, png, started, finished, floor_params)
