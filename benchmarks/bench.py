@@ -1052,7 +1052,8 @@ def scaling_lines(tp):
         ideal = [hi / lo * uh / ul for ul, uh in zip(u_lo, u_hi, strict=True)]
         measured = [y["rate"] / x["rate"] for x, y in zip(a, b, strict=True)]
         out.append(
-            f"| {VARIANT_NAMES[v]} | {spread([u * 100 for u in u_lo], '{:.1f}')}% / {spread([u * 100 for u in u_hi], '{:.1f}')}% | "
+            f"| {VARIANT_NAMES[v]} | {spread([u * 100 for u in u_lo], '{:.1f}')}% / "
+            f"{spread([u * 100 for u in u_hi], '{:.1f}')}% | "
             f"{spread(cpu, '{:.3f}')}x | {spread(ideal, '{:.2f}')}x | {spread(measured, '{:.2f}')}x |"
         )
     return out
