@@ -290,7 +290,7 @@ class _FullFile:
     def write(self, data):
         self.fh.write(data[: len(data) // 2])
         self.fh.flush()
-        self.failed.append(str(self.path))
+        self.failed.append(self.path if isinstance(self.path, int) else str(self.path))
         raise OSError(errno.ENOSPC, "No space left on device")  # as write(2) reports it: no file name
 
     def __enter__(self):
@@ -307,6 +307,18 @@ def final_name(temporary: str) -> str:
     return str(Path(temporary).with_name(match.group(1))) if match else temporary
 
 
+def assert_names_the_file_being_written(error: str, failed, out: Path, reference_files: dict) -> None:
+    """The error names the output's final path, never a temporary one. A named temporary tells which
+    output it was; an unnamed file (a descriptor, O_TMPFILE on Linux) has no name until it is whole,
+    so then the error must name one of the run's outputs under OUT."""
+    if isinstance(failed, str):
+        assert final_name(failed) in error, error
+        return
+    assert files.TEMP_SUFFIX not in error, error
+    named = [rel for rel in reference_files if f"{out / rel}:" in error]
+    assert len(named) == 1, error
+
+
 @pytest.fixture
 def reference(tmp_path_factory, cli):
     """The dataset, the recipe, and OUT as a run on a roomy disk writes it."""
@@ -318,14 +330,19 @@ def reference(tmp_path_factory, cli):
 
 
 # 12 outputs (3 pairs x 2 copies x image and mask), then manifest.csv and segaug.json.
+# Both ways of writing a file whole: an unnamed file linked once written (Linux), a named temporary.
+@pytest.mark.parametrize("unnamed_files", [True, False], ids=["unnamed", "named-temporary"])
 @pytest.mark.parametrize(("allowed", "transient"), [(0, False), (3, False), (7, False), (12, False),
                                                     (13, False), (3, True)])
 def test_disk_full_stops_cleanly_and_a_rerun_finishes_the_job(tmp_path, cli, monkeypatch, reference,
-                                                              allowed, transient):
+                                                              allowed, transient, unnamed_files):
+    if unnamed_files and not files._UNNAMED_FILES["supported"]:
+        pytest.skip("this system has no O_TMPFILE")
     in_dir, recipe, reference_out = reference
     out = tmp_path / "out"
     disk = DiskFull(allowed, transient)
     monkeypatch.setattr(files, "open", disk, raising=False)
+    monkeypatch.setitem(files._UNNAMED_FILES, "supported", unnamed_files)
 
     result = expand(cli, recipe, in_dir, out)
 
@@ -334,7 +351,7 @@ def test_disk_full_stops_cleanly_and_a_rerun_finishes_the_job(tmp_path, cli, mon
     assert result.exit_code == 1  # the README: OUT cannot be written -> one line, exit 1
     errors = [line for line in result.stderr.splitlines() if "No space left on device" in line]
     assert len(errors) == 1, result.stderr
-    assert final_name(disk.failed[0]) in errors[0]  # the file being written, not a temporary name
+    assert_names_the_file_being_written(errors[0], disk.failed[0], out, tree_digest(reference_out))
     # Nothing partial under a final name: each output there is the complete file a full run writes.
     reference_files = tree_digest(reference_out)
     for rel, digest in tree_digest(out).items():
