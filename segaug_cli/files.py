@@ -365,9 +365,14 @@ def _write_atomically(path: str | os.PathLike, write: Callable) -> None:
         raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
 
 
-def _write_temporary_then_rename(path: str, write: Callable) -> None:
+def _temporary_name(path: str) -> str:
+    """``.<name>.<pid><TEMP_SUFFIX>`` beside ``path``: hidden, this process's own, and swept by the next run."""
     folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}{TEMP_SUFFIX}")
+    return os.path.join(folder, f".{name}.{os.getpid()}{TEMP_SUFFIX}")
+
+
+def _write_temporary_then_rename(path: str, write: Callable) -> None:
+    tmp = _temporary_name(path)
     try:
         with _create(tmp) as fh:
             write(fh)
@@ -383,6 +388,7 @@ def _write_temporary_then_rename(path: str, write: Callable) -> None:
 # after 2,000 deletions: 0.58 instead of 1.05 ms of CPU per file. Elsewhere, or on a file system
 # without it, a named temporary and a rename.
 _UNNAMED_FILES = {"supported": hasattr(os, "O_TMPFILE"), "pid": None, "proc_fd": None}
+_CANNOT_LINK = (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOSYS, errno.ENOENT)  # linkat refused
 
 
 def _write_unnamed_then_link(path: str, write: Callable) -> bool:
@@ -417,8 +423,6 @@ def _write_unnamed_then_link(path: str, write: Callable) -> bool:
     return True
 
 
-_CANNOT_LINK = (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOSYS, errno.ENOENT)
-
 
 def _open_unnamed(folder: str) -> int:
     try:
@@ -437,8 +441,7 @@ def _proc_fd_folder() -> int:
 
 
 def _link_then_rename(fd: int, proc_fd: int, path: str) -> None:
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}{TEMP_SUFFIX}")
+    tmp = _temporary_name(path)
     _unlink(tmp)
     try:
         os.link(str(fd), tmp, src_dir_fd=proc_fd, follow_symlinks=True)
