@@ -17,6 +17,7 @@ Plain Python: stdlib, numpy and OpenCV only (Pillow, if installed, for one row o
 from __future__ import annotations
 
 import argparse
+import compileall
 import io
 import math
 import multiprocessing
@@ -103,6 +104,7 @@ def snapshot_segaug(scratch, source):
     it, not the editable install, is what every segaug process imports.
     """
     if source == "live":
+        compile_bytecode(ROOT / "segaug_cli")
         return
     dest = scratch / "src"
     dest.mkdir(parents=True)
@@ -114,6 +116,7 @@ def snapshot_segaug(scratch, source):
     else:
         shutil.copytree(ROOT / "segaug_cli", dest / "segaug_cli", ignore=shutil.ignore_patterns("__pycache__"))
         what = "a copy of the working tree's segaug_cli/ taken at start"
+    compile_bytecode(dest)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(dest), os.environ.get("PYTHONPATH")])))
     found = subprocess.run(
         [sys.executable, "-c", "import segaug_cli; print(segaug_cli.__file__)"],
@@ -125,6 +128,29 @@ def snapshot_segaug(scratch, source):
     if not found.startswith(str(dest)):
         raise RuntimeError(f"the snapshot of segaug_cli is not what gets imported ({found})")
     SEGAUG.update(env=env, cwd=scratch, source=what)
+
+
+def compile_bytecode(folder):
+    """Write the byte code of every module under ``folder``, as ``pip install`` does for a package.
+
+    Without it, where PYTHONDONTWRITEBYTECODE is set (as on the machine of RESULTS.md) every process would
+    compile segaug's sources afresh: about 35 ms of start-up that no installed copy pays.
+    """
+    if not compileall.compile_dir(str(folder), quiet=1):
+        raise RuntimeError(f"could not compile the modules under {folder}")
+
+
+def floor_module(scratch):
+    """This script as an importable, compiled module in the scratch folder, for the floor's children:
+    a script run as ``__main__`` is compiled on every start (about 20 ms here), a module is not."""
+    folder = scratch / "floor"
+    folder.mkdir(exist_ok=True)
+    shutil.copy2(Path(__file__), folder / "bench.py")
+    compile_bytecode(folder)
+    FLOOR_MODULE["folder"] = str(folder)
+
+
+FLOOR_MODULE = {"folder": None}  # where floor_module put the compiled copy
 
 
 def segaug_png_defaults():
@@ -489,9 +515,14 @@ def variant_command(variant, in_dir, out_dir, recipe, copies, workers, floor_par
         ]
     mode = {"floor": "output", "floor-once": "pair", "floor-cvdefault": "pair"}[variant]
     image_params, mask_params = ("", "") if variant == "floor-cvdefault" else floor_params[:2]
+    if FLOOR_MODULE["folder"]:
+        launcher = ["-c", f"import sys; sys.path.insert(0, {FLOOR_MODULE['folder']!r}); import bench; "
+                          "sys.exit(bench.main(sys.argv[1:]))"]
+    else:
+        launcher = [str(Path(__file__).resolve())]
     return [
         sys.executable,
-        str(Path(__file__).resolve()),
+        *launcher,
         "--floor-child",
         str(in_dir),
         str(out_dir),
@@ -1393,6 +1424,7 @@ def main(argv=None):
     out_root = out_where = None
     try:
         snapshot_segaug(scratch, args.segaug_from)
+        floor_module(scratch)
         info = machine()
         info["load_start"] = f"{os.getloadavg()[0]:.2f}"
         log(
