@@ -26,6 +26,7 @@ from conftest import (
 )
 
 import segaug_cli
+from segaug_cli import files
 
 RECIPE = """\
 seed: 11
@@ -321,6 +322,23 @@ def test_files_segaug_did_not_write_are_left_alone_and_reported(setup, cli):
     assert "images/notes.txt" in warnings[0] and "masks/city/hand_made.png" in warnings[0]
     assert {p: p.read_bytes() for p in foreign} == foreign
     assert not any(r["image"].endswith("notes.txt") for r in read_manifest(out))
+
+
+def test_temporary_files_a_killed_run_left_are_swept_and_not_reported(setup, cli):
+    in_dir, recipe, out = setup
+    leftovers = [out / "images" / f".a_aug0.png.4242{files.TEMP_SUFFIX}",
+                 out / "masks" / "city" / f".b_aug1.png.7{files.TEMP_SUFFIX}"]
+    for path in leftovers:
+        path.write_bytes(b"half a PNG")
+    (out / "masks" / "city" / "notes.txt").write_text("mine\n")
+
+    result = expand(cli, recipe, in_dir, out)
+
+    assert result.exit_code == 0, result.output
+    assert [p for p in leftovers if p.exists()] == []
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "masks/city/notes.txt" in warnings[0], result.stderr
+    assert files.TEMP_SUFFIX not in warnings[0]
 
 
 def test_force_rewrites_everything_to_the_same_bytes(setup, cli):
