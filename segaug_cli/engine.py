@@ -262,6 +262,8 @@ def expand(
                     _settle(outcome, job_of[outcome.key], superseded, settled)
                 if progress:
                     progress(1)
+                if len(done) == 1 and not dry_run:  # the workers are busy: read what the commit records
+                    store.versions()  # now, not after them (importing tifffile for its version takes ~16 ms)
                 if outcome.fatal or (strict and outcome.failure):
                     break
             else:
@@ -450,7 +452,7 @@ def _check_manifest_text(report: CheckReport, out_dir: Path, rows: dict[str, Row
     path = out_dir / store.MANIFEST
     if report.differences or not path.is_file():
         return
-    if path.read_text(encoding="utf-8") != render(list(rows.values())):
+    if store.manifest_text(out_dir) != render(list(rows.values())):
         report.differences.append(Difference(store.MANIFEST, "altered", "differs from what expand would write"))
 
 

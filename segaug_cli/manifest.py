@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
+import itertools
 import json
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -54,32 +57,73 @@ def target_names(rows: Iterable[Row]) -> set[str]:
 
 
 def lines(sorted_rows: Iterable[Row], names: Iterable[str]) -> Iterator[str]:
-    """The manifest one line at a time, header first, from rows already sorted by ``image``: a large
-    manifest is never held whole in memory, as text or as rows.
+    """The manifest a few hundred lines at a time, header first, from rows already sorted by
+    ``image``: a large manifest is never held whole in memory, as text or as rows.
 
     Each extra target name adds two columns, ``<name>`` and ``<name>_sha256``.
     """
     names = sorted(names)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-
-    def line(values) -> str:
+    yield _line(COLUMNS + tuple(c for name in names for c in (name, f"{name}_sha256")))
+    for batch in _batches(sorted_rows, _LINES_AT_ONCE):
+        # The run's end waits on this: one writerows per batch is 3x faster than a writerow per row.
+        writer.writerows(_values(row, names) for row in batch)
+        text = buffer.getvalue()
+        if "\r" in text:  # rare: a file name holding a carriage return
+            text = "".join(_line(_values(row, names)) for row in batch)
+        yield text
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(values)
-        return buffer.getvalue()
 
-    yield line(COLUMNS + tuple(c for name in names for c in (name, f"{name}_sha256")))
-    for row in sorted_rows:
-        extra = {name: (path, digest) for name, path, digest in row.targets}
-        values = [getattr(row, column) for column in COLUMNS]
-        yield line(values + [v for name in names for v in extra.get(name, ("", ""))])
+
+def _line(values: tuple[str, ...]) -> str:
+    """One CSV line as csv.writer writes it, except that a field holding a carriage return is quoted.
+
+    csv.writer before Python 3.12 quotes only the line terminator's characters, so a bare "\r" went
+    out unquoted and csv.reader then split the line there.
+    """
+    return ",".join('"' + v.replace('"', '""') + '"' if any(c in v for c in ',"\n\r') else v for v in values) + "\n"
+
+
+_LINES_AT_ONCE = 256
+_column_values = operator.attrgetter(*COLUMNS)
+
+
+def _values(row: Row, names: list[str]) -> tuple[str, ...]:
+    if not names:
+        return _column_values(row)
+    extra = {name: (path, digest) for name, path, digest in row.targets}
+    return _column_values(row) + tuple(v for name in names for v in extra.get(name, ("", "")))
+
+
+def _batches(items: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 def to_json(row: Row) -> str:
-    """One row as a line of JSON (journal and sort-run files)."""
+    """One row as a line of JSON (journal and sort-run files), its image first (see ``image_of_json``)."""
     fields = {name: getattr(row, name) for name in _FIELDS}  # dataclasses.asdict deep-copies: slow per row
     return json.dumps(fields, separators=(",", ":"))
+
+
+_IMAGE_FIRST = '{"image":'
+_decoder = json.JSONDecoder()
+
+
+def image_of_json(line: str) -> str:
+    """``from_json(line).image``, reading only the image: the sort key of a run's journal lines.
+
+    A line ``to_json`` wrote begins with the image's JSON string, which decodes without the rest.
+    """
+    if line.startswith(_IMAGE_FIRST):
+        with contextlib.suppress(ValueError):
+            image, _ = _decoder.raw_decode(line, len(_IMAGE_FIRST))
+            if isinstance(image, str):
+                return image
+    return from_json(line).image
 
 
 def from_json(line: str) -> Row:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import hashlib
 import heapq
 import io
@@ -24,7 +25,7 @@ from typing import IO
 
 from . import __version__, files
 from .errors import UsageError
-from .manifest import ManifestError, Row, from_json, image_of, lines, parse, to_json
+from .manifest import ManifestError, Row, from_json, image_of, image_of_json, lines, parse, to_json
 
 MANIFEST = "manifest.csv"
 VERSIONS = "segaug.json"
@@ -60,7 +61,7 @@ def load_previous(out_dir: Path, distrust_edited: bool = True) -> dict[str, Row]
     manifest_path = out_dir / MANIFEST
     if manifest_path.is_file():
         try:
-            rows = {r.image: r for r in parse(manifest_path.read_text(encoding="utf-8"))}
+            rows = {r.image: r for r in parse(manifest_text(out_dir))}
         except (ManifestError, UnicodeDecodeError) as exc:
             raise UsageError(
                 f"{manifest_path}: not a segaug manifest ({exc}); move it away or choose another OUT"
@@ -77,6 +78,12 @@ def load_previous(out_dir: Path, distrust_edited: bool = True) -> dict[str, Row]
                     continue  # a line cut short by a kill: that row's files are simply checked again
                 rows[row.image] = row
     return rows
+
+
+def manifest_text(out_dir: Path) -> str:
+    """manifest.csv as written: no newline translation, so a quoted "\r" in a file name stays one."""
+    with open(out_dir / MANIFEST, encoding="utf-8", newline="") as fh:
+        return fh.read()
 
 
 def remove_temp_files(out_dir: Path, extra_folders: tuple[str, ...] = ()) -> None:
@@ -161,7 +168,7 @@ class Journal:
         with open(self.path, encoding="utf-8") as fh:
             fh.seek(self._start)
             while chunk := list(itertools.islice(fh, SORT_CHUNK)):
-                runs.append(_spill(stack, self.path.parent, sorted(chunk, key=_line_image)))
+                runs.append(_spill(stack, self.path.parent, sorted(chunk, key=image_of_json)))
                 if len(runs) == MERGE_FAN_IN:  # a bounded number of open files: fold the runs so far into one
                     folded = _spill(stack, self.path.parent, (to_json(row) + "\n" for row in _merge(runs)))
                     for run in runs:
@@ -183,10 +190,7 @@ def _merge(runs: list[IO[str]]) -> Iterator[Row]:
     return heapq.merge(*((from_json(line) for line in run) for run in runs), key=image_of)
 
 
-def _line_image(line: str) -> str:
-    return from_json(line).image
-
-
+@functools.cache  # fixed for the life of a process; the engine reads them early, while its workers run
 def versions() -> dict[str, str]:
     """The library versions whose code decides output bytes."""
     import cv2

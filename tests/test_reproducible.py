@@ -6,6 +6,7 @@ after the rerun was not written by it.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -428,6 +429,21 @@ def check(cli, recipe: Path, in_dir: Path, out: Path, *args: str):
     assert tree_digest(out) == before
     assert rewritten(out) == set()
     return result
+
+
+def test_a_file_name_with_a_carriage_return_is_recorded_and_trusted_by_a_rerun(tmp_path, cli):
+    in_dir = make_dataset(tmp_path / "in", {"odd\rname": (30, 20), "plain": (20, 20)})
+    recipe, out = write_recipe(tmp_path / "r.yaml", RECIPE), tmp_path / "out"
+    assert expand(cli, recipe, in_dir, out).exit_code == 0
+
+    with open(out / "manifest.csv", encoding="utf-8", newline="") as fh:  # as the csv module asks
+        images = [row["image"] for row in csv.DictReader(fh)]
+    assert images == ["images/odd\rname_aug0.png", "images/odd\rname_aug1.png",
+                      "images/plain_aug0.png", "images/plain_aug1.png"]
+    rerun = expand(cli, recipe, in_dir, out)
+    assert rerun.exit_code == 0, rerun.output
+    assert summary_counts(rerun.stderr) == (0, 4, 0, 0)
+    assert check(cli, recipe, in_dir, out).exit_code == 0
 
 
 def differences(stdout: str) -> list[tuple[str, str]]:
