@@ -17,7 +17,7 @@ import cv2
 import pytest
 from conftest import error_lines, make_dataset, read_manifest, tree_digest, write_recipe
 
-from segaug_cli import engine, store
+from segaug_cli import engine, store, worker
 from segaug_cli import recipe as recipes
 from segaug_cli.manifest import Row, to_json
 
@@ -93,6 +93,20 @@ def test_the_callers_opencv_thread_setting_is_restored(job, tmp_path, workers):
         assert cv2.getNumThreads() == 3
     finally:
         cv2.setNumThreads(before)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_only_pool_workers_change_how_malloc_keeps_freed_memory(job, tmp_path, monkeypatch, workers):
+    # the setting is process-wide: a library caller's own process (workers=1 runs in it) keeps its own
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    monkeypatch.setattr(worker, "keep_freed_memory_for_reuse", lambda: (calls / str(os.getpid())).touch())
+
+    _expand(job, tmp_path / "out", workers=workers)
+
+    pids = {int(p.name) for p in calls.iterdir()}
+    assert os.getpid() not in pids
+    assert len(pids) == (2 if workers == 2 else 0)
 
 
 def test_a_caller_that_used_opencv_threads_can_still_fork_workers(job, tmp_path):
