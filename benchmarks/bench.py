@@ -1090,6 +1090,10 @@ def scaling_lines(tp):
     return out
 
 
+def more_or_less(ms):
+    return f"{abs(ms):.2f} ms {'more' if ms >= 0 else 'less'}"
+
+
 def report(args, info, dataset, tp, mem, startup, png, started, finished, floor_params):
     out = ["# segaug benchmark results", ""]
     out.append(
@@ -1188,10 +1192,9 @@ def report(args, info, dataset, tp, mem, startup, png, started, finished, floor_
         }
         out.append(
             f"At {w_lo} worker{'s' if w_lo > 1 else ''}, segaug spends about "
-            f"{cpu['segaug'] - cpu['floor-once']:.2f} ms of CPU per "
-            f"output pair more than the decode-once floor ({cpu['floor-once']:.2f} vs "
-            f"{cpu['segaug']:.2f} ms, medians); "
-            f"by wall time {1000 / per - 1000 / once:.2f} ms ({1000 / once:.2f} vs {1000 / per:.2f} ms)."
+            f"{more_or_less(cpu['segaug'] - cpu['floor-once'])} CPU per output pair than the decode-once floor "
+            f"(floor {cpu['floor-once']:.2f}, segaug {cpu['segaug']:.2f} ms, medians); by wall time "
+            f"{more_or_less(1000 / per - 1000 / once)} (floor {1000 / once:.2f}, segaug {1000 / per:.2f} ms)."
         )
         out += ["", "Issue 6 targets, for reference (speed is never a pass/fail test):", ""]
         for w in tp["workers"]:
