@@ -30,7 +30,7 @@ def rows(draw, max_size=40):
 
 
 def reference_render(rows: list[Row]) -> str:
-    """The manifest as one csv.writer call per line: what the batched writer must reproduce byte for byte
+    """The manifest as one csv.writer call per line: what ``manifest.lines`` must reproduce byte for byte
     (where no value holds a carriage return, which csv.writer left unquoted before Python 3.12)."""
     names = sorted(manifest.target_names(rows))
     buffer = io.StringIO()
@@ -58,7 +58,7 @@ def test_the_manifest_text_is_what_one_csv_writer_call_per_row_gives_and_parses_
     assert parsed == expected
 
 
-def test_batches_of_lines_join_into_the_same_text_at_every_size_around_a_batch():
+def test_manifests_of_hundreds_of_rows_match_the_reference_text():
     for count in (0, 1, 255, 256, 257, 513):
         rows = [Row(f"images/{i:04d}.png", "m", "s", "sm", "0", "1", "1 0 0 0 1 0", '{"a":1}', "f", "h", "k")
                 for i in reversed(range(count))]
