@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import cv2
 import numpy as np
@@ -327,13 +327,21 @@ def _imencode(ext: str, array: np.ndarray, params: list[int]) -> bytes:
 
 
 def _create(path: str) -> BinaryIO:
-    """Open a new file for writing, making its folder only when missing: a mkdir per file locks the
-    parent folder, which workers writing side by side would queue on."""
+    """Open a new file for writing, making its folder if missing."""
+    return _making_folder(os.path.dirname(path), lambda: open(path, "wb"))  # noqa: SIM115 - the caller closes it
+
+
+_T = TypeVar("_T")
+
+
+def _making_folder(folder: str, create: Callable[[], _T]) -> _T:
+    """``create()``, making ``folder`` first only when it is missing: a mkdir per file locks the parent
+    folder, which workers writing side by side would queue on."""
     try:
-        return open(path, "wb")  # noqa: SIM115 - the caller's with-statement closes it
+        return create()
     except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        return open(path, "wb")  # noqa: SIM115
+        os.makedirs(folder, exist_ok=True)
+        return create()
 
 
 def atomic_write_lines(path: str | os.PathLike, chunks: Iterable[bytes]) -> None:
@@ -378,7 +386,7 @@ def _write_temporary_then_rename(path: str, write: Callable) -> None:
             write(fh)
         os.replace(tmp, path)
     except BaseException:
-        _unlink(tmp)
+        remove_if_present(tmp)
         raise
 
 
@@ -423,13 +431,8 @@ def _write_unnamed_then_link(path: str, write: Callable) -> bool:
     return True
 
 
-
 def _open_unnamed(folder: str) -> int:
-    try:
-        return os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666)
-    except FileNotFoundError:
-        os.makedirs(folder, exist_ok=True)
-        return os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666)
+    return _making_folder(folder, lambda: os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666))
 
 
 def _proc_fd_folder() -> int:
@@ -442,15 +445,16 @@ def _proc_fd_folder() -> int:
 
 def _link_then_rename(fd: int, proc_fd: int, path: str) -> None:
     tmp = _temporary_name(path)
-    _unlink(tmp)
+    remove_if_present(tmp)
     try:
         os.link(str(fd), tmp, src_dir_fd=proc_fd, follow_symlinks=True)
         os.replace(tmp, path)
     except BaseException:
-        _unlink(tmp)
+        remove_if_present(tmp)
         raise
 
 
-def _unlink(path: str) -> None:
+def remove_if_present(path: str | os.PathLike) -> None:
+    """Delete a file; one already gone is no error."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)

@@ -90,8 +90,7 @@ def remove_temp_files(out_dir: Path, extra_folders: tuple[str, ...] = ()) -> Non
     """Delete temporary files that a killed run left behind (never under a final name)."""
     for rel, name in _files_under(out_dir, OUTPUT_FOLDERS + tuple(extra_folders)):
         if name.endswith(files.TEMP_SUFFIX):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(out_dir, rel))
+            files.remove_if_present(os.path.join(out_dir, rel))
 
 
 def foreign_files(out_dir: Path, known: set[str], extra_folders: tuple[str, ...] = ()) -> list[str]:

@@ -7,7 +7,6 @@ encodes and writes only the samples that need it.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -398,5 +397,4 @@ def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: S
 def _discard(paths: list[str]) -> None:
     """Remove what a failed pair wrote in this call: a pair is written whole or not at all."""
     for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        files.remove_if_present(path)
