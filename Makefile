@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: install demo test lint bench bench-quick sample-data preview clean
+.PHONY: install demo test lint golden bench bench-quick sample-data preview clean
 
 install: $(INSTALLED)
 
@@ -26,6 +26,10 @@ test: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check segaug_cli tests scripts benchmarks
+
+# Pin the bytes every recipe writes on sample_data/ anew: only after a change meant to alter outputs.
+golden: $(INSTALLED)
+	$(BIN)/python tests/golden_outputs.py
 
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/bench.py
