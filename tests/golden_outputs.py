@@ -1,4 +1,5 @@
-"""Golden bytes: the sha256 of every file each recipe in recipes/ writes when run on sample_data/.
+"""Golden bytes: the sha256 of every file each recipe in recipes/ writes when run on sample_data/, and
+of every file a one-op recipe writes on a tiny generated dataset, for each op of the registry.
 
 Any change to draws, rendering, encoding or the manifest's format changes one of these hashes, so it
 fails ``tests/test_golden.py`` until the golden files are regenerated on purpose with ``make golden``
@@ -21,6 +22,18 @@ REPO = Path(__file__).resolve().parent.parent
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 SAMPLE_DATA = REPO / "sample_data"
 GOLDEN = Path(__file__).resolve().parent / "golden"
+OP_GOLDEN = GOLDEN / "ops.json"
+TINY_PAIRS = {"a": (24, 32), "b": (21, 17), "city/c": (19, 26)}
+# Ops whose defaults do not fit tiny images, and groups, which need members.
+OP_SETTINGS = {
+    "resize": "{size: [20, 28]}",
+    "pad": "{size: [30, 36]}",
+    "crop": "{size: [12, 14]}",
+    "random_resized_crop": "{size: [16, 12]}",
+    "clahe": "{tiles: 2}",
+    "one_of": "{ops: [rotate: {}, hflip: {}, gamma: {}]}",
+    "some_of": "{ops: [scale: {}, vflip: {}, contrast: {}]}",
+}
 
 
 def library_versions() -> dict[str, str]:
@@ -34,11 +47,11 @@ def library_versions() -> dict[str, str]:
             "tifffile": tifffile.__version__}
 
 
-def run_recipe(recipe: Path, out: Path, workers: int = 1) -> dict[str, str]:
-    """Expand ``recipe`` on sample_data into ``out``; the sha256 of every file written, by path."""
+def run_recipe(recipe: Path, out: Path, workers: int = 1, in_dir: Path = SAMPLE_DATA) -> dict[str, str]:
+    """Expand ``recipe`` on ``in_dir`` into ``out``; the sha256 of every file written, by path."""
     from segaug_cli.cli import main
 
-    args = ["expand", str(recipe), str(SAMPLE_DATA), str(out), "--workers", str(workers), "--quiet"]
+    args = ["expand", str(recipe), str(in_dir), str(out), "--workers", str(workers), "--quiet"]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     if result.exit_code != 0:
         raise RuntimeError(f"{recipe.name}: exit {result.exit_code}: {result.stderr}")
@@ -47,19 +60,87 @@ def run_recipe(recipe: Path, out: Path, workers: int = 1) -> dict[str, str]:
 
 
 def golden_path(recipe: Path) -> Path:
-    return GOLDEN / f"{recipe.stem}.json"
+    return GOLDEN / "recipes" / f"{recipe.stem}.json"
 
 
-def regenerate() -> None:
-    GOLDEN.mkdir(exist_ok=True)
+def op_names() -> list[str]:
+    from segaug_cli.recipe import OPS
+
+    return sorted(OPS)
+
+
+def one_op_recipe(name: str) -> str:
+    return f"seed: 11\ncopies: 2\ntransforms:\n  - {name}: {OP_SETTINGS.get(name, '{}')}\n"
+
+
+def run_one_op(name: str, scratch: Path) -> dict[str, str]:
+    """The files a recipe of just this op writes on a tiny generated dataset (3 pairs, 2 copies)."""
+    from conftest import make_dataset
+
+    in_dir = scratch / "in"
+    if not in_dir.is_dir():
+        make_dataset(in_dir, TINY_PAIRS)
+    recipe = scratch / f"{name}.yaml"
+    recipe.write_text(one_op_recipe(name), encoding="utf-8")
+    return run_recipe(recipe, scratch / f"out-{name}", in_dir=in_dir)
+
+
+def _write(path: Path, files: dict, output_format: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"format": output_format, "versions": library_versions(), "files": files}
+    path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"{path.relative_to(REPO)}: {len(files)} entries")
+
+
+def output_format() -> int:
+    """The output-format version a run writes into segaug.json."""
+    with tempfile.TemporaryDirectory() as scratch:
+        run_recipe(RECIPES[0], Path(scratch) / "out")
+        return json.loads((Path(scratch) / "out" / "segaug.json").read_text(encoding="utf-8"))["format"]
+
+
+def unannounced_changes(path: Path, files: dict, current_format: int) -> list[str]:
+    """Files whose bytes changed while the output-format version stayed the same.
+
+    Reruns trust an output whose fingerprint matches, and the fingerprint covers the format version,
+    not the code: new bytes under an old version would leave every existing OUT silently stale.
+    """
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text(encoding="utf-8"))
+    if old.get("format") != current_format or old["versions"] != library_versions():
+        return []
+    flat_old, flat_new = _flatten(old["files"]), _flatten(files)
+    return sorted(name for name in flat_new.keys() & flat_old.keys() if flat_new[name] != flat_old[name])
+
+
+def _flatten(files: dict, prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for name, value in files.items():
+        flat.update(_flatten(value, f"{prefix}{name}/") if isinstance(value, dict) else {prefix + name: value})
+    return flat
+
+
+def regenerate() -> int:
+    current = output_format()
+    records = {}
     for recipe in RECIPES:
         with tempfile.TemporaryDirectory() as scratch:
-            files = run_recipe(recipe, Path(scratch) / "out")
-        record = {"versions": library_versions(), "files": files}
-        golden_path(recipe).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        print(f"{golden_path(recipe).relative_to(REPO)}: {len(files)} files")
+            records[golden_path(recipe)] = run_recipe(recipe, Path(scratch) / "out")
+    with tempfile.TemporaryDirectory() as scratch:
+        records[OP_GOLDEN] = {name: run_one_op(name, Path(scratch)) for name in op_names()}
+    changed = [f"{path.name}: {name}" for path, files in records.items()
+               for name in unannounced_changes(path, files, current)]
+    if changed and "--same-format" not in sys.argv:
+        print(f"{len(changed)} outputs changed (e.g. {changed[0]}) but the output-format version is still "
+              f"{current}: bump FORMAT_VERSION so reruns rewrite old outputs, then run this again "
+              "(or pass --same-format if only the golden set itself changed)", file=sys.stderr)
+        return 1
+    for path, files in records.items():
+        _write(path, files, current)
+    return 0
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
-    regenerate()
+    sys.exit(regenerate())
