@@ -24,8 +24,11 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q
 
+# The same checks as .pre-commit-config.yaml: lint rules, then formatting (checked, never rewritten here).
+LINTED := segaug_cli tests scripts benchmarks
 lint: $(INSTALLED)
-	$(BIN)/ruff check segaug_cli tests scripts benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 # Pin the bytes every recipe writes on sample_data/ anew: only after a change meant to alter outputs.
 golden: $(INSTALLED)
