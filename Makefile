@@ -49,5 +49,5 @@ preview: $(INSTALLED)
 	$(BIN)/segaug preview recipes/default.yaml sample_data -o docs/preview.png --pairs 3 --samples 3 --tile 200
 
 clean:
-	rm -rf $(VENV) $(OUT) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(OUT) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
