@@ -24,8 +24,11 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q
 
+# The same checks as .pre-commit-config.yaml: lint rules, then formatting (checked, never rewritten here).
+LINTED := segaug_cli tests scripts benchmarks
 lint: $(INSTALLED)
-	$(BIN)/ruff check segaug_cli tests scripts benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 # Pin the bytes every recipe writes on sample_data/ anew: only after a change meant to alter outputs.
 golden: $(INSTALLED)
@@ -46,5 +49,5 @@ preview: $(INSTALLED)
 	$(BIN)/segaug preview recipes/default.yaml sample_data -o docs/preview.png --pairs 3 --samples 3 --tile 200
 
 clean:
-	rm -rf $(VENV) $(OUT) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(OUT) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

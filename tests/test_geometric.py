@@ -1,6 +1,6 @@
 """Matrix builders, composition order and the single warp of each target (transforms/geometric.py).
 
-Convention under test (CONTRACT "Geometry"): 3x3 source -> output matrices in (x, y, 1) pixel
+Convention under test (docs/guarantees.md, "Geometry"): 3x3 source -> output matrices in (x, y, 1) pixel
 coordinates, x right and y down, about pixel centres ((W-1)/2, (H-1)/2); what cv2.warpAffine takes
 without WARP_INVERSE_MAP.
 """

@@ -1,4 +1,4 @@
-"""The import rules of STYLE.md section 1, read from the source with ast (nothing is imported)."""
+"""The import rules of docs/design.md ("Layering"), read from the source with ast (nothing is imported)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Real third-party datasets from the shared data folder (skipped when it is absent).
+"""Real third-party datasets from ../shared/data/ beside the clone (skipped when it is absent).
 
 Each set is copied (a few pairs only) into a temporary IN and expanded with a geometric recipe and a
 constant border. Then, for every output pair: the mask keeps its source's dtype (and palette, for VOC),

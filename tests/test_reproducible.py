@@ -1,4 +1,4 @@
-"""Reproducible regeneration (issue 3): byte-identical runs, incremental reruns and `segaug check`.
+"""Reproducible regeneration: byte-identical runs, incremental reruns and `segaug check`.
 
 Incremental tests set every file under OUT to an old mtime first; a file whose mtime is still old
 after the rerun was not written by it.

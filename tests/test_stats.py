@@ -1,4 +1,4 @@
-"""`segaug stats DIR` (issue 5, item 7): per-class pixel counts, shares and mask counts of a folder of
+"""`segaug stats DIR`: per-class pixel counts, shares and mask counts of a folder of
 masks, each checked against numpy on the same files."""
 
 from __future__ import annotations
