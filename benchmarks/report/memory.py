@@ -14,7 +14,7 @@ def memory_lines(mem: MemoryResult) -> list[str]:
         "## Memory against dataset size",
         "",
         f"`segaug expand --workers {mem.workers}` on {work.small} vs {work.large} source pairs "
-        f"({work.side[0]}x{work.side[1]}, CamVid pairs downscaled and repeated under new names) x "
+        f"({work.side[0]}x{work.side[1]}, the dataset's pairs downscaled and repeated under new names) x "
         f"{work.copies} copies = {mem.outputs('small'):,} vs {mem.outputs('large'):,} output pairs "
         f"(10x the pairs, the manifest and the work list, at the same per-pair cost); {work.reps} "
         f"repetition{'s, alternating' if work.reps > 1 else ''}. Peak of the whole process tree, "
