@@ -34,8 +34,11 @@ lint: $(INSTALLED)
 golden: $(INSTALLED)
 	$(BIN)/python tests/golden_outputs.py
 
+# CamVid, when the optional shared data sits beside the clone; else a generated CamVid-like set.
+BENCH_DATA := $(wildcard ../shared/data/camvid)
+
 bench: $(INSTALLED)
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py $(if $(BENCH_DATA),--dataset $(BENCH_DATA))
 
 bench-quick: $(INSTALLED)
 	$(BIN)/python benchmarks/bench.py --quick

@@ -266,7 +266,6 @@ OUTSIDE_REFERENCES = {
 # The MIT licence's capitals are legal text, not a reference to notes.
 ALL_CAPS_ALLOWED = {"LICENSE"}
 # Files whose rewrite is owned by the benchmarks work; they still cite tracker issues here.
-PENDING = {"benchmarks/README.md", "benchmarks/RESULTS.md", "benchmarks/bench.py"}
 
 
 def outside_references(name: str) -> list[str]:
@@ -284,15 +283,9 @@ def outside_references(name: str) -> list[str]:
 
 def test_no_file_refers_outside_the_repository():
     offenders = {
-        name: refs for name in repository_files() if name not in PENDING for refs in [outside_references(name)] if refs
+        name: refs for name in repository_files() for refs in [outside_references(name)] if refs
     }
     assert not offenders
-
-
-@pytest.mark.parametrize("name", sorted(PENDING))
-@pytest.mark.xfail(strict=True, reason="not rewritten yet; once it passes, remove it from PENDING")
-def test_pending_files_refer_outside_the_repository_until_rewritten(name):
-    assert not (REPO / name).exists() or not outside_references(name)
 
 
 def test_the_outside_reference_check_catches_each_kind():
