@@ -25,9 +25,10 @@ from pathlib import Path
 from . import store
 from .errors import WorkerLost
 from .manifest import Row, image_of, render, target_names
+from .naming import clashing_pair, output_samples
 from .pairing import Pair, Pairing, find_pairs
 from .recipe import Recipe
-from .worker import PairJob, PairOutcome, Settings, init_worker, output_samples, process_pair
+from .worker import PairJob, PairOutcome, Settings, init_worker, process_pair
 
 Progress = Callable[[int], None]
 
@@ -84,7 +85,7 @@ def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[Pai
     """
     jobs, planned = [], {}
     for pair in pairing.pairs:
-        clash = _clash(recipe, pair, planned)
+        clash = clashing_pair(recipe, pair, planned)
         if clash is not None:
             pair = Pair(pair.key, pair.image, pair.mask, f"its output names collide with those of {clash}")
         samples = output_samples(recipe, pair)
@@ -92,21 +93,6 @@ def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[Pai
             planned[pair.key] = pair
         jobs.append(PairJob(pair, tuple(previous[s.image] for s in samples if s.image in previous)))
     return jobs
-
-
-def _clash(recipe: Recipe, pair: Pair, planned: dict[str, Pair]) -> str | None:
-    """The earlier pair (its image) one of whose outputs has the name of one of this pair's, if any.
-
-    Copy k of key K is named ``K_aug<k>`` and a kept original ``K``, in every output folder, so two
-    pairs' names can only meet when this pair's key is an earlier one's plus ``_aug<k>`` and originals
-    are kept: pair ``x_aug0`` against copy 0 of pair ``x`` (which sorts first, and keeps its names).
-    """
-    base, sep, k = pair.key.rpartition("_aug")
-    if not (recipe.keep_original and sep and k.isdigit() and base in planned) or pair.problem:
-        return None
-    own = {path for s in output_samples(recipe, pair) for path in s.outputs()}
-    theirs = (path for s in output_samples(recipe, planned[base]) for path in s.outputs())
-    return planned[base].image if any(path in own for path in theirs) else None
 
 
 # ---------------------------------------------------------------------------------------------

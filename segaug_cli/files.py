@@ -20,14 +20,8 @@ import cv2
 import numpy as np
 
 from .errors import PairError
+from .extensions import JPEG_EXTENSIONS, TIFF_EXTENSIONS
 
-# Extensions OpenCV's imread understands (compared lower-case).
-IMAGE_EXTENSIONS = frozenset(
-    [".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".jp2",
-     ".pbm", ".pgm", ".ppm", ".pnm", ".pxm", ".sr", ".ras", ".exr", ".hdr", ".pic"]
-)
-JPEG_EXTENSIONS = (".jpg", ".jpeg", ".jpe")
-TIFF_EXTENSIONS = (".tif", ".tiff")
 IMAGE_DTYPES = (np.uint8, np.uint16, np.float32)
 MASK_DTYPES = (np.uint8, np.uint16)
 TEMP_SUFFIX = ".segaug-tmp"
@@ -227,11 +221,6 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Encoding
 # ---------------------------------------------------------------------------------------------
-
-
-def image_extension(source_name: str, image_format: str) -> str:
-    """The output extension: the source's own for ``same``, else the format's."""
-    return Path(source_name).suffix if image_format == "same" else f".{image_format}"
 
 
 def encode_image(image: np.ndarray, extension: str, jpeg_quality: int, png_compression: int | None) -> bytes:

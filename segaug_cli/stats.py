@@ -11,6 +11,7 @@ import numpy as np
 
 from . import files
 from .errors import PairError, UsageError
+from .extensions import IMAGE_EXTENSIONS
 
 Label = int | str  # an index, or "#rrggbb" for colour masks
 
@@ -78,7 +79,7 @@ def _mask_files(root: Path) -> list[Path]:
     for current, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(current, n) for n in names
-                  if not n.startswith(".") and Path(n).suffix.lower() in files.IMAGE_EXTENSIONS]
+                  if not n.startswith(".") and Path(n).suffix.lower() in IMAGE_EXTENSIONS]
     return sorted(found)
 
 

@@ -20,9 +20,11 @@ import numpy as np
 from . import files
 from .augment import Rendered, render
 from .errors import PairError
+from .extensions import suffix
 from .manifest import Row, format_matrix
+from .naming import Sample, output_samples
 from .pairing import Pair
-from .recipe import Recipe, Target
+from .recipe import Recipe
 from .sampling import draw_for, params_record, sample_seed
 from .stats import class_counts
 
@@ -31,64 +33,9 @@ IDENTITY = "1 0 0 0 1 0"
 
 
 @dataclass(frozen=True)
-class Sample:
-    """One output pair to produce: copy k of a pair, or (copy None) the kept original."""
-
-    copy: int | None
-    image: str  # output paths, POSIX, relative to OUT
-    mask: str
-    targets: tuple[str, ...] = ()  # one per recipe target
-
-    def outputs(self) -> tuple[str, ...]:
-        return (self.image, self.mask, *self.targets)
-
-
-@dataclass(frozen=True)
 class PairJob:
     pair: Pair
     previous: tuple[Row, ...] = ()  # what an earlier run recorded for this pair's outputs
-
-
-def output_samples(recipe: Recipe, pair: Pair) -> tuple[Sample, ...]:
-    """The output pairs a recipe makes of one input pair (names per the contract); none for a pair
-    with a problem.
-
-    Paths mirror the pair's key under OUT/images, OUT/masks and OUT/<target>, whatever the input
-    folders are called: copy k is ``<key>_aug<k>``, a kept original keeps its own name.
-    """
-    if pair.problem:
-        return ()
-    samples = []
-    suffix = recipe.inputs.mask_suffix
-    sources = tuple(zip(recipe.targets, pair.targets, strict=True))
-    if recipe.keep_original:
-        samples.append(Sample(
-            None, f"images/{pair.key}{_ext(pair.image)}", f"masks/{pair.key}{suffix}{_ext(pair.mask)}",
-            tuple(f"{t.name}/{pair.key}{_ext(src)}" for t, src in sources),
-        ))
-    image_ext = files.image_extension(pair.image, recipe.output.image_format)
-    for k in range(recipe.max_copies()):
-        stem = f"{pair.key}_aug{k}"
-        samples.append(Sample(
-            k, f"images/{stem}{image_ext}", f"masks/{stem}{suffix}.{recipe.output.mask_format}",
-            tuple(f"{t.name}/{stem}{_target_ext(t, src, recipe)}" for t, src in sources),
-        ))
-    return tuple(samples)
-
-
-def _ext(rel: str | None) -> str:
-    """The suffix, as ``PurePosixPath(rel).suffix`` gives it, without building a path object."""
-    parts = [part for part in (rel or "").split("/") if part not in ("", ".")]  # as pathlib drops them
-    name = parts[-1] if parts else ""
-    dot = name.rfind(".")
-    return name[dot:] if 0 < dot < len(name) - 1 else ""
-
-
-def _target_ext(target: Target, source: str, recipe: Recipe) -> str:
-    """Label targets take the mask format; continuous ones keep a lossless source format, else TIFF."""
-    if target.kind == "label":
-        return f".{recipe.output.mask_format}"
-    return _ext(source) if _ext(source).lower() in (".png", ".tif", ".tiff") else ".tif"
 
 
 @dataclass(frozen=True)
@@ -340,7 +287,7 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
     if sample.copy is None:  # a kept original is copied byte for byte, never re-encoded...
         encoded = (sources.image_bytes, sources.mask_bytes, *sources.target_bytes)
         if sources.reoriented:  # ...unless it must be written as displayed, without its EXIF rotation
-            image = files.encode_image(sources.decoded()[0], _ext(sample.image),
+            image = files.encode_image(sources.decoded()[0], suffix(sample.image),
                                        recipe.output.jpeg_quality, recipe.output.png_compression)
             encoded = (image, *encoded[1:])
         seed, matrix, params = "", IDENTITY, "{}"
@@ -369,14 +316,14 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
 def _encode(recipe: Recipe, sample: Sample, mask: files.Mask, rendered: Rendered,
             palettes: tuple[files.Mask | None, ...] = ()) -> tuple[bytes, ...]:
     out = recipe.output
-    image = files.encode_image(rendered.image, _ext(sample.image), out.jpeg_quality,
+    image = files.encode_image(rendered.image, suffix(sample.image), out.jpeg_quality,
                                out.png_compression)
     labels = files.encode_mask(mask, rendered.mask, out.mask_format, out.png_compression)
     palettes = palettes or (None,) * len(recipe.targets)
     targets = tuple(
         files.encode_mask(source or files.Mask(array), array, out.mask_format, out.png_compression)
         if t.kind == "label"
-        else files.encode_image(array, _ext(path), out.jpeg_quality, out.png_compression)
+        else files.encode_image(array, suffix(path), out.jpeg_quality, out.png_compression)
         for array, t, path, source in zip(rendered.targets, recipe.targets, sample.targets, palettes, strict=True)
     )
     return (image, labels, *targets)

@@ -5,28 +5,8 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
-from pathlib import PurePosixPath
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from segaug_cli.worker import _ext
-
-# names built from the characters that make suffixes tricky: dots, slashes, a letter
-_NAMES = st.text(alphabet="./a", max_size=12)
-
-
-@given(_NAMES)
-def test_output_suffix_is_the_one_pathlib_gives(rel):
-    # the worker takes suffixes without building path objects (they cost per output file); the
-    # output names, and so the manifest, must not change for any name
-    assert _ext(rel) == PurePosixPath(rel).suffix
-
-
-def test_a_missing_path_has_no_suffix():
-    assert _ext(None) == ""
-
 
 _FAULTS_PER_SAMPLE = """
 import resource, sys
