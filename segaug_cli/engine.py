@@ -24,11 +24,12 @@ from pathlib import Path
 
 from . import store
 from .errors import WorkerLost
+from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
 from .manifest import Row, image_of, render, target_names
 from .naming import clashing_pair, output_samples
 from .pairing import Pair, Pairing, find_pairs
 from .recipe import Recipe
-from .worker import PairJob, PairOutcome, Settings, init_worker, process_pair
+from .worker import init_worker, process_pair
 
 Progress = Callable[[int], None]
 
@@ -225,7 +226,7 @@ def expand(
     previous = store.load_previous(out_dir)
     jobs = plan(recipe, pairing, previous)
     summary = Summary(pairs=len(jobs), orphan_masks=pairing.orphan_masks, ignored=pairing.ignored)
-    mode = "dry-run" if dry_run else "expand"
+    mode = Mode.DRY_RUN if dry_run else Mode.EXPAND
     settings = Settings(recipe, str(in_dir), str(out_dir), mode=mode, force=force)
     if not dry_run:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -244,7 +245,7 @@ def expand(
                 done.add(outcome.key)
                 _tally(summary, outcome)
                 if not dry_run:  # rows go to disk, never accumulate here: memory stays flat in dataset size
-                    journal.add([s.row for s in outcome.samples if s.action == "written" and s.row])
+                    journal.add([s.row for s in outcome.samples if s.action is Action.WRITTEN and s.row])
                     _settle(outcome, job_of[outcome.key], superseded, settled)
                 if progress:
                     progress(1)
@@ -291,11 +292,11 @@ def _tally(summary: Summary, outcome: PairOutcome) -> None:
         summary.class_before.update(outcome.class_pixels[0])
         summary.class_after.update(outcome.class_pixels[1])
     for s in outcome.samples:
-        if s.action == "written":
+        if s.action is Action.WRITTEN:
             summary.written += 1
-        elif s.action == "unchanged":
+        elif s.action is Action.UNCHANGED:
             summary.unchanged += 1
-        elif s.action == "dropped":
+        elif s.action is Action.DROPPED:
             summary.dropped.add(s.image)
         else:
             summary.planned.append(("write", f"{s.image} ({s.reason})"))
@@ -307,9 +308,9 @@ def _settle(outcome: PairOutcome, job: PairJob, superseded: set[str], settled: l
     actions = {s.image: s.action for s in outcome.samples}
     for row in job.previous:
         action = actions.get(row.image)
-        if action == "written":
+        if action is Action.WRITTEN:
             superseded.add(row.image)
-        elif action != "unchanged":
+        elif action is not Action.UNCHANGED:
             settled.append(row)
 
 
@@ -388,13 +389,13 @@ def check(
         report.differences.append(Difference(store.MANIFEST, "altered", "edited since segaug wrote it"))
     previous = store.load_previous(out_dir, distrust_edited=False)
     jobs = plan(recipe, _find(recipe, in_dir), previous)
-    settings = Settings(recipe, str(in_dir), str(out_dir), mode="check", deep=_deep_selection(recipe, jobs, deep))
+    settings = Settings(recipe, str(in_dir), str(out_dir), mode=Mode.CHECK, deep=_deep_selection(recipe, jobs, deep))
     rows: dict[str, Row] = {}
     dropped: set[str] = set()
     with contextlib.closing(run_jobs(jobs, settings, workers or default_workers())) as outcomes:
         for outcome in outcomes:
             _collect_differences(report, outcome, rows)
-            dropped.update(s.image for s in outcome.samples if s.action == "dropped")
+            dropped.update(s.image for s in outcome.samples if s.action is Action.DROPPED)
             if progress:
                 progress(1)
     planned = {s.image for job in jobs for s in output_samples(recipe, job.pair)} - dropped
@@ -414,22 +415,22 @@ def _collect_differences(report: CheckReport, outcome: PairOutcome, rows: dict[s
         report.differences.append(Difference(outcome.source_image, "failed", outcome.failure or outcome.fatal))
         return
     for s in outcome.samples:
-        if s.action == "dropped":
+        if s.action is Action.DROPPED:
             continue
         report.checked += 1
-        if s.action == "unchanged" and s.row is not None:
+        if s.action is Action.UNCHANGED and s.row is not None:
             rows[s.image] = s.row
         else:
-            kind = "missing" if s.reason == "new" else s.reason
-            report.differences.append(Difference(s.path or s.image, kind, _REASONS.get(s.reason, s.reason)))
+            kind = Reason.MISSING if s.reason is Reason.NEW else s.reason
+            report.differences.append(Difference(s.path or s.image, kind.value, _REASONS[s.reason]))
 
 
 _REASONS = {
-    "new": "not in the manifest or not on disk",
-    "stale": "the recipe or the source pair changed since it was written",
-    "missing": "listed in the manifest but the file is gone",
-    "altered": "the file's bytes differ from the manifest's sha256",
-    "pixels differ": "recomputing it gives different pixels (another OpenCV or segaug version?)",
+    Reason.NEW: "not in the manifest or not on disk",
+    Reason.STALE: "the recipe or the source pair changed since it was written",
+    Reason.MISSING: "listed in the manifest but the file is gone",
+    Reason.ALTERED: "the file's bytes differ from the manifest's sha256",
+    Reason.PIXELS_DIFFER: "recomputing it gives different pixels (another OpenCV or segaug version?)",
 }
 
 

@@ -21,6 +21,7 @@ from . import files
 from .augment import Rendered, render
 from .errors import PairError
 from .extensions import suffix
+from .jobs import Action, Mode, PairJob, PairOutcome, Reason, SampleOutcome, Settings
 from .manifest import Row, format_matrix
 from .naming import Sample, output_samples
 from .pairing import Pair
@@ -30,45 +31,6 @@ from .stats import class_counts
 
 FORMAT_VERSION = 1  # bump when the same inputs would give different outputs or rows
 IDENTITY = "1 0 0 0 1 0"
-
-
-@dataclass(frozen=True)
-class PairJob:
-    pair: Pair
-    previous: tuple[Row, ...] = ()  # what an earlier run recorded for this pair's outputs
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What every worker needs, sent once through the pool initializer."""
-
-    recipe: Recipe
-    in_dir: str
-    out_dir: str
-    mode: str = "expand"  # expand | dry-run | check
-    force: bool = False
-    deep: frozenset[str] = frozenset()  # check: output images whose pixels are recomputed and compared
-
-
-@dataclass(frozen=True)
-class SampleOutcome:
-    image: str
-    mask: str
-    action: str  # written | unchanged | pending (dry-run/check: would be written) | dropped
-    reason: str = ""  # new | stale | missing | altered | forced | pixels differ
-    row: Row | None = None
-    path: str = ""  # the output file the reason is about (the mask, when only the mask is missing/altered)
-
-
-@dataclass(frozen=True)
-class PairOutcome:
-    key: str
-    source_image: str
-    samples: tuple[SampleOutcome, ...] = ()
-    failure: str | None = None  # this pair failed; the run goes on
-    fatal: str | None = None  # OUT cannot be written (disk full, permissions); the run stops
-    # with class-aware copies: pixels per class of the source mask, and of the output masks
-    class_pixels: tuple[dict, dict] | None = None
 
 
 @dataclass
@@ -196,7 +158,7 @@ def process_pair(job: PairJob) -> PairOutcome:
         wanted = _wanted_copies(settings.recipe, sources)
         outcomes = tuple(
             _process_sample(settings, sources, job, s, written) if s.copy is None or s.copy < wanted
-            else SampleOutcome(s.image, s.mask, "dropped")
+            else SampleOutcome(s.image, s.mask, Action.DROPPED)
             for s in output_samples(settings.recipe, pair)
         )
         stats = _class_pixels(settings, sources, outcomes) if settings.recipe.class_copies else None
@@ -237,7 +199,7 @@ def _class_pixels(settings: Settings, sources: _Sources, outcomes: tuple[SampleO
     after: Counter = Counter()
     out = Path(settings.out_dir)
     for o in outcomes:
-        if o.action in ("written", "unchanged"):
+        if o.action in (Action.WRITTEN, Action.UNCHANGED):
             after.update(class_counts(files.decode_mask(files.read_bytes(out / o.mask), o.mask).labels))
     return class_counts(sources.mask().labels), dict(after)
 
@@ -246,37 +208,37 @@ def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample:
                     written: list[str]) -> SampleOutcome:
     fp = fingerprint(settings, job.pair.key, sample.copy, sources.hashes)
     previous = next((r for r in job.previous if r.image == sample.image), None)
-    outdated = ("forced", sample.image) if settings.force else _why_outdated(settings, sample, fp, previous)
+    outdated = (Reason.FORCED, sample.image) if settings.force else _why_outdated(settings, sample, fp, previous)
     reason, path = outdated
     if reason is None and sample.image in settings.deep:
         reason, path = _compare_pixels(settings, sources, job.pair, sample)
     if reason is None:
-        return SampleOutcome(sample.image, sample.mask, "unchanged", row=previous)
-    if settings.mode != "expand":
-        return SampleOutcome(sample.image, sample.mask, "pending", reason, path=path)
+        return SampleOutcome(sample.image, sample.mask, Action.UNCHANGED, row=previous)
+    if settings.mode is not Mode.EXPAND:
+        return SampleOutcome(sample.image, sample.mask, Action.PENDING, reason, path=path)
     encoded, row = _render(settings, sources, job.pair, sample, fp)
     for rel, data in zip(sample.outputs(), encoded, strict=True):
         path = os.path.join(settings.out_dir, rel)
         files.atomic_write(path, data)
         written.append(path)
-    return SampleOutcome(sample.image, sample.mask, "written", reason, row)
+    return SampleOutcome(sample.image, sample.mask, Action.WRITTEN, reason, row)
 
 
 def _why_outdated(settings: Settings, sample: Sample, fp: str,
-                  previous: Row | None) -> tuple[str | None, str]:
+                  previous: Row | None) -> tuple[Reason | None, str]:
     """Why this sample must be (re)written and the output file concerned; (None, "") when OUT holds it."""
     if previous is None:
-        return "new", sample.image
+        return Reason.NEW, sample.image
     recorded = dict(previous.outputs())
     if previous.fingerprint != fp or set(recorded) != set(sample.outputs()):
-        return "stale", sample.image
+        return Reason.STALE, sample.image
     out = Path(settings.out_dir)
     for rel in sample.outputs():
         try:
             if sha256((out / rel).read_bytes()) != recorded[rel]:
-                return "altered", rel
+                return Reason.ALTERED, rel
         except FileNotFoundError:
-            return "missing", rel
+            return Reason.MISSING, rel
     return None, ""
 
 
@@ -329,7 +291,7 @@ def _encode(recipe: Recipe, sample: Sample, mask: files.Mask, rendered: Rendered
     return (image, labels, *targets)
 
 
-def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: Sample) -> tuple[str | None, str]:
+def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: Sample) -> tuple[Reason | None, str]:
     """check --deep: recompute a sample and compare its decoded pixels with each stored file."""
     fp = fingerprint(settings, pair.key, sample.copy, sources.hashes)
     encoded, _ = _render(settings, sources, pair, sample, fp)
@@ -337,7 +299,7 @@ def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: S
     for rel, fresh in zip(sample.outputs(), encoded, strict=True):
         stored = files.read_bytes(out / rel)
         if stored != fresh and not np.array_equal(files.decode_pixels(stored, rel), files.decode_pixels(fresh, rel)):
-            return "pixels differ", rel
+            return Reason.PIXELS_DIFFER, rel
     return None, ""
 
 
