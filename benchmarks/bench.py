@@ -160,7 +160,8 @@ def segaug_png_defaults():
     picks them); a segaug without that function encoded with no params, OpenCV's default.
     """
     code = (
-        "from segaug_cli.files import png_params\n"
+        "try:\n    from segaug_cli.codecs import png_params\n"
+        "except ImportError:\n    from segaug_cli.files import png_params\n"
         "print(','.join(map(str, png_params('image', None))))\n"
         "print(','.join(map(str, png_params('mask', None))))\n"
     )

@@ -194,7 +194,7 @@ def preview(recipe, in_dir, output, pairs, samples, tile, seed):
     Example:
         segaug preview recipes/default.yaml sample_data -o preview.png
     """
-    from . import files
+    from . import atomic
     from . import preview as sheets
     from . import recipe as recipes
 
@@ -202,7 +202,7 @@ def preview(recipe, in_dir, output, pairs, samples, tile, seed):
         rcp = recipes.load(recipe)
         path = sheets.output_path(in_dir, output)
         sheet = sheets.contact_sheet(rcp, in_dir, pairs=pairs, samples=samples, tile=tile, seed=seed)
-        files.atomic_write(path, sheets.png_bytes(sheet))
+        atomic.atomic_write(path, sheets.png_bytes(sheet))
     click.echo(f"segaug preview: wrote {output} ({sheet.shape[1]}x{sheet.shape[0]} pixels)")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files
+from . import codecs
 from .errors import PairError, UsageError
 from .extensions import IMAGE_EXTENSIONS
 
@@ -66,7 +66,7 @@ def folder_stats(folder: str | Path) -> tuple[ClassStats, list[str]]:
     for path in _mask_files(root):
         try:
             # named relative to the DIR given (masks/city/a.png), so the warning says where the file is
-            mask = files.decode_mask(files.read_bytes(path), path.relative_to(folder).as_posix())
+            mask = codecs.decode_mask(codecs.read_bytes(path), path.relative_to(folder).as_posix())
         except PairError as exc:
             problems.append(str(exc))
             continue

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files
+from . import atomic, codecs
 from .augment import Rendered, render
 from .errors import PairError
 from .extensions import suffix
@@ -42,21 +42,20 @@ class _Sources:
     mask_bytes: bytes
     target_bytes: tuple[bytes, ...] = ()
     hashes: tuple[str, ...] = ()  # image, mask, then each target
-    _mask: files.Mask | None = field(default=None, repr=False)
-    _decoded: tuple[np.ndarray, files.Mask, tuple[np.ndarray, ...]] | None = field(default=None, repr=False)
-    palettes: dict[str, files.Mask] = field(default_factory=dict, repr=False)  # palette PNG targets, by path
+    _mask: codecs.Mask | None = field(default=None, repr=False)
+    _decoded: tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]] | None = field(default=None, repr=False)
+    palettes: dict[str, codecs.Mask] = field(default_factory=dict, repr=False)  # palette PNG targets, by path
 
-    def mask(self) -> files.Mask:
+    def mask(self) -> codecs.Mask:
         if self._mask is None:
-            self._mask = files.decode_mask(self.mask_bytes, self.pair.mask)
+            self._mask = codecs.decode_mask(self.mask_bytes, self.pair.mask)
         return self._mask
 
-    def decoded(self) -> tuple[np.ndarray, files.Mask, tuple[np.ndarray, ...]]:
+    def decoded(self) -> tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]]:
         """(image as annotated, mask, extra targets), all checked to share one size."""
         if self._decoded is None:
             pair, mask = self.pair, self.mask()
-            stored = files.decode_image(self.image_bytes, pair.image)
-            image = files.as_annotated(stored, mask, files.exif_orientation(self.image_bytes), pair.image, pair.mask)
+            image = codecs.decode_annotated_image(self.image_bytes, pair.image, mask, pair.mask)
             image.flags.writeable = False  # shared by every copy of the pair; lets photometric reuse its histogram
             self._decoded = (image, mask, self._decode_targets(mask.labels.shape[:2]))
         return self._decoded
@@ -64,11 +63,11 @@ class _Sources:
     def _decode_targets(self, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
         arrays = []
         for path, data in zip(self.pair.targets, self.target_bytes, strict=True):
-            if files.is_palette_png(data):  # label maps from annotation tools: indices, never colours
-                self.palettes[path] = files.decode_mask(data, path)
+            if codecs.is_palette_png(data):  # label maps from annotation tools: indices, never colours
+                self.palettes[path] = codecs.decode_mask(data, path)
                 array = self.palettes[path].labels
             else:
-                array = files.decode_image(data, path)
+                array = codecs.decode_image(data, path)
             if array.shape[:2] != shape:
                 raise PairError(f"{path} is {array.shape[1]}x{array.shape[0]} but {self.pair.mask} is "
                                 f"{shape[1]}x{shape[0]}")
@@ -78,7 +77,7 @@ class _Sources:
     @property
     def reoriented(self) -> bool:
         """The image carries an EXIF rotation, so its stored pixels are not what was annotated."""
-        return files.exif_orientation(self.image_bytes) != 1
+        return codecs.exif_orientation(self.image_bytes) != 1
 
 
 def sha256(data: bytes) -> str:
@@ -179,9 +178,9 @@ def process_pair(job: PairJob) -> PairOutcome:
 
 def _read_sources(settings: Settings, pair: Pair) -> _Sources:
     in_dir = Path(settings.in_dir)
-    image_bytes = files.read_bytes(in_dir / pair.image)
-    mask_bytes = files.read_bytes(in_dir / pair.mask)
-    target_bytes = tuple(files.read_bytes(in_dir / t) for t in pair.targets)
+    image_bytes = codecs.read_bytes(in_dir / pair.image)
+    mask_bytes = codecs.read_bytes(in_dir / pair.mask)
+    target_bytes = tuple(codecs.read_bytes(in_dir / t) for t in pair.targets)
     hashes = tuple(sha256(b) for b in (image_bytes, mask_bytes, *target_bytes))
     return _Sources(pair, image_bytes, mask_bytes, target_bytes, hashes)
 
@@ -200,7 +199,7 @@ def _class_pixels(settings: Settings, sources: _Sources, outcomes: tuple[SampleO
     out = Path(settings.out_dir)
     for o in outcomes:
         if o.action in (Action.WRITTEN, Action.UNCHANGED):
-            after.update(class_counts(files.decode_mask(files.read_bytes(out / o.mask), o.mask).labels))
+            after.update(class_counts(codecs.decode_mask(codecs.read_bytes(out / o.mask), o.mask).labels))
     return class_counts(sources.mask().labels), dict(after)
 
 
@@ -219,7 +218,7 @@ def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample:
     encoded, row = _render(settings, sources, job.pair, sample, fp)
     for rel, data in zip(sample.outputs(), encoded, strict=True):
         path = os.path.join(settings.out_dir, rel)
-        files.atomic_write(path, data)
+        atomic.atomic_write(path, data)
         written.append(path)
     return SampleOutcome(sample.image, sample.mask, Action.WRITTEN, reason, row)
 
@@ -249,7 +248,7 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
     if sample.copy is None:  # a kept original is copied byte for byte, never re-encoded...
         encoded = (sources.image_bytes, sources.mask_bytes, *sources.target_bytes)
         if sources.reoriented:  # ...unless it must be written as displayed, without its EXIF rotation
-            image = files.encode_image(sources.decoded()[0], suffix(sample.image),
+            image = codecs.encode_image(sources.decoded()[0], suffix(sample.image),
                                        recipe.output.jpeg_quality, recipe.output.png_compression)
             encoded = (image, *encoded[1:])
         seed, matrix, params = "", IDENTITY, "{}"
@@ -275,17 +274,17 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
     return encoded, row
 
 
-def _encode(recipe: Recipe, sample: Sample, mask: files.Mask, rendered: Rendered,
-            palettes: tuple[files.Mask | None, ...] = ()) -> tuple[bytes, ...]:
+def _encode(recipe: Recipe, sample: Sample, mask: codecs.Mask, rendered: Rendered,
+            palettes: tuple[codecs.Mask | None, ...] = ()) -> tuple[bytes, ...]:
     out = recipe.output
-    image = files.encode_image(rendered.image, suffix(sample.image), out.jpeg_quality,
+    image = codecs.encode_image(rendered.image, suffix(sample.image), out.jpeg_quality,
                                out.png_compression)
-    labels = files.encode_mask(mask, rendered.mask, out.mask_format, out.png_compression)
+    labels = codecs.encode_mask(mask, rendered.mask, out.mask_format, out.png_compression)
     palettes = palettes or (None,) * len(recipe.targets)
     targets = tuple(
-        files.encode_mask(source or files.Mask(array), array, out.mask_format, out.png_compression)
+        codecs.encode_mask(source or codecs.Mask(array), array, out.mask_format, out.png_compression)
         if t.kind == "label"
-        else files.encode_image(array, suffix(path), out.jpeg_quality, out.png_compression)
+        else codecs.encode_image(array, suffix(path), out.jpeg_quality, out.png_compression)
         for array, t, path, source in zip(rendered.targets, recipe.targets, sample.targets, palettes, strict=True)
     )
     return (image, labels, *targets)
@@ -297,8 +296,8 @@ def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: S
     encoded, _ = _render(settings, sources, pair, sample, fp)
     out = Path(settings.out_dir)
     for rel, fresh in zip(sample.outputs(), encoded, strict=True):
-        stored = files.read_bytes(out / rel)
-        if stored != fresh and not np.array_equal(files.decode_pixels(stored, rel), files.decode_pixels(fresh, rel)):
+        stored = codecs.read_bytes(out / rel)
+        if stored != fresh and not np.array_equal(codecs.decode_pixels(stored, rel), codecs.decode_pixels(fresh, rel)):
             return Reason.PIXELS_DIFFER, rel
     return None, ""
 
@@ -306,4 +305,4 @@ def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: S
 def _discard(paths: list[str]) -> None:
     """Remove what a failed pair wrote in this call: a pair is written whole or not at all."""
     for path in paths:
-        files.remove_if_present(path)
+        atomic.remove_if_present(path)
