@@ -7,8 +7,6 @@ encodes and writes only the samples that need it.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import os
 from collections import Counter
@@ -21,6 +19,7 @@ from . import atomic, codecs
 from .augment import Rendered, render
 from .errors import PairError
 from .extensions import suffix
+from .fingerprint import fingerprint, sha256
 from .jobs import Action, Mode, PairJob, PairOutcome, Reason, SampleOutcome, Settings
 from .manifest import Row, format_matrix
 from .naming import Sample, output_samples
@@ -29,7 +28,6 @@ from .recipe import Recipe
 from .sampling import draw_for, params_record, sample_seed
 from .stats import class_counts
 
-FORMAT_VERSION = 1  # bump when the same inputs would give different outputs or rows
 IDENTITY = "1 0 0 0 1 0"
 
 
@@ -78,23 +76,6 @@ class _Sources:
     def reoriented(self) -> bool:
         """The image carries an EXIF rotation, so its stored pixels are not what was annotated."""
         return codecs.exif_orientation(self.image_bytes) != 1
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-@functools.lru_cache(maxsize=4)
-def _sample_content(recipe: Recipe) -> str:
-    """The recipe's canonical content, computed once per worker rather than once per sample."""
-    return recipe.sample_content()
-
-
-def fingerprint(settings: Settings, key: str, copy: int | None, source_hashes: tuple[str, ...]) -> str:
-    """sha256 of everything that decides a sample's bytes: format, recipe content, key, copy, sources."""
-    content = _sample_content(settings.recipe) if copy is not None else "original"
-    payload = json.dumps([FORMAT_VERSION, content, key, copy, *source_hashes], separators=(",", ":"))
-    return sha256(payload.encode())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,7 +186,7 @@ def _class_pixels(settings: Settings, sources: _Sources, outcomes: tuple[SampleO
 
 def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample: Sample,
                     written: list[str]) -> SampleOutcome:
-    fp = fingerprint(settings, job.pair.key, sample.copy, sources.hashes)
+    fp = fingerprint(settings.recipe, job.pair.key, sample.copy, sources.hashes)
     previous = next((r for r in job.previous if r.image == sample.image), None)
     outdated = (Reason.FORCED, sample.image) if settings.force else _why_outdated(settings, sample, fp, previous)
     reason, path = outdated
@@ -292,7 +273,7 @@ def _encode(recipe: Recipe, sample: Sample, mask: codecs.Mask, rendered: Rendere
 
 def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: Sample) -> tuple[Reason | None, str]:
     """check --deep: recompute a sample and compare its decoded pixels with each stored file."""
-    fp = fingerprint(settings, pair.key, sample.copy, sources.hashes)
+    fp = fingerprint(settings.recipe, pair.key, sample.copy, sources.hashes)
     encoded, _ = _render(settings, sources, pair, sample, fp)
     out = Path(settings.out_dir)
     for rel, fresh in zip(sample.outputs(), encoded, strict=True):
