@@ -223,7 +223,7 @@ class _ProgressBar:
             from tqdm import tqdm
 
             # No monitor thread: the bar moves with every pair, and a single-threaded parent lets
-            # the engine fork its workers (see engine._pool_context).
+            # the engine fork its workers (see executors.pool_context).
             tqdm.monitor_interval = 0
             self.bar = tqdm(total=total, unit="pair", file=sys.stderr, dynamic_ncols=True)
 

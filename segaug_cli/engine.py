@@ -6,30 +6,20 @@ jobs in a mode that hashes and compares but writes nothing.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import heapq
-import itertools
-import multiprocessing
-import os
-import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import store
+from . import executors, store
 from .errors import WorkerLost
 from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
 from .manifest import Row, image_of, render, target_names
 from .naming import clashing_pair, output_samples
 from .pairing import Pair, Pairing, find_pairs
 from .recipe import Recipe
-from .worker import init_worker, process_pair
 
 Progress = Callable[[int], None]
 
@@ -97,110 +87,6 @@ def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[Pai
 
 
 # ---------------------------------------------------------------------------------------------
-# Running
-# ---------------------------------------------------------------------------------------------
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def run_jobs(jobs: list[PairJob], settings: Settings, workers: int) -> Iterator[PairOutcome]:
-    """Yield each job's outcome as it finishes; the caller may stop early (the workers are then ended).
-
-    ``workers == 1`` runs in this process. Either way OpenCV runs one thread per process, so N
-    workers use N cores and a forked worker inherits no OpenCV thread pool.
-
-    Raises:
-        WorkerLost: a worker process died (the system killed it, for lack of memory say).
-    """
-    with _opencv_single_threaded():
-        if workers <= 1 or len(jobs) <= 1:
-            init_worker(settings, in_pool=False)
-            yield from map(process_pair, jobs)
-            return
-        # Forked workers share this process's objects copy-on-write; a frozen heap keeps their garbage
-        # collector from touching (and so copying) every inherited object: memory stays flat.
-        gc.freeze()
-        # concurrent.futures rather than multiprocessing.Pool: a Pool waits forever for the task of a
-        # worker that was killed, and its worker-handler thread spins while results wait to be read.
-        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_pool_context(),
-                                   initializer=init_worker, initargs=(settings,))
-        try:
-            yield from _as_finished(pool, jobs, ahead=2 * workers)
-        finally:
-            _end(pool)  # also on Ctrl-C or an early stop: no worker outlives the run
-            gc.unfreeze()
-
-
-def _as_finished(pool: ProcessPoolExecutor, jobs: list[PairJob], ahead: int) -> Iterator[PairOutcome]:
-    """Outcomes in the order they finish, with a bounded number of jobs submitted at a time.
-
-    One pair per task: a task decodes once and writes every copy, far more work than the IPC.
-    """
-    queued = iter(jobs)
-    running = {pool.submit(process_pair, job) for job in itertools.islice(queued, ahead)}
-    while running:
-        finished, running = wait(running, return_when=FIRST_COMPLETED)
-        for future in finished:
-            try:
-                yield future.result()
-            except BrokenProcessPool:
-                raise WorkerLost("a worker process ended abruptly (killed by the system, perhaps for lack of "
-                                 "memory); the pairs that finished are kept: run again to go on") from None
-        running |= {pool.submit(process_pair, job) for job in itertools.islice(queued, len(finished))}
-
-
-def _end(pool: ProcessPoolExecutor) -> None:
-    """Stop the workers now, whatever they are doing: a stopped run must not write after its commit."""
-    # The executor's own table of processes: public only from Python 3.14 on (terminate_workers).
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join()
-
-
-@contextlib.contextmanager
-def _opencv_single_threaded() -> Iterator[None]:
-    """OpenCV at one thread in this process while the work runs, its own setting restored after.
-
-    Setting one thread also ends OpenCV's worker threads, and that is what makes ``fork`` safe: a
-    child forked while that pool exists hangs in its first parallel OpenCV call.
-    """
-    import cv2
-
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(threads)
-
-
-def _pool_context():
-    """``fork`` where it is safe, else ``forkserver``, else ``spawn``.
-
-    A forked worker starts in milliseconds with every module already imported; a forkserver costs a
-    fresh interpreter and its imports (about 0.3 s of a core, measured, before the first pair). Fork
-    is unsafe only with other threads alive: OpenCV's are ended by ``_opencv_single_threaded``;
-    another Python thread (a caller's) might hold a lock the child needs, so then a clean forkserver.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and sys.platform == "linux" and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["segaug_cli.worker"])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-# ---------------------------------------------------------------------------------------------
 # expand
 # ---------------------------------------------------------------------------------------------
 
@@ -240,7 +126,9 @@ def expand(
     settled: list[Row] = []  # earlier rows that a finished pair no longer produces
     complete = False
     try:
-        with contextlib.closing(run_jobs(jobs, settings, workers or default_workers())) as outcomes:
+        with executors.running(executors.choose(workers, len(jobs)), jobs, settings) as outcomes:
+            if not dry_run:  # the workers are busy: read what the commit records now, not after them
+                store.versions()  # (importing tifffile for its version takes ~16 ms)
             for outcome in outcomes:
                 done.add(outcome.key)
                 _tally(summary, outcome)
@@ -249,8 +137,6 @@ def expand(
                     _settle(outcome, job_of[outcome.key], superseded, settled)
                 if progress:
                     progress(1)
-                if len(done) == 1 and not dry_run:  # the workers are busy: read what the commit records
-                    store.versions()  # now, not after them (importing tifffile for its version takes ~16 ms)
                 if outcome.fatal or (strict and outcome.failure):
                     break
             else:
@@ -392,7 +278,7 @@ def check(
     settings = Settings(recipe, str(in_dir), str(out_dir), mode=Mode.CHECK, deep=_deep_selection(recipe, jobs, deep))
     rows: dict[str, Row] = {}
     dropped: set[str] = set()
-    with contextlib.closing(run_jobs(jobs, settings, workers or default_workers())) as outcomes:
+    with executors.running(executors.choose(workers, len(jobs)), jobs, settings) as outcomes:
         for outcome in outcomes:
             _collect_differences(report, outcome, rows)
             dropped.update(s.image for s in outcome.samples if s.action is Action.DROPPED)

@@ -85,44 +85,11 @@ class _Sources:
 _SETTINGS: Settings | None = None
 
 
-def init_worker(settings: Settings, in_pool: bool = True) -> None:
-    """Keep the settings for ``process_pair``; in a pool worker, also keep OpenCV to one thread (so N
-    workers use N cores) and leave Ctrl-C to the parent."""
+def init_worker(settings: Settings) -> None:
+    """Keep the run's settings for ``process_pair`` in this process (an executor calls this once per
+    worker, so that each job carries only its pair)."""
     global _SETTINGS
     _SETTINGS = settings
-    if in_pool:
-        import signal
-
-        import cv2
-
-        cv2.setNumThreads(1)
-        # Ctrl-C reaches the whole process group; only the parent handles it, so workers stay quiet.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        keep_freed_memory_for_reuse()
-
-
-# glibc's mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MMAP_THRESHOLD = 32 << 20  # glibc's largest: arrays under it come from the heap and are reused
-_TRIM_THRESHOLD = 128 << 20
-
-
-def keep_freed_memory_for_reuse() -> bool:
-    """Have glibc's malloc keep freed arrays for the next sample instead of handing them back to the
-    kernel; False where malloc is not glibc's (nothing changes there).
-
-    By default a forked worker handed freed image buffers back and faulted fresh zeroed pages in for
-    the next output: 2,160 CamVid output pairs at 2 workers took 118,000 page faults, and 21,000 with
-    this (about a quarter less kernel time). Only pool workers do this: they are segaug's own
-    processes, and a worker's memory still peaks at what one pair needs.
-    """
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
 
 
 def process_pair(job: PairJob) -> PairOutcome:
