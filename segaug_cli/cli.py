@@ -263,7 +263,7 @@ def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool) -> None:
     if dry_run:
         for action, what in summary.planned:
             click.echo(f"would {action} {what}")
-        err(f"segaug expand --dry-run: would write {len([p for p in summary.planned if p[0] == 'write'])}, "
+        err(f"segaug expand --dry-run: would write {summary.would_write}, "
             f"leave {summary.unchanged} unchanged, remove {summary.removed}; {summary.failed} failed")
         return
     if summary.class_before and not quiet:

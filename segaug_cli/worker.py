@@ -1,6 +1,6 @@
-"""The work of one pair, run inside a pool worker (or in process with --workers 1).
+"""One pair job: read -> augment -> encode -> write, returning its outcome; run by an executor.
 
-A worker receives paths, never arrays, and returns small outcome records: it reads the pair once,
+A job names paths, never arrays, and its outcome is a small record: the worker reads the pair once,
 decides per sample whether the existing output is still valid (hashing only), and decodes, augments,
 encodes and writes only the samples that need it.
 """
@@ -30,57 +30,6 @@ from .stats import class_counts
 
 IDENTITY = "1 0 0 0 1 0"
 
-
-@dataclass
-class _Sources:
-    """A pair's source bytes, hashed at once and decoded only when a sample needs pixels."""
-
-    pair: Pair
-    image_bytes: bytes
-    mask_bytes: bytes
-    target_bytes: tuple[bytes, ...] = ()
-    hashes: tuple[str, ...] = ()  # image, mask, then each target
-    _mask: codecs.Mask | None = field(default=None, repr=False)
-    _decoded: tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]] | None = field(default=None, repr=False)
-    palettes: dict[str, codecs.Mask] = field(default_factory=dict, repr=False)  # palette PNG targets, by path
-
-    def mask(self) -> codecs.Mask:
-        if self._mask is None:
-            self._mask = codecs.decode_mask(self.mask_bytes, self.pair.mask)
-        return self._mask
-
-    def decoded(self) -> tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]]:
-        """(image as annotated, mask, extra targets), all checked to share one size."""
-        if self._decoded is None:
-            pair, mask = self.pair, self.mask()
-            image = codecs.decode_annotated_image(self.image_bytes, pair.image, mask, pair.mask)
-            image.flags.writeable = False  # shared by every copy of the pair; lets photometric reuse its histogram
-            self._decoded = (image, mask, self._decode_targets(mask.labels.shape[:2]))
-        return self._decoded
-
-    def _decode_targets(self, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-        arrays = []
-        for path, data in zip(self.pair.targets, self.target_bytes, strict=True):
-            if codecs.is_palette_png(data):  # label maps from annotation tools: indices, never colours
-                self.palettes[path] = codecs.decode_mask(data, path)
-                array = self.palettes[path].labels
-            else:
-                array = codecs.decode_image(data, path)
-            if array.shape[:2] != shape:
-                raise PairError(f"{path} is {array.shape[1]}x{array.shape[0]} but {self.pair.mask} is "
-                                f"{shape[1]}x{shape[0]}")
-            arrays.append(array)
-        return tuple(arrays)
-
-    @property
-    def reoriented(self) -> bool:
-        """The image carries an EXIF rotation, so its stored pixels are not what was annotated."""
-        return codecs.exif_orientation(self.image_bytes) != 1
-
-
-# ---------------------------------------------------------------------------------------------
-# Worker process state
-# ---------------------------------------------------------------------------------------------
 
 _SETTINGS: Settings | None = None
 
@@ -131,6 +80,53 @@ def _read_sources(settings: Settings, pair: Pair) -> _Sources:
     target_bytes = tuple(codecs.read_bytes(in_dir / t) for t in pair.targets)
     hashes = tuple(sha256(b) for b in (image_bytes, mask_bytes, *target_bytes))
     return _Sources(pair, image_bytes, mask_bytes, target_bytes, hashes)
+
+
+@dataclass
+class _Sources:
+    """A pair's source bytes, hashed at once and decoded only when a sample needs pixels."""
+
+    pair: Pair
+    image_bytes: bytes
+    mask_bytes: bytes
+    target_bytes: tuple[bytes, ...] = ()
+    hashes: tuple[str, ...] = ()  # image, mask, then each target
+    _mask: codecs.Mask | None = field(default=None, repr=False)
+    _decoded: tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]] | None = field(default=None, repr=False)
+    palettes: dict[str, codecs.Mask] = field(default_factory=dict, repr=False)  # palette PNG targets, by path
+
+    def mask(self) -> codecs.Mask:
+        if self._mask is None:
+            self._mask = codecs.decode_mask(self.mask_bytes, self.pair.mask)
+        return self._mask
+
+    def decoded(self) -> tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]]:
+        """(image as annotated, mask, extra targets), all checked to share one size."""
+        if self._decoded is None:
+            pair, mask = self.pair, self.mask()
+            image = codecs.decode_annotated_image(self.image_bytes, pair.image, mask, pair.mask)
+            image.flags.writeable = False  # shared by every copy of the pair; lets photometric reuse its histogram
+            self._decoded = (image, mask, self._decode_targets(mask.labels.shape[:2]))
+        return self._decoded
+
+    def _decode_targets(self, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        arrays = []
+        for path, data in zip(self.pair.targets, self.target_bytes, strict=True):
+            if codecs.is_palette_png(data):  # label maps from annotation tools: indices, never colours
+                self.palettes[path] = codecs.decode_mask(data, path)
+                array = self.palettes[path].labels
+            else:
+                array = codecs.decode_image(data, path)
+            if array.shape[:2] != shape:
+                raise PairError(f"{path} is {array.shape[1]}x{array.shape[0]} but {self.pair.mask} is "
+                                f"{shape[1]}x{shape[0]}")
+            arrays.append(array)
+        return tuple(arrays)
+
+    @property
+    def reoriented(self) -> bool:
+        """The image carries an EXIF rotation, so its stored pixels are not what was annotated."""
+        return codecs.exif_orientation(self.image_bytes) != 1
 
 
 def _wanted_copies(recipe: Recipe, sources: _Sources) -> int:
