@@ -172,3 +172,24 @@ def test_only_sampling_creates_generators(module):
 
 def test_sampling_creates_its_generators():
     assert np_random_attributes("segaug_cli.sampling") == {"default_rng", "Generator"}
+
+
+def private_reads(module: str) -> list[str]:
+    """``x._name`` where ``x`` is not ``self``/``cls``, and ``getattr(x, "_name")``: private state of
+    something else, which its owner (the standard library, say) may change without notice."""
+    found = []
+    for node in ast.walk(tree(module)):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                found.append(f"line {node.lineno}: .{node.attr}")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
+              and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
+              and str(node.args[1].value).startswith("_")):
+            found.append(f"line {node.lineno}: getattr {node.args[1].value}")
+    return found
+
+
+@pytest.mark.parametrize("module", ["segaug_cli.engine", "segaug_cli.executors", "segaug_cli.worker",
+                                    "segaug_cli.store", "segaug_cli.atomic", "segaug_cli.codecs"], ids=short)
+def test_the_engine_and_its_helpers_use_no_private_attributes_of_other_objects(module):
+    assert private_reads(module) == []
