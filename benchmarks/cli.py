@@ -94,9 +94,9 @@ def floor_settings(args: argparse.Namespace, segaug: Segaug) -> FloorSettings:
                              "as given by --floor-image-params / --floor-mask-params")
     detected = segaug.png_defaults()
     if detected:
-        return FloorSettings(*detected, "segaug's own defaults, read from `segaug_cli.files.png_params(kind, None)` "
+        return FloorSettings(*detected, "segaug's own defaults, read from `segaug_cli.codecs.png_params(kind, None)` "
                              "of the benchmarked segaug")
-    return FloorSettings("", "", "OpenCV's default: the benchmarked segaug has no `segaug_cli.files.png_params`, "
+    return FloorSettings("", "", "OpenCV's default: the benchmarked segaug has no `segaug_cli.codecs.png_params`, "
                          "and encoded PNG with no params")
 
 

@@ -41,7 +41,7 @@ from segaug_cli import png  # noqa: E402  (the tree's own writer, not an install
 
 DATA = ROOT.parent / "shared" / "data"
 FILTERS = ("none", "sub", "up", "avg", "paeth", "adaptive")
-# segaug's settings at the time of writing (files.png_params without a level), copied so that this
+# segaug's settings at the time of writing (codecs.png_params without a level), copied so that this
 # script does not depend on where that function lives.
 SEGAUG_PARAMS = {
     "photo": [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,

@@ -18,7 +18,7 @@ from .workloads import ROOT
 
 # segaug's PNG parameters when the recipe sets no png_compression, printed as "16,1,..." per kind.
 PNG_DEFAULTS_CODE = (
-    "from segaug_cli.files import png_params\n"
+    "from segaug_cli.codecs import png_params\n"
     "print(','.join(map(str, png_params('image', None))))\n"
     "print(','.join(map(str, png_params('mask', None))))\n"
 )

@@ -194,7 +194,7 @@ def preview(recipe, in_dir, output, pairs, samples, tile, seed):
     Example:
         segaug preview recipes/default.yaml sample_data -o preview.png
     """
-    from . import files
+    from . import atomic
     from . import preview as sheets
     from . import recipe as recipes
 
@@ -202,7 +202,7 @@ def preview(recipe, in_dir, output, pairs, samples, tile, seed):
         rcp = recipes.load(recipe)
         path = sheets.output_path(in_dir, output)
         sheet = sheets.contact_sheet(rcp, in_dir, pairs=pairs, samples=samples, tile=tile, seed=seed)
-        files.atomic_write(path, sheets.png_bytes(sheet))
+        atomic.atomic_write(path, sheets.png_bytes(sheet))
     click.echo(f"segaug preview: wrote {output} ({sheet.shape[1]}x{sheet.shape[0]} pixels)")
 
 
@@ -223,7 +223,7 @@ class _ProgressBar:
             from tqdm import tqdm
 
             # No monitor thread: the bar moves with every pair, and a single-threaded parent lets
-            # the engine fork its workers (see engine._pool_context).
+            # the engine fork its workers (see executors.pool_context).
             tqdm.monitor_interval = 0
             self.bar = tqdm(total=total, unit="pair", file=sys.stderr, dynamic_ncols=True)
 
@@ -263,7 +263,7 @@ def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool) -> None:
     if dry_run:
         for action, what in summary.planned:
             click.echo(f"would {action} {what}")
-        err(f"segaug expand --dry-run: would write {len([p for p in summary.planned if p[0] == 'write'])}, "
+        err(f"segaug expand --dry-run: would write {summary.would_write}, "
             f"leave {summary.unchanged} unchanged, remove {summary.removed}; {summary.failed} failed")
         return
     if summary.class_before and not quiet:

@@ -1,35 +1,31 @@
-"""The parallel engine: plan one job per pair, run the jobs on a process pool, commit OUT.
+"""The engine: plan one job per pair, run the jobs through an executor, commit OUT.
 
 ``expand`` and ``check`` share everything up to the workers' verdicts: ``check`` runs the same
-jobs in a mode that hashes and compares but writes nothing.
+jobs in a mode that hashes and compares but writes nothing. Which executor runs the jobs (this
+process, a local pool, something else) is not the engine's concern.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
+import hashlib
 import heapq
-import itertools
-import multiprocessing
-import os
-import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import store
+from . import executors, store
 from .errors import WorkerLost
+from .executors import Executor
+from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
 from .manifest import Row, image_of, render, target_names
+from .naming import clashing_pair, output_samples
 from .pairing import Pair, Pairing, find_pairs
 from .recipe import Recipe
-from .worker import PairJob, PairOutcome, Settings, init_worker, output_samples, process_pair
 
 Progress = Callable[[int], None]
+Workers = int | Executor | None  # local worker processes (None: one per CPU), or an executor to use
 
 
 @dataclass
@@ -56,11 +52,16 @@ class Summary:
     def failed(self) -> int:
         return len(self.failures)
 
+    @property
+    def would_write(self) -> int:
+        """Dry run: how many output pairs would be written."""
+        return sum(1 for action, _ in self.planned if action == "write")
+
 
 @dataclass
 class Difference:
     path: str
-    kind: str  # missing | stale | altered | extra | failed | manifest
+    kind: str  # missing | stale | altered | extra | failed | pixels differ
     why: str
 
 
@@ -84,7 +85,7 @@ def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[Pai
     """
     jobs, planned = [], {}
     for pair in pairing.pairs:
-        clash = _clash(recipe, pair, planned)
+        clash = clashing_pair(recipe, pair, planned)
         if clash is not None:
             pair = Pair(pair.key, pair.image, pair.mask, f"its output names collide with those of {clash}")
         samples = output_samples(recipe, pair)
@@ -94,123 +95,28 @@ def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[Pai
     return jobs
 
 
-def _clash(recipe: Recipe, pair: Pair, planned: dict[str, Pair]) -> str | None:
-    """The earlier pair (its image) one of whose outputs has the name of one of this pair's, if any.
+def no_longer_produced(jobs: Sequence[PairJob], previous: dict[str, Row], dropped: set[str]) -> list[Row]:
+    """Earlier rows, sorted by image, whose outputs the recipe no longer makes.
 
-    Copy k of key K is named ``K_aug<k>`` and a kept original ``K``, in every output folder, so two
-    pairs' names can only meet when this pair's key is an earlier one's plus ``_aug<k>`` and originals
-    are kept: pair ``x_aug0`` against copy 0 of pair ``x`` (which sorts first, and keeps its names).
+    Their pair left IN (or now fails before it runs), the recipe makes fewer copies, or a class-aware
+    rule drops the copy (``dropped``, known once the pair ran). A job holds the earlier rows of the
+    names it produces, so every other row is one of these.
     """
-    base, sep, k = pair.key.rpartition("_aug")
-    if not (recipe.keep_original and sep and k.isdigit() and base in planned) or pair.problem:
-        return None
-    own = {path for s in output_samples(recipe, pair) for path in s.outputs()}
-    theirs = (path for s in output_samples(recipe, planned[base]) for path in s.outputs())
-    return planned[base].image if any(path in own for path in theirs) else None
+    claimed = {row.image for job in jobs for row in job.previous}
+    return [row for image, row in sorted(previous.items()) if image not in claimed or image in dropped]
 
 
-# ---------------------------------------------------------------------------------------------
-# Running
-# ---------------------------------------------------------------------------------------------
+def _find(recipe: Recipe, in_dir: Path) -> Pairing:
+    i = recipe.inputs
+    return find_pairs(in_dir, i.images, i.masks, i.mask_suffix, tuple((t.name, t.folder) for t in recipe.targets))
 
 
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+def _target_folders(recipe: Recipe) -> tuple[str, ...]:
+    return tuple(t.name for t in recipe.targets)
 
 
-def run_jobs(jobs: list[PairJob], settings: Settings, workers: int) -> Iterator[PairOutcome]:
-    """Yield each job's outcome as it finishes; the caller may stop early (the workers are then ended).
-
-    ``workers == 1`` runs in this process. Either way OpenCV runs one thread per process, so N
-    workers use N cores and a forked worker inherits no OpenCV thread pool.
-
-    Raises:
-        WorkerLost: a worker process died (the system killed it, for lack of memory say).
-    """
-    with _opencv_single_threaded():
-        if workers <= 1 or len(jobs) <= 1:
-            init_worker(settings, in_pool=False)
-            yield from map(process_pair, jobs)
-            return
-        # Forked workers share this process's objects copy-on-write; a frozen heap keeps their garbage
-        # collector from touching (and so copying) every inherited object: memory stays flat.
-        gc.freeze()
-        # concurrent.futures rather than multiprocessing.Pool: a Pool waits forever for the task of a
-        # worker that was killed, and its worker-handler thread spins while results wait to be read.
-        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_pool_context(),
-                                   initializer=init_worker, initargs=(settings,))
-        try:
-            yield from _as_finished(pool, jobs, ahead=2 * workers)
-        finally:
-            _end(pool)  # also on Ctrl-C or an early stop: no worker outlives the run
-            gc.unfreeze()
-
-
-def _as_finished(pool: ProcessPoolExecutor, jobs: list[PairJob], ahead: int) -> Iterator[PairOutcome]:
-    """Outcomes in the order they finish, with a bounded number of jobs submitted at a time.
-
-    One pair per task: a task decodes once and writes every copy, far more work than the IPC.
-    """
-    queued = iter(jobs)
-    running = {pool.submit(process_pair, job) for job in itertools.islice(queued, ahead)}
-    while running:
-        finished, running = wait(running, return_when=FIRST_COMPLETED)
-        for future in finished:
-            try:
-                yield future.result()
-            except BrokenProcessPool:
-                raise WorkerLost("a worker process ended abruptly (killed by the system, perhaps for lack of "
-                                 "memory); the pairs that finished are kept: run again to go on") from None
-        running |= {pool.submit(process_pair, job) for job in itertools.islice(queued, len(finished))}
-
-
-def _end(pool: ProcessPoolExecutor) -> None:
-    """Stop the workers now, whatever they are doing: a stopped run must not write after its commit."""
-    # The executor's own table of processes: public only from Python 3.14 on (terminate_workers).
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.join()
-
-
-@contextlib.contextmanager
-def _opencv_single_threaded() -> Iterator[None]:
-    """OpenCV at one thread in this process while the work runs, its own setting restored after.
-
-    Setting one thread also ends OpenCV's worker threads, and that is what makes ``fork`` safe: a
-    child forked while that pool exists hangs in its first parallel OpenCV call.
-    """
-    import cv2
-
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(threads)
-
-
-def _pool_context():
-    """``fork`` where it is safe, else ``forkserver``, else ``spawn``.
-
-    A forked worker starts in milliseconds with every module already imported; a forkserver costs a
-    fresh interpreter and its imports (about 0.3 s of a core, measured, before the first pair). Fork
-    is unsafe only with other threads alive: OpenCV's are ended by ``_opencv_single_threaded``;
-    another Python thread (a caller's) might hold a lock the child needs, so then a clean forkserver.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and sys.platform == "linux" and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["segaug_cli.worker"])
-        return context
-    return multiprocessing.get_context("spawn")
+def _known(rows: Iterable[Row]) -> set[str]:
+    return {path for row in rows for path, _ in row.outputs()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,7 +125,7 @@ def _pool_context():
 
 
 def expand(
-    recipe: Recipe, in_dir: str | Path, out_dir: str | Path, *, workers: int | None = None,
+    recipe: Recipe, in_dir: str | Path, out_dir: str | Path, *, workers: Workers = None,
     force: bool = False, dry_run: bool = False, strict: bool = False, progress: Progress | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> Summary:
@@ -229,6 +135,10 @@ def expand(
     outputs that earlier runs wrote and the recipe no longer produces are removed; files segaug did
     not write are left alone and reported. With ``dry_run`` nothing is written.
 
+    Args:
+        workers: local worker processes (None: one per CPU), or an ``executors.Executor`` to run on.
+        strict: stop at the first pair that fails.
+        progress: called with 1 as each pair finishes; ``on_start`` first, with the number of pairs.
     Raises:
         UsageError: IN/OUT unusable, or OUT holds a manifest segaug cannot read.
     """
@@ -238,60 +148,146 @@ def expand(
     pairing = _find(recipe, in_dir)
     previous = store.load_previous(out_dir)
     jobs = plan(recipe, pairing, previous)
-    summary = Summary(pairs=len(jobs), orphan_masks=pairing.orphan_masks, ignored=pairing.ignored)
-    mode = "dry-run" if dry_run else "expand"
-    settings = Settings(recipe, str(in_dir), str(out_dir), mode=mode, force=force)
+    run = _Run(recipe, out_dir, jobs, previous, dry_run,
+               Summary(pairs=len(jobs), orphan_masks=pairing.orphan_masks, ignored=pairing.ignored))
     if not dry_run:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        store.remove_temp_files(out_dir, _target_folders(recipe))
+        run.prepare_out()
     if on_start:
         on_start(len(jobs))
-    journal = store.Journal(out_dir)
-    job_of = {job.pair.key: job for job in jobs}
-    done: set[str] = set()
-    superseded: set[str] = set()  # earlier rows this run rewrote: the journal holds their new rows
-    settled: list[Row] = []  # earlier rows that a finished pair no longer produces
-    complete = False
-    try:
-        with contextlib.closing(run_jobs(jobs, settings, workers or default_workers())) as outcomes:
-            for outcome in outcomes:
-                done.add(outcome.key)
-                _tally(summary, outcome)
-                if not dry_run:  # rows go to disk, never accumulate here: memory stays flat in dataset size
-                    journal.add([s.row for s in outcome.samples if s.action == "written" and s.row])
-                    _settle(outcome, job_of[outcome.key], superseded, settled)
-                if progress:
-                    progress(1)
-                if len(done) == 1 and not dry_run:  # the workers are busy: read what the commit records
-                    store.versions()  # now, not after them (importing tifffile for its version takes ~16 ms)
-                if outcome.fatal or (strict and outcome.failure):
-                    break
-            else:
-                complete = True
-    except KeyboardInterrupt:
-        summary.interrupted = True
-    except WorkerLost as exc:
-        summary.fatal = str(exc)
-    finally:
-        journal.close(remove=False)
-    known = _known(previous.values())
-    if not dry_run:
-        store.remove_temp_files(out_dir, _target_folders(recipe))
+    settings = Settings(recipe, str(in_dir), str(out_dir), Mode.DRY_RUN if dry_run else Mode.EXPAND, force)
+    complete = run.execute(executors.choose(workers, len(jobs)), settings, strict, progress)
+    run.finish(complete)
+    run.summary.seconds = time.perf_counter() - started
+    return run.summary
+
+
+@dataclass
+class _Run:
+    """One expand: records each pair's outcome as it arrives, then commits OUT.
+
+    This run's rows go to the journal on disk as they arrive and never accumulate here, so memory
+    stays flat in the dataset's size; what is kept is one key or row name per finished sample.
+    """
+
+    recipe: Recipe
+    out_dir: Path
+    jobs: list[PairJob]
+    previous: dict[str, Row]  # what earlier runs recorded, by output image
+    dry_run: bool
+    summary: Summary
+    done: set[str] = field(default_factory=set, init=False)  # keys of the pairs whose outcome arrived
+    superseded: set[str] = field(default_factory=set, init=False)  # earlier rows rewritten: the journal holds the new
+    settled: dict[str, Row] = field(default_factory=dict, init=False)  # earlier rows a finished pair no longer produces
+
+    def __post_init__(self) -> None:
+        self.journal = store.Journal(self.out_dir)
+        self._job_of = {job.pair.key: job for job in self.jobs}
+
+    def prepare_out(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        store.remove_temp_files(self.out_dir, _target_folders(self.recipe))
+
+    def execute(self, executor: Executor, settings: Settings, strict: bool, progress: Progress | None) -> bool:
+        """Run every job, recording outcomes as they finish; True when all of them ran.
+
+        A fatal outcome, a failure with ``strict``, Ctrl-C or a lost worker stop the run early.
+        """
         try:
-            known |= _commit(summary, out_dir, recipe, jobs, previous, done, superseded, settled, complete,
-                             journal)
-        except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun
-            summary.fatal = summary.fatal or f"{exc.filename or out_dir}: {exc.strerror or exc}"
-    else:
-        _plan_removals(summary, recipe, jobs, previous)
-    summary.foreign = store.foreign_files(out_dir, known, _target_folders(recipe))
-    summary.seconds = time.perf_counter() - started
-    return summary
+            with executors.running(executor, self.jobs, settings) as outcomes:
+                if not self.dry_run:  # the workers are busy: read what the commit records now, not after
+                    store.versions()  # them (importing tifffile for its version takes ~16 ms)
+                for outcome in outcomes:
+                    self.record(outcome)
+                    if progress:
+                        progress(1)
+                    if outcome.fatal or (strict and outcome.failure):
+                        return False
+            return True
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+        except WorkerLost as exc:
+            self.summary.fatal = str(exc)
+        finally:
+            self.journal.close(remove=False)
+        return False
 
+    def record(self, outcome: PairOutcome) -> None:
+        self.done.add(outcome.key)
+        _tally(self.summary, outcome)
+        if not self.dry_run:
+            self.journal.add([s.row for s in outcome.samples if s.action is Action.WRITTEN and s.row])
+            self._settle(outcome)
 
-def _find(recipe: Recipe, in_dir: Path) -> Pairing:
-    i = recipe.inputs
-    return find_pairs(in_dir, i.images, i.masks, i.mask_suffix, tuple((t.name, t.folder) for t in recipe.targets))
+    def _settle(self, outcome: PairOutcome) -> None:
+        """Sort a finished pair's earlier rows: rewritten (superseded), still valid, or no longer produced
+        (a dropped copy, a pair that now fails): settled, their files removed at commit."""
+        actions = {s.image: s.action for s in outcome.samples}
+        for row in self._job_of[outcome.key].previous:
+            action = actions.get(row.image)
+            if action is Action.WRITTEN:
+                self.superseded.add(row.image)
+            elif action is not Action.UNCHANGED:
+                self.settled[row.image] = row
+
+    def finish(self, complete: bool) -> None:
+        """Commit OUT (in a dry run: list what would be removed), then list files segaug did not write."""
+        known = _known(self.previous.values())
+        if self.dry_run:
+            self._plan_removals()
+        else:
+            store.remove_temp_files(self.out_dir, _target_folders(self.recipe))
+            try:
+                known |= self._commit(complete)
+            except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun
+                self.summary.fatal = self.summary.fatal or f"{exc.filename or self.out_dir}: {exc.strerror or exc}"
+        self.summary.foreign = store.foreign_files(self.out_dir, known, _target_folders(self.recipe))
+
+    def _plan_removals(self) -> None:
+        for row in no_longer_produced(self.jobs, self.previous, self.summary.dropped):
+            self.summary.planned.append(("remove", f"{' and '.join(p for p, _ in row.outputs())} (no longer produced)"))
+            self.summary.removed += 1
+
+    def _commit(self, complete: bool) -> set[str]:
+        """Make manifest.csv describe exactly the outputs on disk; returns the output paths it lists.
+
+        After a stop (Ctrl-C, --strict, a fatal error) pairs that did not run keep their earlier rows
+        and files, untouched. The manifest merges the earlier rows kept with this run's rows, which the
+        journal sorts on disk.
+        """
+        removals = self._removals(complete)
+        store.remove_outputs(self.out_dir, removals)
+        self.summary.removed = len(removals)
+        self._remove_unrecorded()
+        gone = self.superseded | {row.image for row in removals}
+        kept = sorted((row for image, row in self.previous.items() if image not in gone), key=image_of)
+        known: set[str] = set()
+        with self.journal.sorted_rows() as fresh:
+            def rows() -> Iterator[Row]:
+                for row in heapq.merge(kept, fresh(), key=image_of):  # each pass re-reads the journal's runs
+                    known.update(path for path, _ in row.outputs())
+                    yield row
+
+            store.commit(self.out_dir, rows, self.journal.names | target_names(kept), self.summary.failures)
+        self.journal.close(remove=True)
+        return known
+
+    def _removals(self, complete: bool) -> list[Row]:
+        """Earlier rows whose files go: those finished pairs no longer produce and, after a complete
+        run only, every row the recipe no longer produces (pairs that left IN, fewer copies)."""
+        removals = dict(self.settled)
+        if complete:
+            gone = no_longer_produced(self.jobs, self.previous, self.summary.dropped)
+            removals.update((row.image, row) for row in gone)
+        return sorted(removals.values(), key=image_of)
+
+    def _remove_unrecorded(self) -> None:
+        """A stopped pool's workers may have written samples whose outcome never arrived: nothing records
+        them, so they go (the pool is already ended); the next run writes them again, recorded."""
+        unfinished = (job.pair for job in self.jobs if job.pair.key not in self.done)
+        samples = (s for pair in unfinished for s in output_samples(self.recipe, pair))
+        unrecorded = (s for s in samples if s.image not in self.previous)
+        for rel in (path for s in unrecorded for path in s.outputs()):
+            (self.out_dir / rel).unlink(missing_ok=True)
 
 
 def _tally(summary: Summary, outcome: PairOutcome) -> None:
@@ -305,77 +301,14 @@ def _tally(summary: Summary, outcome: PairOutcome) -> None:
         summary.class_before.update(outcome.class_pixels[0])
         summary.class_after.update(outcome.class_pixels[1])
     for s in outcome.samples:
-        if s.action == "written":
+        if s.action is Action.WRITTEN:
             summary.written += 1
-        elif s.action == "unchanged":
+        elif s.action is Action.UNCHANGED:
             summary.unchanged += 1
-        elif s.action == "dropped":
+        elif s.action is Action.DROPPED:
             summary.dropped.add(s.image)
         else:
             summary.planned.append(("write", f"{s.image} ({s.reason})"))
-
-
-def _settle(outcome: PairOutcome, job: PairJob, superseded: set[str], settled: list[Row]) -> None:
-    """Sort a finished pair's earlier rows: rewritten (superseded), still valid, or no longer produced
-    (a dropped copy, a pair that now fails): settled, their files removed at commit."""
-    actions = {s.image: s.action for s in outcome.samples}
-    for row in job.previous:
-        action = actions.get(row.image)
-        if action == "written":
-            superseded.add(row.image)
-        elif action != "unchanged":
-            settled.append(row)
-
-
-def _commit(summary: Summary, out_dir: Path, recipe: Recipe, jobs: list[PairJob], previous: dict[str, Row],
-            done: set[str], superseded: set[str], settled: list[Row], complete: bool,
-            journal: store.Journal) -> set[str]:
-    """Make manifest.csv describe exactly the outputs on disk; returns the output paths it lists.
-
-    Earlier outputs that a finished pair no longer produces (fewer copies, a pair that now fails) are
-    removed; after a complete run so are those of pairs that left IN. After a stop (Ctrl-C, --strict,
-    a fatal error) pairs that did not run keep their earlier rows and files, untouched. The manifest
-    merges the earlier rows kept with this run's rows, which the journal sorts on disk.
-    """
-    if complete:  # rows no job claimed: pairs that left IN, copies the recipe no longer makes
-        claimed = {row.image for job in jobs for row in job.previous}
-        settled = settled + [row for image, row in previous.items() if image not in claimed]
-    store.remove_outputs(out_dir, sorted(settled, key=image_of))
-    summary.removed = len(settled)
-    gone = superseded | {row.image for row in settled}
-    kept = sorted((row for image, row in previous.items() if image not in gone), key=image_of)
-    # A stopped pool's workers may have written samples whose outcome never arrived: nothing records
-    # them, so they go (the pool is already ended); the next run writes them again, recorded.
-    unrecorded = [s for job in jobs if job.pair.key not in done
-                  for s in output_samples(recipe, job.pair) if s.image not in previous]
-    for rel in (path for s in unrecorded for path in s.outputs()):
-        (out_dir / rel).unlink(missing_ok=True)
-    known: set[str] = set()
-    with journal.sorted_rows() as fresh:
-        def rows() -> Iterator[Row]:
-            for row in heapq.merge(kept, fresh(), key=image_of):  # each pass re-reads the journal's runs
-                known.update(path for path, _ in row.outputs())
-                yield row
-
-        store.commit(out_dir, rows, journal.names | target_names(kept), summary.failures)
-    journal.close(remove=True)
-    return known
-
-
-def _plan_removals(summary: Summary, recipe: Recipe, jobs: list[PairJob], previous: dict[str, Row]) -> None:
-    planned = {s.image for job in jobs for s in output_samples(recipe, job.pair)} - summary.dropped
-    for image, row in sorted(previous.items()):
-        if image not in planned:
-            summary.planned.append(("remove", f"{' and '.join(p for p, _ in row.outputs())} (no longer produced)"))
-            summary.removed += 1
-
-
-def _target_folders(recipe: Recipe) -> tuple[str, ...]:
-    return tuple(t.name for t in recipe.targets)
-
-
-def _known(*groups: Iterable[Row]) -> set[str]:
-    return {path for group in groups for row in group for path, _ in row.outputs()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,37 +317,25 @@ def _known(*groups: Iterable[Row]) -> set[str]:
 
 
 def check(
-    recipe: Recipe, in_dir: str | Path, out_dir: str | Path, *, workers: int | None = None,
+    recipe: Recipe, in_dir: str | Path, out_dir: str | Path, *, workers: Workers = None,
     deep: int | None = 0, progress: Progress | None = None,
 ) -> CheckReport:
     """Compare OUT with what ``expand`` would produce, writing nothing.
 
     Args:
+        workers: local worker processes (None: one per CPU), or an ``executors.Executor`` to run on.
         deep: recompute this many samples (chosen by a stable hash of their names) and compare their
             pixels with the stored files; None recomputes all of them.
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     store.check_folders(in_dir, out_dir)
-    report = CheckReport()
-    if not (out_dir / store.MANIFEST).is_file():
-        report.differences.append(Difference(store.MANIFEST, "missing", "OUT has no manifest: run segaug expand"))
-    elif store.manifest_edited(out_dir):
-        report.differences.append(Difference(store.MANIFEST, "altered", "edited since segaug wrote it"))
+    report = CheckReport(differences=_manifest_differences(out_dir))
     previous = store.load_previous(out_dir, distrust_edited=False)
     jobs = plan(recipe, _find(recipe, in_dir), previous)
-    settings = Settings(recipe, str(in_dir), str(out_dir), mode="check", deep=_deep_selection(recipe, jobs, deep))
-    rows: dict[str, Row] = {}
-    dropped: set[str] = set()
-    with contextlib.closing(run_jobs(jobs, settings, workers or default_workers())) as outcomes:
-        for outcome in outcomes:
-            _collect_differences(report, outcome, rows)
-            dropped.update(s.image for s in outcome.samples if s.action == "dropped")
-            if progress:
-                progress(1)
-    planned = {s.image for job in jobs for s in output_samples(recipe, job.pair)} - dropped
-    for image in sorted(previous):
-        if image not in planned:
-            report.differences.append(Difference(image, "extra", "the recipe no longer produces it"))
+    settings = Settings(recipe, str(in_dir), str(out_dir), Mode.CHECK, deep=_deep_selection(recipe, jobs, deep))
+    rows, dropped = _compare_outputs(report, executors.choose(workers, len(jobs)), jobs, settings, progress)
+    for row in no_longer_produced(jobs, previous, dropped):
+        report.differences.append(Difference(row.image, "extra", "the recipe no longer produces it"))
     for rel in store.foreign_files(out_dir, _known(previous.values()), _target_folders(recipe)):
         report.differences.append(Difference(rel, "extra", "not in the manifest"))
     _check_manifest_text(report, out_dir, rows)
@@ -423,27 +344,49 @@ def check(
     return report
 
 
+def _manifest_differences(out_dir: Path) -> list[Difference]:
+    if not (out_dir / store.MANIFEST).is_file():
+        return [Difference(store.MANIFEST, "missing", "OUT has no manifest: run segaug expand")]
+    if store.manifest_edited(out_dir):
+        return [Difference(store.MANIFEST, "altered", "edited since segaug wrote it")]
+    return []
+
+
+def _compare_outputs(report: CheckReport, executor: Executor, jobs: list[PairJob], settings: Settings,
+                     progress: Progress | None) -> tuple[dict[str, Row], set[str]]:
+    """Run the check jobs, noting each difference; returns the valid rows by image, and dropped copies."""
+    rows: dict[str, Row] = {}
+    dropped: set[str] = set()
+    with executors.running(executor, jobs, settings) as outcomes:
+        for outcome in outcomes:
+            _collect_differences(report, outcome, rows)
+            dropped.update(s.image for s in outcome.samples if s.action is Action.DROPPED)
+            if progress:
+                progress(1)
+    return rows, dropped
+
+
 def _collect_differences(report: CheckReport, outcome: PairOutcome, rows: dict[str, Row]) -> None:
     if outcome.failure or outcome.fatal:
         report.differences.append(Difference(outcome.source_image, "failed", outcome.failure or outcome.fatal))
         return
     for s in outcome.samples:
-        if s.action == "dropped":
+        if s.action is Action.DROPPED:
             continue
         report.checked += 1
-        if s.action == "unchanged" and s.row is not None:
+        if s.action is Action.UNCHANGED and s.row is not None:
             rows[s.image] = s.row
         else:
-            kind = "missing" if s.reason == "new" else s.reason
-            report.differences.append(Difference(s.path or s.image, kind, _REASONS.get(s.reason, s.reason)))
+            kind = Reason.MISSING if s.reason is Reason.NEW else s.reason
+            report.differences.append(Difference(s.path or s.image, kind.value, _REASONS[s.reason]))
 
 
 _REASONS = {
-    "new": "not in the manifest or not on disk",
-    "stale": "the recipe or the source pair changed since it was written",
-    "missing": "listed in the manifest but the file is gone",
-    "altered": "the file's bytes differ from the manifest's sha256",
-    "pixels differ": "recomputing it gives different pixels (another OpenCV or segaug version?)",
+    Reason.NEW: "not in the manifest or not on disk",
+    Reason.STALE: "the recipe or the source pair changed since it was written",
+    Reason.MISSING: "listed in the manifest but the file is gone",
+    Reason.ALTERED: "the file's bytes differ from the manifest's sha256",
+    Reason.PIXELS_DIFFER: "recomputing it gives different pixels (another OpenCV or segaug version?)",
 }
 
 
@@ -472,7 +415,5 @@ def _deep_selection(recipe: Recipe, jobs: list[PairJob], deep: int | None) -> fr
     images = [s.image for job in jobs for s in output_samples(recipe, job.pair) if s.copy is not None]
     if deep is None:
         return frozenset(images)
-    import hashlib
-
     ranked = sorted(images, key=lambda image: hashlib.sha256(image.encode()).hexdigest())
     return frozenset(ranked[:deep])

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from .errors import UsageError
-from .files import IMAGE_EXTENSIONS
+from .extensions import IMAGE_EXTENSIONS
 
 
 @dataclass(frozen=True)

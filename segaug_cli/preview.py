@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import files
+from . import codecs
 from .augment import render
 from .errors import SegaugError, UsageError
 from .pairing import Pair, find_pairs
@@ -162,14 +162,14 @@ def _row(recipe: Recipe, in_dir: Path, pair: Pair, samples: int, size: int) -> l
     return [source] + [_copy_cell(recipe, pair.key, image, mask, k, size) for k in range(samples)]
 
 
-def _load(in_dir: Path, pair: Pair) -> tuple[np.ndarray, files.Mask]:
+def _load(in_dir: Path, pair: Pair) -> tuple[np.ndarray, codecs.Mask]:
     if pair.problem:
         raise UsageError(f"{pair.image}: {pair.problem}")
-    image_bytes, mask_bytes = files.read_bytes(in_dir / pair.image), files.read_bytes(in_dir / pair.mask)
-    return files.decode_pair(image_bytes, mask_bytes, pair.image, pair.mask)
+    image_bytes, mask_bytes = codecs.read_bytes(in_dir / pair.image), codecs.read_bytes(in_dir / pair.mask)
+    return codecs.decode_pair(image_bytes, mask_bytes, pair.image, pair.mask)
 
 
-def _copy_cell(recipe: Recipe, key: str, image: np.ndarray, mask: files.Mask, copy: int, size: int) -> Cell:
+def _copy_cell(recipe: Recipe, key: str, image: np.ndarray, mask: codecs.Mask, copy: int, size: int) -> Cell:
     draws = draw_for(recipe.transforms, sample_seed(recipe.seed, key, copy))
     try:
         rendered = render(image, mask.labels, draws, recipe)
@@ -199,7 +199,7 @@ def summarise(draws: tuple[Draw, ...]) -> str:
     return ", ".join(names) or "no op applied"
 
 
-def _describe(image: np.ndarray, mask: files.Mask) -> str:
+def _describe(image: np.ndarray, mask: codecs.Mask) -> str:
     """``320x240 grey uint8, classes 0 1 2 255`` for a source tile's caption."""
     channels = {2: "grey", 3: "colour", 4: "colour+alpha"}.get(image.shape[2] if image.ndim == 3 else 2)
     kind = channels or f"{image.shape[2]}-band"

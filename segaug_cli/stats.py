@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files
+from . import codecs
 from .errors import PairError, UsageError
+from .extensions import IMAGE_EXTENSIONS
 
 Label = int | str  # an index, or "#rrggbb" for colour masks
 
@@ -65,7 +66,7 @@ def folder_stats(folder: str | Path) -> tuple[ClassStats, list[str]]:
     for path in _mask_files(root):
         try:
             # named relative to the DIR given (masks/city/a.png), so the warning says where the file is
-            mask = files.decode_mask(files.read_bytes(path), path.relative_to(folder).as_posix())
+            mask = codecs.decode_mask(codecs.read_bytes(path), path.relative_to(folder).as_posix())
         except PairError as exc:
             problems.append(str(exc))
             continue
@@ -78,7 +79,7 @@ def _mask_files(root: Path) -> list[Path]:
     for current, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(current, n) for n in names
-                  if not n.startswith(".") and Path(n).suffix.lower() in files.IMAGE_EXTENSIONS]
+                  if not n.startswith(".") and Path(n).suffix.lower() in IMAGE_EXTENSIONS]
     return sorted(found)
 
 

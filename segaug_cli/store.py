@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from . import __version__, files
+from . import __version__, atomic
 from .errors import UsageError
 from .manifest import ManifestError, Row, from_json, image_of, image_of_json, lines, parse, to_json
 
@@ -89,15 +89,15 @@ def manifest_text(out_dir: Path) -> str:
 def remove_temp_files(out_dir: Path, extra_folders: tuple[str, ...] = ()) -> None:
     """Delete temporary files that a killed run left behind (never under a final name)."""
     for rel, name in _files_under(out_dir, OUTPUT_FOLDERS + tuple(extra_folders)):
-        if name.endswith(files.TEMP_SUFFIX):
-            files.remove_if_present(os.path.join(out_dir, rel))
+        if name.endswith(atomic.TEMP_SUFFIX):
+            atomic.remove_if_present(os.path.join(out_dir, rel))
 
 
 def foreign_files(out_dir: Path, known: set[str], extra_folders: tuple[str, ...] = ()) -> list[str]:
     """Files under OUT/images, OUT/masks (and target folders) that segaug did not write (POSIX paths
     relative to OUT)."""
     return sorted(rel for rel, name in _files_under(out_dir, OUTPUT_FOLDERS + tuple(extra_folders))
-                  if rel not in known and not name.endswith(files.TEMP_SUFFIX))
+                  if rel not in known and not name.endswith(atomic.TEMP_SUFFIX))
 
 
 def _files_under(out_dir: Path, folders: tuple[str, ...]) -> Iterator[tuple[str, str]]:
@@ -242,12 +242,12 @@ def _write_if_changed(path: Path, content: Callable[[], Iterable[bytes]]) -> str
     digest = hashlib.sha256()
     existing = _sha256_of(path)
     if existing is None:
-        files.atomic_write_lines(path, _hashed(content(), digest))
+        atomic.atomic_write_lines(path, _hashed(content(), digest))
         return digest.hexdigest()
     for chunk in content():
         digest.update(chunk)
     if digest.hexdigest() != existing:
-        files.atomic_write_lines(path, content())
+        atomic.atomic_write_lines(path, content())
     return digest.hexdigest()
 
 

@@ -1,14 +1,12 @@
-"""The work of one pair, run inside a pool worker (or in process with --workers 1).
+"""One pair job: read -> augment -> encode -> write, returning its outcome; run by an executor.
 
-A worker receives paths, never arrays, and returns small outcome records: it reads the pair once,
+A job names paths, never arrays, and its outcome is a small record: the worker reads the pair once,
 decides per sample whether the existing output is still valid (hashing only), and decodes, augments,
 encodes and writes only the samples that need it.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import os
 from collections import Counter
@@ -17,223 +15,30 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files
+from . import atomic, codecs
 from .augment import Rendered, render
 from .errors import PairError
+from .extensions import suffix
+from .fingerprint import fingerprint, sha256
+from .jobs import Action, Mode, PairJob, PairOutcome, Reason, SampleOutcome, Settings
 from .manifest import Row, format_matrix
+from .naming import Sample, output_samples
 from .pairing import Pair
-from .recipe import Recipe, Target
+from .recipe import Recipe
 from .sampling import draw_for, params_record, sample_seed
 from .stats import class_counts
 
-FORMAT_VERSION = 1  # bump when the same inputs would give different outputs or rows
 IDENTITY = "1 0 0 0 1 0"
 
-
-@dataclass(frozen=True)
-class Sample:
-    """One output pair to produce: copy k of a pair, or (copy None) the kept original."""
-
-    copy: int | None
-    image: str  # output paths, POSIX, relative to OUT
-    mask: str
-    targets: tuple[str, ...] = ()  # one per recipe target
-
-    def outputs(self) -> tuple[str, ...]:
-        return (self.image, self.mask, *self.targets)
-
-
-@dataclass(frozen=True)
-class PairJob:
-    pair: Pair
-    previous: tuple[Row, ...] = ()  # what an earlier run recorded for this pair's outputs
-
-
-def output_samples(recipe: Recipe, pair: Pair) -> tuple[Sample, ...]:
-    """The output pairs a recipe makes of one input pair (names per the contract); none for a pair
-    with a problem.
-
-    Paths mirror the pair's key under OUT/images, OUT/masks and OUT/<target>, whatever the input
-    folders are called: copy k is ``<key>_aug<k>``, a kept original keeps its own name.
-    """
-    if pair.problem:
-        return ()
-    samples = []
-    suffix = recipe.inputs.mask_suffix
-    sources = tuple(zip(recipe.targets, pair.targets, strict=True))
-    if recipe.keep_original:
-        samples.append(Sample(
-            None, f"images/{pair.key}{_ext(pair.image)}", f"masks/{pair.key}{suffix}{_ext(pair.mask)}",
-            tuple(f"{t.name}/{pair.key}{_ext(src)}" for t, src in sources),
-        ))
-    image_ext = files.image_extension(pair.image, recipe.output.image_format)
-    for k in range(recipe.max_copies()):
-        stem = f"{pair.key}_aug{k}"
-        samples.append(Sample(
-            k, f"images/{stem}{image_ext}", f"masks/{stem}{suffix}.{recipe.output.mask_format}",
-            tuple(f"{t.name}/{stem}{_target_ext(t, src, recipe)}" for t, src in sources),
-        ))
-    return tuple(samples)
-
-
-def _ext(rel: str | None) -> str:
-    """The suffix, as ``PurePosixPath(rel).suffix`` gives it, without building a path object."""
-    parts = [part for part in (rel or "").split("/") if part not in ("", ".")]  # as pathlib drops them
-    name = parts[-1] if parts else ""
-    dot = name.rfind(".")
-    return name[dot:] if 0 < dot < len(name) - 1 else ""
-
-
-def _target_ext(target: Target, source: str, recipe: Recipe) -> str:
-    """Label targets take the mask format; continuous ones keep a lossless source format, else TIFF."""
-    if target.kind == "label":
-        return f".{recipe.output.mask_format}"
-    return _ext(source) if _ext(source).lower() in (".png", ".tif", ".tiff") else ".tif"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What every worker needs, sent once through the pool initializer."""
-
-    recipe: Recipe
-    in_dir: str
-    out_dir: str
-    mode: str = "expand"  # expand | dry-run | check
-    force: bool = False
-    deep: frozenset[str] = frozenset()  # check: output images whose pixels are recomputed and compared
-
-
-@dataclass(frozen=True)
-class SampleOutcome:
-    image: str
-    mask: str
-    action: str  # written | unchanged | pending (dry-run/check: would be written) | dropped
-    reason: str = ""  # new | stale | missing | altered | forced | pixels differ
-    row: Row | None = None
-    path: str = ""  # the output file the reason is about (the mask, when only the mask is missing/altered)
-
-
-@dataclass(frozen=True)
-class PairOutcome:
-    key: str
-    source_image: str
-    samples: tuple[SampleOutcome, ...] = ()
-    failure: str | None = None  # this pair failed; the run goes on
-    fatal: str | None = None  # OUT cannot be written (disk full, permissions); the run stops
-    # with class-aware copies: pixels per class of the source mask, and of the output masks
-    class_pixels: tuple[dict, dict] | None = None
-
-
-@dataclass
-class _Sources:
-    """A pair's source bytes, hashed at once and decoded only when a sample needs pixels."""
-
-    pair: Pair
-    image_bytes: bytes
-    mask_bytes: bytes
-    target_bytes: tuple[bytes, ...] = ()
-    hashes: tuple[str, ...] = ()  # image, mask, then each target
-    _mask: files.Mask | None = field(default=None, repr=False)
-    _decoded: tuple[np.ndarray, files.Mask, tuple[np.ndarray, ...]] | None = field(default=None, repr=False)
-    palettes: dict[str, files.Mask] = field(default_factory=dict, repr=False)  # palette PNG targets, by path
-
-    def mask(self) -> files.Mask:
-        if self._mask is None:
-            self._mask = files.decode_mask(self.mask_bytes, self.pair.mask)
-        return self._mask
-
-    def decoded(self) -> tuple[np.ndarray, files.Mask, tuple[np.ndarray, ...]]:
-        """(image as annotated, mask, extra targets), all checked to share one size."""
-        if self._decoded is None:
-            pair, mask = self.pair, self.mask()
-            stored = files.decode_image(self.image_bytes, pair.image)
-            image = files.as_annotated(stored, mask, files.exif_orientation(self.image_bytes), pair.image, pair.mask)
-            image.flags.writeable = False  # shared by every copy of the pair; lets photometric reuse its histogram
-            self._decoded = (image, mask, self._decode_targets(mask.labels.shape[:2]))
-        return self._decoded
-
-    def _decode_targets(self, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-        arrays = []
-        for path, data in zip(self.pair.targets, self.target_bytes, strict=True):
-            if files.is_palette_png(data):  # label maps from annotation tools: indices, never colours
-                self.palettes[path] = files.decode_mask(data, path)
-                array = self.palettes[path].labels
-            else:
-                array = files.decode_image(data, path)
-            if array.shape[:2] != shape:
-                raise PairError(f"{path} is {array.shape[1]}x{array.shape[0]} but {self.pair.mask} is "
-                                f"{shape[1]}x{shape[0]}")
-            arrays.append(array)
-        return tuple(arrays)
-
-    @property
-    def reoriented(self) -> bool:
-        """The image carries an EXIF rotation, so its stored pixels are not what was annotated."""
-        return files.exif_orientation(self.image_bytes) != 1
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-@functools.lru_cache(maxsize=4)
-def _sample_content(recipe: Recipe) -> str:
-    """The recipe's canonical content, computed once per worker rather than once per sample."""
-    return recipe.sample_content()
-
-
-def fingerprint(settings: Settings, key: str, copy: int | None, source_hashes: tuple[str, ...]) -> str:
-    """sha256 of everything that decides a sample's bytes: format, recipe content, key, copy, sources."""
-    content = _sample_content(settings.recipe) if copy is not None else "original"
-    payload = json.dumps([FORMAT_VERSION, content, key, copy, *source_hashes], separators=(",", ":"))
-    return sha256(payload.encode())
-
-
-# ---------------------------------------------------------------------------------------------
-# Worker process state
-# ---------------------------------------------------------------------------------------------
 
 _SETTINGS: Settings | None = None
 
 
-def init_worker(settings: Settings, in_pool: bool = True) -> None:
-    """Keep the settings for ``process_pair``; in a pool worker, also keep OpenCV to one thread (so N
-    workers use N cores) and leave Ctrl-C to the parent."""
+def init_worker(settings: Settings) -> None:
+    """Keep the run's settings for ``process_pair`` in this process (an executor calls this once per
+    worker, so that each job carries only its pair)."""
     global _SETTINGS
     _SETTINGS = settings
-    if in_pool:
-        import signal
-
-        import cv2
-
-        cv2.setNumThreads(1)
-        # Ctrl-C reaches the whole process group; only the parent handles it, so workers stay quiet.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        keep_freed_memory_for_reuse()
-
-
-# glibc's mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MMAP_THRESHOLD = 32 << 20  # glibc's largest: arrays under it come from the heap and are reused
-_TRIM_THRESHOLD = 128 << 20
-
-
-def keep_freed_memory_for_reuse() -> bool:
-    """Have glibc's malloc keep freed arrays for the next sample instead of handing them back to the
-    kernel; False where malloc is not glibc's (nothing changes there).
-
-    By default a forked worker handed freed image buffers back and faulted fresh zeroed pages in for
-    the next output: 2,160 CamVid output pairs at 2 workers took 118,000 page faults, and 21,000 with
-    this (about a quarter less kernel time). Only pool workers do this: they are segaug's own
-    processes, and a worker's memory still peaks at what one pair needs.
-    """
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
 
 
 def process_pair(job: PairJob) -> PairOutcome:
@@ -249,7 +54,7 @@ def process_pair(job: PairJob) -> PairOutcome:
         wanted = _wanted_copies(settings.recipe, sources)
         outcomes = tuple(
             _process_sample(settings, sources, job, s, written) if s.copy is None or s.copy < wanted
-            else SampleOutcome(s.image, s.mask, "dropped")
+            else SampleOutcome(s.image, s.mask, Action.DROPPED)
             for s in output_samples(settings.recipe, pair)
         )
         stats = _class_pixels(settings, sources, outcomes) if settings.recipe.class_copies else None
@@ -270,11 +75,58 @@ def process_pair(job: PairJob) -> PairOutcome:
 
 def _read_sources(settings: Settings, pair: Pair) -> _Sources:
     in_dir = Path(settings.in_dir)
-    image_bytes = files.read_bytes(in_dir / pair.image)
-    mask_bytes = files.read_bytes(in_dir / pair.mask)
-    target_bytes = tuple(files.read_bytes(in_dir / t) for t in pair.targets)
+    image_bytes = codecs.read_bytes(in_dir / pair.image)
+    mask_bytes = codecs.read_bytes(in_dir / pair.mask)
+    target_bytes = tuple(codecs.read_bytes(in_dir / t) for t in pair.targets)
     hashes = tuple(sha256(b) for b in (image_bytes, mask_bytes, *target_bytes))
     return _Sources(pair, image_bytes, mask_bytes, target_bytes, hashes)
+
+
+@dataclass
+class _Sources:
+    """A pair's source bytes, hashed at once and decoded only when a sample needs pixels."""
+
+    pair: Pair
+    image_bytes: bytes
+    mask_bytes: bytes
+    target_bytes: tuple[bytes, ...] = ()
+    hashes: tuple[str, ...] = ()  # image, mask, then each target
+    _mask: codecs.Mask | None = field(default=None, repr=False)
+    _decoded: tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]] | None = field(default=None, repr=False)
+    palettes: dict[str, codecs.Mask] = field(default_factory=dict, repr=False)  # palette PNG targets, by path
+
+    def mask(self) -> codecs.Mask:
+        if self._mask is None:
+            self._mask = codecs.decode_mask(self.mask_bytes, self.pair.mask)
+        return self._mask
+
+    def decoded(self) -> tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]]:
+        """(image as annotated, mask, extra targets), all checked to share one size."""
+        if self._decoded is None:
+            pair, mask = self.pair, self.mask()
+            image = codecs.decode_annotated_image(self.image_bytes, pair.image, mask, pair.mask)
+            image.flags.writeable = False  # shared by every copy of the pair; lets photometric reuse its histogram
+            self._decoded = (image, mask, self._decode_targets(mask.labels.shape[:2]))
+        return self._decoded
+
+    def _decode_targets(self, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        arrays = []
+        for path, data in zip(self.pair.targets, self.target_bytes, strict=True):
+            if codecs.is_palette_png(data):  # label maps from annotation tools: indices, never colours
+                self.palettes[path] = codecs.decode_mask(data, path)
+                array = self.palettes[path].labels
+            else:
+                array = codecs.decode_image(data, path)
+            if array.shape[:2] != shape:
+                raise PairError(f"{path} is {array.shape[1]}x{array.shape[0]} but {self.pair.mask} is "
+                                f"{shape[1]}x{shape[0]}")
+            arrays.append(array)
+        return tuple(arrays)
+
+    @property
+    def reoriented(self) -> bool:
+        """The image carries an EXIF rotation, so its stored pixels are not what was annotated."""
+        return codecs.exif_orientation(self.image_bytes) != 1
 
 
 def _wanted_copies(recipe: Recipe, sources: _Sources) -> int:
@@ -290,46 +142,46 @@ def _class_pixels(settings: Settings, sources: _Sources, outcomes: tuple[SampleO
     after: Counter = Counter()
     out = Path(settings.out_dir)
     for o in outcomes:
-        if o.action in ("written", "unchanged"):
-            after.update(class_counts(files.decode_mask(files.read_bytes(out / o.mask), o.mask).labels))
+        if o.action in (Action.WRITTEN, Action.UNCHANGED):
+            after.update(class_counts(codecs.decode_mask(codecs.read_bytes(out / o.mask), o.mask).labels))
     return class_counts(sources.mask().labels), dict(after)
 
 
 def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample: Sample,
                     written: list[str]) -> SampleOutcome:
-    fp = fingerprint(settings, job.pair.key, sample.copy, sources.hashes)
+    fp = fingerprint(settings.recipe, job.pair.key, sample.copy, sources.hashes)
     previous = next((r for r in job.previous if r.image == sample.image), None)
-    outdated = ("forced", sample.image) if settings.force else _why_outdated(settings, sample, fp, previous)
+    outdated = (Reason.FORCED, sample.image) if settings.force else _why_outdated(settings, sample, fp, previous)
     reason, path = outdated
     if reason is None and sample.image in settings.deep:
         reason, path = _compare_pixels(settings, sources, job.pair, sample)
     if reason is None:
-        return SampleOutcome(sample.image, sample.mask, "unchanged", row=previous)
-    if settings.mode != "expand":
-        return SampleOutcome(sample.image, sample.mask, "pending", reason, path=path)
+        return SampleOutcome(sample.image, sample.mask, Action.UNCHANGED, row=previous)
+    if settings.mode is not Mode.EXPAND:
+        return SampleOutcome(sample.image, sample.mask, Action.PENDING, reason, path=path)
     encoded, row = _render(settings, sources, job.pair, sample, fp)
     for rel, data in zip(sample.outputs(), encoded, strict=True):
         path = os.path.join(settings.out_dir, rel)
-        files.atomic_write(path, data)
+        atomic.atomic_write(path, data)
         written.append(path)
-    return SampleOutcome(sample.image, sample.mask, "written", reason, row)
+    return SampleOutcome(sample.image, sample.mask, Action.WRITTEN, reason, row)
 
 
 def _why_outdated(settings: Settings, sample: Sample, fp: str,
-                  previous: Row | None) -> tuple[str | None, str]:
+                  previous: Row | None) -> tuple[Reason | None, str]:
     """Why this sample must be (re)written and the output file concerned; (None, "") when OUT holds it."""
     if previous is None:
-        return "new", sample.image
+        return Reason.NEW, sample.image
     recorded = dict(previous.outputs())
     if previous.fingerprint != fp or set(recorded) != set(sample.outputs()):
-        return "stale", sample.image
+        return Reason.STALE, sample.image
     out = Path(settings.out_dir)
     for rel in sample.outputs():
         try:
             if sha256((out / rel).read_bytes()) != recorded[rel]:
-                return "altered", rel
+                return Reason.ALTERED, rel
         except FileNotFoundError:
-            return "missing", rel
+            return Reason.MISSING, rel
     return None, ""
 
 
@@ -340,7 +192,7 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
     if sample.copy is None:  # a kept original is copied byte for byte, never re-encoded...
         encoded = (sources.image_bytes, sources.mask_bytes, *sources.target_bytes)
         if sources.reoriented:  # ...unless it must be written as displayed, without its EXIF rotation
-            image = files.encode_image(sources.decoded()[0], _ext(sample.image),
+            image = codecs.encode_image(sources.decoded()[0], suffix(sample.image),
                                        recipe.output.jpeg_quality, recipe.output.png_compression)
             encoded = (image, *encoded[1:])
         seed, matrix, params = "", IDENTITY, "{}"
@@ -366,35 +218,35 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
     return encoded, row
 
 
-def _encode(recipe: Recipe, sample: Sample, mask: files.Mask, rendered: Rendered,
-            palettes: tuple[files.Mask | None, ...] = ()) -> tuple[bytes, ...]:
+def _encode(recipe: Recipe, sample: Sample, mask: codecs.Mask, rendered: Rendered,
+            palettes: tuple[codecs.Mask | None, ...] = ()) -> tuple[bytes, ...]:
     out = recipe.output
-    image = files.encode_image(rendered.image, _ext(sample.image), out.jpeg_quality,
+    image = codecs.encode_image(rendered.image, suffix(sample.image), out.jpeg_quality,
                                out.png_compression)
-    labels = files.encode_mask(mask, rendered.mask, out.mask_format, out.png_compression)
+    labels = codecs.encode_mask(mask, rendered.mask, out.mask_format, out.png_compression)
     palettes = palettes or (None,) * len(recipe.targets)
     targets = tuple(
-        files.encode_mask(source or files.Mask(array), array, out.mask_format, out.png_compression)
+        codecs.encode_mask(source or codecs.Mask(array), array, out.mask_format, out.png_compression)
         if t.kind == "label"
-        else files.encode_image(array, _ext(path), out.jpeg_quality, out.png_compression)
+        else codecs.encode_image(array, suffix(path), out.jpeg_quality, out.png_compression)
         for array, t, path, source in zip(rendered.targets, recipe.targets, sample.targets, palettes, strict=True)
     )
     return (image, labels, *targets)
 
 
-def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: Sample) -> tuple[str | None, str]:
+def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: Sample) -> tuple[Reason | None, str]:
     """check --deep: recompute a sample and compare its decoded pixels with each stored file."""
-    fp = fingerprint(settings, pair.key, sample.copy, sources.hashes)
+    fp = fingerprint(settings.recipe, pair.key, sample.copy, sources.hashes)
     encoded, _ = _render(settings, sources, pair, sample, fp)
     out = Path(settings.out_dir)
     for rel, fresh in zip(sample.outputs(), encoded, strict=True):
-        stored = files.read_bytes(out / rel)
-        if stored != fresh and not np.array_equal(files.decode_pixels(stored, rel), files.decode_pixels(fresh, rel)):
-            return "pixels differ", rel
+        stored = codecs.read_bytes(out / rel)
+        if stored != fresh and not np.array_equal(codecs.decode_pixels(stored, rel), codecs.decode_pixels(fresh, rel)):
+            return Reason.PIXELS_DIFFER, rel
     return None, ""
 
 
 def _discard(paths: list[str]) -> None:
     """Remove what a failed pair wrote in this call: a pair is written whole or not at all."""
     for path in paths:
-        files.remove_if_present(path)
+        atomic.remove_if_present(path)

@@ -1,4 +1,4 @@
-"""files.atomic_write: an output appears whole or not at all, however it is written.
+"""atomic.atomic_write: an output appears whole or not at all, however it is written.
 
 On Linux the file is written unnamed (O_TMPFILE) and linked under its name once whole; elsewhere, or
 where the file system lacks that, through a named temporary and a rename. Both must give the same
@@ -14,23 +14,23 @@ import stat
 
 import pytest
 
-from segaug_cli import files
+from segaug_cli import atomic
 
-needs_unnamed = pytest.mark.skipif(not files._UNNAMED_FILES["supported"], reason="no O_TMPFILE here")
+needs_unnamed = pytest.mark.skipif(not atomic._UNNAMED_FILES["supported"], reason="no O_TMPFILE here")
 
 
 @pytest.fixture(params=[True, False], ids=["unnamed", "named-temporary"])
 def way(request, monkeypatch):
-    if request.param and not files._UNNAMED_FILES["supported"]:
+    if request.param and not atomic._UNNAMED_FILES["supported"]:
         pytest.skip("no O_TMPFILE here")
-    monkeypatch.setitem(files._UNNAMED_FILES, "supported", request.param)
+    monkeypatch.setitem(atomic._UNNAMED_FILES, "supported", request.param)
     return request.param
 
 
 def test_a_new_file_gets_its_bytes_in_a_new_folder(tmp_path, way):
     target = tmp_path / "images" / "deep" / "a.png"
 
-    files.atomic_write(target, b"pixels")
+    atomic.atomic_write(target, b"pixels")
 
     assert target.read_bytes() == b"pixels"
     assert os.listdir(target.parent) == ["a.png"]
@@ -40,7 +40,7 @@ def test_an_existing_file_is_replaced_whole_and_nothing_else_stays(tmp_path, way
     target = tmp_path / "a.png"
     target.write_bytes(b"old bytes, longer than the new ones")
 
-    files.atomic_write(target, b"new")
+    atomic.atomic_write(target, b"new")
 
     assert target.read_bytes() == b"new"
     assert os.listdir(tmp_path) == ["a.png"]
@@ -50,7 +50,7 @@ def test_an_existing_file_is_replaced_whole_and_nothing_else_stays(tmp_path, way
 def test_permission_bits_are_those_of_an_ordinary_new_file(tmp_path, way, umask):
     old = os.umask(umask)
     try:
-        files.atomic_write(tmp_path / "a.png", b"x")
+        atomic.atomic_write(tmp_path / "a.png", b"x")
         with open(tmp_path / "plain", "wb"):
             pass
     finally:
@@ -64,7 +64,7 @@ def test_a_new_file_is_never_named_before_it_is_whole(tmp_path, monkeypatch):
     # the unnamed way links the finished file: no temporary name, no rename
     monkeypatch.setattr(os, "replace", lambda *a, **k: pytest.fail("a new file was renamed into place"))
     seen = []
-    files.atomic_write_lines(tmp_path / "m.csv", (seen.append(os.listdir(tmp_path)) or b"row\n" for _ in range(3)))
+    atomic.atomic_write_lines(tmp_path / "m.csv", (seen.append(os.listdir(tmp_path)) or b"row\n" for _ in range(3)))
 
     assert seen == [[], [], []]
     assert (tmp_path / "m.csv").read_bytes() == b"row\n" * 3
@@ -76,7 +76,7 @@ def test_a_failed_write_leaves_no_file_and_names_the_target(tmp_path, way):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with pytest.raises(OSError, match="No space left") as raised:
-        files._write_atomically(tmp_path / "a.png", fail)
+        atomic._write_atomically(tmp_path / "a.png", fail)
 
     assert raised.value.filename == str(tmp_path / "a.png")
     assert os.listdir(tmp_path) == []
@@ -91,16 +91,16 @@ def test_a_file_system_without_unnamed_files_falls_back_to_a_temporary(tmp_path,
         return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", no_tmpfile)
-    monkeypatch.setitem(files._UNNAMED_FILES, "supported", hasattr(os, "O_TMPFILE"))
+    monkeypatch.setitem(atomic._UNNAMED_FILES, "supported", hasattr(os, "O_TMPFILE"))
 
-    files.atomic_write(tmp_path / "a.png", b"pixels")
+    atomic.atomic_write(tmp_path / "a.png", b"pixels")
 
     assert (tmp_path / "a.png").read_bytes() == b"pixels"
-    assert files._UNNAMED_FILES["supported"] is False  # asked once, not again for every file
+    assert atomic._UNNAMED_FILES["supported"] is False  # asked once, not again for every file
 
 
 def _write_in_child(path: str) -> None:
-    files.atomic_write(path, b"from the child")
+    atomic.atomic_write(path, b"from the child")
 
 
 @needs_unnamed
@@ -108,7 +108,7 @@ def _write_in_child(path: str) -> None:
 def test_a_forked_worker_links_its_own_files_not_its_parents(tmp_path):
     # the parent has opened /proc/self/fd: a child that reused that descriptor would link the parent's
     # open files by number, not its own
-    files.atomic_write(tmp_path / "parent.png", b"from the parent")
+    atomic.atomic_write(tmp_path / "parent.png", b"from the parent")
     keep_open = open(tmp_path / "parent.png", "rb")  # noqa: SIM115 - a parent descriptor the child might hit
     try:
         child = multiprocessing.get_context("fork").Process(target=_write_in_child, args=(str(tmp_path / "c.png"),))
@@ -129,11 +129,11 @@ def test_a_file_system_that_cannot_name_an_unnamed_file_still_gets_it_whole(tmp_
         raise OSError(errno.EOPNOTSUPP, "Operation not supported")
 
     monkeypatch.setattr(os, "link", refuse)
-    monkeypatch.setitem(files._UNNAMED_FILES, "supported", True)
+    monkeypatch.setitem(atomic._UNNAMED_FILES, "supported", True)
     chunks = iter([b"written ", b"once"])  # a generator cannot be replayed: the bytes must be copied
 
-    files.atomic_write_lines(tmp_path / "m.csv", chunks)
+    atomic.atomic_write_lines(tmp_path / "m.csv", chunks)
 
     assert (tmp_path / "m.csv").read_bytes() == b"written once"
     assert os.listdir(tmp_path) == ["m.csv"]
-    assert files._UNNAMED_FILES["supported"] is False
+    assert atomic._UNNAMED_FILES["supported"] is False

@@ -29,7 +29,7 @@ from conftest import (
     write_recipe,
 )
 
-from segaug_cli import files
+from segaug_cli import atomic
 
 RECIPE = """\
 seed: 5
@@ -266,7 +266,7 @@ def test_an_output_folder_blocked_by_a_file_stops_the_run_cleanly(tmp_path, cli)
 
 
 class DiskFull:
-    """Stand-in for files.open: the first ``allowed`` files are written whole; from then on (or, if
+    """Stand-in for atomic.open: the first ``allowed`` files are written whole; from then on (or, if
     ``transient``, for that one file) half the bytes reach the disk and the write fails with ENOSPC,
     as a real full disk does."""
 
@@ -303,7 +303,7 @@ class _FullFile:
 
 def final_name(temporary: str) -> str:
     """The final path of a temporary file that atomic_write names ``.<name>.<pid><TEMP_SUFFIX>``."""
-    match = re.fullmatch(rf"\.(.+)\.\d+{re.escape(files.TEMP_SUFFIX)}", Path(temporary).name)
+    match = re.fullmatch(rf"\.(.+)\.\d+{re.escape(atomic.TEMP_SUFFIX)}", Path(temporary).name)
     return str(Path(temporary).with_name(match.group(1))) if match else temporary
 
 
@@ -314,7 +314,7 @@ def assert_names_the_file_being_written(error: str, failed, out: Path, reference
     if isinstance(failed, str):
         assert final_name(failed) in error, error
         return
-    assert files.TEMP_SUFFIX not in error, error
+    assert atomic.TEMP_SUFFIX not in error, error
     named = [rel for rel in reference_files if f"{out / rel}:" in error]
     assert len(named) == 1, error
 
@@ -336,13 +336,13 @@ def reference(tmp_path_factory, cli):
                                                     (13, False), (3, True)])
 def test_disk_full_stops_cleanly_and_a_rerun_finishes_the_job(tmp_path, cli, monkeypatch, reference,
                                                               allowed, transient, unnamed_files):
-    if unnamed_files and not files._UNNAMED_FILES["supported"]:
+    if unnamed_files and not atomic._UNNAMED_FILES["supported"]:
         pytest.skip("this system has no O_TMPFILE")
     in_dir, recipe, reference_out = reference
     out = tmp_path / "out"
     disk = DiskFull(allowed, transient)
-    monkeypatch.setattr(files, "open", disk, raising=False)
-    monkeypatch.setitem(files._UNNAMED_FILES, "supported", unnamed_files)
+    monkeypatch.setattr(atomic, "open", disk, raising=False)
+    monkeypatch.setitem(atomic._UNNAMED_FILES, "supported", unnamed_files)
 
     result = expand(cli, recipe, in_dir, out)
 
@@ -357,7 +357,7 @@ def test_disk_full_stops_cleanly_and_a_rerun_finishes_the_job(tmp_path, cli, mon
     for rel, digest in tree_digest(out).items():
         if rel.startswith(("images/", "masks/")):
             assert digest == reference_files.get(rel), f"{rel} is partial or wrong"
-        assert not rel.endswith(files.TEMP_SUFFIX), rel
+        assert not rel.endswith(atomic.TEMP_SUFFIX), rel
     if (out / "manifest.csv").is_file():
         assert_manifest_matches_disk(out)
 

@@ -17,7 +17,7 @@ import cv2
 import pytest
 from conftest import error_lines, make_dataset, read_manifest, tree_digest, write_recipe
 
-from segaug_cli import engine, store, worker
+from segaug_cli import engine, executors, store
 from segaug_cli import recipe as recipes
 from segaug_cli.manifest import Row, to_json
 
@@ -58,19 +58,6 @@ def _run_script(script: str, timeout: int = 120) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
 
 
-def test_workers_fork_from_a_single_threaded_caller_and_use_a_forkserver_otherwise():
-    assert threading.active_count() == 1
-    assert engine._pool_context().get_start_method() == "fork"
-    stop = threading.Event()
-    other = threading.Thread(target=stop.wait, daemon=True)
-    other.start()
-    try:
-        assert engine._pool_context().get_start_method() == "forkserver"
-    finally:
-        stop.set()
-        other.join()
-
-
 def test_forkserver_workers_give_the_same_bytes_as_forked_ones(job, tmp_path):
     forked = _expand(job, tmp_path / "forked", workers=2)
     stop = threading.Event()
@@ -100,7 +87,7 @@ def test_only_pool_workers_change_how_malloc_keeps_freed_memory(job, tmp_path, m
     # the setting is process-wide: a library caller's own process (workers=1 runs in it) keeps its own
     calls = tmp_path / "calls"
     calls.mkdir()
-    monkeypatch.setattr(worker, "keep_freed_memory_for_reuse", lambda: (calls / str(os.getpid())).touch())
+    monkeypatch.setattr(executors, "keep_freed_memory_for_reuse", lambda: (calls / str(os.getpid())).touch())
 
     _expand(job, tmp_path / "out", workers=workers)
 

@@ -68,7 +68,7 @@ def test_the_walk_sees_the_package():
     # The rules below hold only if the import finder sees what is there.
     assert {"click", "tqdm"} <= roots("segaug_cli.cli")
     assert "segaug_cli.engine" in imports("segaug_cli.cli")  # a function-level `from . import engine`
-    assert "multiprocessing" in roots("segaug_cli.engine")
+    assert "multiprocessing" in roots("segaug_cli.executors")
     assert "segaug_cli.cli" in imports("segaug_cli.__main__")
 
 
@@ -79,8 +79,8 @@ def test_only_cli_imports_click_and_tqdm(module):
 
 
 @pytest.mark.parametrize("module", MODULES, ids=short)
-def test_only_engine_imports_multiprocessing(module):
-    if module != "segaug_cli.engine":
+def test_only_executors_import_multiprocessing(module):
+    if module != "segaug_cli.executors":
         assert not roots(module) & {"multiprocessing", "concurrent"}
 
 
@@ -103,11 +103,41 @@ def test_leaf_modules_import_only_the_standard_library(module):
 
 @pytest.mark.parametrize(("module", "allowed"), [
     ("segaug_cli.errors", set()),
+    ("segaug_cli.extensions", set()),
+    ("segaug_cli.atomic", set()),
     ("segaug_cli.recipe", {"segaug_cli.errors"}),
     ("segaug_cli.sampling", {"segaug_cli.recipe"}),
+    ("segaug_cli.pairing", {"segaug_cli.errors", "segaug_cli.extensions"}),
+    ("segaug_cli.codecs", {"segaug_cli.errors", "segaug_cli.extensions"}),
+    ("segaug_cli.fingerprint", {"segaug_cli.recipe"}),
+    ("segaug_cli.naming", {"segaug_cli.extensions", "segaug_cli.pairing", "segaug_cli.recipe"}),
+    ("segaug_cli.jobs", {"segaug_cli.manifest", "segaug_cli.pairing", "segaug_cli.recipe"}),
+    ("segaug_cli.executors", {"segaug_cli", "segaug_cli.worker", "segaug_cli.jobs", "segaug_cli.errors"}),
 ])
 def test_lower_layers_import_only_below(module, allowed):
     assert internal(module) <= allowed
+
+
+def test_the_engine_reaches_workers_only_through_an_executor():
+    # so another executor (a cluster) is one more class in executors.py, and the engine does not change
+    assert "segaug_cli.worker" not in internal("segaug_cli.engine")
+    assert "segaug_cli.executors" in internal("segaug_cli.engine")
+
+
+@cache
+def imported_closure(module: str) -> frozenset[str]:
+    """This module and every package module it imports, directly or through others."""
+    found = {module}
+    for name in internal(module) - {"segaug_cli", module}:
+        found |= imported_closure(name)
+    return frozenset(found)
+
+
+@pytest.mark.parametrize("module", ["segaug_cli.pairing", "segaug_cli.atomic", "segaug_cli.extensions",
+                                    "segaug_cli.manifest", "segaug_cli.errors"], ids=short)
+def test_name_and_file_handling_never_loads_opencv(module):
+    # pairing a large IN, or writing a file, must not pay for importing OpenCV (nor need it installed)
+    assert not any({"cv2", "numpy"} & roots(m) for m in imported_closure(module))
 
 
 @pytest.mark.parametrize("module", MODULES, ids=short)
@@ -142,3 +172,24 @@ def test_only_sampling_creates_generators(module):
 
 def test_sampling_creates_its_generators():
     assert np_random_attributes("segaug_cli.sampling") == {"default_rng", "Generator"}
+
+
+def private_reads(module: str) -> list[str]:
+    """``x._name`` where ``x`` is not ``self``/``cls``, and ``getattr(x, "_name")``: private state of
+    something else, which its owner (the standard library, say) may change without notice."""
+    found = []
+    for node in ast.walk(tree(module)):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                found.append(f"line {node.lineno}: .{node.attr}")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
+              and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
+              and str(node.args[1].value).startswith("_")):
+            found.append(f"line {node.lineno}: getattr {node.args[1].value}")
+    return found
+
+
+@pytest.mark.parametrize("module", ["segaug_cli.engine", "segaug_cli.executors", "segaug_cli.worker",
+                                    "segaug_cli.store", "segaug_cli.atomic", "segaug_cli.codecs"], ids=short)
+def test_the_engine_and_its_helpers_use_no_private_attributes_of_other_objects(module):
+    assert private_reads(module) == []

@@ -21,7 +21,7 @@ from dataset_layouts import (
     voc_mask,
 )
 
-from segaug_cli import files
+from segaug_cli import codecs
 from segaug_cli.errors import UsageError
 from segaug_cli.labels import parse_labels, relabel
 from segaug_cli.pairing import Pair, Pairing, find_pairs
@@ -32,7 +32,7 @@ CITYSCAPES_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21
 
 
 def mask_of(root: Path, pair: Pair) -> np.ndarray:
-    return files.decode_mask((root / pair.mask).read_bytes(), pair.mask).labels
+    return codecs.decode_mask((root / pair.mask).read_bytes(), pair.mask).labels
 
 
 def touch(root: Path, *rels: str) -> Path:
@@ -191,7 +191,7 @@ def test_potsdam_pairs_colours_and_tiles(tmp_path):
     assert found.ignored == ("2_Ortho_RGB/top_potsdam_2_10_RGB.tfw", "2_Ortho_RGB/top_potsdam_2_11_RGB.tfw")
     out = relabel(mask_of(root, found.pairs[0]), parse_labels({"colors": POTSDAM_RGB, "default": 255}))
     assert np.array_equal(out.labels, potsdam_labels()) and out.unlisted == 0
-    image = files.decode_image((root / found.pairs[0].image).read_bytes(), found.pairs[0].image)
+    image = codecs.decode_image((root / found.pairs[0].image).read_bytes(), found.pairs[0].image)
     cut = list(tiles(image, out.labels, found.pairs[0].key, parse_tiles({"size": [16, 16]})))
     assert [t.key for t in cut] == [f"top_potsdam_2_10_y{y:02d}_x{x:02d}" for y in (0, 16, 24) for x in (0, 16, 32)]
     assert np.array_equal(cut[0].mask, np.ones((16, 16), np.uint8))  # the building

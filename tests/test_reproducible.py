@@ -27,7 +27,7 @@ from conftest import (
 )
 
 import segaug_cli
-from segaug_cli import files
+from segaug_cli import atomic
 
 RECIPE = """\
 seed: 11
@@ -217,7 +217,7 @@ def test_rerun_with_nothing_changed_writes_and_decodes_nothing(setup, cli, monke
         raise AssertionError("a rerun with nothing changed decoded or encoded pixels")
 
     for name in ("decode_image", "decode_mask", "decode_pixels", "encode_image", "encode_mask"):
-        monkeypatch.setattr(segaug_cli.files, name, refuse)
+        monkeypatch.setattr(segaug_cli.codecs, name, refuse)
     monkeypatch.setattr(cv2, "imdecode", refuse)
     monkeypatch.setattr(cv2, "imencode", refuse)
 
@@ -327,8 +327,8 @@ def test_files_segaug_did_not_write_are_left_alone_and_reported(setup, cli):
 
 def test_temporary_files_a_killed_run_left_are_swept_and_not_reported(setup, cli):
     in_dir, recipe, out = setup
-    leftovers = [out / "images" / f".a_aug0.png.4242{files.TEMP_SUFFIX}",
-                 out / "masks" / "city" / f".b_aug1.png.7{files.TEMP_SUFFIX}"]
+    leftovers = [out / "images" / f".a_aug0.png.4242{atomic.TEMP_SUFFIX}",
+                 out / "masks" / "city" / f".b_aug1.png.7{atomic.TEMP_SUFFIX}"]
     for path in leftovers:
         path.write_bytes(b"half a PNG")
     (out / "masks" / "city" / "notes.txt").write_text("mine\n")
@@ -339,7 +339,7 @@ def test_temporary_files_a_killed_run_left_are_swept_and_not_reported(setup, cli
     assert [p for p in leftovers if p.exists()] == []
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 1 and "masks/city/notes.txt" in warnings[0], result.stderr
-    assert files.TEMP_SUFFIX not in warnings[0]
+    assert atomic.TEMP_SUFFIX not in warnings[0]
 
 
 def test_force_rewrites_everything_to_the_same_bytes(setup, cli):

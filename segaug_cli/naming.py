@@ -1,0 +1,81 @@
+"""Output names: which files a recipe makes of one input pair, and where they go under OUT.
+
+The engine (planning, removals, clean-up) and the worker (writing) both read names from here, so a
+pair's outputs are named in exactly one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .extensions import LOSSLESS_EXTENSIONS, suffix
+from .pairing import Pair
+from .recipe import Recipe, Target
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One output pair to produce: copy k of a pair, or (copy None) the kept original."""
+
+    copy: int | None
+    image: str  # output paths, POSIX, relative to OUT
+    mask: str
+    targets: tuple[str, ...] = ()  # one per recipe target
+
+    def outputs(self) -> tuple[str, ...]:
+        return (self.image, self.mask, *self.targets)
+
+
+def output_samples(recipe: Recipe, pair: Pair) -> tuple[Sample, ...]:
+    """The output pairs a recipe makes of one input pair (names per the contract); none for a pair
+    with a problem.
+
+    Paths mirror the pair's key under OUT/images, OUT/masks and OUT/<target>, whatever the input
+    folders are called: copy k is ``<key>_aug<k>``, a kept original keeps its own name.
+    """
+    if pair.problem:
+        return ()
+    original = (_kept_original(recipe, pair),) if recipe.keep_original else ()
+    return original + tuple(_copy(recipe, pair, k) for k in range(recipe.max_copies()))
+
+
+def _kept_original(recipe: Recipe, pair: Pair) -> Sample:
+    key, sources = pair.key, zip(recipe.targets, pair.targets, strict=True)
+    return Sample(None, f"images/{key}{suffix(pair.image)}",
+                  f"masks/{key}{recipe.inputs.mask_suffix}{suffix(pair.mask)}",
+                  tuple(f"{t.name}/{key}{suffix(source)}" for t, source in sources))
+
+
+def _copy(recipe: Recipe, pair: Pair, k: int) -> Sample:
+    stem, sources = f"{pair.key}_aug{k}", zip(recipe.targets, pair.targets, strict=True)
+    return Sample(k, f"images/{stem}{image_extension(pair.image, recipe.output.image_format)}",
+                  f"masks/{stem}{recipe.inputs.mask_suffix}.{recipe.output.mask_format}",
+                  tuple(f"{t.name}/{stem}{_target_extension(t, source, recipe)}" for t, source in sources))
+
+
+def image_extension(source_name: str, image_format: str) -> str:
+    """The output image's extension: the source's own for ``same``, else the format's."""
+    return suffix(source_name) if image_format == "same" else f".{image_format}"
+
+
+def _target_extension(target: Target, source: str, recipe: Recipe) -> str:
+    """Label targets take the mask format; continuous ones keep a lossless source format, else TIFF."""
+    if target.kind == "label":
+        return f".{recipe.output.mask_format}"
+    return suffix(source) if suffix(source).lower() in LOSSLESS_EXTENSIONS else ".tif"
+
+
+def clashing_pair(recipe: Recipe, pair: Pair, planned: Mapping[str, Pair]) -> str | None:
+    """The earlier pair (its image) one of whose outputs has the name of one of this pair's, if any.
+
+    Copy k of key K is named ``K_aug<k>`` and a kept original ``K``, in every output folder, so two
+    pairs' names can only meet when this pair's key is an earlier one's plus ``_aug<k>`` and originals
+    are kept: pair ``x_aug0`` against copy 0 of pair ``x`` (which sorts first, and keeps its names).
+    """
+    base, sep, k = pair.key.rpartition("_aug")
+    if not (recipe.keep_original and sep and k.isdigit() and base in planned) or pair.problem:
+        return None
+    own = {path for s in output_samples(recipe, pair) for path in s.outputs()}
+    theirs = (path for s in output_samples(recipe, planned[base]) for path in s.outputs())
+    return planned[base].image if any(path in own for path in theirs) else None
