@@ -1,0 +1,144 @@
+"""Real services for the scale-out and object-storage tests, started on 127.0.0.1 by the tests
+themselves, with bounded start-up time, and always torn down: a Dask scheduler with worker processes
+(the ``dask`` command line, as a user starts them), and moto's S3 server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dask(*args: str, env: dict[str, str] | None = None, log: Path) -> subprocess.Popen:
+    """One ``dask`` command in its own process group, so teardown ends it and anything it started."""
+    command = [os.path.join(os.path.dirname(sys.executable), "dask"), *args]
+    return subprocess.Popen(
+        command,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@dataclass
+class DaskCluster:
+    address: str
+    scheduler_file: Path
+    folder: Path
+    scheduler: subprocess.Popen
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    def add_worker(self, nthreads: int = 1, env: dict[str, str] | None = None, name: str | None = None) -> None:
+        """Start one worker process (no nanny: a killed worker stays dead, as a lost machine does)."""
+        name = name or f"w{len(self.workers) + 1}"
+        args = [
+            "worker",
+            self.address,
+            "--nthreads",
+            str(nthreads),
+            "--no-nanny",
+            "--no-dashboard",
+            "--host",
+            "127.0.0.1",
+            "--name",
+            name,
+            "--local-directory",
+            str(self.folder / name),
+        ]
+        self.workers.append(_dask(*args, env=env, log=self.folder / f"{name}.log"))
+        self.wait_for_workers(len(self.workers))
+
+    def wait_for_workers(self, count: int) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=START_TIMEOUT) as client:
+            client.wait_for_workers(count, timeout=START_TIMEOUT)
+
+    def stop(self) -> None:
+        for proc in [*self.workers, self.scheduler]:
+            _stop(proc)
+
+
+@contextlib.contextmanager
+def dask_cluster(folder: Path, workers: int = 2, nthreads: int = 1) -> Iterator[DaskCluster]:
+    """A real scheduler and ``workers`` worker processes on 127.0.0.1, torn down on exit."""
+    folder.mkdir(parents=True, exist_ok=True)
+    scheduler_file = folder / "scheduler.json"
+    port = free_port()
+    proc = _dask(
+        "scheduler",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-dashboard",
+        "--scheduler-file",
+        str(scheduler_file),
+        log=folder / "scheduler.log",
+    )
+    cluster = DaskCluster(f"tcp://127.0.0.1:{port}", scheduler_file, folder, proc)
+    try:
+        _wait_for(
+            lambda: scheduler_file.is_file() and json.loads(scheduler_file.read_text() or "{}"),
+            proc,
+            folder / "scheduler.log",
+        )
+        for _ in range(workers):
+            cluster.add_worker(nthreads)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _wait_for(ready, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ValueError, OSError):
+            if ready():
+                return
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[:2]} ended (exit {proc.returncode}): {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    raise TimeoutError(f"{proc.args[:2]} not ready after {START_TIMEOUT} s: {log.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[str]:
+    """moto's S3 API on 127.0.0.1 (as s3fs tests itself); yields the endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
