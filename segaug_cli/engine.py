@@ -332,7 +332,13 @@ def check(
     report = CheckReport(differences=_manifest_differences(out_dir))
     previous = store.load_previous(out_dir, distrust_edited=False)
     jobs = plan(recipe, _find(recipe, in_dir), previous)
-    settings = Settings(recipe, str(in_dir), str(out_dir), Mode.CHECK, deep=_deep_selection(recipe, jobs, deep))
+    # Without segaug.json's hash of the manifest (or against it), nothing vouches for the rows: each is
+    # recomputed from recipe and inputs, so a hand-edited row is a difference rather than the truth.
+    untrusted = bool(previous) and not store.manifest_vouched_for(out_dir)
+    if untrusted and not report.differences:
+        report.notes.append(f"OUT has no {store.VERSIONS} vouching for its manifest: every row was recomputed")
+    settings = Settings(recipe, str(in_dir), str(out_dir), Mode.CHECK, deep=_deep_selection(recipe, jobs, deep),
+                        verify_rows=untrusted)
     rows, dropped = _compare_outputs(report, executors.choose(workers, len(jobs)), jobs, settings, progress)
     for row in no_longer_produced(jobs, previous, dropped):
         report.differences.append(Difference(row.image, "extra", "the recipe no longer produces it"))
@@ -378,7 +384,8 @@ def _collect_differences(report: CheckReport, outcome: PairOutcome, rows: dict[s
             rows[s.image] = s.row
         else:
             kind = Reason.MISSING if s.reason is Reason.NEW else s.reason
-            report.differences.append(Difference(s.path or s.image, kind.value, _REASONS[s.reason]))
+            why = f"{_REASONS[s.reason]}: {s.detail}" if s.detail else _REASONS[s.reason]
+            report.differences.append(Difference(s.path or s.image, kind.value, why))
 
 
 _REASONS = {
@@ -387,6 +394,7 @@ _REASONS = {
     Reason.MISSING: "listed in the manifest but the file is gone",
     Reason.ALTERED: "the file's bytes differ from the manifest's sha256",
     Reason.PIXELS_DIFFER: "recomputing it gives different pixels (another OpenCV or segaug version?)",
+    Reason.ROW_DIFFERS: "its manifest row differs from a recomputation in",
 }
 
 

@@ -47,6 +47,7 @@ class Reason(StrEnum):
     ALTERED = "altered"
     FORCED = "forced"
     PIXELS_DIFFER = "pixels differ"
+    ROW_DIFFERS = "row differs"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Settings:
     mode: Mode = Mode.EXPAND
     force: bool = False
     deep: frozenset[str] = frozenset()  # check: output images whose pixels are recomputed and compared
+    verify_rows: bool = False  # check of a manifest it cannot trust: recompute every row and compare
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class SampleOutcome:
     reason: Reason | None = None
     row: Row | None = None
     path: str = ""  # the output file the reason is about (the mask, when only the mask is missing/altered)
+    detail: str = ""  # check: what differs, where the reason alone does not say (the columns of a row)
 
 
 @dataclass(frozen=True)

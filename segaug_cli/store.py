@@ -279,6 +279,15 @@ def manifest_edited(out_dir: Path) -> bool:
     return isinstance(recorded, str) and recorded != actual
 
 
+def manifest_vouched_for(out_dir: Path) -> bool:
+    """True when segaug.json records the sha256 of manifest.csv as it is now: segaug wrote it so."""
+    try:
+        recorded = json.loads((out_dir / VERSIONS).read_text(encoding="utf-8")).get("manifest_sha256")
+        return recorded == _sha256_of(out_dir / MANIFEST)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _errors_csv(failures: list[tuple[str, str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

@@ -155,10 +155,13 @@ def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample:
     reason, path = outdated
     if reason is None and sample.image in settings.deep:
         reason, path = _compare_pixels(settings, sources, job.pair, sample)
+    detail = ""
+    if reason is None and settings.verify_rows:
+        reason, path, detail = _compare_row(settings, sources, job.pair, sample, previous)
     if reason is None:
         return SampleOutcome(sample.image, sample.mask, Action.UNCHANGED, row=previous)
     if settings.mode is not Mode.EXPAND:
-        return SampleOutcome(sample.image, sample.mask, Action.PENDING, reason, path=path)
+        return SampleOutcome(sample.image, sample.mask, Action.PENDING, reason, path=path, detail=detail)
     encoded, row = _render(settings, sources, job.pair, sample, fp)
     for rel, data in zip(sample.outputs(), encoded, strict=True):
         path = os.path.join(settings.out_dir, rel)
@@ -244,6 +247,15 @@ def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: S
         if stored != fresh and not np.array_equal(codecs.decode_pixels(stored, rel), codecs.decode_pixels(fresh, rel)):
             return Reason.PIXELS_DIFFER, rel
     return None, ""
+
+
+def _compare_row(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
+                 recorded: Row) -> tuple[Reason | None, str, str]:
+    """check of an untrusted manifest: recompute the sample's row and compare every field with the
+    recorded one. A row edited by hand (its matrix, params, seed...) then shows as a difference."""
+    fresh = _render(settings, sources, pair, sample, recorded.fingerprint)[1]
+    fields = [name for name in Row.__dataclass_fields__ if getattr(fresh, name) != getattr(recorded, name)]
+    return (Reason.ROW_DIFFERS, sample.image, ", ".join(fields)) if fields else (None, "", "")
 
 
 def _discard(paths: list[str]) -> None:
