@@ -6,7 +6,8 @@ run `python scripts/op_table.py` and paste its output into the README.
 
 from __future__ import annotations
 
-from segaug_cli.recipe import OPS, OpSpec, Range
+from segaug_cli.ops.spec import Members, OpSpec, Range
+from segaug_cli.recipe import OPS
 
 MASK_EFFECT = {
     "geometric": "same geometry, nearest-neighbour",
@@ -29,7 +30,8 @@ def _num(x: float) -> str:
 
 def _keys(spec: OpSpec) -> str:
     keys = [f"`{name}` {_value(p.default)}" for name, p in spec.params.items()]
-    keys += [f"`{name}` {'(required)' if name == 'ops' else _value(s.default)}" for name, s in spec.settings.items()]
+    keys += [f"`{name}` {'(required)' if isinstance(s, Members) else _value(s.default)}"
+             for name, s in spec.settings.items()]
     return ", ".join(keys + ["`p` 1"])
 
 
