@@ -15,22 +15,15 @@ from ..ops.spec import GeometricOp, GroupOp, OpSpec, PhotometricOp
 SPEC_MODULE = "spec"  # the vocabulary the records are written in, not a family
 
 
-def _families() -> list[ModuleType]:
-    """The family modules of segaug_cli.ops, in their ORDER (which places their ops in docs and messages)."""
-    names = sorted(m.name for m in pkgutil.iter_modules(_ops_package.__path__) if m.name != SPEC_MODULE)
-    families = [importlib.import_module(f"{_ops_package.__name__}.{name}") for name in names]
-    for family in families:
-        if not isinstance(getattr(family, "ORDER", None), int) or not isinstance(getattr(family, "OPS", None), tuple):
-            raise ImportError(f"{family.__name__} must define ORDER (an int) and OPS (a tuple of op records)")
-    orders = [family.ORDER for family in families]
-    if len(set(orders)) != len(orders):
-        raise ImportError(f"two op families share an ORDER: {sorted(orders)}")
-    return sorted(families, key=lambda family: family.ORDER)
+def collect(package: ModuleType) -> dict[str, OpSpec]:
+    """Every op record of ``package``'s family modules, by name, in the families' ORDER.
 
-
-def _collect() -> dict[str, OpSpec]:
+    Raises:
+        ImportError: a family lacks ORDER or OPS, two families share an ORDER, an entry is not an
+            op record, or two records share a name.
+    """
     found: dict[str, OpSpec] = {}
-    for family in _families():
+    for family in _families(package):
         for spec in family.OPS:
             if not isinstance(spec, (GeometricOp, PhotometricOp, GroupOp)):
                 raise ImportError(f"{family.__name__}.OPS holds {spec!r}, not a GeometricOp, PhotometricOp or GroupOp")
@@ -40,7 +33,19 @@ def _collect() -> dict[str, OpSpec]:
     return found
 
 
-OPS: dict[str, OpSpec] = _collect()
+def _families(package: ModuleType) -> list[ModuleType]:
+    names = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.name != SPEC_MODULE)
+    families = [importlib.import_module(f"{package.__name__}.{name}") for name in names]
+    for family in families:
+        if not isinstance(getattr(family, "ORDER", None), int) or not isinstance(getattr(family, "OPS", None), tuple):
+            raise ImportError(f"{family.__name__} must define ORDER (an int) and OPS (a tuple of op records)")
+    orders = sorted(family.ORDER for family in families)
+    if len(set(orders)) != len(orders):
+        raise ImportError(f"two op families share an ORDER: {orders}")
+    return sorted(families, key=lambda family: family.ORDER)
+
+
+OPS: dict[str, OpSpec] = collect(_ops_package)
 GEOMETRIC_OPS = tuple(name for name, spec in OPS.items() if spec.kind == "geometric")
 PHOTOMETRIC_OPS = tuple(name for name, spec in OPS.items() if spec.kind == "photometric")
 
