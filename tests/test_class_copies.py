@@ -1,4 +1,4 @@
-"""Class-aware copies (issue 5, item 6): `copies: {default: N, classes: {label: M}}` oversamples the
+"""Class-aware copies: `copies: {default: N, classes: {label: M}}` oversamples the
 pairs whose mask contains a rare class, incremental reruns add or remove exactly the copies a rule
 change implies, and the summary reports each class's pixel share before and after.
 """

@@ -1,4 +1,8 @@
-"""The import rules of STYLE.md section 1, read from the source with ast (nothing is imported)."""
+"""The import rules, read from the source with ast (nothing is imported).
+
+Imports run only downward; only cli imports click; transforms see only arrays; recipe and op
+modules load no array library when imported.
+"""
 
 from __future__ import annotations
 

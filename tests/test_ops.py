@@ -1,4 +1,4 @@
-"""Every op of issue 5, one sample at a time (augment.render) and end to end (segaug expand).
+"""Every op, one sample at a time (augment.render) and end to end (segaug expand).
 
 Alignment is tested the strong way: the image is colour-coded (colour = function of label), so whatever
 the geometry does, decoding the output image's colours must give back the output mask. The geometric

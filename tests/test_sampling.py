@@ -19,7 +19,7 @@ def ops(text: str) -> tuple[recipe.Op, ...]:
 
 
 def test_sample_seed_is_the_documented_hash():
-    # STYLE.md: first 8 bytes of sha256("{seed}\0{key}\0{copy}"), little-endian.
+    # the documented seed: first 8 bytes of sha256("{seed}\0{key}\0{copy}"), little-endian.
     cases = [(0, "a", 0), (7, "city/a", 3), (2**64 - 1, "x/y/z", 9999), (0, "\u00e9t\u00e9", 1)]
     for seed, key, copy in cases:
         digest = hashlib.sha256(f"{seed}\x00{key}\x00{copy}".encode()).digest()

@@ -1,4 +1,4 @@
-"""Several targets per image (issue 5, item 5): extra label and continuous maps share each sample's
+"""Several targets per image: extra label and continuous maps share each sample's
 geometry with the image and the mask, land in OUT/<name>/, and get a column pair in the manifest.
 
 The affine tests re-warp every source target with the manifest's matrix (nearest for label maps,
