@@ -1,12 +1,13 @@
-"""Print the README's table of ops from the recipe registry, so the two cannot disagree.
+"""Print the op table of docs/recipes.md from the recipe registry, so the two cannot disagree.
 
-tests/test_docs.py checks that README.md contains exactly this table; after adding or changing an op,
-run `python scripts/op_table.py` and paste its output into the README.
+tests/test_docs.py checks that docs/recipes.md contains exactly this table; after adding or changing an op,
+run `python scripts/op_table.py` and paste its output into docs/recipes.md.
 """
 
 from __future__ import annotations
 
-from segaug_cli.recipe import OPS, OpSpec, Range
+from segaug_cli.ops.spec import Members, OpSpec, Range
+from segaug_cli.recipe import OPS
 
 MASK_EFFECT = {
     "geometric": "same geometry, nearest-neighbour",
@@ -29,7 +30,8 @@ def _num(x: float) -> str:
 
 def _keys(spec: OpSpec) -> str:
     keys = [f"`{name}` {_value(p.default)}" for name, p in spec.params.items()]
-    keys += [f"`{name}` {'(required)' if name == 'ops' else _value(s.default)}" for name, s in spec.settings.items()]
+    keys += [f"`{name}` {'(required)' if isinstance(s, Members) else _value(s.default)}"
+             for name, s in spec.settings.items()]
     return ", ".join(keys + ["`p` 1"])
 
 

@@ -4,7 +4,8 @@
 homography, or a displacement field), adjacent homographies are multiplied into one, and each
 target is then resampled ONCE: ``warpAffine`` for an affine chain, ``warpPerspective`` for a
 projective one, a single ``remap`` with composed maps when a field is involved. Masks always go
-nearest-neighbour. No I/O and no randomness here (random fields come from ``sampling`` by seed).
+nearest-neighbour. What each op contributes comes from its record in ``segaug_cli.ops``. No I/O
+and no randomness here (random fields come from ``sampling`` by seed).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from .errors import PairError
-from .recipe import Recipe, Target
-from .sampling import CROP_TRIES, Draw, applied_leaves, normal_field, uniform_field
+from .ops.spec import GeometricOp, GroupOp, PhotometricOp
+from .recipe import Recipe, Target, spec_of
+from .sampling import Draw, applied_leaves
 from .transforms import fields, geometric, photometric
 
 Shape = tuple[int, int]
@@ -64,156 +66,19 @@ class Geometry:
 
 @dataclass
 class _Context:
-    """What a geometric op may look at while it is resolved: the shape so far, and the mask."""
+    """What a geometric op may look at while it is resolved: the shape so far, and the mask (``ops.spec.Frame``)."""
 
     geometry: Geometry
     mask: np.ndarray
-    border: str
-    mask_fill: int | tuple[int, ...]
+
+    @property
+    def shape(self) -> Shape:
+        return self.geometry.shape
 
     def mask_in_frame(self, outside: int) -> np.ndarray:
         """The source labels as they stand at this point of the chain (``outside`` where uncovered)."""
         return self.geometry.mask(self.mask, "constant", outside)
 
-
-Resolved = tuple[Stage, Shape, dict[str, Any]]
-
-
-def _affine(build: Callable[[Draw, Shape], np.ndarray]) -> Callable[[Draw, _Context], Resolved]:
-    return lambda d, ctx: (build(d, ctx.geometry.shape), ctx.geometry.shape, {})
-
-
-def _resize(d: Draw, ctx: _Context) -> Resolved:
-    size = tuple(d.setting("size"))
-    return geometric.resize(size, ctx.geometry.shape), size, {}
-
-
-def _pad(d: Draw, ctx: _Context) -> Resolved:
-    h, w = ctx.geometry.shape
-    size, multiple = d.setting("size"), d.setting("multiple")
-    th, tw = (max(h, size[0]), max(w, size[1])) if size else (h, w)
-    if multiple or not size:
-        m = multiple or 32
-        th, tw = -(-th // m) * m, -(-tw // m) * m
-    dx, dy = (tw - w) // 2, (th - h) // 2
-    # a whole-pixel shift, written exactly (dx / w * w is not always dx in floating point)
-    return geometric.crop_to(-dx, -dy, (h, w), (h, w)), (th, tw), {"top": dy, "left": dx}
-
-
-def _offset(fraction: float, slack: int, lo: int | None = None, hi: int | None = None) -> int:
-    """A window offset from a fraction: anywhere in [min(0, slack), max(0, slack)], within [lo, hi]."""
-    first, last = min(0, slack), max(0, slack)
-    if lo is not None:
-        first, last = max(first, lo), min(last, hi)
-        if first > last:
-            first = last = min(max(lo, min(0, slack)), max(0, slack))
-    return first + min(int(fraction * (last - first + 1)), last - first)
-
-
-def _crop(d: Draw, ctx: _Context) -> Resolved:
-    h, w = ctx.geometry.shape
-    ch, cw = d.setting("size")
-    classes, cap, ignore = d.setting("classes"), d.setting("max_class_share"), d.setting("ignore")
-    needs_mask = (classes or cap < 1) and ctx.mask.ndim == 2
-    frame = ctx.mask_in_frame(ignore if ignore is not None else 0) if needs_mask else None
-    anchor = _pick_pixel(frame, classes, d.value("_pick")) if needs_mask and classes else None
-    candidates = [(d.value("x"), d.value("y"))] + ([tuple(t) for t in d.value("_tries")] if cap < 1 else [])
-    windows = [_window(u, v, (h, w), (ch, cw), anchor) for u, v in candidates]
-    if needs_mask and cap < 1:
-        shares = [_max_share(frame, x0, y0, (ch, cw), ignore) for x0, y0 in windows]
-        ok = [i for i, share in enumerate(shares) if share <= cap]
-        chosen = windows[ok[0] if ok else int(np.argmin(shares))]
-    else:
-        chosen = windows[0]
-    x0, y0 = chosen
-    return geometric.crop_to(x0, y0, (ch, cw), (ch, cw)), (ch, cw), {"left": x0, "top": y0}
-
-
-def _window(u: float, v: float, shape: Shape, box: Shape, anchor: tuple[int, int] | None) -> tuple[int, int]:
-    (h, w), (ch, cw) = shape, box
-    if anchor is None:
-        return _offset(u, w - cw), _offset(v, h - ch)
-    ax, ay = anchor  # the window must contain this pixel
-    return _offset(u, w - cw, ax - cw + 1, ax), _offset(v, h - ch, ay - ch + 1, ay)
-
-
-def _pick_pixel(frame: np.ndarray, classes: Sequence[int], u: float) -> tuple[int, int] | None:
-    ys, xs = np.nonzero(np.isin(frame, classes))
-    if not len(xs):
-        return None
-    i = min(int(u * len(xs)), len(xs) - 1)
-    return int(xs[i]), int(ys[i])
-
-
-def _max_share(frame: np.ndarray, x0: int, y0: int, box: Shape, ignore: int | None) -> float:
-    h, w = frame.shape
-    window = frame[max(0, y0):min(h, y0 + box[0]), max(0, x0):min(w, x0 + box[1])].ravel()
-    if ignore is not None:
-        window = window[window != ignore]
-    if not window.size:
-        return 1.0
-    return float(np.bincount(window).max() / window.size)
-
-
-def _resized_crop(d: Draw, ctx: _Context) -> Resolved:
-    h, w = ctx.geometry.shape
-    size = tuple(d.setting("size"))
-    for area, log_aspect, u, v in d.value("_tries")[:CROP_TRIES]:
-        target, aspect = area * h * w, float(np.exp(log_aspect))
-        fw, fh = np.sqrt(target * aspect), np.sqrt(target / aspect)
-        if not (fw < w + 1 and fh < h + 1):  # also an aspect so extreme that a side is infinite
-            continue
-        cw, ch = round(fw), round(fh)
-        if 0 < cw <= w and 0 < ch <= h:
-            x0, y0 = _offset(u, w - cw), _offset(v, h - ch)
-            break
-    else:  # no candidate fits (an extreme aspect range): the whole frame, as torchvision falls back to
-        ch, cw = h, w
-        x0, y0 = 0, 0
-    details = {"left": x0, "top": y0, "width": cw, "height": ch}
-    return geometric.crop_to(x0, y0, (ch, cw), size), size, details
-
-
-def _rot90(d: Draw, ctx: _Context) -> Resolved:
-    h, w = ctx.geometry.shape
-    k = d.value("k") % 4
-    return geometric.rot90(k, (h, w)), ((w, h) if k % 2 else (h, w)), {}
-
-
-def _perspective(d: Draw, ctx: _Context) -> Resolved:
-    h, w = ctx.geometry.shape
-    shifts = np.asarray(d.value("_shifts")) * d.value("scale") * np.array([w, h])
-    m = geometric.perspective(shifts, (h, w))
-    return m, (h, w), {"matrix": [float(x) for x in m.ravel()]}
-
-
-def _elastic(d: Draw, ctx: _Context) -> Resolved:
-    shape = ctx.geometry.shape
-    noise = uniform_field(d.value("seed"), (2, *shape))
-    return fields.elastic(noise[0], noise[1], d.value("alpha"), d.value("sigma")), shape, {}
-
-
-def _grid(d: Draw, ctx: _Context) -> Resolved:
-    shape = ctx.geometry.shape
-    return fields.grid_distortion(np.array(d.value("x_steps")), np.array(d.value("y_steps")), shape), shape, {}
-
-
-_GEOMETRIC: dict[str, Callable[[Draw, _Context], Resolved]] = {
-    "rotate": _affine(lambda d, shape: geometric.rotate(d.value("degrees"), shape)),
-    "scale": _affine(lambda d, shape: geometric.scale(d.value("factor"), shape)),
-    "shear": _affine(lambda d, shape: geometric.shear(d.value("degrees"), shape)),
-    "translate": _affine(lambda d, shape: geometric.translate(d.value("x"), d.value("y"), shape)),
-    "hflip": _affine(lambda d, shape: geometric.hflip(shape)),
-    "vflip": _affine(lambda d, shape: geometric.vflip(shape)),
-    "resize": _resize,
-    "pad": _pad,
-    "crop": _crop,
-    "random_resized_crop": _resized_crop,
-    "rot90": _rot90,
-    "perspective": _perspective,
-    "elastic": _elastic,
-    "grid_distortion": _grid,
-}
 
 # ---------------------------------------------------------------------------------------------
 # Photometric ops: pointwise ones run on the source before resampling (so the border fill stays
@@ -221,23 +86,6 @@ _GEOMETRIC: dict[str, Callable[[Draw, _Context], Resolved]] = {
 # ---------------------------------------------------------------------------------------------
 
 ImageOp = Callable[[np.ndarray], np.ndarray]
-
-_INTENSITY_STEPS: dict[str, Callable[[Draw], photometric.Step]] = {
-    "brightness": lambda d: photometric.brightness(d.value("delta")),
-    "contrast": lambda d: photometric.contrast(d.value("factor")),
-    "gamma": lambda d: photometric.gamma(d.value("gamma")),
-}
-_BEFORE: dict[str, Callable[[Draw], ImageOp]] = {
-    "hsv": lambda d: lambda img: photometric.hsv(img, d.value("hue"), d.value("saturation"), d.value("value")),
-}
-_AFTER: dict[str, Callable[[Draw], ImageOp]] = {
-    "blur": lambda d: lambda img: photometric.blur(img, d.value("sigma")),
-    "noise": lambda d: lambda img: photometric.add_noise(
-        img, normal_field(d.value("seed"), (*img.shape[:2], 1 if img.ndim == 2 else img.shape[2])),
-        d.value("sigma")),
-    "clahe": lambda d: lambda img: photometric.clahe(img, d.value("clip_limit"), d.setting("tiles")),
-    "jpeg": lambda d: lambda img: photometric.jpeg(img, d.value("quality")),
-}
 
 
 def _tone(image: np.ndarray, ops: list[photometric.Step | ImageOp]) -> np.ndarray:
@@ -267,22 +115,33 @@ class Plan:
 
 
 def plan_sample(draws: tuple[Draw, ...], mask: np.ndarray, recipe: Recipe) -> Plan:
-    """Resolve a sample's draws against its source mask's size (and labels, for class-aware crops)."""
+    """Resolve a sample's draws against its source mask's size (and labels, for class-aware crops).
+
+    Raises:
+        LookupError: a draw names an op the registry does not know.
+    """
     plan = Plan(Geometry(mask.shape[:2]))
-    ctx = _Context(plan.geometry, mask, recipe.border.mode, recipe.border.mask_fill)
+    ctx = _Context(plan.geometry, mask)
     for label, d in applied_leaves(draws):
-        if d.name in _GEOMETRIC:
-            stage, shape, details = _GEOMETRIC[d.name](d, ctx)
-            plan.geometry.then(stage, shape)
-            if details:
-                plan.resolved[label] = details
-        elif d.name in _INTENSITY_STEPS:
-            plan.before.append(_INTENSITY_STEPS[d.name](d))
-        elif d.name in _BEFORE:
-            plan.before.append(_BEFORE[d.name](d))
-        elif d.name in _AFTER:
-            plan.after.append(_AFTER[d.name](d))
+        _add(plan, ctx, label, d)
     return plan
+
+
+def _add(plan: Plan, ctx: _Context, label: str, d: Draw) -> None:
+    """One applied op into the plan: a resampling stage, or an image function before or after it."""
+    spec = spec_of(d.name)
+    if isinstance(spec, GeometricOp):
+        stage, shape, details = spec.stage(d, ctx)
+        plan.geometry.then(stage, shape)
+        if details:
+            plan.resolved[label] = details
+    elif isinstance(spec, PhotometricOp):
+        if spec.on_source is not None:
+            plan.before.append(spec.on_source(d))
+        else:
+            plan.after.append(spec.on_output(d))
+    elif not isinstance(spec, GroupOp):  # a group's members come through on their own
+        raise TypeError(f"op {d.name!r}: augment cannot apply a {type(spec).__name__}")
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from . import codecs
 from .augment import render
 from .errors import SegaugError, UsageError
 from .pairing import Pair, find_pairs
-from .recipe import Recipe
+from .recipe import Recipe, spec_of
 from .sampling import Draw, applied_leaves, draw_for, sample_seed
 
 GOLDEN = 0.6180339887498949  # hue step between consecutive labels: never close to a recent one
@@ -183,19 +183,10 @@ def _copy_cell(recipe: Recipe, key: str, image: np.ndarray, mask: codecs.Mask, c
 # Captions
 # ---------------------------------------------------------------------------------------------
 
-# The one number worth showing for ops where it tells the copies apart; other ops show their name.
-_HEADLINE = {
-    "rotate": lambda d: f"rotate {round(d.value('degrees')):+d}",  # whole degrees; never "-0"
-    "shear": lambda d: f"shear {round(d.value('degrees')):+d}",
-    "scale": lambda d: f"scale {d.value('factor'):.2f}",
-    "rot90": lambda d: f"rot90 k={d.value('k')}",
-    "jpeg": lambda d: f"jpeg q={d.value('quality')}",
-}
-
 
 def summarise(draws: tuple[Draw, ...]) -> str:
     """The applied ops of a sample, short: ``rotate +7, scale 1.04, hflip, brightness``."""
-    names = [_HEADLINE.get(d.name, lambda d: d.name)(d) for _, d in applied_leaves(draws) if not d.children]
+    names = [spec_of(d.name).label(d) for _, d in applied_leaves(draws) if not d.children]
     return ", ".join(names) or "no op applied"
 
 

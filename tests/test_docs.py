@@ -152,8 +152,16 @@ def test_every_segaug_command_in_a_shell_block_runs(doc, workspace):
         assert result.exit_code == 0, f"{rel(doc)}: `{line}` exited {result.exit_code}: {result.stderr}"
 
 
+EXCERPT = re.compile(r"excerpt of (\S+\.py)$")
+
+
 @pytest.mark.parametrize("block", blocks_in("python"), ids=lambda b: b.where)
-def test_every_python_block_runs(block, workspace):
+def test_every_python_block_runs_or_is_a_true_excerpt(block, workspace):
+    if block.fragment:  # `<!-- fragment: excerpt of segaug_cli/x.py -->`: its lines stand in that file
+        source = (REPO / EXCERPT.fullmatch(block.fragment).group(1)).read_text(encoding="utf-8")
+        lines = [line.strip() for line in block.text.splitlines() if line.strip() not in ("", "...")]
+        assert [line for line in lines if line not in source] == []
+        return
     exec(compile(block.text, block.where, "exec"), {"__name__": "__main__"})
 
 

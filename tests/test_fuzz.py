@@ -203,7 +203,7 @@ def test_random_bytes_in_a_real_process_pool_never_hang(image, mask):
 # Recipes
 # ---------------------------------------------------------------------------------------------
 
-KEYS = [*recipe._TOP_KEYS, *recipe.OPS, "p", "degrees", "range", "fraction", "images", "masks", "mask_suffix",
+KEYS = [*recipe.TOP_KEYS, *recipe.OPS, "p", "degrees", "range", "fraction", "images", "masks", "mask_suffix",
         "image_format", "mask_format", "jpeg_quality", "png_compression", "mode", "image_fill", "mask_fill",
         "lo", "hi", "<<"]
 SCALARS = (
@@ -223,7 +223,7 @@ DOCUMENTS = st.recursive(
 @st.composite
 def recipe_shaped(draw) -> dict:
     """Mostly-right recipes: known sections and ops with random values, to reach the deep checks."""
-    doc = draw(st.dictionaries(st.sampled_from(recipe._TOP_KEYS), DOCUMENTS, max_size=4))
+    doc = draw(st.dictionaries(st.sampled_from(recipe.TOP_KEYS), DOCUMENTS, max_size=4))
     settings_ = st.none() | st.dictionaries(st.sampled_from(KEYS), DOCUMENTS, max_size=3)
     one_op = st.dictionaries(st.sampled_from(list(recipe.OPS)), settings_, min_size=1, max_size=1)
     ops = draw(st.lists(one_op | st.sampled_from(list(recipe.OPS)), max_size=4))

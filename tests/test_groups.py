@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from segaug_cli import recipe as recipes
 from segaug_cli import sampling
 from segaug_cli.augment import render
+from segaug_cli.ops.spec import Labels, Share, Size, Whole, WholeSet
 
 GROUPS = ("one_of", "some_of")
 LEAVES = tuple(name for name, spec in recipes.OPS.items() if spec.kind != "group")
@@ -60,23 +61,20 @@ _SIZE = st.lists(st.integers(1, MAX_SIDE), min_size=2, max_size=2)
 
 
 def _setting(spec: recipes.SettingSpec):
-    kind = spec.kind
-    if kind == "size":
-        return _SIZE
-    if kind == "optional_size":
-        return st.one_of(st.none(), _SIZE)
-    if kind == "optional_int":
+    if isinstance(spec, Size):
+        return st.one_of(st.none(), _SIZE) if spec.optional else _SIZE
+    if isinstance(spec, Whole) and spec.optional:
         hi = MAX_MULTIPLE if spec.hi > MAX_MULTIPLE and spec.lo >= 1 else int(spec.hi)
         return st.one_of(st.none(), st.integers(int(spec.lo), hi))
-    if kind == "int":
+    if isinstance(spec, Whole):
         return st.integers(int(spec.lo), int(spec.hi))
-    if kind == "int_set":
+    if isinstance(spec, WholeSet):
         return st.lists(st.integers(int(spec.lo), int(spec.hi)), min_size=1, max_size=4)
-    if kind == "labels":
+    if isinstance(spec, Labels):
         return st.lists(st.integers(0, 300), max_size=3)
-    if kind == "share":
+    if isinstance(spec, Share):
         return st.floats(0, 1, exclude_min=True)
-    raise AssertionError(f"no strategy for setting kind {kind!r}: add one so the new op is fuzzed")
+    raise AssertionError(f"no strategy for setting kind {type(spec).__name__}: add one so the new op is fuzzed")
 
 
 _P = st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0, 1))

@@ -63,13 +63,17 @@ def short(module: str) -> str:
 
 
 def test_the_walk_sees_the_package():
-    assert {"segaug_cli.cli", "segaug_cli.engine", "segaug_cli.sampling", "segaug_cli.recipe",
+    assert {"segaug_cli.cli", "segaug_cli.engine", "segaug_cli.sampling", "segaug_cli.recipe.__init__",
+            "segaug_cli.recipe.parse", "segaug_cli.ops.spec", "segaug_cli.ops.affine",
             "segaug_cli.transforms.geometric", "segaug_cli.transforms.photometric"} <= set(MODULES)
     # The rules below hold only if the import finder sees what is there.
     assert {"click", "tqdm"} <= roots("segaug_cli.cli")
     assert "segaug_cli.engine" in imports("segaug_cli.cli")  # a function-level `from . import engine`
     assert "multiprocessing" in roots("segaug_cli.executors")
     assert "segaug_cli.cli" in imports("segaug_cli.__main__")
+    assert "segaug_cli.transforms.geometric" in imports("segaug_cli.ops.affine")  # inside a function
+    assert ".transforms.geometric" in top_level_imports("segaug_cli.augment")
+    assert not [name for name in top_level_imports("segaug_cli.ops.affine") if "transforms" in name]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=short)
@@ -101,18 +105,35 @@ def test_leaf_modules_import_only_the_standard_library(module):
     assert roots(module) <= STDLIB
 
 
+OP_FAMILIES = [m for m in MODULES if m.startswith("segaug_cli.ops.") and m not in ("segaug_cli.ops.__init__",
+                                                                                   "segaug_cli.ops.spec")]
+TRANSFORMS = {"segaug_cli.transforms", "segaug_cli.transforms.geometric", "segaug_cli.transforms.photometric",
+              "segaug_cli.transforms.fields"}
+RECIPE_BELOW_PARSE = {"segaug_cli.errors", "segaug_cli.ops.spec", "segaug_cli.recipe.checks",
+                      "segaug_cli.recipe.loader", "segaug_cli.recipe.registry", "segaug_cli.recipe.model"}
+
+
 @pytest.mark.parametrize(("module", "allowed"), [
     ("segaug_cli.errors", set()),
     ("segaug_cli.extensions", set()),
     ("segaug_cli.atomic", set()),
-    ("segaug_cli.recipe", {"segaug_cli.errors"}),
-    ("segaug_cli.sampling", {"segaug_cli.recipe"}),
     ("segaug_cli.pairing", {"segaug_cli.errors", "segaug_cli.extensions"}),
     ("segaug_cli.codecs", {"segaug_cli.errors", "segaug_cli.extensions"}),
     ("segaug_cli.fingerprint", {"segaug_cli.recipe"}),
     ("segaug_cli.naming", {"segaug_cli.extensions", "segaug_cli.pairing", "segaug_cli.recipe"}),
     ("segaug_cli.jobs", {"segaug_cli.manifest", "segaug_cli.pairing", "segaug_cli.recipe"}),
     ("segaug_cli.executors", {"segaug_cli", "segaug_cli.worker", "segaug_cli.jobs", "segaug_cli.errors"}),
+    ("segaug_cli.ops.spec", set()),  # the vocabulary of op records: below everything that reads them
+    *[(family, {"segaug_cli.ops.spec"} | TRANSFORMS) for family in OP_FAMILIES],
+    ("segaug_cli.recipe.checks", set()),
+    ("segaug_cli.recipe.loader", {"segaug_cli.errors"}),
+    # `from .. import ops` names the root package too (its __init__ holds only __version__)
+    ("segaug_cli.recipe.registry", {"segaug_cli", "segaug_cli.ops", "segaug_cli.ops.spec"}),
+    ("segaug_cli.recipe.model", {"segaug_cli.errors", "segaug_cli.ops.spec", "segaug_cli.recipe.checks",
+                                 "segaug_cli.recipe.registry"}),
+    ("segaug_cli.recipe.parse", RECIPE_BELOW_PARSE),
+    ("segaug_cli.recipe.__init__", RECIPE_BELOW_PARSE | {"segaug_cli.recipe.parse"}),
+    ("segaug_cli.sampling", {"segaug_cli.recipe", "segaug_cli.ops.spec"}),
 ])
 def test_lower_layers_import_only_below(module, allowed):
     assert internal(module) <= allowed
@@ -138,6 +159,27 @@ def imported_closure(module: str) -> frozenset[str]:
 def test_name_and_file_handling_never_loads_opencv(module):
     # pairing a large IN, or writing a file, must not pay for importing OpenCV (nor need it installed)
     assert not any({"cv2", "numpy"} & roots(m) for m in imported_closure(module))
+
+
+def top_level_imports(module: str) -> set[str]:
+    """What importing the module imports, as written (``..transforms.geometric``): not its functions' imports."""
+    found = set()
+    for node in tree(module).body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.update(f"{'.' * node.level}{node.module or ''}.{alias.name}" for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m.startswith(("segaug_cli.ops.", "segaug_cli.recipe."))],
+                         ids=short)
+def test_recipe_and_op_modules_load_no_array_library_on_import(module):
+    # every recipe command, `segaug validate` included, imports all of them: NumPy and OpenCV wait
+    # for the functions that draw or apply an op
+    names = top_level_imports(module)
+    assert not {name.split(".")[0] for name in names} & {"numpy", "cv2", "PIL", "tifffile"}
+    assert not [name for name in names if "transforms" in name]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=short)

@@ -1,0 +1,54 @@
+"""Recipes: YAML in, frozen dataclasses out, validated against the op registry.
+
+``model`` holds the dataclasses, ``loader`` reads YAML with the line of every key, ``parse`` checks
+each section, ``registry`` lists the ops that ``segaug_cli.ops`` defines. The names below are the
+package's interface; other modules import them from here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import RecipeError
+from ..ops.spec import OpSpec, ParamSpec, SettingSpec
+from .checks import MAX_COPIES
+from .model import (
+    BORDER_MODES,
+    IMAGE_FORMATS,
+    INTERPOLATIONS,
+    LOSSY_FORMATS,
+    MASK_FORMATS,
+    TARGET_KINDS,
+    Border,
+    Inputs,
+    Op,
+    Output,
+    Range,
+    Recipe,
+    Target,
+)
+from .parse import MAX_CHANNELS, TOP_KEYS, parse
+from .registry import GEOMETRIC_OPS, OPS, PHOTOMETRIC_OPS, spec_of
+
+__all__ = [
+    "BORDER_MODES", "GEOMETRIC_OPS", "IMAGE_FORMATS", "INTERPOLATIONS", "LOSSY_FORMATS", "MASK_FORMATS",
+    "MAX_CHANNELS", "MAX_COPIES", "OPS", "PHOTOMETRIC_OPS", "TARGET_KINDS", "TOP_KEYS",
+    "Border", "Inputs", "Op", "OpSpec", "Output", "ParamSpec", "Range", "Recipe", "SettingSpec", "Target",
+    "load", "parse", "spec_of",
+]
+
+
+def load(path: str | Path) -> Recipe:
+    """Read and validate a recipe file.
+
+    Raises:
+        RecipeError: the file cannot be read, is not YAML, or breaks a rule; the message names the
+            file, the line and the key.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "cannot be read as UTF-8 text"
+        raise RecipeError(str(path), None, "", reason) from None
+    return parse(text, str(path))

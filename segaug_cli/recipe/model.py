@@ -1,0 +1,142 @@
+"""The parsed recipe: frozen dataclasses, and the choices their fields may take.
+
+Defaults live here, in the dataclasses; nothing past the parser sees a raw dict or a missing key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import RecipeError
+from ..ops.spec import Range
+from .checks import check_copies, check_seed
+from .registry import OPS
+
+__all__ = [
+    "BORDER_MODES", "IMAGE_FORMATS", "INTERPOLATIONS", "LOSSY_FORMATS", "MASK_FORMATS", "TARGET_KINDS",
+    "Border", "Inputs", "Op", "Output", "Range", "Recipe", "Target",
+]
+
+INTERPOLATIONS = ("nearest", "linear", "cubic", "area", "lanczos")
+BORDER_MODES = ("constant", "reflect", "replicate")
+IMAGE_FORMATS = ("same", "png", "jpg", "tif")
+MASK_FORMATS = ("png", "tif")
+LOSSY_FORMATS = ("jpg", "jpeg", "webp")
+TARGET_KINDS = ("label", "continuous")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One transform of the recipe: its name, probability, sampled ranges and fixed settings.
+
+    Groups (``one_of``, ``some_of``) hold their member ops in ``ops``.
+    """
+
+    name: str
+    p: float = 1.0
+    ranges: tuple[tuple[str, Range], ...] = ()
+    settings: tuple[tuple[str, Any], ...] = ()
+    ops: tuple[Op, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return OPS[self.name].kind
+
+    def range(self, param: str) -> Range:
+        return dict(self.ranges)[param]
+
+    def setting(self, name: str) -> Any:
+        return dict(self.settings)[name]
+
+
+@dataclass(frozen=True)
+class Target:
+    """An extra per-pixel map resampled with the same geometry as the image and mask.
+
+    ``label`` maps (edges, instances) are resampled nearest-neighbour; ``continuous`` maps (weights,
+    distances, depth) with linear interpolation.
+    """
+
+    name: str  # the output folder, and the manifest column
+    folder: str  # the input folder, relative to IN
+    kind: str = "label"
+    fill: float = 0
+
+
+@dataclass(frozen=True)
+class Inputs:
+    images: str = "images"
+    masks: str = "masks"
+    mask_suffix: str = ""
+
+
+@dataclass(frozen=True)
+class Output:
+    image_format: str = "same"
+    mask_format: str = "png"
+    jpeg_quality: int = 95
+    # None: the fastest encoder settings measured per kind of file (files.png_params; zlib level 1 for
+    # palette masks), never slower than OpenCV's default; a level 0-9 is passed to the encoder as is
+    png_compression: int | None = None
+
+
+@dataclass(frozen=True)
+class Border:
+    mode: str = "constant"
+    image_fill: tuple[float, ...] = (0.0,)  # one value for every channel, or one per channel (RGB[A])
+    mask_fill: int | tuple[int, int, int] = 0  # a label, or an [R, G, B] class colour for colour masks
+
+
+@dataclass(frozen=True)
+class Recipe:
+    seed: int = 0
+    copies: int = 4
+    keep_original: bool = False
+    inputs: Inputs = field(default_factory=Inputs)
+    output: Output = field(default_factory=Output)
+    interpolation: str = "linear"
+    border: Border = field(default_factory=Border)
+    transforms: tuple[Op, ...] = ()
+    class_copies: tuple[tuple[int, int], ...] = ()  # (label, copies): pairs containing label get more
+    targets: tuple[Target, ...] = ()
+
+    def max_copies(self) -> int:
+        """The most copies any pair can get: ``copies``, or the largest class rule."""
+        return max([self.copies] + [n for _, n in self.class_copies])
+
+    def copies_for(self, labels: set[int] | None) -> int:
+        """Copies of a pair whose mask holds ``labels``: the largest matching class rule, else ``copies``.
+
+        A rule may be below the default, to thin out pairs of an over-represented class.
+        """
+        matching = [n for label, n in self.class_copies if labels and label in labels]
+        return max(matching) if matching else self.copies
+
+    def with_overrides(self, seed: int | None = None, copies: int | None = None) -> Recipe:
+        """The recipe with command-line overrides applied (None keeps the recipe's value).
+
+        Raises:
+            RecipeError: an override is out of range; the message names the option.
+        """
+        changes: dict[str, Any] = {}
+        if seed is not None:
+            changes["seed"] = check_seed(seed, lambda msg: RecipeError("--seed", None, "", msg))
+        if copies is not None:
+            changes["copies"] = check_copies(copies, lambda msg: RecipeError("--copies", None, "", msg))
+        return dataclasses.replace(self, **changes)
+
+    def sample_content(self) -> str:
+        """Canonical JSON of everything that decides the pixels of an augmented copy.
+
+        ``copies``, ``class_copies``, ``keep_original`` and ``inputs`` are left out: they decide which
+        samples exist and where their sources are, not what a given sample looks like, so changing
+        them must not invalidate samples that are still produced.
+        """
+        import json  # only expand and check need it: `segaug validate` starts faster without
+
+        content = dataclasses.asdict(self)
+        for key in ("copies", "class_copies", "keep_original", "inputs"):
+            content.pop(key)
+        return json.dumps(content, sort_keys=True, separators=(",", ":"))
