@@ -33,6 +33,9 @@ def _boundary() -> Iterator[None]:
         raise UserError(str(exc)) from None
     except OSError as exc:  # unreadable IN, unwritable OUT: still one sentence
         raise UserError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
+    except KeyboardInterrupt:  # Ctrl-C where a command has nothing to keep (expand handles its own)
+        click.echo("segaug: interrupted", err=True)
+        sys.exit(130)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,8 +7,12 @@ process, a local pool, something else) is not the engine's concern.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
+import os
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -145,9 +149,13 @@ def expand(
     started = time.perf_counter()
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     store.check_folders(in_dir, out_dir)
-    pairing = _find(recipe, in_dir)
-    previous = store.load_previous(out_dir)
-    jobs = plan(recipe, pairing, previous)
+    try:
+        pairing = _find(recipe, in_dir)
+        _pause_for_tests("planning")
+        previous = store.load_previous(out_dir)
+        jobs = plan(recipe, pairing, previous)
+    except KeyboardInterrupt:  # nothing is written before the plan is whole
+        return Summary(interrupted=True, seconds=time.perf_counter() - started)
     run = _Run(recipe, out_dir, jobs, previous, dry_run,
                Summary(pairs=len(jobs), orphan_masks=pairing.orphan_masks, ignored=pairing.ignored))
     if not dry_run:
@@ -198,6 +206,7 @@ class _Run:
                     store.versions()  # them (importing tifffile for its version takes ~16 ms)
                 for outcome in outcomes:
                     self.record(outcome)
+                    _pause_for_tests("running")
                     if progress:
                         progress(1)
                     if outcome.fatal or (strict and outcome.failure):
@@ -235,11 +244,13 @@ class _Run:
         if self.dry_run:
             self._plan_removals()
         else:
-            store.remove_temp_files(self.out_dir, _target_folders(self.recipe))
-            try:
-                known |= self._commit(complete)
-            except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun
-                self.summary.fatal = self.summary.fatal or f"{exc.filename or self.out_dir}: {exc.strerror or exc}"
+            with _interrupt_deferred() as interrupted:
+                store.remove_temp_files(self.out_dir, _target_folders(self.recipe))
+                try:
+                    known |= self._commit(complete)
+                except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun
+                    self.summary.fatal = self.summary.fatal or f"{exc.filename or self.out_dir}: {exc.strerror or exc}"
+            self.summary.interrupted |= interrupted()
         self.summary.foreign = store.foreign_files(self.out_dir, known, _target_folders(self.recipe))
 
     def _plan_removals(self) -> None:
@@ -261,6 +272,7 @@ class _Run:
         gone = self.superseded | {row.image for row in removals}
         kept = sorted((row for image, row in self.previous.items() if image not in gone), key=image_of)
         known: set[str] = set()
+        _pause_for_tests("commit")
         with self.journal.sorted_rows() as fresh:
             def rows() -> Iterator[Row]:
                 for row in heapq.merge(kept, fresh(), key=image_of):  # each pass re-reads the journal's runs
@@ -288,6 +300,36 @@ class _Run:
         unrecorded = (s for s in samples if s.image not in self.previous)
         for rel in (path for s in unrecorded for path in s.outputs()):
             (self.out_dir / rel).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[Callable[[], bool]]:
+    """Hold Ctrl-C until the block ends; yields whether one came.
+
+    The commit is short and turns the journal into the manifest: stopping it halfway would leave a
+    manifest that disagrees with OUT. Finished, it leaves OUT whole, and the run then reports the
+    interruption (exit 130). Only the main thread can own a signal handler; elsewhere nothing is held.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _pause_for_tests(point: str) -> None:
+    """A test stops a run at a named point to send it a signal there: SEGAUG_TEST_PAUSE_AT=point makes
+    the run create the file SEGAUG_TEST_PAUSE_FILE and wait up to two seconds. Unset, it costs a lookup."""
+    if os.environ.get("SEGAUG_TEST_PAUSE_AT") != point:
+        return
+    Path(os.environ["SEGAUG_TEST_PAUSE_FILE"]).touch()
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _tally(summary: Summary, outcome: PairOutcome) -> None:
@@ -332,6 +374,7 @@ def check(
     report = CheckReport(differences=_manifest_differences(out_dir))
     previous = store.load_previous(out_dir, distrust_edited=False)
     jobs = plan(recipe, _find(recipe, in_dir), previous)
+    _pause_for_tests("checking")
     # Without segaug.json's hash of the manifest (or against it), nothing vouches for the rows: each is
     # recomputed from recipe and inputs, so a hand-edited row is a difference rather than the truth.
     untrusted = bool(previous) and not store.manifest_vouched_for(out_dir)
