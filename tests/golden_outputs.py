@@ -41,13 +41,9 @@ OP_SETTINGS = {
 
 def library_versions() -> dict[str, str]:
     """The versions whose encoders and resamplers decide the bytes (segaug's own is in segaug.json)."""
-    import cv2
-    import numpy
-    import PIL
-    import tifffile
+    from segaug_cli.codecs import png_encoder
 
-    return {"numpy": numpy.__version__, "opencv": cv2.__version__, "pillow": PIL.__version__,
-            "tifffile": tifffile.__version__}
+    return {**pixel_versions(), "png": png_encoder()}
 
 
 def pixel_versions() -> dict[str, str]:
