@@ -53,8 +53,9 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=str, help="worker counts, comma-separated (default: 1,<all cores>)")
     p.add_argument(
         "--floor-image-params",
-        help="imencode params of the floor's images, e.g. 17,2,19,32 (default: segaug's own defaults,\n"
-        "read from the benchmarked segaug; none = OpenCV's default when segaug cannot say)",
+        help="imencode params of the floor's images, e.g. 17,2,19,32, or libdeflate for segaug's own\n"
+        "PNG writer (default: segaug's own defaults, read from the benchmarked segaug; none = OpenCV's\n"
+        "default when segaug cannot say)",
     )
     p.add_argument("--floor-mask-params", help="the same for the floor's masks")
     p.add_argument("--output", type=Path, help=f"write the markdown report here (default: "
@@ -94,8 +95,8 @@ def floor_settings(args: argparse.Namespace, segaug: Segaug) -> FloorSettings:
                              "as given by --floor-image-params / --floor-mask-params")
     detected = segaug.png_defaults()
     if detected:
-        return FloorSettings(*detected, "segaug's own defaults, read from `segaug_cli.codecs.png_params(kind, None)` "
-                             "of the benchmarked segaug")
+        return FloorSettings(*detected, "segaug's own defaults, read from the benchmarked segaug "
+                             "(`libdeflate`: its own writer, `segaug_cli.png.encode_png` at `png.FASTEST`)")
     return FloorSettings("", "", "OpenCV's default: the benchmarked segaug has no `segaug_cli.codecs.png_params`, "
                          "and encoded PNG with no params")
 

@@ -22,6 +22,10 @@ from .dataset import list_pairs
 
 _WORKER = {}  # per worker process: output folder and PNG params
 
+#: The floor's PNG "params" that mean segaug's own writer (segaug_cli.png.encode_png at its fastest
+#: settings for the kind) instead of ``cv2.imencode``: the floor that writes with the same fast encoder.
+LIBDEFLATE = "libdeflate"
+
 
 def matrix(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """A 2x3 matrix of the recipe's families: rotate, scale, shear (p .5), translate, hflip (p .5)."""
@@ -40,7 +44,7 @@ def matrix(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     return m
 
 
-def _init(out_dir: str, image_params: list[int], mask_params: list[int]) -> None:
+def _init(out_dir: str, image_params: list[int] | str, mask_params: list[int] | str) -> None:
     cv2.setNumThreads(1)
     _WORKER.update(out=out_dir, image_params=image_params, mask_params=mask_params)
 
@@ -55,9 +59,17 @@ def _write(image: np.ndarray, mask: np.ndarray, stem: str, k: int, rng: np.rando
         ("images", out_image, _WORKER["image_params"]),
         ("masks", out_mask, _WORKER["mask_params"]),
     ):
-        ok, buffer = cv2.imencode(".png", array, params)
+        buffer = _encode_png(array, params, folder)
         with open(f"{out}/{folder}/{stem}_aug{k}.png", "wb") as fh:
             fh.write(buffer)
+
+
+def _encode_png(array: np.ndarray, params: list[int] | str, folder: str) -> bytes:
+    if params == LIBDEFLATE:
+        from segaug_cli.png import encode_png  # the benchmarked segaug's writer
+
+        return encode_png(array, kind="image" if folder == "images" else "mask")
+    return cv2.imencode(".png", array, params)[1]
 
 
 def _per_output(task: tuple) -> int:
@@ -80,14 +92,15 @@ def _per_pair(task: tuple) -> int:
 
 
 def run(in_dir: str, out_dir: str, copies: int, workers: int, mode: str,
-        image_params: list[int], mask_params: list[int]) -> int:
+        image_params: list[int] | str, mask_params: list[int] | str) -> int:
     """Write ``copies`` warped copies of every pair of ``in_dir`` into ``out_dir/images`` and ``/masks``.
 
     Args:
         mode: ``output`` decodes the source pair for every output pair; ``pair`` once per source pair.
         workers: 1 runs in this process (as ``segaug --workers 1`` does: the strictest floor); more use a
             forked pool with OpenCV at one thread per worker.
-        image_params, mask_params: ``cv2.imencode`` params; empty for OpenCV's default.
+        image_params, mask_params: ``cv2.imencode`` params, empty for OpenCV's default; or ``LIBDEFLATE``
+            for segaug's own PNG writer (imported from the segaug_cli on the path: the benchmarked one).
 
     Returns:
         The output pairs written.
@@ -110,8 +123,10 @@ def run(in_dir: str, out_dir: str, copies: int, workers: int, mode: str,
         return sum(pool.imap_unordered(fn, tasks, chunksize=chunk))
 
 
-def parse_params(text: str) -> list[int]:
-    """'17,2,19,64' -> [17, 2, 19, 64]; '' or '-' -> []."""
+def parse_params(text: str) -> list[int] | str:
+    """'17,2,19,64' -> [17, 2, 19, 64]; '' or '-' -> []; 'libdeflate' -> segaug's own PNG writer."""
+    if text == LIBDEFLATE:
+        return LIBDEFLATE
     return [int(v) for v in text.strip("-").split(",") if v.strip()] if text else []
 
 

@@ -16,11 +16,15 @@ from pathlib import Path
 
 from .workloads import ROOT
 
-# segaug's PNG parameters when the recipe sets no png_compression, printed as "16,1,..." per kind.
+# segaug's PNG settings when the recipe sets no png_compression, one line per kind: "libdeflate" for a
+# segaug that writes PNG with its own writer, else its cv2.imencode params as "16,1,...".
 PNG_DEFAULTS_CODE = (
-    "from segaug_cli.codecs import png_params\n"
-    "print(','.join(map(str, png_params('image', None))))\n"
-    "print(','.join(map(str, png_params('mask', None))))\n"
+    "from segaug_cli import codecs\n"
+    "if hasattr(codecs, 'png_writer'):\n"
+    "    print('libdeflate\\nlibdeflate')\n"
+    "else:\n"
+    "    print(','.join(map(str, codecs.png_params('image', None))))\n"
+    "    print(','.join(map(str, codecs.png_params('mask', None))))\n"
 )
 
 # `segaug expand ...` under cProfile timed by CPU time; argv: [-c, stats file, expand arguments...].
@@ -59,10 +63,9 @@ class Segaug:
         return subprocess.run(cmd, env=self.env, cwd=self.cwd, capture_output=True, text=True)
 
     def png_defaults(self) -> tuple[str, str] | None:
-        """segaug's default PNG params for images and masks, as "16,1,..." strings, or None if unknown.
-
-        Read from ``png_params(kind, None)`` of the benchmarked segaug (the function that picks them); a
-        segaug without that function encoded with no params, OpenCV's default.
+        """segaug's default PNG settings for images and masks, or None if unknown: ``floor.LIBDEFLATE``
+        when the benchmarked segaug writes PNG with its own writer, else its "16,1,..." imencode params
+        (``png_params(kind, None)``); a segaug with neither encoded with no params, OpenCV's default.
         """
         found = self.run(self.python(PNG_DEFAULTS_CODE))
         lines = found.stdout.splitlines()

@@ -227,7 +227,7 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def encode_image(image: np.ndarray, extension: str, jpeg_quality: int, png_compression: int | None) -> bytes:
-    """Encode an image for ``extension``; PNG uses ``png_params`` (fast defaults unless a level is given)."""
+    """Encode an image for ``extension``; PNG through segaug's own writer (``png.encode_png``)."""
     ext = extension.lower()
     if ext in TIFF_EXTENSIONS:
         return _encode_tiff(image)
@@ -237,54 +237,66 @@ def encode_image(image: np.ndarray, extension: str, jpeg_quality: int, png_compr
         raise PairError(f"a float32 image cannot be stored as {ext}; use image_format tif")
     if image.ndim == 3 and image.shape[2] > 4:
         raise PairError(f"an image of {image.shape[2]} channels cannot be stored as {ext}; use image_format tif")
-    params: list[int] = []
-    if ext in JPEG_EXTENSIONS:
-        params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
-    elif ext == ".png":
-        params = png_params("image", png_compression)
+    if ext == ".png":
+        return _encode_png(image, "image", png_compression)
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if ext in JPEG_EXTENSIONS else []
     return _imencode(ext, image, params)
 
 
 def encode_mask(mask: Mask, labels: np.ndarray, mask_format: str, png_compression: int | None) -> bytes:
-    """Encode ``labels`` losslessly, as a palette PNG when the source ``mask`` was one."""
-    if mask.palette is not None and mask_format == "png":
-        return _encode_palette_png(labels, mask, png_compression)
+    """Encode ``labels`` losslessly, as a palette PNG (the source's PLTE and tRNS) when ``mask`` was one."""
     if mask_format == "tif":
         return _encode_tiff(labels)
-    return _imencode(".png", labels, png_params("mask", png_compression))
+    if mask.palette is not None:
+        return _encode_png(labels, "mask", png_compression, mask.palette, mask.transparency)
+    return _encode_png(labels, "mask", png_compression)
 
 
-def png_params(kind: str, level: int | None) -> list[int]:
-    """OpenCV PNG parameters for an ``image`` or a ``mask``: the recipe's zlib level when it gives one.
+def _encode_png(array: np.ndarray, kind: str, level: int | None, palette: list[int] | None = None,
+                transparency: bytes | int | None = None) -> bytes:
+    """Every PNG segaug writes: its own writer on libdeflate, whose bytes do not depend on the CPU.
 
-    Without a level, settings measured in benchmarks/RESULTS.md (480x360 CamVid pairs, OpenCV 5.0):
-    photos: Huffman-only coding with the AVG filter, 0.86x the time of OpenCV's default at 1.02x the
-    bytes; label masks: the default RLE coding with the UP filter, 0.92x the time at 0.75x the bytes.
-    Passing IMWRITE_PNG_COMPRESSION at all (even 1) is 1.7x (photos) to 2.7x (masks) slower than
-    OpenCV's default, because it also switches the strategy and lets libpng try every filter.
+    ``level`` None: the fastest settings measured for the kind (``png.FASTEST``).
     """
-    if level is not None:
-        return [cv2.IMWRITE_PNG_COMPRESSION, level]
-    if not hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV < 4.10: its own default is the fast one there
-        return []
-    if kind == "image":
-        return [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
-                cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_AVG]
-    return [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    png = png_writer()
+    try:
+        return png.encode_png(array, kind=kind, palette=palette, transparency=transparency, level=level)
+    except ValueError as exc:
+        raise PairError(f"cannot encode as .png: {exc}") from None
 
 
-def _encode_palette_png(labels: np.ndarray, mask: Mask, png_compression: int | None) -> bytes:
-    from PIL import Image
+class PngWriterMissing(OSError):
+    """The PNG compressor cannot be loaded: a run stops at its first PNG with this one line.
 
-    img = Image.frombytes("P", (labels.shape[1], labels.shape[0]), np.ascontiguousarray(labels).tobytes())
-    img.putpalette(mask.palette)
-    # Pillow's level 1 is ~5x faster than its default 6 and label maps compress well either way
-    options = {"compress_level": 1 if png_compression is None else png_compression}
-    if mask.transparency is not None:
-        options["transparency"] = mask.transparency
-    buffer = io.BytesIO()
-    img.save(buffer, format="PNG", **options)
-    return buffer.getvalue()
+    An OSError because, like a full disk, it keeps every pair from being written: the worker stops
+    the run with one line (exit code 1) rather than failing each pair with the same reason.
+    """
+
+
+def png_writer():
+    """The ``png`` module, or ``PngWriterMissing`` (no ``deflate`` wheel for this platform, say).
+
+    There is no fallback to another encoder on purpose: it would write other bytes than every other
+    install of the same versions, and ``check`` would then report a correct dataset as altered.
+    """
+    try:
+        from . import png
+    except ImportError as exc:
+        raise PngWriterMissing(
+            f"cannot write PNG: segaug writes it with libdeflate through the 'deflate' package, which cannot "
+            f"be imported here ({exc}); install it (pip install -c constraints.txt deflate), building it from "
+            "source where no wheel exists for this platform"
+        ) from None
+    return png
+
+
+def png_encoder() -> str:
+    """Which PNG writer and compressor decide PNG bytes, for segaug.json and the fingerprint."""
+    try:
+        name, package = png_writer().ENCODER
+    except PngWriterMissing:
+        return "segaug's writer, libdeflate missing"
+    return f"segaug's writer on {name} ({package})"
 
 
 def _encode_tiff(array: np.ndarray) -> bytes:

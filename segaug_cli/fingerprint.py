@@ -10,9 +10,12 @@ import functools
 import hashlib
 import json
 
+from . import codecs
 from .recipe import Recipe
 
-FORMAT_VERSION = 1  # bump when the same inputs would give different outputs or rows
+# Bump when the same inputs would give different outputs or rows. 2: every PNG is written by segaug's
+# own writer on libdeflate instead of OpenCV's encoder (same pixels, other bytes).
+FORMAT_VERSION = 2
 
 
 def sha256(data: bytes) -> str:
@@ -20,14 +23,15 @@ def sha256(data: bytes) -> str:
 
 
 def fingerprint(recipe: Recipe, key: str, copy: int | None, source_hashes: tuple[str, ...]) -> str:
-    """sha256 of the format, the recipe's content (for copies), the pair key, the copy and the sources.
+    """sha256 of the format, the PNG compressor and its version, the recipe's content (for copies), the
+    pair key, the copy and the sources.
 
     Args:
         copy: the copy index, or None for a kept original (which the recipe's content does not touch).
         source_hashes: sha256 of the image, the mask, then each target file.
     """
     content = _sample_content(recipe) if copy is not None else "original"
-    payload = json.dumps([FORMAT_VERSION, content, key, copy, *source_hashes], separators=(",", ":"))
+    payload = json.dumps([FORMAT_VERSION, _png_encoder(), content, key, copy, *source_hashes], separators=(",", ":"))
     return sha256(payload.encode())
 
 
@@ -35,3 +39,9 @@ def fingerprint(recipe: Recipe, key: str, copy: int | None, source_hashes: tuple
 def _sample_content(recipe: Recipe) -> str:
     """The recipe's canonical content, computed once per worker rather than once per sample."""
     return recipe.sample_content()
+
+
+@functools.cache
+def _png_encoder() -> str:
+    """The PNG compressor and its version: a new libdeflate may compress the same rows to other bytes."""
+    return codecs.png_encoder()

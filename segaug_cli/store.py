@@ -25,6 +25,7 @@ from typing import IO
 
 from . import __version__, atomic
 from .errors import UsageError
+from .fingerprint import FORMAT_VERSION
 from .manifest import ManifestError, Row, from_json, image_of, image_of_json, lines, parse, to_json
 
 MANIFEST = "manifest.csv"
@@ -191,24 +192,35 @@ def _merge(runs: list[IO[str]]) -> Iterator[Row]:
 
 @functools.cache  # fixed for the life of a process; the engine reads them early, while its workers run
 def versions() -> dict[str, str]:
-    """The library versions whose code decides output bytes."""
+    """The library versions whose code decides output bytes; ``png`` names the PNG writer and compressor."""
     import cv2
     import numpy
     import PIL
     import tifffile
 
+    from .codecs import png_encoder
+
     return {
         "segaug": __version__, "opencv": cv2.__version__, "numpy": numpy.__version__,
-        "pillow": PIL.__version__, "tifffile": tifffile.__version__,
+        "pillow": PIL.__version__, "tifffile": tifffile.__version__, "png": png_encoder(),
     }
 
 
 def read_versions(out_dir: Path) -> dict[str, str] | None:
+    """The versions recorded in OUT's segaug.json, None without one.
+
+    An OUT written before segaug had its own PNG writer records no ``png``: its PNGs came from
+    OpenCV's encoder, and saying so lets ``check`` name both writers in one line.
+    """
     try:
         data = json.loads((out_dir / VERSIONS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data.get("versions") if isinstance(data, dict) else None
+    recorded = data.get("versions") if isinstance(data, dict) else None
+    if isinstance(recorded, dict) and "png" not in recorded:
+        opencv = recorded.get("opencv", "")
+        recorded = {**recorded, "png": f"OpenCV {opencv}'s encoder (libpng and zlib, format {data.get('format')})"}
+    return recorded
 
 
 def commit(out_dir: Path, rows: Callable[[], Iterable[Row]], names: Iterable[str],
@@ -224,7 +236,7 @@ def commit(out_dir: Path, rows: Callable[[], Iterable[Row]], names: Iterable[str
     """
     names = sorted(names)
     digest = _write_if_changed(out_dir / MANIFEST, lambda: (line.encode("utf-8") for line in lines(rows(), names)))
-    sidecar = {"format": 1, "versions": versions(), "manifest_sha256": digest}
+    sidecar = {"format": FORMAT_VERSION, "versions": versions(), "manifest_sha256": digest}
     _write_if_changed(out_dir / VERSIONS, lambda: [(json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode()])
     if failures:
         _write_if_changed(out_dir / ERRORS, lambda: [_errors_csv(failures).encode("utf-8")])

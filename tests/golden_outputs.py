@@ -1,11 +1,13 @@
 """Golden bytes: the sha256 of every file each recipe in recipes/ writes when run on sample_data/, and
-of every file a one-op recipe writes on a tiny generated dataset, for each op of the registry.
+of every file a one-op recipe writes on a tiny generated dataset, for each op of the registry; and,
+beside them, the sha256 of what every recipe's image and mask outputs DECODE to (pixels, palette and
+transparency), which an encoder change must leave as they are while the bytes change.
 
 Any change to draws, rendering, encoding or the manifest's format changes one of these hashes, so it
 fails ``tests/test_golden.py`` until the golden files are regenerated on purpose with ``make golden``
 (which runs this module). The hashes hold for the pinned library versions recorded beside them.
 
-    python tests/golden_outputs.py        # rewrite tests/golden/*.json
+    python tests/golden_outputs.py        # rewrite tests/golden/*.json (pixels.json: decoded outputs)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 SAMPLE_DATA = REPO / "sample_data"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 OP_GOLDEN = GOLDEN / "ops.json"
+PIXEL_GOLDEN = GOLDEN / "pixels.json"
 TINY_PAIRS = {"a": (24, 32), "b": (21, 17), "city/c": (19, 26)}
 # Ops whose defaults do not fit tiny images, and groups, which need members.
 OP_SETTINGS = {
@@ -38,6 +41,13 @@ OP_SETTINGS = {
 
 def library_versions() -> dict[str, str]:
     """The versions whose encoders and resamplers decide the bytes (segaug's own is in segaug.json)."""
+    from segaug_cli.codecs import png_encoder
+
+    return {**pixel_versions(), "png": png_encoder()}
+
+
+def pixel_versions() -> dict[str, str]:
+    """The versions that decide decoded pixels: resampling and decoders, never the PNG compressor."""
     import cv2
     import numpy
     import PIL
@@ -49,14 +59,46 @@ def library_versions() -> dict[str, str]:
 
 def run_recipe(recipe: Path, out: Path, workers: int = 1, in_dir: Path = SAMPLE_DATA) -> dict[str, str]:
     """Expand ``recipe`` on ``in_dir`` into ``out``; the sha256 of every file written, by path."""
+    expand(recipe, out, workers, in_dir)
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def expand(recipe: Path, out: Path, workers: int = 1, in_dir: Path = SAMPLE_DATA) -> None:
     from segaug_cli.cli import main
 
     args = ["expand", str(recipe), str(in_dir), str(out), "--workers", str(workers), "--quiet"]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     if result.exit_code != 0:
         raise RuntimeError(f"{recipe.name}: exit {result.exit_code}: {result.stderr}")
-    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def decoded_digest(data: bytes, name: str) -> str:
+    """sha256 of a file's decoded content: dtype, shape and samples, and a palette PNG's palette and
+    transparency (its indices are the samples), as segaug itself reads them back."""
+    from segaug_cli import codecs
+
+    digest = hashlib.sha256()
+    if codecs.is_palette_png(data):
+        mask = codecs.decode_mask(data, name)
+        pixels = mask.labels
+        digest.update(json.dumps([list(mask.palette), _plain(mask.transparency)]).encode())
+    else:
+        pixels = codecs.decode_pixels(data, name)
+    digest.update(f"{pixels.dtype.str} {pixels.shape}\n".encode())
+    digest.update(pixels.tobytes())
+    return digest.hexdigest()
+
+
+def _plain(transparency: object) -> object:
+    return list(transparency) if isinstance(transparency, bytes) else transparency
+
+
+def run_recipe_pixels(recipe: Path, out: Path) -> dict[str, str]:
+    """Expand ``recipe`` on sample_data into ``out``; the decoded digest of every image and mask written."""
+    expand(recipe, out)
+    return {p.relative_to(out).as_posix(): decoded_digest(p.read_bytes(), p.name)
+            for p in sorted(out.rglob("*")) if p.is_file() and p.relative_to(out).parts[0] != p.name}
 
 
 def golden_path(recipe: Path) -> Path:
@@ -121,7 +163,34 @@ def _flatten(files: dict, prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def pixel_records() -> dict:
+    """What every recipe's outputs decode to, by recipe; the same before and after an encoder change."""
+    records = {}
+    for recipe in RECIPES:
+        with tempfile.TemporaryDirectory() as scratch:
+            records[recipe.stem] = run_recipe_pixels(recipe, Path(scratch) / "out")
+    return {"versions": pixel_versions(), "recipes": records}
+
+
+def changed_pixels(record: dict) -> list[str]:
+    """Outputs whose decoded pixels differ from the pinned ones under the same library versions."""
+    if not PIXEL_GOLDEN.is_file():
+        return []
+    old = json.loads(PIXEL_GOLDEN.read_text(encoding="utf-8"))
+    if old["versions"] != record["versions"]:
+        return []
+    flat_old, flat_new = _flatten(old["recipes"]), _flatten(record["recipes"])
+    return sorted(name for name in flat_new.keys() & flat_old.keys() if flat_new[name] != flat_old[name])
+
+
 def regenerate() -> int:
+    pixels = pixel_records()
+    changed_px = changed_pixels(pixels)
+    if changed_px and "--pixels-changed" not in sys.argv:
+        print(f"{len(changed_px)} outputs decode to other pixels (e.g. {changed_px[0]}) under the same library "
+              "versions: an encoder change must never do that (pass --pixels-changed when a change of "
+              "rendering means to)", file=sys.stderr)
+        return 1
     current = output_format()
     records = {}
     for recipe in RECIPES:
@@ -138,6 +207,8 @@ def regenerate() -> int:
         return 1
     for path, files in records.items():
         _write(path, files, current)
+    PIXEL_GOLDEN.write_text(json.dumps(pixels, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"{PIXEL_GOLDEN.relative_to(REPO)}: {sum(map(len, pixels['recipes'].values()))} entries")
     return 0
 
 

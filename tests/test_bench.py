@@ -24,6 +24,7 @@ from benchmarks.studies.startup import StartupResult  # noqa: E402
 from benchmarks.studies.throughput import FloorSettings, Run, ThroughputResult, run_throughput  # noqa: E402
 from benchmarks.summary import spread  # noqa: E402
 from benchmarks.workloads import Workload  # noqa: E402
+from segaug_cli import png  # noqa: E402
 
 MIB = 2**20
 
@@ -68,6 +69,19 @@ def test_floor_decoding_per_output_or_per_pair_writes_the_same_bytes(tiny):
     written = sorted(p.relative_to(tiny / "pair") for p in (tiny / "pair").rglob("*.png"))
     assert len(written) == 8
     assert all((tiny / "pair" / p).read_bytes() == (tiny / "output" / p).read_bytes() for p in written)
+
+
+def test_floor_with_segaugs_png_writer_writes_its_bytes_and_opencvs_pixels(tiny):
+    lib = floor.parse_params("libdeflate")
+    floor.run(str(tiny / "in"), str(tiny / "lib"), 2, 1, "pair", lib, lib)
+    floor.run(str(tiny / "in"), str(tiny / "cv"), 2, 1, "pair", [], [])
+    written = sorted(p.relative_to(tiny / "cv") for p in (tiny / "cv").rglob("*.png"))
+    assert len(written) == 8
+    for rel in written:
+        ours, theirs = (tiny / "lib" / rel).read_bytes(), (tiny / "cv" / rel).read_bytes()
+        kind = "image" if rel.parts[0] == "images" else "mask"
+        assert ours == png.encode_png(read(tiny / "cv" / rel), kind=kind) != theirs
+        assert np.array_equal(read(tiny / "lib" / rel), read(tiny / "cv" / rel))
 
 
 def test_sampler_sees_the_memory_and_cpu_of_the_child(tmp_path):

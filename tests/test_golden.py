@@ -10,7 +10,18 @@ import json
 from pathlib import Path
 
 import pytest
-from golden_outputs import OP_GOLDEN, RECIPES, golden_path, library_versions, op_names, run_one_op, run_recipe
+from golden_outputs import (
+    OP_GOLDEN,
+    PIXEL_GOLDEN,
+    RECIPES,
+    golden_path,
+    library_versions,
+    op_names,
+    pixel_versions,
+    run_one_op,
+    run_recipe,
+    run_recipe_pixels,
+)
 
 
 def golden(path: Path) -> dict:
@@ -49,3 +60,13 @@ def test_the_golden_record_is_for_the_output_format_this_code_writes(tmp_path: P
     written = json.loads((tmp_path / "out" / "segaug.json").read_text(encoding="utf-8"))["format"]
     recorded = {json.loads(p.read_text(encoding="utf-8"))["format"] for p in [OP_GOLDEN, *map(golden_path, RECIPES)]}
     assert recorded == {written}
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipe_outputs_decode_to_the_pinned_pixels(recipe: Path, tmp_path: Path):
+    """Pixels, palettes and transparency are pinned apart from the bytes: a new PNG compressor changes
+    every file's bytes but must not change what any of them decodes to."""
+    record = json.loads(PIXEL_GOLDEN.read_text(encoding="utf-8"))
+    if record["versions"] != pixel_versions():
+        pytest.skip(f"golden pixels were recorded with {record['versions']}, this is {pixel_versions()}")
+    assert_same_files(run_recipe_pixels(recipe, tmp_path / "out"), record["recipes"][recipe.stem])
