@@ -455,11 +455,16 @@ def _version_notes(out_dir: Path) -> list[str]:
     if not recorded:
         return []
     running = store.versions()
-    return [
-        f"OUT was made with {name} {recorded[name]}, this is {name} {running[name]}: pixels may differ; "
-        "`segaug check --deep all` compares them"
-        for name in sorted(running) if name in recorded and recorded[name] != running[name]
-    ]
+    changed = [name for name in sorted(running) if name in recorded and recorded[name] != running[name]]
+    return [_version_note(name, recorded[name], running[name]) for name in changed]
+
+
+def _version_note(name: str, recorded: str, running: str) -> str:
+    if name == "png":  # a lossless writer changes bytes, never pixels
+        return (f"OUT's PNG files were written with {recorded}; this segaug writes them with {running}: "
+                "`segaug expand` rewrites them, to the same pixels")
+    return (f"OUT was made with {name} {recorded}, this is {name} {running}: pixels may differ; "
+            "`segaug check --deep all` compares them")
 
 
 def _deep_selection(recipe: Recipe, jobs: list[PairJob], deep: int | None) -> frozenset[str]:

@@ -109,8 +109,8 @@ def test_check_names_the_new_writer_in_one_line_and_a_rerun_rewrites_to_the_same
     notes = [line for line in checked.stderr.splitlines() if line.startswith("note:")]
     opencv = cv2.__version__
     assert notes == [
-        f"note: OUT was made with png OpenCV {opencv}'s encoder (libpng and zlib, format 1), this is png "
-        f"{codecs.png_encoder()}: pixels may differ; `segaug check --deep all` compares them"
+        f"note: OUT's PNG files were written with OpenCV {opencv}'s encoder (libpng and zlib, format 1); this "
+        f"segaug writes them with {codecs.png_encoder()}: `segaug expand` rewrites them, to the same pixels"
     ]
     assert "libdeflate" in notes[0]
     assert {line.split(":")[0] for line in checked.stdout.splitlines()} == {"stale"}
