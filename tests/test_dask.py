@@ -35,9 +35,6 @@ from conftest import (
 pytest.importorskip("distributed")
 from services import dask_cluster, private_mounts_work  # noqa: E402 - needs distributed
 
-from segaug_cli import engine, executors_dask  # noqa: E402
-from segaug_cli import recipe as recipes  # noqa: E402
-
 RECIPE = """\
 seed: 5
 copies: 3
@@ -163,20 +160,31 @@ def test_strict_stops_at_the_first_failure_and_a_rerun_finishes(cluster, job, tm
     assert tree_digest(tmp_path / "out") == tree_digest(tmp_path / "local")
 
 
+# In a child process: a Dask client leaves its event-loop thread behind, and other tests need this
+# process single-threaded (the local pool forks only then).
+PROGRESS = """\
+import sys
+from segaug_cli import engine, executors_dask, recipe
+started, finished = [], []
+summary = engine.expand(recipe.load(sys.argv[1]), sys.argv[2], sys.argv[3],
+                        workers=executors_dask.DaskExecutor(sys.argv[4]),
+                        progress=finished.append, on_start=started.append)
+print(started, finished, summary.written, summary.failed)
+"""
+
+
 def test_progress_is_reported_once_per_pair(cluster, job, tmp_path):
     in_dir, recipe, local = job
-    started, finished = [], []
-    summary = engine.expand(
-        recipes.load(recipe),
-        in_dir,
-        tmp_path / "out",
-        workers=executors_dask.DaskExecutor(cluster.address),
-        progress=finished.append,
-        on_start=started.append,
+    child = subprocess.run(
+        [sys.executable, "-c", PROGRESS, str(recipe), str(in_dir), str(tmp_path / "out"), cluster.address],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
-    assert (started, finished) == ([len(PAIRS)], [1] * len(PAIRS))
-    assert summary.written == len(PAIRS) * COPIES and summary.failed == 0
+    assert child.returncode == 0, child.stderr
+    n = len(PAIRS)
+    assert child.stdout.strip() == f"[{n}] {[1] * n} {n * COPIES} 0"
     assert tree_digest(tmp_path / "out") == local
 
 
@@ -285,15 +293,21 @@ def test_a_worker_with_several_threads_gives_the_same_bytes_with_opencv_at_one_t
     in_dir, recipe, local = job
     with dask_cluster(tmp_path / "cluster", workers=1, nthreads=4) as own:
         result = run_segaug("expand", recipe, in_dir, tmp_path / "out", "--scheduler", own.address)
-        import cv2
-        from distributed import Client
-
-        with Client(own.address, timeout=30) as client:  # cv2's own function: the workers cannot import tests
-            opencv_threads = set(client.run(cv2.getNumThreads).values())
+        asked = subprocess.run(
+            [sys.executable, "-c", OPENCV_THREADS, own.address], capture_output=True, text=True, timeout=60
+        )  # a child: a client's thread would outlive it here
 
     assert result.returncode == 0, result.stderr
     assert tree_digest(tmp_path / "out") == local
-    assert opencv_threads == {1}
+    assert asked.stdout.strip() == "[1]", asked.stderr
+
+
+OPENCV_THREADS = """\
+import sys, cv2
+from distributed import Client
+with Client(sys.argv[1], timeout=30) as client:
+    print(sorted(set(client.run(cv2.getNumThreads).values())))
+"""
 
 
 needs_namespaces = pytest.mark.skipif(
