@@ -5,6 +5,7 @@
     python -m benchmarks --memory         # only the memory-vs-dataset-size comparison
     python -m benchmarks --png-study      # only the PNG encoder settings study
     python -m benchmarks --profile        # cProfile of one `segaug expand --workers 1` run
+    python -m benchmarks --dask           # Dask on a local cluster vs the local pool, same workload
     python -m benchmarks --dataset DIR    # DIR/images/*.png + DIR/masks/*.png instead of generated pairs
 
 Every number that compares two things comes from ONE run, with the things compared measured alternately
@@ -29,6 +30,7 @@ from .machine import MachineInfo, describe, usable_cores
 from .measure import choose_out_root, run_bytes_estimate
 from .report import Results, render
 from .segaug_api import Segaug
+from .studies.dask import run_dask
 from .studies.memory import run_memory
 from .studies.png import candidates, run_png
 from .studies.profiling import run_profile
@@ -45,6 +47,7 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--memory", action="store_true", help="only the memory-vs-dataset-size comparison")
     p.add_argument("--png-study", action="store_true", help="only the PNG encoder settings study")
     p.add_argument("--profile", action="store_true", help="only a cProfile of `segaug expand --workers 1`")
+    p.add_argument("--dask", action="store_true", help="only Dask (a local scheduler and workers) vs the local pool")
     p.add_argument("--dataset", type=Path, help="a folder of images/NAME.png + masks/NAME.png pairs to use\n"
                    "(default: CamVid-like pairs generated in the scratch folder)")
     p.add_argument("--pairs", type=int, help="source pairs per throughput run")
@@ -189,7 +192,7 @@ def set_up(args: argparse.Namespace, scratch: Path) -> Setup:
 
 def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
     """(throughput, memory, startup, png) results, None for each study not asked for; --profile only logs."""
-    only = args.memory or args.png_study or args.profile
+    only = args.memory or args.png_study or args.profile or args.dask
     tp = mem = startup = png = None
     if args.profile:
         run_profile(scratch, s.dataset.folder, s.work.copies, s.segaug)
@@ -199,6 +202,9 @@ def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
         tp_dir = exact_pairs(scratch, s.dataset.folder, s.work.pairs)
         tp = run_throughput(scratch, s.out_root, tp_dir, s.work, s.workers, s.segaug, s.floor_folder, s.floor)
         startup = run_startup(5 if args.quick else 9, s.segaug)
+    if args.dask or not only and not args.quick:  # logged, not in the report's tables
+        run_dask(scratch, s.out_root, exact_pairs(scratch, s.dataset.folder, s.work.pairs), s.work,
+                 s.workers[-1], s.segaug)
     if args.png_study or not only and not args.quick:
         png = run_png(s.dataset.folder, 4 if args.quick else 12)
         for target in ("images", "masks"):
@@ -211,7 +217,7 @@ def publish(text: str, args: argparse.Namespace) -> None:
     """Print the report, and write it to --output, else to RESULTS.md after a full run."""
     log("")
     log(text)
-    only = args.memory or args.png_study or args.profile
+    only = args.memory or args.png_study or args.profile or args.dask
     target = args.output or (RESULTS if not (args.quick or only) else None)
     if target:
         target.write_text(text, encoding="utf-8")

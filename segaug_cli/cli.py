@@ -73,7 +73,12 @@ quiet_opt = click.option("--quiet", "-q", is_flag=True, help="No progress bar an
 @click.option("--dry-run", is_flag=True, help="Print what would be written and removed; write nothing.")
 @quiet_opt
 @click.option("--strict", is_flag=True, help="Stop at the first pair that fails.")
-def expand(recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet, strict):
+@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
+              help="Run the pairs on this Dask scheduler's workers (needs segaug[dask]; IN and OUT shared).")
+@click.option("--scheduler-file", metavar="FILE.json", default=None, type=click.Path(dir_okay=False),
+              help="The same, with the scheduler named by the file `dask scheduler --scheduler-file` writes.")
+def expand(recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet, strict, scheduler,
+           scheduler_file):
     """Write augmented copies of every image/mask pair in IN to OUT.
 
     Pairs are IN/images/** and IN/masks/**, matched by relative path without extension. OUT gets
@@ -89,6 +94,7 @@ def expand(recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet
     bar = _ProgressBar(quiet)
     with _boundary():
         rcp = recipes.load(recipe).with_overrides(seed=seed, copies=copies)
+        workers = _cluster(scheduler, scheduler_file, workers) or workers
         summary = engine.expand(rcp, in_dir, out_dir, workers=workers, force=force, dry_run=dry_run,
                                 strict=strict, progress=bar.update, on_start=bar.start)
     bar.close()
@@ -237,6 +243,19 @@ class _ProgressBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _cluster(scheduler: str | None, scheduler_file: str | None, workers: int | None):
+    """The Dask executor that --scheduler or --scheduler-file asks for; None for a local run."""
+    if scheduler is None and scheduler_file is None:
+        return None
+    if scheduler is not None and scheduler_file is not None:
+        raise UserError("--scheduler and --scheduler-file name the same thing: give one of them")
+    if workers is not None:
+        raise UserError("--workers is for a local run: on a Dask cluster, the cluster's workers run the pairs")
+    from .executors_dask import DaskExecutor
+
+    return DaskExecutor(scheduler, scheduler_file)
 
 
 def _parse_deep(value: str) -> int | None:

@@ -158,12 +158,14 @@ def expand(
         return Summary(interrupted=True, seconds=time.perf_counter() - started)
     run = _Run(recipe, out_dir, jobs, previous, dry_run,
                Summary(pairs=len(jobs), orphan_masks=pairing.orphan_masks, ignored=pairing.ignored))
+    settings = Settings(recipe, str(in_dir), str(out_dir), Mode.DRY_RUN if dry_run else Mode.EXPAND, force)
+    executor = executors.choose(workers, len(jobs))
+    executors.preflight(executor, settings)  # before OUT is touched: an executor that cannot run the job refuses here
     if not dry_run:
         run.prepare_out()
     if on_start:
         on_start(len(jobs))
-    settings = Settings(recipe, str(in_dir), str(out_dir), Mode.DRY_RUN if dry_run else Mode.EXPAND, force)
-    complete = run.execute(executors.choose(workers, len(jobs)), settings, strict, progress)
+    complete = run.execute(executor, settings, strict, progress)
     run.finish(complete)
     run.summary.seconds = time.perf_counter() - started
     return run.summary
@@ -382,7 +384,9 @@ def check(
         report.notes.append(f"OUT has no {store.VERSIONS} vouching for its manifest: every row was recomputed")
     settings = Settings(recipe, str(in_dir), str(out_dir), Mode.CHECK, deep=_deep_selection(recipe, jobs, deep),
                         verify_rows=untrusted)
-    rows, dropped = _compare_outputs(report, executors.choose(workers, len(jobs)), jobs, settings, progress)
+    executor = executors.choose(workers, len(jobs))
+    executors.preflight(executor, settings)
+    rows, dropped = _compare_outputs(report, executor, jobs, settings, progress)
     for row in no_longer_produced(jobs, previous, dropped):
         report.differences.append(Difference(row.image, "extra", "the recipe no longer produces it"))
     for rel in store.foreign_files(out_dir, _known(previous.values()), _target_folders(recipe)):

@@ -77,6 +77,15 @@ def _refilled(executor: Executor, queued: Iterator[PairJob]) -> Iterator[PairOut
         yield outcome
 
 
+def preflight(executor: Executor, settings: Settings) -> None:
+    """Let an executor that can check its workers refuse, before OUT is touched, a run it cannot do
+    right (a cluster whose workers would write other bytes, say) with a ``SegaugError``. Optional:
+    an executor without a ``preflight`` method has nothing to check."""
+    check = getattr(executor, "preflight", None)
+    if check is not None:
+        check(settings)
+
+
 def choose(workers: int | Executor | None, jobs: int) -> Executor:
     """The executor for a run of ``jobs`` pairs.
 

@@ -43,8 +43,13 @@ def init_worker(settings: Settings) -> None:
 
 def process_pair(job: PairJob) -> PairOutcome:
     """Bring every sample of one pair up to date (or, in dry-run/check, say what is out of date)."""
-    settings = _SETTINGS
-    assert settings is not None, "init_worker was not called"
+    assert _SETTINGS is not None, "init_worker was not called"
+    return process_pair_with(_SETTINGS, job)
+
+
+def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
+    """``process_pair`` with the run's settings given, for executors whose worker threads may serve
+    several runs at once (a shared cluster), where one per-process setting would not do."""
     pair = job.pair
     if pair.problem:
         return PairOutcome(pair.key, pair.image, failure=f"{pair.image}: {pair.problem}")

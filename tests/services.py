@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,9 +27,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _dask(*args: str, env: dict[str, str] | None = None, log: Path) -> subprocess.Popen:
+def _dask(*args: str, env: dict[str, str] | None = None, log: Path, prefix: list[str] = ()) -> subprocess.Popen:
     """One ``dask`` command in its own process group, so teardown ends it and anything it started."""
-    command = [os.path.join(os.path.dirname(sys.executable), "dask"), *args]
+    command = [*prefix, os.path.join(os.path.dirname(sys.executable), "dask"), *args]
     return subprocess.Popen(
         command,
         stdout=log.open("ab"),
@@ -56,8 +58,19 @@ class DaskCluster:
     scheduler: subprocess.Popen
     workers: list[subprocess.Popen] = field(default_factory=list)
 
-    def add_worker(self, nthreads: int = 1, env: dict[str, str] | None = None, name: str | None = None) -> None:
-        """Start one worker process (no nanny: a killed worker stays dead, as a lost machine does)."""
+    def add_worker(
+        self,
+        nthreads: int = 1,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
+        private: dict[Path, str] | None = None,
+    ) -> None:
+        """Start one worker process (no nanny: a killed worker stays dead, as a lost machine does).
+
+        ``private``: folders this worker sees otherwise than the tests do, as a machine without the
+        shared filesystem would: ``"empty"`` (a private tmpfs over it) or ``"read-only"``. The worker
+        then runs in its own mount namespace (``private_mounts_work`` says whether this machine allows it).
+        """
         name = name or f"w{len(self.workers) + 1}"
         args = [
             "worker",
@@ -73,7 +86,8 @@ class DaskCluster:
             "--local-directory",
             str(self.folder / name),
         ]
-        self.workers.append(_dask(*args, env=env, log=self.folder / f"{name}.log"))
+        prefix = _in_own_mounts(private) if private else []
+        self.workers.append(_dask(*args, env=env, log=self.folder / f"{name}.log", prefix=prefix))
         self.wait_for_workers(len(self.workers))
 
     def wait_for_workers(self, count: int) -> None:
@@ -85,6 +99,24 @@ class DaskCluster:
     def stop(self) -> None:
         for proc in [*self.workers, self.scheduler]:
             _stop(proc)
+
+
+_MOUNTS = {"empty": "mount -t tmpfs none {0}", "read-only": "mount --bind {0} {0} && mount -o remount,bind,ro {0}"}
+
+
+def _in_own_mounts(private: dict[Path, str]) -> list[str]:
+    """A command prefix that runs the rest in a new mount namespace with ``private``'s folders changed."""
+    mounts = " && ".join(_MOUNTS[how].format(shlex.quote(str(path))) for path, how in private.items())
+    user = ["-U", "-r"] if os.geteuid() != 0 else []  # not root: a user namespace gives the right to mount
+    return ["unshare", *user, "-m", "--propagation", "private", "sh", "-c", f'{mounts} && exec "$0" "$@"']
+
+
+def private_mounts_work() -> bool:
+    """Whether a process here may get its own mount namespace (root, or unprivileged user namespaces)."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run([*_in_own_mounts({Path("/tmp"): "empty"}), "true"], capture_output=True, timeout=10)
+    return probe.returncode == 0
 
 
 @contextlib.contextmanager

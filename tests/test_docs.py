@@ -37,7 +37,12 @@ FRAGMENT = re.compile(r"<!--\s*fragment:\s*(\S.*?)\s*-->")
 # The examples' paths that sample_data/ and recipes/ do not have, and the copies that stand in for them.
 WORKSPACE_ALIASES = {"recipes/train.yaml": "recipes/default.yaml", "data/raw": "sample_data"}
 # `segaug ...` lines of shell blocks that cannot run against sample_data/, with the reason.
-NOT_RUNNABLE: dict[str, str] = {}
+NOT_RUNNABLE: dict[str, str] = {
+    "segaug expand recipes/train.yaml /shared/data/raw /shared/data/aug --scheduler tcp://head-node:8786":
+        "needs a running Dask cluster (tests/test_dask.py runs one)",
+    "segaug expand recipes/train.yaml /shared/data/raw /shared/data/aug --scheduler-file /shared/scheduler.json":
+        "needs a running Dask cluster (tests/test_dask.py runs one)",
+}
 
 
 def rel(path: Path) -> str:
