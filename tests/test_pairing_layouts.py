@@ -92,10 +92,11 @@ def test_cityscapes_keys_drop_both_suffixes(tmp_path):
     assert [(p.image_suffix, p.mask_suffix) for p in found.pairs] == [("_leftImg8bit", "_gtFine_labelIds")] * 3
     assert found.ignored == tuple(f"gtFine/train/{c}/{f}_gtFine_polygons.json" for c, f in [
         ("aachen", "aachen_000000_000019"), ("aachen", "aachen_000001_000019"), ("bochum", "bochum_000000_000313")])
-    # The colour and instance PNGs beside each labelIds file lack the mask suffix; today they are
-    # reported as masks without an image (a warning, never a failure).
-    assert len(found.orphan_masks) == 6
-    assert found.orphan_masks[0] == "gtFine/train/aachen/aachen_000000_000019_gtFine_color.png"
+    # The colour and instance PNGs beside each labelIds file carry the pair's key and another suffix:
+    # listed apart as beside a paired mask, not as masks without an image.
+    assert found.orphan_masks == ()
+    assert len(found.beside) == 6
+    assert found.beside[0] == "gtFine/train/aachen/aachen_000000_000019_gtFine_color.png"
 
 
 def test_cityscapes_split_names_city_and_frame(tmp_path):
