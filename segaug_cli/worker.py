@@ -103,7 +103,6 @@ def _units(recipe: Recipe, sources: _Sources) -> Iterator[_Sources]:
     from . import tiles
 
     image, mask, targets = sources.decoded()
-    sources.release_bytes()  # the windows are encoded from pixels: a 6000x6000 pair's bytes can go
     fill = _image_fill(image, recipe)
     for tile in tiles.tiles(image, mask.labels, sources.key, recipe.tiles, fill, _mask_fill(mask, recipe)):
         cut = tuple(tiles.cut(array, tile.window, _target_fill(t)) for array, t in zip(targets, recipe.targets,
@@ -152,6 +151,8 @@ class _Sources:
         """The source mask as the recipe's labels make it: converted once, before any augmentation."""
         if self._mask is None:
             self._mask = self._relabelled(codecs.decode_mask(self.mask_bytes, self.pair.mask))
+            if self.recipe is not None and reencodes_originals(self.recipe):
+                self.mask_bytes = b""  # hashed already, and never copied: a large mask's bytes can go
         return self._mask
 
     def _relabelled(self, mask: codecs.Mask) -> codecs.Mask:
@@ -166,11 +167,13 @@ class _Sources:
         palette = mask.palette if self.recipe.labels.colors == () else None  # indices keep their colours
         return codecs.Mask(converted.labels, palette, mask.transparency if palette else None)
 
-    def release_bytes(self) -> None:
-        """Drop the encoded sources once decoded, when nothing will copy them (they are hashed already)."""
-        self.reoriented  # noqa: B018 -- read from the bytes now, kept
-        self.image_bytes = self.mask_bytes = b""
-        self.target_bytes = tuple(b"" for _ in self.target_bytes)
+    def _release_image_bytes(self) -> None:
+        """With tiles every file is encoded from pixels: drop the image's and targets' bytes once decoded
+        (they are hashed already), so a 6000x6000 pair's bytes do not stay beside its pixels."""
+        if self.recipe is not None and self.recipe.tiles is not None:
+            self.reoriented  # noqa: B018 -- read from the bytes now, and kept
+            self.image_bytes = b""
+            self.target_bytes = tuple(b"" for _ in self.target_bytes)
 
     def decoded(self) -> tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]]:
         """(image as annotated, mask, extra targets), all checked to share one size."""
@@ -179,6 +182,7 @@ class _Sources:
             image = codecs.decode_annotated_image(self.image_bytes, pair.image, mask, pair.mask)
             image.flags.writeable = False  # shared by every copy of the pair; lets photometric reuse its histogram
             self._decoded = (image, mask, self._decode_targets(mask.labels.shape[:2]))
+            self._release_image_bytes()
         return self._decoded
 
     def _decode_targets(self, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
