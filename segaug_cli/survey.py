@@ -30,7 +30,7 @@ class Survey:
     split_missing: tuple[str, ...]  # split entries with no image or no mask: "<file> line N: why"
     left_out: int  # images the split file does not list
     other_problems: tuple[str, ...]  # any other pair that would fail: "<image>: why"
-    sampled: int  # masks decoded
+    sampled: int  # masks decoded (none without a label map or colour table)
     unlisted: tuple[int | str, ...]  # labels (or "#rrggbb" colours) seen in the sample, not in labels
     unreadable: tuple[str, ...]  # sampled masks that could not be decoded or converted: "<mask>: why"
 
@@ -47,10 +47,20 @@ def survey(recipe: Recipe, in_dir: str | Path, sample: int = SAMPLE) -> Survey:
         UsageError: the images or masks folder, or the split file, does not exist.
     """
     i = recipe.inputs
-    pairing = find_pairs(in_dir, i.images, i.masks, i.mask_suffix, tuple((t.name, t.folder) for t in recipe.targets),
-                         image_suffix=i.image_suffix, split=i.split, unpaired=i.unpaired)
+    pairing = find_pairs(
+        in_dir,
+        i.images,
+        i.masks,
+        i.mask_suffix,
+        tuple((t.name, t.folder) for t in recipe.targets),
+        image_suffix=i.image_suffix,
+        split=i.split,
+        unpaired=i.unpaired,
+    )
     usable = [p for p in pairing.pairs if not p.problem]
-    chosen = usable[:: max(1, -(-len(usable) // sample))][:sample] if sample else []
+    spec = recipe.labels
+    tabled = spec is not None and bool(spec.table or spec.colors)  # rules (reduce, threshold) take any value
+    chosen = usable[:: max(1, -(-len(usable) // sample))][:sample] if sample and tabled else []
     unlisted, unreadable = _unlisted_labels(recipe, Path(in_dir), chosen)
     return Survey(
         pairs=len(usable),
@@ -61,8 +71,11 @@ def survey(recipe: Recipe, in_dir: str | Path, sample: int = SAMPLE) -> Survey:
         ignored=pairing.ignored,
         split_missing=tuple(_split_problem(p, i.split) for p in pairing.pairs if _from_split(p, i.split)),
         left_out=pairing.left_out,
-        other_problems=tuple(f"{p.image}: {p.problem}" for p in pairing.pairs
-                             if p.problem and not _unpaired(p) and not _from_split(p, i.split)),
+        other_problems=tuple(
+            f"{p.image}: {p.problem}"
+            for p in pairing.pairs
+            if p.problem and not _unpaired(p) and not _from_split(p, i.split)
+        ),
         sampled=len(chosen),
         unlisted=unlisted,
         unreadable=unreadable,
@@ -91,8 +104,8 @@ def _split_problem(pair: Pair, split: str) -> str:
 def _unlisted_labels(recipe: Recipe, in_dir: Path, pairs: list[Pair]) -> tuple[tuple[int | str, ...], tuple[str, ...]]:
     """Labels (or colours) of the sampled masks that the recipe's map or colour table does not list."""
     spec = recipe.labels
-    if spec is None or not (spec.table or spec.colors):
-        return (), ()  # no table: every value is used as it is, or converted by a rule
+    if not pairs or spec is None:
+        return (), ()
     from . import codecs
     from .labels import relabel
     from .stats import class_counts

@@ -278,3 +278,12 @@ def test_suffixes_of_a_pair_without_suffixes_are_empty():
 def test_unknown_unpaired_policy_is_a_programming_error(tmp_path):
     with pytest.raises(ValueError, match="unpaired must be one of"):
         find_pairs(split_root(tmp_path, ""), unpaired="ignore")
+
+
+def test_files_beside_an_unpaired_mask_stay_masks_without_an_image(tmp_path):
+    root = cityscapes(tmp_path)
+    (root / "leftImg8bit/train/bochum/bochum_000000_000313_leftImg8bit.png").unlink()
+    found = find_pairs(root, "leftImg8bit/train", "gtFine/train", "_gtFine_labelIds", image_suffix="_leftImg8bit")
+    assert found.orphan_masks == tuple(f"gtFine/train/bochum/bochum_000000_000313_gtFine_{kind}.png"
+                                       for kind in ("color", "instanceIds", "labelIds"))
+    assert len(found.beside) == 4  # those of the two aachen frames, whose pairs are whole

@@ -49,8 +49,7 @@ class LabelSpec:
         if self.table:
             body: dict[str, Any] = {"map": [list(p) for p in self.table], "default": self._default_text()}
         elif self.colors:
-            body = {"colors": [[_hex(rgb), label] for rgb, label in self.colors],
-                    "default": self.default}
+            body = {"colors": [[_hex(rgb), label] for rgb, label in self.colors], "default": self.default}
         elif self.reduce_zero_label:
             body = {"reduce_zero_label": True}
         else:
@@ -125,11 +124,13 @@ def parse_colors(raw: Any) -> tuple[tuple[Rgb, int], ...]:
     for key, value in raw.items():
         rgb = parse_color(key)
         if rgb in seen:
-            raise LabelsError(("colors", _shown_key(key)), f"the colour {_hex(rgb)} is given twice "
-                              f"(also as {_show(seen[rgb])})")
+            raise LabelsError(
+                ("colors", _shown_key(key)), f"the colour {_hex(rgb)} is given twice (also as {_show(seen[rgb])})"
+            )
         if not is_label(value):
-            raise LabelsError(("colors", _shown_key(key)), f"maps to {_show(value)}, which is not a label "
-                              f"(0 to {MAX_LABEL})")
+            raise LabelsError(
+                ("colors", _shown_key(key)), f"maps to {_show(value)}, which is not a label (0 to {MAX_LABEL})"
+            )
         seen[rgb] = key
     return tuple(sorted((rgb, raw[key]) for rgb, key in seen.items()))
 
@@ -138,13 +139,18 @@ def parse_color(raw: Any) -> Rgb:
     """``"#ff8000"`` or ``[255, 128, 0]`` -> (255, 128, 0), in RGB order as the recipe writes it."""
     if isinstance(raw, str):
         if not _HEX.fullmatch(raw):
-            raise LabelsError(("colors", raw), f"{raw!r} is not a colour; write #rrggbb (six hex digits, "
-                              "quoted in YAML, where # starts a comment) or [R, G, B]")
+            raise LabelsError(
+                ("colors", raw),
+                f"{raw!r} is not a colour; write #rrggbb (six hex digits, "
+                "quoted in YAML, where # starts a comment) or [R, G, B]",
+            )
         return int(raw[1:3], 16), int(raw[3:5], 16), int(raw[5:7], 16)
     if isinstance(raw, (list, tuple)) and len(raw) == 3 and all(_is_int(c) and 0 <= c <= 255 for c in raw):
         return int(raw[0]), int(raw[1]), int(raw[2])
-    raise LabelsError(("colors", _shown_key(raw)), f"{_show(raw)} is not a colour; write #rrggbb or [R, G, B] "
-                      "with each of R, G, B from 0 to 255")
+    raise LabelsError(
+        ("colors", _shown_key(raw)),
+        f"{_show(raw)} is not a colour; write #rrggbb or [R, G, B] with each of R, G, B from 0 to 255",
+    )
 
 
 def parse_default(raw: Any, keep_allowed: bool) -> int | None:
@@ -159,8 +165,9 @@ def parse_default(raw: Any, keep_allowed: bool) -> int | None:
 
 def parse_threshold(raw: Any) -> int:
     if not _is_int(raw) or not 1 <= raw <= MAX_LABEL:
-        raise LabelsError(("threshold",), f"must be a whole number from 1 to {MAX_LABEL} (pixels >= it become 1), "
-                          f"got {_show(raw)}")
+        raise LabelsError(
+            ("threshold",), f"must be a whole number from 1 to {MAX_LABEL} (pixels >= it become 1), got {_show(raw)}"
+        )
     return raw
 
 

@@ -35,8 +35,14 @@ class TileSpec:
     def text(self) -> str:
         """A stable one-line form for the run's fingerprint: any change to the grid or the skip rule
         gives another text."""
-        fields = {"size": list(self.size), "stride": list(self.stride), "partial": self.partial,
-                  "min_labelled": self.min_labelled, "ignore": self.ignore, "background": self.background}
+        fields = {
+            "size": list(self.size),
+            "stride": list(self.stride),
+            "partial": self.partial,
+            "min_labelled": self.min_labelled,
+            "ignore": self.ignore,
+            "background": self.background,
+        }
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
 
