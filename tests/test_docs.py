@@ -37,7 +37,11 @@ FRAGMENT = re.compile(r"<!--\s*fragment:\s*(\S.*?)\s*-->")
 # The examples' paths that sample_data/ and recipes/ do not have, and the copies that stand in for them.
 WORKSPACE_ALIASES = {"recipes/train.yaml": "recipes/default.yaml", "data/raw": "sample_data"}
 # `segaug ...` lines of shell blocks that cannot run against sample_data/, with the reason.
-NOT_RUNNABLE: dict[str, str] = {}
+NOT_RUNNABLE: dict[str, str] = {
+    "segaug expand recipes/datasets/potsdam.yaml data/Potsdam out/potsdam": "the miniature is smaller than one tile",
+}
+# data/<name>: the miniatures of tests/dataset_layouts.py, for the commands of docs/datasets.md
+DATASET_MINIATURES = ("voc2012", "cityscapes", "ade20k", "isic2018", "kvasir_seg", "potsdam")
 
 
 def rel(path: Path) -> str:
@@ -136,6 +140,10 @@ def workspace(tmp_path, monkeypatch) -> Path:
         (tmp_path / alias).parent.mkdir(parents=True, exist_ok=True)
         copy = shutil.copytree if (tmp_path / source).is_dir() else shutil.copyfile
         copy(tmp_path / source, tmp_path / alias)
+    import dataset_layouts
+
+    for name in DATASET_MINIATURES:
+        getattr(dataset_layouts, name)(tmp_path / "data")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
