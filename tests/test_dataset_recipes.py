@@ -372,3 +372,13 @@ def test_kept_originals_hold_mapped_labels_and_follow_the_map(cli, tmp_path):
     variant(tmp_path, "cityscapes.yaml", ("copies: 2", "copies: 0\nkeep_original: true"), ("26: 13", "26: 14"))
     result = expand(cli, recipe_path, root, out)  # the map changed: every kept original is rewritten
     assert result.exit_code == 0 and "3 written, 0 unchanged" in result.stderr
+
+
+def test_class_aware_copies_read_mapped_labels(cli, tmp_path):
+    recipe_path = variant(tmp_path, "cityscapes.yaml", ("copies: 2", "copies: {default: 1, classes: {13: 3}}"))
+    out = tmp_path / "out"
+    result = expand(cli, recipe_path, cityscapes(tmp_path), out)
+    assert result.exit_code == 0, result.stderr
+    assert len(output_files(out, "masks")) == 3 * 3  # every frame has a car: labelId 26, trainId 13
+    table = result.stderr.split("pixel share per class")[1]
+    assert re.search(r"^\s+13\s", table, re.M) and not re.search(r"^\s+26\s", table, re.M)
