@@ -142,12 +142,17 @@ def check(recipe, in_dir, out_dir, workers, deep, quiet):
 
 @main.command()
 @recipe_arg
-def validate(recipe):
+@click.argument("in_dir", metavar="[IN]", required=False, type=click.Path())
+def validate(recipe, in_dir):
     """Parse and validate RECIPE; print what it does. Exit 2 on the first error.
+
+    With IN, also report how IN pairs up under the recipe (pairs, images without masks, masks without
+    images, split entries missing) and which labels a sample of the masks holds that the recipe's
+    label map does not list. Writes nothing. Exit 1 when a run would fail some pairs.
 
     \b
     Example:
-        segaug validate recipes/default.yaml
+        segaug validate recipes/default.yaml sample_data
     """
     from . import recipe as recipes
 
@@ -157,6 +162,46 @@ def validate(recipe):
     rules = ", ".join(f"{n} with class {label}" for label, n in rcp.class_copies)
     copies = f"{rcp.copies} copies per pair" + (f" ({rules})" if rules else "")
     click.echo(f"{recipe}: valid; {copies}, seed {rcp.seed}; {ops}")
+    if in_dir is None:
+        return
+    from . import survey as surveys
+
+    with _boundary():
+        found = surveys.survey(rcp, in_dir)
+    for line in _survey_lines(found, in_dir, rcp.labels):
+        click.echo(line)
+    sys.exit(1 if found.failing else 0)
+
+
+def _survey_lines(found, in_dir: str, labels) -> list[str]:
+    """The pairing report, one fact per line: what a run would augment, fail, skip or not read."""
+    lines = [f"{in_dir}: {found.pairs} pair(s) found"]
+    if found.without_mask:
+        fate = "skipped (inputs.unpaired: skip)" if found.skipped else "would fail (set inputs.unpaired: skip)"
+        lines.append(f"{len(found.without_mask)} image(s) without a mask {fate}: {_names(list(found.without_mask))}")
+    if found.left_out:
+        lines.append(f"{found.left_out} image(s) left out: not listed in the split file")
+    for problem in found.split_missing:
+        lines.append(f"split entry missing: {problem}")
+    for problem in found.other_problems:
+        lines.append(f"would fail: {problem}")
+    if found.orphan_masks:
+        lines.append(f"{len(found.orphan_masks)} mask(s) without an image: {_names(list(found.orphan_masks))}")
+    if found.beside:
+        lines.append(f"{len(found.beside)} other annotation file(s) beside the masks, not read: "
+                     f"{_names(list(found.beside))}")
+    if found.ignored:
+        lines.append(f"{len(found.ignored)} non-image file(s) ignored: {_names(list(found.ignored))}")
+    for problem in found.unreadable:
+        lines.append(f"would fail: {problem}")
+    if found.unlisted:
+        shown = _names([str(v) for v in found.unlisted])
+        becomes = "stay as they are" if labels.default is None else f"would become {labels.default}"
+        lines.append(f"labels: {shown} seen in {found.sampled} sampled mask(s) but not listed (they {becomes}, "
+                     "labels.default)")
+    elif found.sampled:
+        lines.append(f"labels: every value in {found.sampled} sampled mask(s) is listed")
+    return lines
 
 
 @main.command()
@@ -277,6 +322,17 @@ def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool) -> None:
         err(f"error: {reason}")
     if summary.orphan_masks:
         err(f"warning: {len(summary.orphan_masks)} mask(s) have no image: {_names(list(summary.orphan_masks))}")
+    if summary.unlisted_pixels:
+        err(f"warning: {summary.unlisted_pixels} mask pixel(s) had a colour not in labels.colors and took "
+            "labels.default; check the table with `segaug validate RECIPE IN`")
+    if summary.skipped:
+        err(f"note: {len(summary.skipped)} image(s) without a mask skipped (inputs.unpaired: skip): "
+            f"{_names(list(summary.skipped))}")
+    if summary.left_out:
+        err(f"note: {summary.left_out} image(s) left out: not listed in the split file (inputs.split)")
+    if summary.beside:
+        err(f"note: {len(summary.beside)} other annotation file(s) beside the masks not read: "
+            f"{_names(list(summary.beside))}")
     if summary.ignored:
         err(f"note: {len(summary.ignored)} non-image file(s) ignored: {_names(list(summary.ignored))}")
     if summary.foreign:

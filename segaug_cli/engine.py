@@ -23,7 +23,7 @@ from . import executors, store
 from .errors import WorkerLost
 from .executors import Executor
 from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
-from .manifest import Row, image_of, render, target_names
+from .manifest import WINDOW, Row, image_of, render, target_names
 from .naming import clashing_pair, output_samples
 from .pairing import Pair, Pairing, find_pairs
 from .recipe import Recipe
@@ -47,6 +47,10 @@ class Summary:
     planned: list[tuple[str, str]] = field(default_factory=list)  # dry-run: (action, path and reason)
     orphan_masks: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()
+    beside: tuple[str, ...] = ()  # files beside a paired mask, with its key and another suffix: not read
+    skipped: tuple[str, ...] = ()  # images without a mask, skipped (inputs.unpaired: skip)
+    left_out: int = 0  # images the split file does not list
+    unlisted_pixels: int = 0  # mask pixels whose label or colour the label map does not list
     foreign: list[str] = field(default_factory=list)
     dropped: set[str] = field(default_factory=set)  # copies a class-aware rule does not give this pair
     class_before: Counter = field(default_factory=Counter)  # pixels per class, with class-aware copies
@@ -87,6 +91,8 @@ def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[Pai
     A job carries no list of output names (``output_samples`` derives them when needed), so what this
     process holds, and forks into every worker, is one small record per source pair.
     """
+    if recipe.tiles is not None:
+        return _plan_tiled(pairing, previous)
     jobs, planned = [], {}
     for pair in pairing.pairs:
         clash = clashing_pair(recipe, pair, planned)
@@ -97,6 +103,15 @@ def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[Pai
             planned[pair.key] = pair
         jobs.append(PairJob(pair, tuple(previous[s.image] for s in samples if s.image in previous)))
     return jobs
+
+
+def _plan_tiled(pairing: Pairing, previous: dict[str, Row]) -> list[PairJob]:
+    """With tiles the output names depend on each image's size, known only once a worker reads it: a
+    job holds the earlier rows cut from its source image, and the worker sorts out which still hold."""
+    by_source: dict[str, list[Row]] = {}
+    for row in previous.values():
+        by_source.setdefault(row.source_image, []).append(row)
+    return [PairJob(pair, () if pair.problem else tuple(by_source.get(pair.image, ()))) for pair in pairing.pairs]
 
 
 def no_longer_produced(jobs: Sequence[PairJob], previous: dict[str, Row], dropped: set[str]) -> list[Row]:
@@ -112,7 +127,8 @@ def no_longer_produced(jobs: Sequence[PairJob], previous: dict[str, Row], droppe
 
 def _find(recipe: Recipe, in_dir: Path) -> Pairing:
     i = recipe.inputs
-    return find_pairs(in_dir, i.images, i.masks, i.mask_suffix, tuple((t.name, t.folder) for t in recipe.targets))
+    return find_pairs(in_dir, i.images, i.masks, i.mask_suffix, tuple((t.name, t.folder) for t in recipe.targets),
+                      image_suffix=i.image_suffix, split=i.split, unpaired=i.unpaired)
 
 
 def _target_folders(recipe: Recipe) -> tuple[str, ...]:
@@ -156,8 +172,9 @@ def expand(
         jobs = plan(recipe, pairing, previous)
     except KeyboardInterrupt:  # nothing is written before the plan is whole
         return Summary(interrupted=True, seconds=time.perf_counter() - started)
-    run = _Run(recipe, out_dir, jobs, previous, dry_run,
-               Summary(pairs=len(jobs), orphan_masks=pairing.orphan_masks, ignored=pairing.ignored))
+    run = _Run(recipe, out_dir, jobs, previous, dry_run, Summary(
+        pairs=len(jobs), orphan_masks=pairing.orphan_masks, ignored=pairing.ignored, beside=pairing.beside,
+        skipped=pairing.skipped, left_out=pairing.left_out))
     settings = Settings(recipe, str(in_dir), str(out_dir), Mode.DRY_RUN if dry_run else Mode.EXPAND, force)
     executor = executors.choose(workers, len(jobs))
     executors.preflight(executor, settings)  # before OUT is touched: an executor that cannot run the job refuses here
@@ -281,7 +298,8 @@ class _Run:
                     known.update(path for path, _ in row.outputs())
                     yield row
 
-            store.commit(self.out_dir, rows, self.journal.names | target_names(kept), self.summary.failures)
+            names = self.journal.names | target_names(kept) | ({WINDOW} if self.recipe.tiles else set())
+            store.commit(self.out_dir, rows, names, self.summary.failures)
         self.journal.close(remove=True)
         return known
 
@@ -341,6 +359,7 @@ def _tally(summary: Summary, outcome: PairOutcome) -> None:
     if outcome.failure:
         summary.failures.append((outcome.source_image, outcome.failure))
         return
+    summary.unlisted_pixels += outcome.unlisted_pixels
     if outcome.class_pixels:
         summary.class_before.update(outcome.class_pixels[0])
         summary.class_after.update(outcome.class_pixels[1])

@@ -16,6 +16,33 @@ class RecipeError(SegaugError):
         super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
 
 
+class SectionError(SegaugError):
+    """A recipe section checked by its own module (``labels:``, ``tiles:``) that cannot be used.
+
+    ``keys`` is the path below the section (``("map", 300)``), so the recipe parser can point at the
+    line: ``recipe.yaml line 12: labels.map.300: ...``. Subclasses name the section.
+    """
+
+    section = ""
+
+    def __init__(self, keys: tuple[str | int, ...], message: str):
+        self.keys, self.message = keys, message
+        where = ".".join([self.section, *(str(k) for k in keys)])
+        super().__init__(f"{where}: {message}")
+
+
+class LabelsError(SectionError):
+    """The ``labels:`` section cannot be used."""
+
+    section = "labels"
+
+
+class TilesError(SectionError):
+    """The ``tiles:`` section cannot be used."""
+
+    section = "tiles"
+
+
 class UsageError(SegaugError):
     """The command line or the folders given cannot be used (exit 2, nothing written)."""
 

@@ -27,10 +27,10 @@ def fingerprint(recipe: Recipe, key: str, copy: int | None, source_hashes: tuple
     pair key, the copy and the sources.
 
     Args:
-        copy: the copy index, or None for a kept original (which the recipe's content does not touch).
+        copy: the copy index, or None for a kept original (which only the recipe's labels and tiles touch).
         source_hashes: sha256 of the image, the mask, then each target file.
     """
-    content = _sample_content(recipe) if copy is not None else "original"
+    content = _sample_content(recipe) if copy is not None else _original_content(recipe)
     payload = json.dumps([FORMAT_VERSION, _png_encoder(), content, key, copy, *source_hashes], separators=(",", ":"))
     return sha256(payload.encode())
 
@@ -45,3 +45,9 @@ def _sample_content(recipe: Recipe) -> str:
 def _png_encoder() -> str:
     """The PNG compressor and its version: a new libdeflate may compress the same rows to other bytes."""
     return codecs.png_encoder()
+
+
+@functools.lru_cache(maxsize=4)
+def _original_content(recipe: Recipe) -> str:
+    """"original" for a kept original copied as is; the label map and tiles when they re-encode it."""
+    return recipe.original_content()

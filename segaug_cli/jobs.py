@@ -89,3 +89,4 @@ class PairOutcome:
     fatal: str | None = None  # OUT cannot be written (disk full, permissions); the run stops
     # with class-aware copies: pixels per class of the source mask, and of the output masks
     class_pixels: tuple[dict, dict] | None = None
+    unlisted_pixels: int = 0  # source mask pixels whose label or colour the recipe's label map does not list

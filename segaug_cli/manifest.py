@@ -27,6 +27,7 @@ class Row:
     mask_sha256: str
     # extra targets (weights, edges...): (name, output path, sha256), one column pair per target name
     targets: tuple[tuple[str, str, str], ...] = ()
+    source_window: str = ""  # with tiles: "top left height width" of the window the row was cut from
 
     def outputs(self) -> list[tuple[str, str]]:
         """Every output file of the row with its recorded sha256: image, mask, then targets."""
@@ -34,7 +35,8 @@ class Row:
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Row))
-COLUMNS = tuple(name for name in _FIELDS if name != "targets")
+WINDOW = "source_window"  # a column only in the manifests of recipes with tiles
+COLUMNS = tuple(name for name in _FIELDS if name not in ("targets", WINDOW))
 
 
 class ManifestError(ValueError):
@@ -52,19 +54,29 @@ def image_of(row: Row) -> str:
 
 
 def target_names(rows: Iterable[Row]) -> set[str]:
-    return {name for row in rows for name, _, _ in row.targets}
+    """The extra columns rows need: their target names, and ``WINDOW`` when a row has a window."""
+    names = set()
+    for row in rows:
+        names.update(name for name, _, _ in row.targets)
+        if row.source_window:
+            names.add(WINDOW)
+    return names
 
 
 def lines(sorted_rows: Iterable[Row], names: Iterable[str]) -> Iterator[str]:
     """The manifest one line at a time, header first, from rows already sorted by ``image``: a large
     manifest is never held whole in memory, as text or as rows.
 
-    Each extra target name adds two columns, ``<name>`` and ``<name>_sha256``.
+    Each extra target name adds two columns, ``<name>`` and ``<name>_sha256``; ``WINDOW`` among the
+    names adds the ``source_window`` column right after the fixed ones.
     """
-    names = sorted(names)
-    yield _line(COLUMNS + tuple(c for name in names for c in (name, f"{name}_sha256")))
+    windowed = WINDOW in names
+    names = sorted(set(names) - {WINDOW})
+    fixed = COLUMNS + ((WINDOW,) if windowed else ())
+    yield _line(fixed + tuple(c for name in names for c in (name, f"{name}_sha256")))
     for row in sorted_rows:
-        yield _line(_values(row, names))
+        values = _values(row, names)
+        yield _line(values[: len(COLUMNS)] + (row.source_window,) + values[len(COLUMNS):] if windowed else values)
 
 
 def _line(values: tuple[str, ...]) -> str:
@@ -126,19 +138,22 @@ def parse(text: str) -> list[Row]:
     names = _target_columns(header) if header is not None and tuple(header[: len(COLUMNS)]) == COLUMNS else None
     if names is None:
         raise ManifestError(f"unexpected columns {header}; expected {', '.join(COLUMNS)}")
+    windowed = len(header) > len(COLUMNS) and header[len(COLUMNS)] == WINDOW
     rows = []
     for number, values in enumerate(reader, start=2):
         if len(values) != len(header):
             raise ManifestError(f"line {number} has {len(values)} fields, not {len(header)}")
-        extra = values[len(COLUMNS):]
+        window = values[len(COLUMNS)] if windowed else ""
+        extra = values[len(COLUMNS) + windowed:]
         targets = tuple((name, extra[2 * i], extra[2 * i + 1]) for i, name in enumerate(names) if extra[2 * i])
-        rows.append(Row(*values[: len(COLUMNS)], targets=targets))
+        rows.append(Row(*values[: len(COLUMNS)], targets=targets, source_window=window))
     return rows
 
 
 def _target_columns(header: list[str]) -> list[str] | None:
-    """The target names of the columns after the fixed ones, which come in (name, name_sha256) pairs."""
-    extra = header[len(COLUMNS):]
+    """The target names of the columns after the fixed ones (and ``source_window``, when there), which
+    come in (name, name_sha256) pairs."""
+    extra = header[len(COLUMNS) + (len(header) > len(COLUMNS) and header[len(COLUMNS)] == WINDOW):]
     names = extra[0::2]
     ok = len(extra) % 2 == 0 and all(extra[2 * i + 1] == f"{name}_sha256" for i, name in enumerate(names))
     return names if ok else None

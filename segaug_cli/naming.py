@@ -27,31 +27,49 @@ class Sample:
         return (self.image, self.mask, *self.targets)
 
 
-def output_samples(recipe: Recipe, pair: Pair) -> tuple[Sample, ...]:
+def output_samples(recipe: Recipe, pair: Pair, key: str | None = None) -> tuple[Sample, ...]:
     """The output pairs a recipe makes of one input pair (names per the contract); none for a pair
     with a problem.
 
-    Paths mirror the pair's key under OUT/images, OUT/masks and OUT/<target>, whatever the input
-    folders are called: copy k is ``<key>_aug<k>``, a kept original keeps its own name.
+    Paths mirror the key under OUT/images, OUT/masks and OUT/<target>, whatever the input folders are
+    called: copy k is ``<key>_aug<k><suffix>``, a kept original ``<key><suffix>``, where the suffix is
+    the one the source's name carries (``_leftImg8bit``), so OUT pairs up again with the same suffixes.
+
+    Args:
+        key: the key of one window of the pair (``<key>_y<top>_x<left>``) for a recipe with tiles. Its
+            windows depend on the image's size, so without ``key`` a tiled recipe's names are unknown
+            here and none are returned.
     """
-    if pair.problem:
+    if pair.problem or (key is None and recipe.tiles is not None):
         return ()
-    original = (_kept_original(recipe, pair),) if recipe.keep_original else ()
-    return original + tuple(_copy(recipe, pair, k) for k in range(recipe.max_copies()))
+    key = pair.key if key is None else key
+    original = (_kept_original(recipe, pair, key),) if recipe.keep_original else ()
+    return original + tuple(_copy(recipe, pair, key, k) for k in range(recipe.max_copies()))
 
 
-def _kept_original(recipe: Recipe, pair: Pair) -> Sample:
-    key, sources = pair.key, zip(recipe.targets, pair.targets, strict=True)
-    return Sample(None, f"images/{key}{suffix(pair.image)}",
-                  f"masks/{key}{recipe.inputs.mask_suffix}{suffix(pair.mask)}",
-                  tuple(f"{t.name}/{key}{suffix(source)}" for t, source in sources))
+def reencodes_originals(recipe: Recipe) -> bool:
+    """A kept original is written from its pixels, not copied, once labels or tiles change them."""
+    return recipe.labels is not None or recipe.tiles is not None
 
 
-def _copy(recipe: Recipe, pair: Pair, k: int) -> Sample:
-    stem, sources = f"{pair.key}_aug{k}", zip(recipe.targets, pair.targets, strict=True)
-    return Sample(k, f"images/{stem}{image_extension(pair.image, recipe.output.image_format)}",
+def _kept_original(recipe: Recipe, pair: Pair, key: str) -> Sample:
+    sources = zip(recipe.targets, pair.targets, strict=True)
+    mask_extension = f".{recipe.output.mask_format}" if reencodes_originals(recipe) else suffix(pair.mask)
+    return Sample(None, f"images/{key}{pair.image_suffix}{suffix(pair.image)}",
+                  f"masks/{key}{recipe.inputs.mask_suffix}{mask_extension}",
+                  tuple(f"{t.name}/{key}{_original_target_extension(t, source, recipe)}" for t, source in sources))
+
+
+def _copy(recipe: Recipe, pair: Pair, key: str, k: int) -> Sample:
+    stem, sources = f"{key}_aug{k}", zip(recipe.targets, pair.targets, strict=True)
+    return Sample(k, f"images/{stem}{pair.image_suffix}{image_extension(pair.image, recipe.output.image_format)}",
                   f"masks/{stem}{recipe.inputs.mask_suffix}.{recipe.output.mask_format}",
                   tuple(f"{t.name}/{stem}{_target_extension(t, source, recipe)}" for t, source in sources))
+
+
+def _original_target_extension(target: Target, source: str, recipe: Recipe) -> str:
+    """Targets are cut (so encoded) with tiles only; labels convert the mask alone."""
+    return _target_extension(target, source, recipe) if recipe.tiles is not None else suffix(source)
 
 
 def image_extension(source_name: str, image_format: str) -> str:

@@ -43,6 +43,9 @@ class Pairing:
     ignored: tuple[str, ...]  # files that are not images (.DS_Store, notes.txt)
     skipped: tuple[str, ...] = ()  # images with no mask, left out under unpaired="skip" (sorted)
     left_out: int = 0  # images (keys) found that the split file does not list
+    # images in the masks folder named by a paired mask's key plus another suffix, beside it (Cityscapes'
+    # _gtFine_color.png and _gtFine_instanceIds.png beside _gtFine_labelIds.png): not read, not orphans
+    beside: tuple[str, ...] = ()
 
 
 NO_MASK = "no mask found for this image"
@@ -87,13 +90,24 @@ def find_pairs(in_dir: str | Path, images: str = "images", masks: str = "masks",
         found_targets, _ = _walk(in_dir, folder, f"targets[{name}].folder")
         pairs = tuple(_with_target(p, name, folder, _group(found_targets, folder, "")) for p in pairs)
     orphans = tuple(m for key, ms in masks_by_key.items() if key not in images_by_key for m in ms)
-    orphans += tuple(m for m in mask_files if m not in masks_found and m not in set(image_files))
-    pairing = Pairing(pairs, tuple(sorted(orphans)), tuple(sorted(ignored_images + ignored_masks)))
+    unmatched = [m for m in mask_files if m not in masks_found and m not in set(image_files)]
+    paired_keys = {p.key for p in pairs if not p.problem}
+    beside = tuple(m for m in unmatched if _is_beside(m, masks, paired_keys))
+    orphans += tuple(m for m in unmatched if m not in set(beside))
+    pairing = Pairing(pairs, tuple(sorted(orphans)), tuple(sorted(ignored_images + ignored_masks)),
+                      beside=tuple(sorted(beside)))
     if split is not None:
         pairing = _only_listed(pairing, read_split(in_dir, split), split, images)
     if unpaired == "skip":
         pairing = _skip_unpaired(pairing)
     return pairing
+
+
+def _is_beside(rel: str, folder: str, paired_keys: set[str]) -> bool:
+    """``gtFine/train/a/a_1_gtFine_color.png`` lies beside the mask of the paired key ``a/a_1``: its
+    name, without extension, is that key, an underscore, and more."""
+    stem = _mask_key(rel, folder, "") or ""
+    return any(stem[:cut] in paired_keys for cut in range(len(stem)) if stem[cut] == "_")
 
 
 def read_split(in_dir: str | Path, split: str) -> dict[str, int]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,12 @@ from .extensions import suffix
 from .fingerprint import fingerprint, sha256
 from .jobs import Action, Mode, PairJob, PairOutcome, Reason, SampleOutcome, Settings
 from .manifest import Row, format_matrix
-from .naming import Sample, output_samples
+from .naming import Sample, output_samples, reencodes_originals
 from .pairing import Pair
 from .recipe import Recipe
 from .sampling import draw_for, params_record, sample_seed
 from .stats import class_counts
+from .tiles import Window
 
 IDENTITY = "1 0 0 0 1 0"
 
@@ -56,14 +58,21 @@ def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
     written: list[str] = []
     try:
         sources = _read_sources(settings, pair)
-        wanted = _wanted_copies(settings.recipe, sources)
-        outcomes = tuple(
-            _process_sample(settings, sources, job, s, written) if s.copy is None or s.copy < wanted
-            else SampleOutcome(s.image, s.mask, Action.DROPPED)
-            for s in output_samples(settings.recipe, pair)
-        )
-        stats = _class_pixels(settings, sources, outcomes) if settings.recipe.class_copies else None
-        return PairOutcome(pair.key, pair.image, outcomes, class_pixels=stats)
+        outcomes: list[SampleOutcome] = []
+        stats: tuple[Counter, Counter] = (Counter(), Counter())
+        for unit in _units(settings.recipe, sources):  # the pair, or each of its windows
+            wanted = _wanted_copies(settings.recipe, unit)
+            found = tuple(
+                _process_sample(settings, unit, job, s, written) if s.copy is None or s.copy < wanted
+                else SampleOutcome(s.image, s.mask, Action.DROPPED)
+                for s in output_samples(settings.recipe, pair, unit.key if unit.window else None)
+            )
+            outcomes.extend(found)
+            if settings.recipe.class_copies:
+                _add_class_pixels(stats, settings, unit, found)
+        class_pixels = (dict(stats[0]), dict(stats[1])) if settings.recipe.class_copies else None
+        return PairOutcome(pair.key, pair.image, tuple(outcomes), class_pixels=class_pixels,
+                           unlisted_pixels=sources.unlisted)
     except PairError as exc:
         _discard(written)
         message = str(exc)
@@ -84,7 +93,45 @@ def _read_sources(settings: Settings, pair: Pair) -> _Sources:
     mask_bytes = codecs.read_bytes(in_dir / pair.mask)
     target_bytes = tuple(codecs.read_bytes(in_dir / t) for t in pair.targets)
     hashes = tuple(sha256(b) for b in (image_bytes, mask_bytes, *target_bytes))
-    return _Sources(pair, image_bytes, mask_bytes, target_bytes, hashes)
+    return _Sources(pair, image_bytes, mask_bytes, target_bytes, hashes, settings.recipe, pair.key)
+
+
+def _units(recipe: Recipe, sources: _Sources) -> Iterator[_Sources]:
+    """What gets samples of its own: the whole pair, or with ``tiles`` each window worth keeping.
+
+    A window shares the pair's bytes and hashes and holds views of its decoded arrays; its key (the
+    pair's plus ``_y<top>_x<left>``) names its outputs and seeds its copies.
+    """
+    if recipe.tiles is None:
+        yield sources
+        return
+    from . import tiles
+
+    image, mask, targets = sources.decoded()
+    fill = _image_fill(image, recipe)
+    for tile in tiles.tiles(image, mask.labels, sources.key, recipe.tiles, fill, _mask_fill(mask, recipe)):
+        cut = tuple(tiles.cut(array, tile.window, _target_fill(t)) for array, t in zip(targets, recipe.targets,
+                                                                                         strict=True))
+        window_mask = replace(mask, labels=tile.mask)
+        yield replace(sources, key=tile.key, window=tile.window, _mask=window_mask,
+                      _decoded=(tile.image, window_mask, cut))
+
+
+def _image_fill(image: np.ndarray, recipe: Recipe) -> tuple[float, ...]:
+    """``partial: pad`` fills the image with the border's image fill, in the image's channel order."""
+    from .augment import image_fill_for
+
+    return tuple(image_fill_for(image, recipe.border.image_fill))
+
+
+def _mask_fill(mask: codecs.Mask, recipe: Recipe) -> int | tuple[int, ...]:
+    from .augment import mask_fill_for
+
+    return mask_fill_for(mask.labels, recipe.border.mask_fill)
+
+
+def _target_fill(target) -> float:
+    return target.fill
 
 
 @dataclass
@@ -96,14 +143,42 @@ class _Sources:
     mask_bytes: bytes
     target_bytes: tuple[bytes, ...] = ()
     hashes: tuple[str, ...] = ()  # image, mask, then each target
+    recipe: Recipe | None = None
+    key: str = ""  # names the outputs and seeds the copies: the pair's key, or its window's
+    window: Window | None = None  # with tiles: where in the source this unit was cut
     _mask: codecs.Mask | None = field(default=None, repr=False)
     _decoded: tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]] | None = field(default=None, repr=False)
     palettes: dict[str, codecs.Mask] = field(default_factory=dict, repr=False)  # palette PNG targets, by path
+    unlisted: int = 0  # mask pixels the label map does not list (they took its default)
+    _reoriented: bool | None = field(default=None, repr=False)
 
     def mask(self) -> codecs.Mask:
+        """The source mask as the recipe's labels make it: converted once, before any augmentation."""
         if self._mask is None:
-            self._mask = codecs.decode_mask(self.mask_bytes, self.pair.mask)
+            self._mask = self._relabelled(codecs.decode_mask(self.mask_bytes, self.pair.mask))
+            if self.recipe is not None and reencodes_originals(self.recipe):
+                self.mask_bytes = b""  # hashed already, and never copied: a large mask's bytes can go
         return self._mask
+
+    def _relabelled(self, mask: codecs.Mask) -> codecs.Mask:
+        if self.recipe is None or self.recipe.labels is None:
+            return mask
+        from .labels import relabel
+
+        converted = relabel(mask.labels, self.recipe.labels)
+        # colours only: a colour table lists every class, so an unlisted colour means a wrong table; a
+        # label map's default (Cityscapes' 255 for the ids it does not train on) is meant for the rest
+        self.unlisted = converted.unlisted if self.recipe.labels.colors else 0
+        palette = mask.palette if self.recipe.labels.colors == () else None  # indices keep their colours
+        return codecs.Mask(converted.labels, palette, mask.transparency if palette else None)
+
+    def _release_image_bytes(self) -> None:
+        """With tiles every file is encoded from pixels: drop the image's and targets' bytes once decoded
+        (they are hashed already), so a 6000x6000 pair's bytes do not stay beside its pixels."""
+        if self.recipe is not None and self.recipe.tiles is not None:
+            self.reoriented  # noqa: B018 -- read from the bytes now, and kept
+            self.image_bytes = b""
+            self.target_bytes = tuple(b"" for _ in self.target_bytes)
 
     def decoded(self) -> tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]]:
         """(image as annotated, mask, extra targets), all checked to share one size."""
@@ -112,6 +187,7 @@ class _Sources:
             image = codecs.decode_annotated_image(self.image_bytes, pair.image, mask, pair.mask)
             image.flags.writeable = False  # shared by every copy of the pair; lets photometric reuse its histogram
             self._decoded = (image, mask, self._decode_targets(mask.labels.shape[:2]))
+            self._release_image_bytes()
         return self._decoded
 
     def _decode_targets(self, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
@@ -131,7 +207,9 @@ class _Sources:
     @property
     def reoriented(self) -> bool:
         """The image carries an EXIF rotation, so its stored pixels are not what was annotated."""
-        return codecs.exif_orientation(self.image_bytes) != 1
+        if self._reoriented is None:
+            self._reoriented = codecs.exif_orientation(self.image_bytes) != 1
+        return self._reoriented
 
 
 def _wanted_copies(recipe: Recipe, sources: _Sources) -> int:
@@ -142,19 +220,20 @@ def _wanted_copies(recipe: Recipe, sources: _Sources) -> int:
     return recipe.copies_for(set(class_counts(labels)) if labels.ndim == 2 else set())
 
 
-def _class_pixels(settings: Settings, sources: _Sources, outcomes: tuple[SampleOutcome, ...]) -> tuple[dict, dict]:
-    """Pixels per class before (the source mask) and after (every output mask of this pair)."""
-    after: Counter = Counter()
+def _add_class_pixels(stats: tuple[Counter, Counter], settings: Settings, unit: _Sources,
+                      outcomes: tuple[SampleOutcome, ...]) -> None:
+    """Add the pixels per class of a unit's source mask (before) and of its output masks (after)."""
+    before, after = stats
     out = Path(settings.out_dir)
     for o in outcomes:
         if o.action in (Action.WRITTEN, Action.UNCHANGED):
             after.update(class_counts(codecs.decode_mask(codecs.read_bytes(out / o.mask), o.mask).labels))
-    return class_counts(sources.mask().labels), dict(after)
+    before.update(class_counts(unit.mask().labels))
 
 
 def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample: Sample,
                     written: list[str]) -> SampleOutcome:
-    fp = fingerprint(settings.recipe, job.pair.key, sample.copy, sources.hashes)
+    fp = fingerprint(settings.recipe, sources.key, sample.copy, sources.hashes)
     previous = next((r for r in job.previous if r.image == sample.image), None)
     outdated = (Reason.FORCED, sample.image) if settings.force else _why_outdated(settings, sample, fp, previous)
     reason, path = outdated
@@ -197,7 +276,10 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
             fp: str) -> tuple[tuple[bytes, ...], Row]:
     """The encoded outputs of one sample (in ``sample.outputs()`` order) and its manifest row."""
     recipe = settings.recipe
-    if sample.copy is None:  # a kept original is copied byte for byte, never re-encoded...
+    if sample.copy is None and reencodes_originals(recipe):  # its labels or its window changed its pixels
+        encoded = _reencoded_original(recipe, sources, pair, sample)
+        seed, matrix, params = "", IDENTITY, "{}"
+    elif sample.copy is None:  # a kept original is copied byte for byte, never re-encoded...
         encoded = (sources.image_bytes, sources.mask_bytes, *sources.target_bytes)
         if sources.reoriented:  # ...unless it must be written as displayed, without its EXIF rotation
             image = codecs.encode_image(sources.decoded()[0], suffix(sample.image),
@@ -206,7 +288,7 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
         seed, matrix, params = "", IDENTITY, "{}"
     else:
         image, mask, targets = sources.decoded()
-        seed_int = sample_seed(recipe.seed, pair.key, sample.copy)
+        seed_int = sample_seed(recipe.seed, sources.key, sample.copy)
         draws = draw_for(recipe.transforms, seed_int)
         rendered = render(image, mask.labels, draws, recipe, tuple(zip(targets, recipe.targets, strict=True)))
         palettes = tuple(sources.palettes.get(path) for path in pair.targets)
@@ -222,8 +304,24 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
         targets=tuple(
             (t.name, path, digest) for t, path, digest in zip(recipe.targets, sample.targets, digests[2:], strict=True)
         ),
+        source_window=sources.window.text() if sources.window else "",
     )
     return encoded, row
+
+
+def _reencoded_original(recipe: Recipe, sources: _Sources, pair: Pair, sample: Sample) -> tuple[bytes, ...]:
+    """A kept original whose mask the labels converted (its image and targets copied as they are), or a
+    window of one (every file encoded from the window's pixels)."""
+    image, mask, targets = sources.decoded()
+    if sources.window is not None:
+        palettes = tuple(sources.palettes.get(path) for path in pair.targets)
+        return _encode(recipe, sample, mask, Rendered(image, mask.labels, targets, None, {}), palettes)
+    out = recipe.output
+    labels = codecs.encode_mask(mask, mask.labels, out.mask_format, out.png_compression)
+    image_bytes = sources.image_bytes
+    if sources.reoriented:  # written as displayed, as a copied original would be
+        image_bytes = codecs.encode_image(image, suffix(sample.image), out.jpeg_quality, out.png_compression)
+    return (image_bytes, labels, *sources.target_bytes)
 
 
 def _encode(recipe: Recipe, sample: Sample, mask: codecs.Mask, rendered: Rendered,
@@ -244,7 +342,7 @@ def _encode(recipe: Recipe, sample: Sample, mask: codecs.Mask, rendered: Rendere
 
 def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: Sample) -> tuple[Reason | None, str]:
     """check --deep: recompute a sample and compare its decoded pixels with each stored file."""
-    fp = fingerprint(settings.recipe, pair.key, sample.copy, sources.hashes)
+    fp = fingerprint(settings.recipe, sources.key, sample.copy, sources.hashes)
     encoded, _ = _render(settings, sources, pair, sample, fp)
     out = Path(settings.out_dir)
     for rel, fresh in zip(sample.outputs(), encoded, strict=True):

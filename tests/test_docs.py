@@ -42,7 +42,10 @@ NOT_RUNNABLE: dict[str, str] = {
         "needs a running Dask cluster (tests/test_dask.py runs one)",
     "segaug expand recipes/train.yaml /shared/data/raw /shared/data/aug --scheduler-file /shared/scheduler.json":
         "needs a running Dask cluster (tests/test_dask.py runs one)",
+    "segaug expand recipes/datasets/potsdam.yaml data/Potsdam out/potsdam": "the miniature is smaller than one tile",
 }
+# data/<name>: the miniatures of tests/dataset_layouts.py, for the commands of docs/datasets.md
+DATASET_MINIATURES = ("voc2012", "cityscapes", "ade20k", "isic2018", "kvasir_seg", "potsdam")
 
 
 def rel(path: Path) -> str:
@@ -141,6 +144,10 @@ def workspace(tmp_path, monkeypatch) -> Path:
         (tmp_path / alias).parent.mkdir(parents=True, exist_ok=True)
         copy = shutil.copytree if (tmp_path / source).is_dir() else shutil.copyfile
         copy(tmp_path / source, tmp_path / alias)
+    import dataset_layouts
+
+    for name in DATASET_MINIATURES:
+        getattr(dataset_layouts, name)(tmp_path / "data")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

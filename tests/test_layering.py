@@ -109,8 +109,10 @@ OP_FAMILIES = [m for m in MODULES if m.startswith("segaug_cli.ops.") and m not i
                                                                                    "segaug_cli.ops.spec")]
 TRANSFORMS = {"segaug_cli.transforms", "segaug_cli.transforms.geometric", "segaug_cli.transforms.photometric",
               "segaug_cli.transforms.fields"}
+SECTION_SPECS = {"segaug_cli.recipe.labelspec", "segaug_cli.recipe.tilespec"}  # standard library and errors only
 RECIPE_BELOW_PARSE = {"segaug_cli.errors", "segaug_cli.ops.spec", "segaug_cli.recipe.checks",
-                      "segaug_cli.recipe.loader", "segaug_cli.recipe.registry", "segaug_cli.recipe.model"}
+                      "segaug_cli.recipe.loader", "segaug_cli.recipe.registry", "segaug_cli.recipe.model",
+                      *SECTION_SPECS}
 
 
 @pytest.mark.parametrize(("module", "allowed"), [
@@ -131,7 +133,8 @@ RECIPE_BELOW_PARSE = {"segaug_cli.errors", "segaug_cli.ops.spec", "segaug_cli.re
     # `from .. import ops` names the root package too (its __init__ holds only __version__)
     ("segaug_cli.recipe.registry", {"segaug_cli", "segaug_cli.ops", "segaug_cli.ops.spec"}),
     ("segaug_cli.recipe.model", {"segaug_cli.errors", "segaug_cli.ops.spec", "segaug_cli.recipe.checks",
-                                 "segaug_cli.recipe.registry"}),
+                                 "segaug_cli.recipe.registry", *SECTION_SPECS}),
+    *[(spec, {"segaug_cli.errors"}) for spec in sorted(SECTION_SPECS)],
     ("segaug_cli.recipe.parse", RECIPE_BELOW_PARSE),
     ("segaug_cli.recipe.__init__", RECIPE_BELOW_PARSE | {"segaug_cli.recipe.parse"}),
     ("segaug_cli.sampling", {"segaug_cli.recipe", "segaug_cli.ops.spec"}),

@@ -92,10 +92,11 @@ def test_cityscapes_keys_drop_both_suffixes(tmp_path):
     assert [(p.image_suffix, p.mask_suffix) for p in found.pairs] == [("_leftImg8bit", "_gtFine_labelIds")] * 3
     assert found.ignored == tuple(f"gtFine/train/{c}/{f}_gtFine_polygons.json" for c, f in [
         ("aachen", "aachen_000000_000019"), ("aachen", "aachen_000001_000019"), ("bochum", "bochum_000000_000313")])
-    # The colour and instance PNGs beside each labelIds file lack the mask suffix; today they are
-    # reported as masks without an image (a warning, never a failure).
-    assert len(found.orphan_masks) == 6
-    assert found.orphan_masks[0] == "gtFine/train/aachen/aachen_000000_000019_gtFine_color.png"
+    # The colour and instance PNGs beside each labelIds file carry the pair's key and another suffix:
+    # listed apart as beside a paired mask, not as masks without an image.
+    assert found.orphan_masks == ()
+    assert len(found.beside) == 6
+    assert found.beside[0] == "gtFine/train/aachen/aachen_000000_000019_gtFine_color.png"
 
 
 def test_cityscapes_split_names_city_and_frame(tmp_path):
@@ -277,3 +278,12 @@ def test_suffixes_of_a_pair_without_suffixes_are_empty():
 def test_unknown_unpaired_policy_is_a_programming_error(tmp_path):
     with pytest.raises(ValueError, match="unpaired must be one of"):
         find_pairs(split_root(tmp_path, ""), unpaired="ignore")
+
+
+def test_files_beside_an_unpaired_mask_stay_masks_without_an_image(tmp_path):
+    root = cityscapes(tmp_path)
+    (root / "leftImg8bit/train/bochum/bochum_000000_000313_leftImg8bit.png").unlink()
+    found = find_pairs(root, "leftImg8bit/train", "gtFine/train", "_gtFine_labelIds", image_suffix="_leftImg8bit")
+    assert found.orphan_masks == tuple(f"gtFine/train/bochum/bochum_000000_000313_gtFine_{kind}.png"
+                                       for kind in ("color", "instanceIds", "labelIds"))
+    assert len(found.beside) == 4  # those of the two aachen frames, whose pairs are whole

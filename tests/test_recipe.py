@@ -16,7 +16,7 @@ from segaug_cli.errors import RecipeError
 from segaug_cli.recipe import Range, Recipe
 
 # The contract's top-level keys, in the contract's order.
-TOP = "seed, copies, keep_original, inputs, output, interpolation, border, transforms, targets"
+TOP = "seed, copies, keep_original, inputs, labels, tiles, output, interpolation, border, transforms, targets"
 # The op list in messages is the registry (OPS is the only list of op names); the contract's ops are in it.
 OP_NAMES = ", ".join(recipe.OPS)
 ONE_OP = "each transform must be one op name with its settings, e.g. '- hflip: {p: 0.5}'"
@@ -39,7 +39,8 @@ ERRORS = [
     # -- unknown keys and ops ------------------------------------------------------------------
     ("seed: 0\nsed: 1\n", f"r.yaml line 2: sed: unknown key; expected one of: {TOP}"),
     ("inputs: {images: a, mask: b}\n",
-     "r.yaml line 1: inputs.mask: unknown key; expected one of: images, masks, mask_suffix"),
+     "r.yaml line 1: inputs.mask: unknown key; expected one of: images, masks, image_suffix, mask_suffix, split, "
+     "unpaired"),
     ("output:\n  format: png\n",
      "r.yaml line 2: output.format: unknown key; expected one of: image_format, mask_format, jpeg_quality, "
      "png_compression"),

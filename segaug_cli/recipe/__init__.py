@@ -1,7 +1,8 @@
 """Recipes: YAML in, frozen dataclasses out, validated against the op registry.
 
 ``model`` holds the dataclasses, ``loader`` reads YAML with the line of every key, ``parse`` checks
-each section, ``registry`` lists the ops that ``segaug_cli.ops`` defines. The names below are the
+each section (``labelspec`` and ``tilespec`` the labels and tiles sections), ``registry`` lists the
+ops that ``segaug_cli.ops`` defines. The names below are the
 package's interface; other modules import them from here.
 """
 
@@ -19,13 +20,16 @@ from .model import (
     LOSSY_FORMATS,
     MASK_FORMATS,
     TARGET_KINDS,
+    UNPAIRED,
     Border,
     Inputs,
+    LabelSpec,
     Op,
     Output,
     Range,
     Recipe,
     Target,
+    TileSpec,
 )
 from .parse import MAX_CHANNELS, TOP_KEYS, parse
 from .registry import GEOMETRIC_OPS, OPS, PHOTOMETRIC_OPS, spec_of
@@ -33,7 +37,8 @@ from .registry import GEOMETRIC_OPS, OPS, PHOTOMETRIC_OPS, spec_of
 __all__ = [
     "BORDER_MODES", "GEOMETRIC_OPS", "IMAGE_FORMATS", "INTERPOLATIONS", "LOSSY_FORMATS", "MASK_FORMATS",
     "MAX_CHANNELS", "MAX_COPIES", "OPS", "PHOTOMETRIC_OPS", "TARGET_KINDS", "TOP_KEYS",
-    "Border", "Inputs", "Op", "OpSpec", "Output", "ParamSpec", "Range", "Recipe", "SettingSpec", "Target",
+    "UNPAIRED", "Border", "Inputs", "LabelSpec", "Op", "OpSpec", "Output", "ParamSpec", "Range", "Recipe",
+    "SettingSpec", "Target", "TileSpec",
     "load", "parse", "spec_of",
 ]
 

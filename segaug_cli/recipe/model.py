@@ -12,15 +12,18 @@ from typing import Any
 from ..errors import RecipeError
 from ..ops.spec import Range
 from .checks import check_copies, check_seed
+from .labelspec import LabelSpec
 from .registry import OPS
+from .tilespec import TileSpec
 
 __all__ = [
-    "BORDER_MODES", "IMAGE_FORMATS", "INTERPOLATIONS", "LOSSY_FORMATS", "MASK_FORMATS", "TARGET_KINDS",
-    "Border", "Inputs", "Op", "Output", "Range", "Recipe", "Target",
+    "BORDER_MODES", "IMAGE_FORMATS", "INTERPOLATIONS", "LOSSY_FORMATS", "MASK_FORMATS", "TARGET_KINDS", "UNPAIRED",
+    "Border", "Inputs", "LabelSpec", "Op", "Output", "Range", "Recipe", "Target", "TileSpec",
 ]
 
 INTERPOLATIONS = ("nearest", "linear", "cubic", "area", "lanczos")
 BORDER_MODES = ("constant", "reflect", "replicate")
+UNPAIRED = ("fail", "skip")  # an image without a mask: a failed pair, or skipped and counted
 IMAGE_FORMATS = ("same", "png", "jpg", "tif")
 MASK_FORMATS = ("png", "tif")
 LOSSY_FORMATS = ("jpg", "jpeg", "webp")
@@ -67,9 +70,14 @@ class Target:
 
 @dataclass(frozen=True)
 class Inputs:
+    """Where the pairs are in IN and how their names are read (see ``pairing.find_pairs``)."""
+
     images: str = "images"
     masks: str = "masks"
     mask_suffix: str = ""
+    image_suffix: str = ""  # e.g. _leftImg8bit: not part of the key, kept in output names
+    split: str | None = None  # a file of keys, relative to IN: only those pairs are used
+    unpaired: str = "fail"  # fail | skip
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,8 @@ class Recipe:
     transforms: tuple[Op, ...] = ()
     class_copies: tuple[tuple[int, int], ...] = ()  # (label, copies): pairs containing label get more
     targets: tuple[Target, ...] = ()
+    labels: LabelSpec | None = None  # applied to each source mask once, before augmentation
+    tiles: TileSpec | None = None  # each source pair cut into windows, each window a pair of its own
 
     def max_copies(self) -> int:
         """The most copies any pair can get: ``copies``, or the largest class rule."""
@@ -137,6 +147,19 @@ class Recipe:
         import json  # only expand and check need it: `segaug validate` starts faster without
 
         content = dataclasses.asdict(self)
-        for key in ("copies", "class_copies", "keep_original", "inputs"):
+        for key in ("copies", "class_copies", "keep_original", "inputs", "labels", "tiles"):
             content.pop(key)
+        content.update(self._source_content())  # absent when unused: older recipes keep their fingerprints
         return json.dumps(content, sort_keys=True, separators=(",", ":"))
+
+    def original_content(self) -> str:
+        """What decides a kept original's bytes: nothing (it is copied) unless labels or tiles re-encode it."""
+        import json
+
+        source = self._source_content()
+        return json.dumps(source, sort_keys=True, separators=(",", ":")) if source else "original"
+
+    def _source_content(self) -> dict[str, str]:
+        """The label map and the tile grid, each as its spec's stable text, when the recipe has them."""
+        found = {"labels": self.labels, "tiles": self.tiles}
+        return {key: spec.text() for key, spec in found.items() if spec is not None}

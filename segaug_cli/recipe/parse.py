@@ -13,7 +13,7 @@ from functools import singledispatch
 from pathlib import Path
 from typing import Any
 
-from ..errors import RecipeError
+from ..errors import RecipeError, SectionError
 from ..ops.spec import (
     GroupOp,
     Labels,
@@ -28,6 +28,7 @@ from ..ops.spec import (
     WholeSet,
 )
 from .checks import check_copies, check_seed, is_number, kind_of, num, show
+from .labelspec import LabelSpec, parse_labels
 from .loader import KeyPath, compose, dotted
 from .model import (
     BORDER_MODES,
@@ -36,6 +37,7 @@ from .model import (
     LOSSY_FORMATS,
     MASK_FORMATS,
     TARGET_KINDS,
+    UNPAIRED,
     Border,
     Inputs,
     Op,
@@ -44,10 +46,13 @@ from .model import (
     Target,
 )
 from .registry import OPS
+from .tilespec import TileSpec, parse_tiles
 
 TOP_KEYS = (
-    "seed", "copies", "keep_original", "inputs", "output", "interpolation", "border", "transforms", "targets",
+    "seed", "copies", "keep_original", "inputs", "labels", "tiles", "output", "interpolation", "border",
+    "transforms", "targets",
 )
+INPUT_KEYS = ("images", "masks", "image_suffix", "mask_suffix", "split", "unpaired")
 MAX_CHANNELS = 64
 MAX_SIDE = 65536
 MAX_LABEL = 65535
@@ -154,6 +159,8 @@ def _recipe(data: Any, at: At) -> Recipe:
         targets=_targets(top.get("targets"), at / "targets"),
         keep_original=_boolean(top.get("keep_original", False), at / "keep_original"),
         inputs=_inputs(top.get("inputs"), at / "inputs"),
+        labels=_labels_section(top.get("labels"), at / "labels"),
+        tiles=_tiles_section(top.get("tiles"), at / "tiles"),
         output=_output(top.get("output"), at / "output"),
         interpolation=_choice(top.get("interpolation", "linear"), at / "interpolation", INTERPOLATIONS),
         border=_border(top.get("border"), at / "border"),
@@ -209,19 +216,54 @@ def _target(value: Any, at: At) -> Target:
 
 
 def _inputs(value: Any, at: At) -> Inputs:
-    raw = _mapping(value, at, ("images", "masks", "mask_suffix"))
-    suffix = raw.get("mask_suffix", "")
-    if not isinstance(suffix, str) or re.search(r"[/\\]", suffix):
-        raise (at / "mask_suffix").error(f"must be text without slashes, got {show(suffix)}")
+    raw = _mapping(value, at, INPUT_KEYS)
+    split = raw.get("split")
     inputs = Inputs(
         images=_relative_folder(raw.get("images", "images"), at / "images"),
         masks=_relative_folder(raw.get("masks", "masks"), at / "masks"),
-        mask_suffix=suffix,
+        mask_suffix=_name_suffix(raw.get("mask_suffix", ""), at / "mask_suffix"),
+        image_suffix=_name_suffix(raw.get("image_suffix", ""), at / "image_suffix"),
+        split=None if split is None else _relative_file(split, at / "split"),
+        unpaired=_choice(raw.get("unpaired", "fail"), at / "unpaired", UNPAIRED),
     )
-    if Path(inputs.images) == Path(inputs.masks) and not suffix:
+    if Path(inputs.images) == Path(inputs.masks) and inputs.mask_suffix == inputs.image_suffix:
         raise (at / "masks").error("is the same folder as inputs.images; set inputs.mask_suffix "
                                    "(e.g. _mask) so masks can be told from images")
     return inputs
+
+
+def _name_suffix(value: Any, at: At) -> str:
+    """The end of a file name before its extension (``_leftImg8bit``): text without slashes."""
+    if not isinstance(value, str) or re.search(r"[/\\]", value):
+        raise at.error(f"must be text without slashes, got {show(value)}")
+    return value
+
+
+def _relative_file(value: Any, at: At) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise at.error(f"must be a file of keys, relative to IN, got {show(value)}")
+    if Path(value).is_absolute() or ".." in Path(value).parts:
+        raise at.error(f"must be a file inside IN (no absolute path, no '..'), got {show(value)}")
+    return value
+
+
+def _labels_section(value: Any, at: At) -> LabelSpec | None:
+    return _section(parse_labels, value, at)
+
+
+def _tiles_section(value: Any, at: At) -> TileSpec | None:
+    return _section(parse_tiles, value, at)
+
+
+def _section(parse_section: Any, value: Any, at: At) -> Any:
+    """A section parsed by its own module; its error's keys locate the line (``labels.map.300``)."""
+    try:
+        return parse_section(value)
+    except SectionError as exc:
+        located = at
+        for key in exc.keys:
+            located = located / str(key)  # the loader records keys as their text
+        raise located.error(exc.message) from None
 
 
 def _output(value: Any, at: At) -> Output:

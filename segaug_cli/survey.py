@@ -1,0 +1,124 @@
+"""What a run would find in IN, without writing anything: the pairing report of ``segaug validate RECIPE IN``.
+
+Pairing reads names only (no file is opened), and at most ``SAMPLE`` masks, spread evenly over the pairs
+in key order, are decoded to list the labels (or colours) the recipe's label map does not list, so the
+report takes about a second for 10,000 pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PairError
+from .pairing import Pair, Pairing, find_pairs
+from .recipe import Recipe
+
+SAMPLE = 16  # masks decoded to look for unlisted labels: enough to catch a wrong table, fast on any IN
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The pairing of IN under a recipe, and what a sample of its masks holds that the labels do not list."""
+
+    pairs: int  # pairs a run would augment
+    without_mask: tuple[str, ...]  # images with no mask: failed pairs, or skipped with inputs.unpaired: skip
+    skipped: bool  # the images without a mask are skipped (inputs.unpaired: skip), not failed
+    orphan_masks: tuple[str, ...]  # masks with no image
+    beside: tuple[str, ...]  # other annotation files beside a paired mask, not read
+    ignored: tuple[str, ...]  # files that are not images
+    split_missing: tuple[str, ...]  # split entries with no image or no mask: "<file> line N: why"
+    left_out: int  # images the split file does not list
+    other_problems: tuple[str, ...]  # any other pair that would fail: "<image>: why"
+    sampled: int  # masks decoded (none without a label map or colour table)
+    unlisted: tuple[int | str, ...]  # labels (or "#rrggbb" colours) seen in the sample, not in labels
+    unreadable: tuple[str, ...]  # sampled masks that could not be decoded or converted: "<mask>: why"
+
+    @property
+    def failing(self) -> int:
+        """Pairs a run would fail (exit 1 at its end)."""
+        return len(self.split_missing) + len(self.other_problems) + (0 if self.skipped else len(self.without_mask))
+
+
+def survey(recipe: Recipe, in_dir: str | Path, sample: int = SAMPLE) -> Survey:
+    """Pair IN as ``expand`` would and decode a sample of the masks; writes nothing.
+
+    Raises:
+        UsageError: the images or masks folder, or the split file, does not exist.
+    """
+    i = recipe.inputs
+    pairing = find_pairs(
+        in_dir,
+        i.images,
+        i.masks,
+        i.mask_suffix,
+        tuple((t.name, t.folder) for t in recipe.targets),
+        image_suffix=i.image_suffix,
+        split=i.split,
+        unpaired=i.unpaired,
+    )
+    usable = [p for p in pairing.pairs if not p.problem]
+    spec = recipe.labels
+    tabled = spec is not None and bool(spec.table or spec.colors)  # rules (reduce, threshold) take any value
+    chosen = usable[:: max(1, -(-len(usable) // sample))][:sample] if sample and tabled else []
+    unlisted, unreadable = _unlisted_labels(recipe, Path(in_dir), chosen)
+    return Survey(
+        pairs=len(usable),
+        without_mask=_without_mask(pairing),
+        skipped=i.unpaired == "skip",
+        orphan_masks=pairing.orphan_masks,
+        beside=pairing.beside,
+        ignored=pairing.ignored,
+        split_missing=tuple(_split_problem(p, i.split) for p in pairing.pairs if _from_split(p, i.split)),
+        left_out=pairing.left_out,
+        other_problems=tuple(
+            f"{p.image}: {p.problem}"
+            for p in pairing.pairs
+            if p.problem and not _unpaired(p) and not _from_split(p, i.split)
+        ),
+        sampled=len(chosen),
+        unlisted=unlisted,
+        unreadable=unreadable,
+    )
+
+
+def _without_mask(pairing: Pairing) -> tuple[str, ...]:
+    return pairing.skipped + tuple(p.image for p in pairing.pairs if _unpaired(p))
+
+
+def _unpaired(pair: Pair) -> bool:
+    from .pairing import NO_MASK
+
+    return pair.problem is not None and pair.problem.startswith(NO_MASK)
+
+
+def _from_split(pair: Pair, split: str | None) -> bool:
+    """A split entry with no image (the pair names the split file) or no mask (the problem names the line)."""
+    return split is not None and pair.problem is not None and (pair.image == split or f" of {split} " in pair.problem)
+
+
+def _split_problem(pair: Pair, split: str) -> str:
+    return f"{split} {pair.problem}" if pair.image == split else f"{pair.image}: {pair.problem}"
+
+
+def _unlisted_labels(recipe: Recipe, in_dir: Path, pairs: list[Pair]) -> tuple[tuple[int | str, ...], tuple[str, ...]]:
+    """Labels (or colours) of the sampled masks that the recipe's map or colour table does not list."""
+    spec = recipe.labels
+    if not pairs or spec is None:
+        return (), ()
+    from . import codecs
+    from .labels import relabel
+    from .stats import class_counts
+
+    listed = {k for k, _ in spec.table} | {f"#{r:02x}{g:02x}{b:02x}" for (r, g, b), _ in spec.colors}
+    seen: set[int | str] = set()
+    unreadable = []
+    for pair in pairs:
+        try:
+            mask = codecs.decode_mask(codecs.read_bytes(in_dir / pair.mask), pair.mask).labels
+            relabel(mask, spec)  # the kind of mask the table converts (labels for map, colours for colors)
+        except PairError as exc:
+            unreadable.append(str(exc) if str(exc).startswith(pair.mask) else f"{pair.mask}: {exc}")
+            continue
+        seen.update(class_counts(mask))
+    return tuple(sorted(seen - listed)), tuple(unreadable)  # all labels, or all colours
