@@ -176,7 +176,7 @@ def palette_masks(draw):
     rng = np.random.default_rng(seed)
     shape = draw(SHAPES)
     indices = rng.integers(0, entries, shape, dtype=np.uint8) if draw(st.booleans()) else \
-        make_array(seed, shape, None, np.uint8, "blocks") % entries
+        (make_array(seed, shape, None, np.uint8, "blocks").astype(np.uint16) % entries).astype(np.uint8)
     palette = rng.integers(0, 256, 3 * entries).tolist()
     transparency = draw(st.one_of(
         st.none(), st.integers(0, 255), st.binary(min_size=1, max_size=260)))
