@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from . import lock
 from .lock import Holder, OutLocked
-from .storage import Location, LocalLocation, PreconditionFailed, S3Location, StorageError
+from .storage import LocalLocation, Location, PreconditionFailed, S3Location, StorageError
 
 FOLDER = ".segaug-lock"
 OUT_LOCK = f"{FOLDER}/out.json"
@@ -59,8 +59,12 @@ class Record:
         return Holder(self.host, self.pid, self.started)
 
     def to_bytes(self) -> bytes:
-        return (json.dumps({"host": self.host, "pid": self.pid, "started": self.started,
-                            "expires": self.expires}, sort_keys=True) + "\n").encode()
+        return (
+            json.dumps(
+                {"host": self.host, "pid": self.pid, "started": self.started, "expires": self.expires}, sort_keys=True
+            )
+            + "\n"
+        ).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Record | None:
@@ -134,8 +138,10 @@ class Lease:
             OutLocked: the lease was lost; nothing more may be written to OUT.
         """
         if self.lost:
-            raise OutLocked(f"{self.out.url}: this run lost its lock on OUT (it was paused longer than the "
-                            f"{self.lease_seconds:g} s lease and another run took over); stopping without a commit")
+            raise OutLocked(
+                f"{self.out.url}: this run lost its lock on OUT (it was paused longer than the "
+                f"{self.lease_seconds:g} s lease and another run took over); stopping without a commit"
+            )
 
     def release(self) -> None:
         self._stop.set()
@@ -146,8 +152,9 @@ class Lease:
 
 
 @contextlib.contextmanager
-def hold(out: Location, shard: tuple[int, int] | None = None,
-         lease_seconds: float = LEASE_SECONDS) -> Iterator[Lease | None]:
+def hold(
+    out: Location, shard: tuple[int, int] | None = None, lease_seconds: float = LEASE_SECONDS
+) -> Iterator[Lease | None]:
     """Hold OUT for one run: wholly, or one shard of it. Yields the lease (None for a local folder,
     whose ``fcntl`` lock needs none).
 
@@ -198,5 +205,7 @@ def busy_message(out: Location, record: Record | None) -> str:
     if record is not None:
         until = datetime.datetime.fromtimestamp(record.expires, datetime.timezone.utc).isoformat(timespec="seconds")
         who = f" ({record.holder().describe()}, lease until {until})"
-    return (f"{out.url}: another segaug run is writing this folder{who}; wait for it to finish (a killed run's "
-            f"lease expires within {LEASE_SECONDS:g} s), or give this run another OUT")
+    return (
+        f"{out.url}: another segaug run is writing this folder{who}; wait for it to finish (a killed run's "
+        f"lease expires within {LEASE_SECONDS:g} s), or give this run another OUT"
+    )

@@ -176,8 +176,14 @@ class ObjectLocation(Location):
             except FileNotFoundError:
                 return []
         base = self.fs._strip_protocol(self.url).rstrip("/") + "/"  # fsspec's names carry no protocol
-        return sorted((Entry(name.removeprefix(base), int(info.get("size") or 0)) for name, info in found.items()
-                       if info.get("type") != "directory"), key=lambda e: e.name)
+        return sorted(
+            (
+                Entry(name.removeprefix(base), int(info.get("size") or 0))
+                for name, info in found.items()
+                if info.get("type") != "directory"
+            ),
+            key=lambda e: e.name,
+        )
 
     def read(self, name: str) -> bytes:
         with explained(self.join(name)):
@@ -261,8 +267,13 @@ class S3Location(ObjectLocation):
         digest = hashlib.sha256(data).digest()
         with explained(self.join(name)):
             answer = self.fs.call_s3(
-                "put_object", Bucket=self.bucket, Key=self._key(name), Body=data,
-                ChecksumAlgorithm="SHA256", ChecksumSHA256=base64.b64encode(digest).decode(), **conditions,
+                "put_object",
+                Bucket=self.bucket,
+                Key=self._key(name),
+                Body=data,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=base64.b64encode(digest).decode(),
+                **conditions,
             )
         self.fs.invalidate_cache(self.join(name))
         checked = answer.get("ChecksumSHA256")
@@ -270,7 +281,9 @@ class S3Location(ObjectLocation):
 
 
 def _entry(item: dict, strip: int) -> Entry:
-    return Entry(item["Key"][strip:], int(item["Size"]), item.get("ETag"), "SHA256" in item.get("ChecksumAlgorithm", ()))
+    return Entry(
+        item["Key"][strip:], int(item["Size"]), item.get("ETag"), "SHA256" in item.get("ChecksumAlgorithm", ())
+    )
 
 
 def _read_body(fs, body) -> bytes:
@@ -333,11 +346,13 @@ def explained(url: str) -> Iterator[None]:
         if code in ("PreconditionFailed", "412") or isinstance(exc, FileExistsError):
             raise PreconditionFailed(f"{_public(url)}: changed by another writer") from None
         if code in _DENIED or isinstance(exc, PermissionError):
-            raise StorageError(f"{_public(url)}: access denied (check the credentials and the bucket's policy)") \
-                from None
+            raise StorageError(
+                f"{_public(url)}: access denied (check the credentials and the bucket's policy)"
+            ) from None
         if _unreachable(exc):
-            raise StorageError(f"{_public(url)}: cannot reach the store ({_kind(exc)}, after the backend's retries)") \
-                from None
+            raise StorageError(
+                f"{_public(url)}: cannot reach the store ({_kind(exc)}, after the backend's retries)"
+            ) from None
         if code:
             raise StorageError(f"{_public(url)}: the store answered {code}") from None
         raise
@@ -345,8 +360,19 @@ def explained(url: str) -> Iterator[None]:
 
 def _unreachable(exc: BaseException) -> bool:
     names = {cls.__name__ for err in (exc, exc.__cause__, exc.__context__) if err for cls in type(err).__mro__}
-    return bool(names & {"EndpointConnectionError", "ConnectionError", "ClientConnectorError", "ConnectTimeoutError",
-                         "ServerTimeoutError", "TimeoutError", "HTTPClientError", "ConnectionRefusedError"})
+    return bool(
+        names
+        & {
+            "EndpointConnectionError",
+            "ConnectionError",
+            "ClientConnectorError",
+            "ConnectTimeoutError",
+            "ServerTimeoutError",
+            "TimeoutError",
+            "HTTPClientError",
+            "ConnectionRefusedError",
+        }
+    )
 
 
 def _kind(exc: BaseException) -> str:

@@ -37,13 +37,20 @@ def endpoint():
 
 
 def client(url: str, key: str = "testing", secret: str = SECRET):
-    return boto3.client("s3", endpoint_url=url, aws_access_key_id=key, aws_secret_access_key=secret,
-                        region_name="us-east-1")
+    return boto3.client(
+        "s3", endpoint_url=url, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+    )
 
 
 def options(url: str, **extra) -> dict:
-    return {"endpoint_url": url, "key": "testing", "secret": SECRET, "client_kwargs": {"region_name": "us-east-1"},
-            "skip_instance_cache": True, **extra}
+    return {
+        "endpoint_url": url,
+        "key": "testing",
+        "secret": SECRET,
+        "client_kwargs": {"region_name": "us-east-1"},
+        "skip_instance_cache": True,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -124,8 +131,9 @@ def test_an_object_uploaded_without_a_sha256_is_not_vouched_for(endpoint, out):
     answer = client(endpoint).put_object(Bucket=BUCKET, Key=f"{out.key}/x.png", Body=b"x", ChecksumAlgorithm="CRC32")
     [entry] = out.list()
     assert not entry.sha256_at_upload
-    assert storage.unchanged_since_write(entry, storage.Receipt(answer["ETag"], hashlib.sha256(b"x").hexdigest())) \
-        is None
+    assert (
+        storage.unchanged_since_write(entry, storage.Receipt(answer["ETag"], hashlib.sha256(b"x").hexdigest())) is None
+    )
 
 
 def test_the_listing_is_one_paginated_call(endpoint, out):
@@ -144,9 +152,19 @@ def test_the_listing_is_one_paginated_call(endpoint, out):
 
 
 def row(i: int) -> Row:
-    return Row(image=f"images/{i:03d}_aug0.png", mask=f"masks/{i:03d}_aug0.png", source_image=f"images/{i:03d}.png",
-               source_mask=f"masks/{i:03d}.png", copy="0", seed=str(i), matrix="1 0 0 0 1 0", params="{}",
-               fingerprint=f"fp{i}", image_sha256="a" * 64, mask_sha256="b" * 64)
+    return Row(
+        image=f"images/{i:03d}_aug0.png",
+        mask=f"masks/{i:03d}_aug0.png",
+        source_image=f"images/{i:03d}.png",
+        source_mask=f"masks/{i:03d}.png",
+        copy="0",
+        seed=str(i),
+        matrix="1 0 0 0 1 0",
+        params="{}",
+        fingerprint=f"fp{i}",
+        image_sha256="a" * 64,
+        mask_sha256="b" * 64,
+    )
 
 
 def test_journal_batches_are_written_once_each_and_read_back_in_order(location):
@@ -278,9 +296,8 @@ def test_shards_share_out_but_exclude_a_whole_run(out):
         with pytest.raises(lock.OutLocked), objectlock.hold(out, shard=(1, 2)):
             pass
         assert objectlock.holder_of(out) is not None
-    with objectlock.hold(out):
-        with pytest.raises(lock.OutLocked), objectlock.hold(out, shard=(1, 2)):
-            pass
+    with objectlock.hold(out), pytest.raises(lock.OutLocked), objectlock.hold(out, shard=(1, 2)):
+        pass
     assert out.list(objectlock.FOLDER) == []
 
 
@@ -304,11 +321,25 @@ def _who_pid() -> int:
 
 def test_storage_options_parse_like_fsspecs_command_line():
     parsed = storage.parse_storage_options(
-        ["endpoint_url=http://127.0.0.1:9000", "anon=true", "use_ssl=False", "max_concurrency=4",
-         "timeout=2.5", "token=none", "key=a=b"]
+        [
+            "endpoint_url=http://127.0.0.1:9000",
+            "anon=true",
+            "use_ssl=False",
+            "max_concurrency=4",
+            "timeout=2.5",
+            "token=none",
+            "key=a=b",
+        ]
     )
-    assert parsed == {"endpoint_url": "http://127.0.0.1:9000", "anon": True, "use_ssl": False,
-                      "max_concurrency": 4, "timeout": 2.5, "token": None, "key": "a=b"}
+    assert parsed == {
+        "endpoint_url": "http://127.0.0.1:9000",
+        "anon": True,
+        "use_ssl": False,
+        "max_concurrency": 4,
+        "timeout": 2.5,
+        "token": None,
+        "key": "a=b",
+    }
 
 
 @pytest.mark.parametrize("pair", [SECRET, f"={SECRET}", f" ={SECRET}"])
@@ -321,8 +352,11 @@ def test_a_malformed_storage_option_is_one_line_without_its_value(pair):
 def test_storage_options_file(tmp_path):
     path = tmp_path / "store.yaml"
     path.write_text(f"storage_options:\n  endpoint_url: http://127.0.0.1:9000\n  secret: {SECRET}\n  anon: false\n")
-    assert storage.load_storage_options(path) == {"endpoint_url": "http://127.0.0.1:9000", "secret": SECRET,
-                                                  "anon": False}
+    assert storage.load_storage_options(path) == {
+        "endpoint_url": "http://127.0.0.1:9000",
+        "secret": SECRET,
+        "anon": False,
+    }
     path.write_text(f"storage_options: [{SECRET}]\n")
     with pytest.raises(storage.UsageError, match=r"store.yaml: storage_options: expected a mapping") as caught:
         storage.load_storage_options(path)
@@ -354,20 +388,30 @@ def test_a_missing_bucket(endpoint):
 
 
 def test_access_denied(endpoint, caplog):
-    iam = boto3.client("iam", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key=SECRET,
-                       region_name="us-east-1")
+    iam = boto3.client(
+        "iam", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key=SECRET, region_name="us-east-1"
+    )
     iam.create_user(UserName="nobody")
     key = iam.create_access_key(UserName="nobody")["AccessKey"]  # a real user with no policy at all
     requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10)  # moto checks IAM from now on
     try:
         caplog.set_level(logging.DEBUG)
-        loc = storage.open_location(f"s3://{BUCKET}/denied", {
-            "endpoint_url": endpoint, "key": key["AccessKeyId"], "secret": key["SecretAccessKey"],
-            "client_kwargs": {"region_name": "us-east-1"}, "skip_instance_cache": True})
+        loc = storage.open_location(
+            f"s3://{BUCKET}/denied",
+            {
+                "endpoint_url": endpoint,
+                "key": key["AccessKeyId"],
+                "secret": key["SecretAccessKey"],
+                "client_kwargs": {"region_name": "us-east-1"},
+                "skip_instance_cache": True,
+            },
+        )
         with pytest.raises(storage.StorageError) as caught:
             loc.write("a.png", b"x")
-        assert str(caught.value) == f"s3://{BUCKET}/denied/a.png: access denied (check the credentials and the " \
-                                    "bucket's policy)"
+        assert (
+            str(caught.value) == f"s3://{BUCKET}/denied/a.png: access denied (check the credentials and the "
+            "bucket's policy)"
+        )
         stranger = storage.open_location(f"s3://{BUCKET}/denied", options(endpoint))  # an unknown access key
         with pytest.raises(storage.StorageError, match="access denied") as caught:
             stranger.list()
@@ -380,13 +424,15 @@ def test_access_denied(endpoint, caplog):
 def test_a_closed_port_is_a_network_failure_after_the_backends_retries(caplog):
     caplog.set_level(logging.DEBUG)
     closed = f"http://127.0.0.1:{free_port()}"
-    loc = storage.open_location(f"s3://{BUCKET}/x", options(
-        closed, config_kwargs={"retries": {"max_attempts": 1}, "connect_timeout": 2}))
+    loc = storage.open_location(
+        f"s3://{BUCKET}/x", options(closed, config_kwargs={"retries": {"max_attempts": 1}, "connect_timeout": 2})
+    )
     started = time.monotonic()
     with pytest.raises(storage.StorageError) as caught:
         loc.list()
     assert one_line_without_secret(caught.value) == (
-        f"s3://{BUCKET}/x: cannot reach the store (connection refused, after the backend's retries)")
+        f"s3://{BUCKET}/x: cannot reach the store (connection refused, after the backend's retries)"
+    )
     assert time.monotonic() - started < 30
     assert SECRET not in caplog.text
 
@@ -402,16 +448,20 @@ def test_no_secret_in_what_segaug_writes_to_out(out):
 
 @pytest.mark.parametrize(("url", "extra"), [("s3://b/x", "s3"), ("gs://b/x", "gcs"), ("az://c/x", "azure")])
 def test_a_missing_extra_is_one_line(url, extra):
-    code = ("import sys; sys.modules['s3fs'] = sys.modules['gcsfs'] = sys.modules['adlfs'] = None\n"
-            "from segaug_cli import storage\n"
-            f"try:\n    storage.open_location({url!r})\nexcept storage.StorageError as e:\n    print(e)")
+    code = (
+        "import sys; sys.modules['s3fs'] = sys.modules['gcsfs'] = sys.modules['adlfs'] = None\n"
+        "from segaug_cli import storage\n"
+        f"try:\n    storage.open_location({url!r})\nexcept storage.StorageError as e:\n    print(e)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     scheme = url.split(":")[0]
     assert result.stdout == f"install segaug[{extra}] to read {scheme}:// URLs\n", result.stderr
 
 
 def test_fsspec_is_imported_only_for_a_url():
-    code = "import sys; from segaug_cli import storage, objectlock, objectjournal; " \
-           "storage.open_location('.'); print('fsspec' in sys.modules, 's3fs' in sys.modules)"
+    code = (
+        "import sys; from segaug_cli import storage, objectlock, objectjournal; "
+        "storage.open_location('.'); print('fsspec' in sys.modules, 's3fs' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout == "False False\n", result.stderr
