@@ -7,6 +7,7 @@ process, a local pool, something else) is not the engine's concern.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import time
@@ -15,14 +16,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import executors, store
-from .errors import WorkerLost
+from . import executors, lock, shards, store
+from .errors import UsageError, WorkerLost
 from .executors import Executor
 from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
 from .manifest import Row, image_of, render, target_names
 from .naming import clashing_pair, output_samples
 from .pairing import Pair, Pairing, find_pairs
 from .recipe import Recipe
+from .shards import Shard
 
 Progress = Callable[[int], None]
 Workers = int | Executor | None  # local worker processes (None: one per CPU), or an executor to use
@@ -106,7 +108,8 @@ def no_longer_produced(jobs: Sequence[PairJob], previous: dict[str, Row], droppe
     return [row for image, row in sorted(previous.items()) if image not in claimed or image in dropped]
 
 
-def _find(recipe: Recipe, in_dir: Path) -> Pairing:
+def find_in(recipe: Recipe, in_dir: Path) -> Pairing:
+    """The pairs of IN as the recipe's inputs name them."""
     i = recipe.inputs
     return find_pairs(in_dir, i.images, i.masks, i.mask_suffix, tuple((t.name, t.folder) for t in recipe.targets))
 
@@ -127,7 +130,7 @@ def _known(rows: Iterable[Row]) -> set[str]:
 def expand(
     recipe: Recipe, in_dir: str | Path, out_dir: str | Path, *, workers: Workers = None,
     force: bool = False, dry_run: bool = False, strict: bool = False, progress: Progress | None = None,
-    on_start: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None, shard: Shard | None = None,
 ) -> Summary:
     """Bring OUT up to date with the recipe and the pairs in IN.
 
@@ -139,26 +142,94 @@ def expand(
         workers: local worker processes (None: one per CPU), or an ``executors.Executor`` to run on.
         strict: stop at the first pair that fails.
         progress: called with 1 as each pair finishes; ``on_start`` first, with the number of pairs.
+        shard: do only this share of the pairs, with its own bookkeeping files (``store.books_for``).
     Raises:
-        UsageError: IN/OUT unusable, or OUT holds a manifest segaug cannot read.
+        UsageError: IN/OUT unusable, OUT holds a manifest segaug cannot read, or another run writes
+            OUT now (``lock.OutLocked``).
     """
     started = time.perf_counter()
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     store.check_folders(in_dir, out_dir)
-    pairing = _find(recipe, in_dir)
-    previous = store.load_previous(out_dir)
-    jobs = plan(recipe, pairing, previous)
-    run = _Run(recipe, out_dir, jobs, previous, dry_run,
-               Summary(pairs=len(jobs), orphan_masks=pairing.orphan_masks, ignored=pairing.ignored))
-    if not dry_run:
-        run.prepare_out()
-    if on_start:
-        on_start(len(jobs))
-    settings = Settings(recipe, str(in_dir), str(out_dir), Mode.DRY_RUN if dry_run else Mode.EXPAND, force)
-    complete = run.execute(executors.choose(workers, len(jobs)), settings, strict, progress)
-    run.finish(complete)
+    pairing = find_in(recipe, in_dir)
+    with contextlib.ExitStack() as stack:
+        if not dry_run:  # a dry run writes nothing, so it takes no lock (and creates no OUT)
+            _take_out(stack, out_dir, shard)
+        previous = _load_previous(out_dir, shard)
+        jobs = own_share(plan(recipe, pairing, previous), shard)
+        about = _shard_about(recipe, pairing, shard)
+        run = _Run(recipe, out_dir, jobs, previous, dry_run,
+                   Summary(pairs=len(jobs), orphan_masks=pairing.orphan_masks, ignored=pairing.ignored),
+                   shard=shard, about=about)
+        if not dry_run:
+            run.prepare_out()
+        if on_start:
+            on_start(len(jobs))
+        settings = Settings(recipe, str(in_dir), str(out_dir), Mode.DRY_RUN if dry_run else Mode.EXPAND, force)
+        complete = run.execute(executors.choose(workers, len(jobs)), settings, strict, progress)
+        run.finish(complete)
     run.summary.seconds = time.perf_counter() - started
     return run.summary
+
+
+def _take_out(stack: contextlib.ExitStack, out_dir: Path, shard: Shard | None) -> None:
+    """Create OUT if needed and hold its lock until ``stack`` closes; a usage error before the run
+    starts (an unreadable manifest, say) then leaves no OUT that this run created.
+
+    Raises:
+        OutLocked: another run writes OUT (or this shard of it) now.
+        UsageError: OUT cannot be created, or its lock file cannot be (a read-only OUT).
+    """
+    created = not out_dir.exists()
+    locks_before = set() if created else set(out_dir.glob(".segaug*.lock"))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(lock.hold(out_dir, (shard.index, shard.count) if shard else None))
+    except lock.OutLocked:
+        raise
+    except OSError as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise UsageError(f"{out_dir}: cannot write in this folder ({exc.strerror or exc})") from None
+
+    def undo(kind, exc, tb) -> None:  # runs while the lock is still held, so no other run sees this
+        if kind is not None and issubclass(kind, UsageError):
+            for path in set(out_dir.glob(".segaug*.lock")) - locks_before:
+                path.unlink(missing_ok=True)
+            if created:
+                with contextlib.suppress(OSError):
+                    out_dir.rmdir()
+
+    stack.push(undo)
+
+
+def _load_previous(out_dir: Path, shard: Shard | None, distrust_edited: bool = True) -> dict[str, Row]:
+    """What earlier runs recorded for this run's share: the shard's own manifest or, before its first
+    run (a shard run into a merged OUT, say), the rows of manifest.csv that belong to the shard."""
+    books = store.books_for(shard)
+    if shard is None or (out_dir / books.manifest).is_file() or not (out_dir / store.MANIFEST).is_file():
+        return _of_share(store.load_previous(out_dir, distrust_edited, books), shard)
+    return _of_share(store.load_previous(out_dir, distrust_edited), shard)
+
+
+def _of_share(rows: dict[str, Row], shard: Shard | None) -> dict[str, Row]:
+    if shard is None:
+        return rows
+    return {image: row for image, row in rows.items() if shard.holds(shards.key_of_row(row.image, row.copy))}
+
+
+def own_share(jobs: list[PairJob], shard: Shard | None) -> list[PairJob]:
+    """The jobs of this shard's pairs. Planned over every pair first, so that a name clash between
+    two pairs of different shards is found as in an unsharded run."""
+    return jobs if shard is None else [job for job in jobs if shard.holds(job.pair.key)]
+
+
+def _shard_about(recipe: Recipe, pairing: Pairing, shard: Shard | None) -> dict | None:
+    """What a shard's sidecar records for ``merge`` to compare: which shard, of what recipe and inputs."""
+    if shard is None:
+        return None
+    return {"shard": [shard.index, shard.count], "recipe_sha256": shards.recipe_digest(recipe),
+            "inputs_sha256": shards.inputs_digest(pairing.pairs)}
 
 
 @dataclass
@@ -175,17 +246,21 @@ class _Run:
     previous: dict[str, Row]  # what earlier runs recorded, by output image
     dry_run: bool
     summary: Summary
+    shard: Shard | None = None
+    about: dict | None = None  # a shard's identity for its sidecar (``complete`` is added at commit)
     done: set[str] = field(default_factory=set, init=False)  # keys of the pairs whose outcome arrived
     superseded: set[str] = field(default_factory=set, init=False)  # earlier rows rewritten: the journal holds the new
     settled: dict[str, Row] = field(default_factory=dict, init=False)  # earlier rows a finished pair no longer produces
 
     def __post_init__(self) -> None:
-        self.journal = store.Journal(self.out_dir)
+        self.books = store.books_for(self.shard)
+        self.journal = store.Journal(self.out_dir, self.books)
         self._job_of = {job.pair.key: job for job in self.jobs}
+        self.concern = self.shard.holds_output if self.shard else (lambda rel: True)
 
     def prepare_out(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        store.remove_temp_files(self.out_dir, _target_folders(self.recipe))
+        store.remove_temp_files(self.out_dir, _target_folders(self.recipe), self.concern)
 
     def execute(self, executor: Executor, settings: Settings, strict: bool, progress: Progress | None) -> bool:
         """Run every job, recording outcomes as they finish; True when all of them ran.
@@ -235,12 +310,12 @@ class _Run:
         if self.dry_run:
             self._plan_removals()
         else:
-            store.remove_temp_files(self.out_dir, _target_folders(self.recipe))
+            store.remove_temp_files(self.out_dir, _target_folders(self.recipe), self.concern)
             try:
                 known |= self._commit(complete)
             except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun
                 self.summary.fatal = self.summary.fatal or f"{exc.filename or self.out_dir}: {exc.strerror or exc}"
-        self.summary.foreign = store.foreign_files(self.out_dir, known, _target_folders(self.recipe))
+        self.summary.foreign = store.foreign_files(self.out_dir, known, _target_folders(self.recipe), self.concern)
 
     def _plan_removals(self) -> None:
         for row in no_longer_produced(self.jobs, self.previous, self.summary.dropped):
@@ -267,7 +342,9 @@ class _Run:
                     known.update(path for path, _ in row.outputs())
                     yield row
 
-            store.commit(self.out_dir, rows, self.journal.names | target_names(kept), self.summary.failures)
+            about = None if self.about is None else {**self.about, "complete": complete}
+            store.commit(self.out_dir, rows, self.journal.names | target_names(kept), self.summary.failures,
+                         self.books, about)
         self.journal.close(remove=True)
         return known
 
@@ -318,7 +395,7 @@ def _tally(summary: Summary, outcome: PairOutcome) -> None:
 
 def check(
     recipe: Recipe, in_dir: str | Path, out_dir: str | Path, *, workers: Workers = None,
-    deep: int | None = 0, progress: Progress | None = None,
+    deep: int | None = 0, progress: Progress | None = None, shard: Shard | None = None,
 ) -> CheckReport:
     """Compare OUT with what ``expand`` would produce, writing nothing.
 
@@ -326,29 +403,49 @@ def check(
         workers: local worker processes (None: one per CPU), or an ``executors.Executor`` to run on.
         deep: recompute this many samples (chosen by a stable hash of their names) and compare their
             pixels with the stored files; None recomputes all of them.
+        shard: check only this share: against the shard's own manifest or, once shards are merged, the
+            rows of manifest.csv that belong to it.
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     store.check_folders(in_dir, out_dir)
-    report = CheckReport(differences=_manifest_differences(out_dir))
-    previous = store.load_previous(out_dir, distrust_edited=False)
-    jobs = plan(recipe, _find(recipe, in_dir), previous)
+    books = _check_books(out_dir, shard)
+    report = CheckReport(differences=_manifest_differences(out_dir, books))
+    report.notes.extend(_lock_notes(out_dir))
+    previous = _load_previous(out_dir, shard, distrust_edited=False)
+    jobs = own_share(plan(recipe, find_in(recipe, in_dir), previous), shard)
     settings = Settings(recipe, str(in_dir), str(out_dir), Mode.CHECK, deep=_deep_selection(recipe, jobs, deep))
     rows, dropped = _compare_outputs(report, executors.choose(workers, len(jobs)), jobs, settings, progress)
     for row in no_longer_produced(jobs, previous, dropped):
         report.differences.append(Difference(row.image, "extra", "the recipe no longer produces it"))
-    for rel in store.foreign_files(out_dir, _known(previous.values()), _target_folders(recipe)):
+    concern = shard.holds_output if shard else (lambda rel: True)
+    for rel in store.foreign_files(out_dir, _known(previous.values()), _target_folders(recipe), concern):
         report.differences.append(Difference(rel, "extra", "not in the manifest"))
-    _check_manifest_text(report, out_dir, rows)
-    report.notes.extend(_version_notes(out_dir))
+    _check_manifest_text(report, out_dir, rows, books, previous if books is not store.books_for(shard) else None)
+    report.notes.extend(_version_notes(out_dir, books))
     report.differences.sort(key=lambda d: (d.path, d.kind))
     return report
 
 
-def _manifest_differences(out_dir: Path) -> list[Difference]:
-    if not (out_dir / store.MANIFEST).is_file():
-        return [Difference(store.MANIFEST, "missing", "OUT has no manifest: run segaug expand")]
-    if store.manifest_edited(out_dir):
-        return [Difference(store.MANIFEST, "altered", "edited since segaug wrote it")]
+def _check_books(out_dir: Path, shard: Shard | None) -> store.Books:
+    """The bookkeeping a check reads: a shard's own, else (a merged OUT) the whole run's."""
+    books = store.books_for(shard)
+    if shard is not None and not (out_dir / books.manifest).is_file() and (out_dir / store.MANIFEST).is_file():
+        return store.WHOLE
+    return books
+
+
+def _lock_notes(out_dir: Path) -> list[str]:
+    holder = lock.holder_of(out_dir)
+    if holder is None:
+        return []
+    return [f"a segaug run is writing OUT now ({holder.describe()}): what it has not finished shows as differences"]
+
+
+def _manifest_differences(out_dir: Path, books: store.Books = store.WHOLE) -> list[Difference]:
+    if not (out_dir / books.manifest).is_file():
+        return [Difference(books.manifest, "missing", "OUT has no manifest: run segaug expand")]
+    if store.manifest_edited(out_dir, books):
+        return [Difference(books.manifest, "altered", "edited since segaug wrote it")]
     return []
 
 
@@ -390,17 +487,23 @@ _REASONS = {
 }
 
 
-def _check_manifest_text(report: CheckReport, out_dir: Path, rows: dict[str, Row]) -> None:
-    """When every output is right, the manifest must also be byte-identical to what expand writes."""
-    path = out_dir / store.MANIFEST
+def _check_manifest_text(report: CheckReport, out_dir: Path, rows: dict[str, Row],
+                         books: store.Books = store.WHOLE, share: dict[str, Row] | None = None) -> None:
+    """When every output is right, the manifest must also be byte-identical to what expand writes.
+
+    ``share``: checking one shard of a merged OUT, whose manifest.csv rows of that share are compared
+    instead (the whole file's bytes are the unsharded check's concern).
+    """
+    path = out_dir / books.manifest
     if report.differences or not path.is_file():
         return
-    if store.manifest_text(out_dir) != render(list(rows.values())):
-        report.differences.append(Difference(store.MANIFEST, "altered", "differs from what expand would write"))
+    written = render(list(share.values())) if share is not None else store.manifest_text(out_dir, books)
+    if written != render(list(rows.values())):
+        report.differences.append(Difference(books.manifest, "altered", "differs from what expand would write"))
 
 
-def _version_notes(out_dir: Path) -> list[str]:
-    recorded = store.read_versions(out_dir)
+def _version_notes(out_dir: Path, books: store.Books = store.WHOLE) -> list[str]:
+    recorded = store.read_versions(out_dir, books)
     if not recorded:
         return []
     running = store.versions()

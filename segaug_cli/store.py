@@ -20,12 +20,14 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from . import __version__, atomic
 from .errors import UsageError
 from .manifest import ManifestError, Row, from_json, image_of, image_of_json, lines, parse, to_json
+from .shards import Shard
 
 MANIFEST = "manifest.csv"
 VERSIONS = "segaug.json"
@@ -34,6 +36,28 @@ JOURNAL = ".segaug-journal.jsonl"
 OUTPUT_FOLDERS = ("images", "masks")
 SORT_CHUNK = 4096  # rows the journal sorts in memory at once (about 4 MB); more spill to sorted run files
 MERGE_FAN_IN = 64  # sorted run files open at once at most
+
+
+@dataclass(frozen=True)
+class Books:
+    """The names of OUT's bookkeeping files: an unsharded run's, or one shard's (``books_for``), named
+    so that the folders of N shards copied into one never collide."""
+
+    manifest: str = MANIFEST
+    versions: str = VERSIONS
+    errors: str = ERRORS
+    journal: str = JOURNAL
+
+
+WHOLE = Books()
+
+
+def books_for(shard: Shard | None) -> Books:
+    """``manifest.shard-2-of-4.csv``, ``segaug.shard-2-of-4.json``, ... for a shard; else ``WHOLE``."""
+    if shard is None:
+        return WHOLE
+    tag = shard.tag
+    return Books(f"manifest.{tag}.csv", f"segaug.{tag}.json", f"errors.{tag}.csv", f".segaug-journal.{tag}.jsonl")
 
 
 def check_folders(in_dir: Path, out_dir: Path) -> None:
@@ -51,24 +75,24 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
         raise UsageError(f"{out_dir}: exists and is not a folder")
 
 
-def load_previous(out_dir: Path, distrust_edited: bool = True) -> dict[str, Row]:
+def load_previous(out_dir: Path, distrust_edited: bool = True, books: Books = WHOLE) -> dict[str, Row]:
     """Rows recorded by earlier runs, by output image: the manifest, updated by a leftover journal.
 
     With ``distrust_edited``, the rows of a hand-edited manifest keep naming the files segaug wrote
     but lose their fingerprints, so every one of them is regenerated with a true row.
     """
     rows: dict[str, Row] = {}
-    manifest_path = out_dir / MANIFEST
+    manifest_path = out_dir / books.manifest
     if manifest_path.is_file():
         try:
-            rows = {r.image: r for r in parse(manifest_text(out_dir))}
+            rows = {r.image: r for r in parse(manifest_text(out_dir, books))}
         except (ManifestError, UnicodeDecodeError) as exc:
             raise UsageError(
                 f"{manifest_path}: not a segaug manifest ({exc}); move it away or choose another OUT"
             ) from None
-        if distrust_edited and manifest_edited(out_dir):
+        if distrust_edited and manifest_edited(out_dir, books):
             rows = {image: dataclasses.replace(row, fingerprint="") for image, row in rows.items()}
-    journal = out_dir / JOURNAL
+    journal = out_dir / books.journal
     if journal.is_file():
         with open(journal, encoding="utf-8") as fh:
             for line in fh:
@@ -80,24 +104,33 @@ def load_previous(out_dir: Path, distrust_edited: bool = True) -> dict[str, Row]
     return rows
 
 
-def manifest_text(out_dir: Path) -> str:
+def manifest_text(out_dir: Path, books: Books = WHOLE) -> str:
     """manifest.csv as written: no newline translation, so a quoted "\r" in a file name stays one."""
-    with open(out_dir / MANIFEST, encoding="utf-8", newline="") as fh:
+    with open(out_dir / books.manifest, encoding="utf-8", newline="") as fh:
         return fh.read()
 
 
-def remove_temp_files(out_dir: Path, extra_folders: tuple[str, ...] = ()) -> None:
-    """Delete temporary files that a killed run left behind (never under a final name)."""
+Concern = Callable[[str], bool]  # which files under OUT's output folders a run may touch or report
+
+
+def _everything(rel: str) -> bool:
+    return True
+
+
+def remove_temp_files(out_dir: Path, extra_folders: tuple[str, ...] = (), concern: Concern = _everything) -> None:
+    """Delete temporary files that a killed run left behind (never under a final name); a shard run
+    only its own (``concern``), since another shard may be writing beside it."""
     for rel, name in _files_under(out_dir, OUTPUT_FOLDERS + tuple(extra_folders)):
-        if name.endswith(atomic.TEMP_SUFFIX):
+        if name.endswith(atomic.TEMP_SUFFIX) and concern(rel):
             atomic.remove_if_present(os.path.join(out_dir, rel))
 
 
-def foreign_files(out_dir: Path, known: set[str], extra_folders: tuple[str, ...] = ()) -> list[str]:
+def foreign_files(out_dir: Path, known: set[str], extra_folders: tuple[str, ...] = (),
+                  concern: Concern = _everything) -> list[str]:
     """Files under OUT/images, OUT/masks (and target folders) that segaug did not write (POSIX paths
-    relative to OUT)."""
+    relative to OUT); a shard run reports only those of its own share (``concern``)."""
     return sorted(rel for rel, name in _files_under(out_dir, OUTPUT_FOLDERS + tuple(extra_folders))
-                  if rel not in known and not name.endswith(atomic.TEMP_SUFFIX))
+                  if rel not in known and not name.endswith(atomic.TEMP_SUFFIX) and concern(rel))
 
 
 def _files_under(out_dir: Path, folders: tuple[str, ...]) -> Iterator[tuple[str, str]]:
@@ -119,8 +152,8 @@ class Journal:
     manifest. A leftover journal of a killed run is appended to; its rows are already in ``previous``.
     """
 
-    def __init__(self, out_dir: Path):
-        self.path = out_dir / JOURNAL
+    def __init__(self, out_dir: Path, books: Books = WHOLE):
+        self.path = out_dir / books.journal
         self.names: set[str] = set()  # target names seen in this run's rows
         self._fh = None
         self._start: int | None = None  # where this run's lines begin; None: it wrote none
@@ -203,16 +236,22 @@ def versions() -> dict[str, str]:
     }
 
 
-def read_versions(out_dir: Path) -> dict[str, str] | None:
+def read_versions(out_dir: Path, books: Books = WHOLE) -> dict[str, str] | None:
+    data = read_sidecar(out_dir, books)
+    return data.get("versions") if data is not None else None
+
+
+def read_sidecar(out_dir: Path, books: Books = WHOLE) -> dict | None:
+    """``segaug.json`` (or a shard's), or None when it is absent or not a JSON object."""
     try:
-        data = json.loads((out_dir / VERSIONS).read_text(encoding="utf-8"))
+        data = json.loads((out_dir / books.versions).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data.get("versions") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else None
 
 
 def commit(out_dir: Path, rows: Callable[[], Iterable[Row]], names: Iterable[str],
-           failures: list[tuple[str, str]]) -> None:
+           failures: list[tuple[str, str]], books: Books = WHOLE, about: dict | None = None) -> None:
     """Write manifest, versions and error list atomically; each is whole or absent.
 
     ``rows`` gives the manifest's rows sorted by image, each time it is called (the manifest is
@@ -220,16 +259,27 @@ def commit(out_dir: Path, rows: Callable[[], Iterable[Row]], names: Iterable[str
 
     A file that already holds exactly the new bytes is not rewritten, so a rerun with nothing to do
     writes nothing at all (mtimes unchanged). ``segaug.json`` records the manifest's sha256, so a
-    hand-edited manifest is recognised (``manifest_edited``) instead of trusted.
+    hand-edited manifest is recognised (``manifest_edited``) instead of trusted. ``about`` adds
+    entries to it (a shard records which it is, and what made it, for ``merge``).
     """
     names = sorted(names)
-    digest = _write_if_changed(out_dir / MANIFEST, lambda: (line.encode("utf-8") for line in lines(rows(), names)))
-    sidecar = {"format": 1, "versions": versions(), "manifest_sha256": digest}
-    _write_if_changed(out_dir / VERSIONS, lambda: [(json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode()])
+    digest = _write_if_changed(out_dir / books.manifest,
+                               lambda: (line.encode("utf-8") for line in lines(rows(), names)))
+    write_sidecar(out_dir, books, {"format": 1, "versions": versions(), "manifest_sha256": digest, **(about or {})})
+    write_errors(out_dir, books, failures)
+
+
+def write_sidecar(out_dir: Path, books: Books, sidecar: dict) -> None:
+    _write_if_changed(out_dir / books.versions,
+                      lambda: [(json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode()])
+
+
+def write_errors(out_dir: Path, books: Books, failures: list[tuple[str, str]]) -> None:
+    """errors.csv (or a shard's) listing the failed pairs; none when no pair failed."""
     if failures:
-        _write_if_changed(out_dir / ERRORS, lambda: [_errors_csv(failures).encode("utf-8")])
+        _write_if_changed(out_dir / books.errors, lambda: [_errors_csv(failures).encode("utf-8")])
     else:
-        (out_dir / ERRORS).unlink(missing_ok=True)
+        (out_dir / books.errors).unlink(missing_ok=True)
 
 
 def _write_if_changed(path: Path, content: Callable[[], Iterable[bytes]]) -> str:
@@ -269,11 +319,11 @@ def _sha256_of(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def manifest_edited(out_dir: Path) -> bool:
+def manifest_edited(out_dir: Path, books: Books = WHOLE) -> bool:
     """True when manifest.csv is not the file segaug last wrote (its sha256 differs from segaug.json's)."""
     try:
-        recorded = json.loads((out_dir / VERSIONS).read_text(encoding="utf-8")).get("manifest_sha256")
-        actual = _sha256_of(out_dir / MANIFEST)
+        recorded = json.loads((out_dir / books.versions).read_text(encoding="utf-8")).get("manifest_sha256")
+        actual = _sha256_of(out_dir / books.manifest)
     except (OSError, ValueError, AttributeError):
         return False  # no sidecar (or an older one): nothing to compare with
     return isinstance(recorded, str) and recorded != actual

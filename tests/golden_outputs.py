@@ -55,8 +55,9 @@ def run_recipe(recipe: Path, out: Path, workers: int = 1, in_dir: Path = SAMPLE_
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     if result.exit_code != 0:
         raise RuntimeError(f"{recipe.name}: exit {result.exit_code}: {result.stderr}")
+    # The lock file names the run that held OUT (host, pid, start): not part of what a recipe produces.
     return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file()}
+            for p in sorted(out.rglob("*")) if p.is_file() and not p.name.endswith(".lock")}
 
 
 def golden_path(recipe: Path) -> Path:
