@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import tempfile
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,8 @@ from typing import IO
 
 from . import __version__, atomic
 from .errors import UsageError
-from .manifest import ManifestError, Row, from_json, image_of, image_of_json, lines, parse, to_json
-from .shards import Shard
+from .manifest import ManifestError, Row, from_json, image_of, image_of_json, lines, read_rows, to_json
+from .shards import Shard, key_of_row
 
 MANIFEST = "manifest.csv"
 VERSIONS = "segaug.json"
@@ -75,33 +76,166 @@ def check_folders(in_dir: Path, out_dir: Path) -> None:
         raise UsageError(f"{out_dir}: exists and is not a folder")
 
 
-def load_previous(out_dir: Path, distrust_edited: bool = True, books: Books = WHOLE) -> dict[str, Row]:
-    """Rows recorded by earlier runs, by output image: the manifest, updated by a leftover journal.
+def key_then_image(row: Row) -> tuple[str, str]:
+    """The order in which earlier rows meet the pairs, which are sorted by key."""
+    return key_of_row(row.image, row.copy), row.image
 
-    With ``distrust_edited``, the rows of a hand-edited manifest keep naming the files segaug wrote
-    but lose their fingerprints, so every one of them is regenerated with a true row.
+
+class Previous:
+    """What earlier runs recorded (the manifest, updated by a leftover journal), streamed in bounded
+    memory: ``by_key`` in the pairs' order for planning, ``by_image`` in the manifest's for the commit.
+
+    Opening reads the manifest once, checking that segaug wrote it, and spills it sorted by key into
+    anonymous temporary files in OUT (``SORT_CHUNK`` rows in memory at a time); a manifest already in
+    image order (every one segaug wrote) is then read again as it is. ``share`` keeps only some rows
+    (a shard's); with ``distrust_edited``, the rows of a hand-edited manifest lose their fingerprints,
+    so every one of them is regenerated with a true row.
     """
-    rows: dict[str, Row] = {}
-    manifest_path = out_dir / books.manifest
-    if manifest_path.is_file():
+
+    def __init__(self, out_dir: Path, books: Books = WHOLE, distrust_edited: bool = True,
+                 share: Callable[[Row], bool] | None = None, manifest_books: Books | None = None):
+        self.out_dir, self.books, self.share = out_dir, books, share
+        manifest_books = manifest_books or books  # a shard's first run into a merged OUT reads manifest.csv
+        self.manifest = out_dir / manifest_books.manifest
+        self.blank = distrust_edited and self.manifest.is_file() and manifest_edited(out_dir, manifest_books)
+        self._stack = contextlib.ExitStack()
+        self._runs: dict[str, list[IO[str]]] = {}
+        self.names: set[str] = set()  # extra target names of the rows read
+
+    def __enter__(self) -> Previous:
+        with self._stack.pop_all() as stack:
+            in_order = self._spill_manifest(stack)
+            if not in_order:  # hand-edited out of order: sort it by image too
+                self._runs["manifest_by_image"] = _spill_rows(stack, self.out_dir, self._manifest_rows(), image_of)
+            self._runs["journal_by_key"] = _spill_rows(stack, self.out_dir, self._journal_rows(), key_then_image)
+            self._runs["journal_by_image"] = _spill_rows(stack, self.out_dir, self._journal_rows(), image_of)
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def _spill_manifest(self, stack: contextlib.ExitStack) -> bool:
+        """Spill the manifest sorted by key; True when it is in image order already."""
+        in_order, last = True, ""
+
+        def checked(rows: Iterable[Row]) -> Iterator[Row]:
+            nonlocal in_order, last
+            for row in rows:
+                in_order = in_order and row.image > last
+                last = row.image
+                yield row
+
+        self._runs["manifest_by_key"] = _spill_rows(stack, self.out_dir, checked(self._manifest_rows()),
+                                                    key_then_image)
+        return in_order
+
+    def _manifest_rows(self) -> Iterator[Row]:
+        if not self.manifest.is_file():
+            return
         try:
-            rows = {r.image: r for r in parse(manifest_text(out_dir, books))}
+            with open(self.manifest, encoding="utf-8", newline="") as fh:
+                for row in read_rows(fh):
+                    if self.share is None or self.share(row):
+                        self.names.update(name for name, _, _ in row.targets)
+                        yield dataclasses.replace(row, fingerprint="") if self.blank else row
         except (ManifestError, UnicodeDecodeError) as exc:
             raise UsageError(
-                f"{manifest_path}: not a segaug manifest ({exc}); move it away or choose another OUT"
+                f"{self.manifest}: not a segaug manifest ({exc}); move it away or choose another OUT"
             ) from None
-        if distrust_edited and manifest_edited(out_dir, books):
-            rows = {image: dataclasses.replace(row, fingerprint="") for image, row in rows.items()}
-    journal = out_dir / books.journal
-    if journal.is_file():
+
+    def _journal_rows(self) -> Iterator[Row]:
+        journal = self.out_dir / self.books.journal
+        if not journal.is_file():
+            return
         with open(journal, encoding="utf-8") as fh:
             for line in fh:
                 try:
                     row = from_json(line)
                 except ValueError:
                     continue  # a line cut short by a kill: that row's files are simply checked again
-                rows[row.image] = row
-    return rows
+                if self.share is None or self.share(row):
+                    self.names.update(name for name, _, _ in row.targets)
+                    yield row
+
+    def by_key(self) -> Iterator[Row]:
+        """Every earlier row, sorted by (pair key, image); a journal row replaces the manifest's."""
+        manifest = _merge_rows(self._runs["manifest_by_key"], key_then_image)
+        journal = _merge_rows(self._runs["journal_by_key"], key_then_image)
+        return last_of_each(heapq.merge(manifest, journal, key=key_then_image))
+
+    def by_image(self) -> Iterator[Row]:
+        """Every earlier row, sorted by image (the manifest's order); a journal row replaces the manifest's."""
+        if "manifest_by_image" in self._runs:
+            manifest = _merge_rows(self._runs["manifest_by_image"], image_of)
+        else:
+            manifest = self._manifest_rows()
+        journal = _merge_rows(self._runs["journal_by_image"], image_of)
+        return last_of_each(heapq.merge(manifest, journal, key=image_of))
+
+
+def last_of_each(rows: Iterable[Row]) -> Iterator[Row]:
+    """Of rows with one image, next to each other in a stable merge, the last (the newest)."""
+    held: Row | None = None
+    for row in rows:
+        if held is not None and row.image != held.image:
+            yield held
+        held = row
+    if held is not None:
+        yield held
+
+
+def _spill_rows(stack: contextlib.ExitStack, folder: Path, rows: Iterable[Row], key: Callable) -> list[IO[str]]:
+    """Rows sorted by ``key`` into anonymous temporary files, ``SORT_CHUNK`` in memory at a time (stable)."""
+    runs: list[IO[str]] = []
+    rows = iter(rows)
+    while chunk := list(itertools.islice(rows, SORT_CHUNK)):
+        chunk.sort(key=key)
+        runs.append(_spill(stack, folder, (to_json(row) + "\n" for row in chunk)))
+        del chunk
+        if len(runs) == MERGE_FAN_IN:  # a bounded number of open files: fold the runs so far into one
+            folded = _spill(stack, folder, (to_json(row) + "\n" for row in _merge_rows(runs, key)))
+            for run in runs:
+                run.close()
+            runs = [folded]
+    return runs
+
+
+def _merge_rows(runs: list[IO[str]], key: Callable) -> Iterator[Row]:
+    """The rows of sorted run files, merged by ``key``; stable: equal rows keep the runs' order."""
+    for run in runs:
+        run.seek(0)
+    return heapq.merge(*((from_json(line) for line in run) for run in runs), key=key)
+
+
+class PathSet:
+    """OUT-relative paths held as 8-byte hashes in one sorted array (about 8 bytes a path, where a set
+    of strings takes about 150): what the check for files segaug did not write compares against."""
+
+    def __init__(self) -> None:
+        self._added = array("Q")
+        self._sorted = None
+
+    def clear(self) -> None:
+        self._added = array("Q")
+        self._sorted = None
+
+    def update(self, paths: Iterable[str]) -> None:
+        self._added.extend(_path_hash(path) for path in paths)
+        self._sorted = None
+
+    def __contains__(self, path: str) -> bool:
+        import numpy as np
+
+        if self._sorted is None:
+            self._sorted = np.sort(np.frombuffer(self._added, dtype=np.uint64))
+        value = np.uint64(_path_hash(path))
+        at = int(np.searchsorted(self._sorted, value))
+        return at < len(self._sorted) and self._sorted[at] == value
+
+
+def _path_hash(path: str) -> int:
+    return int.from_bytes(hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "little")
 
 
 def manifest_text(out_dir: Path, books: Books = WHOLE) -> str:
@@ -125,7 +259,7 @@ def remove_temp_files(out_dir: Path, extra_folders: tuple[str, ...] = (), concer
             atomic.remove_if_present(os.path.join(out_dir, rel))
 
 
-def foreign_files(out_dir: Path, known: set[str], extra_folders: tuple[str, ...] = (),
+def foreign_files(out_dir: Path, known: set[str] | PathSet, extra_folders: tuple[str, ...] = (),
                   concern: Concern = _everything) -> list[str]:
     """Files under OUT/images, OUT/masks (and target folders) that segaug did not write (POSIX paths
     relative to OUT); a shard run reports only those of its own share (``concern``)."""
@@ -290,7 +424,7 @@ def _write_if_changed(path: Path, content: Callable[[], Iterable[bytes]]) -> str
     write, so a large manifest is never held whole in memory. A new file is hashed as it is written.
     """
     digest = hashlib.sha256()
-    existing = _sha256_of(path)
+    existing = sha256_of(path)
     if existing is None:
         atomic.atomic_write_lines(path, _hashed(content(), digest))
         return digest.hexdigest()
@@ -307,7 +441,7 @@ def _hashed(chunks: Iterable[bytes], digest) -> Iterator[bytes]:
         yield chunk
 
 
-def _sha256_of(path: Path) -> str | None:
+def sha256_of(path: Path) -> str | None:
     """sha256 of a file read in blocks, None when it cannot be read."""
     digest = hashlib.sha256()
     try:
@@ -323,7 +457,7 @@ def manifest_edited(out_dir: Path, books: Books = WHOLE) -> bool:
     """True when manifest.csv is not the file segaug last wrote (its sha256 differs from segaug.json's)."""
     try:
         recorded = json.loads((out_dir / books.versions).read_text(encoding="utf-8")).get("manifest_sha256")
-        actual = _sha256_of(out_dir / books.manifest)
+        actual = sha256_of(out_dir / books.manifest)
     except (OSError, ValueError, AttributeError):
         return False  # no sidecar (or an older one): nothing to compare with
     return isinstance(recorded, str) and recorded != actual
