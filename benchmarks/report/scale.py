@@ -1,0 +1,40 @@
+"""The report's bookkeeping-at-scale section: memory and time per pair against dataset size, and shards."""
+
+from __future__ import annotations
+
+from ..studies.scale import PHASES, SHARDS, ScaleResult
+
+
+def scale_lines(result: ScaleResult) -> list[str]:
+    small, large = result.sizes[0], result.sizes[-1]
+    out = [
+        "## Bookkeeping at scale",
+        "",
+        f"Generated 16x16 pairs x 1 copy, `--workers {result.workers}`; {small:,} vs {large:,} source pairs, one "
+        "run of each command per size. Peak RSS of the main process alone (its own `ru_maxrss`); CPU of the "
+        "whole process tree. Targets: main-process peak RSS grows by at most 200 bytes per source pair; time "
+        f"per pair at {large:,} within 1.2x of that at {small:,} (no-op rerun, check); {SHARDS} shards one "
+        "after another plus merge within 1.05x the CPU of one run.",
+        "",
+        "| command | "
+        + " | ".join(f"{size:,} pairs: wall s / main peak MiB" for size in result.sizes)
+        + " | bytes per added pair | time per pair, ratio |",
+        "|---|" + "---|" * (len(result.sizes) + 2),
+    ]
+    for phase in PHASES:
+        cells = [
+            f"{result.runs[phase, size].wall:.2f} / {result.runs[phase, size].peak_rss / 2**20:.1f}"
+            for size in result.sizes
+        ]
+        out.append(
+            f"| {phase} | "
+            + " | ".join(cells)
+            + f" | {result.bytes_per_pair(phase):.0f} | {result.time_per_pair_ratio(phase):.2f}x |"
+        )
+    ratio = result.sharded_cpu / result.unsharded_cpu if result.unsharded_cpu else float("nan")
+    return out + [
+        "",
+        f"{SHARDS} shards one after another plus merge, {large:,} pairs: CPU {result.sharded_cpu:.1f} s against "
+        f"{result.unsharded_cpu:.1f} s for one unsharded run: **{ratio:.3f}x**.",
+        "",
+    ]
