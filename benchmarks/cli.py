@@ -210,7 +210,9 @@ def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
                 log(f"  {target} candidate: {r.label} {r.time_ratio:.2f}x time {r.bytes_ratio:.3f}x bytes")
     if args.scale or not only and not args.quick:
         sizes = tuple(int(n) for n in (args.scale_pairs or SCALE_PAIRS).split(","))
-        scale = run_scale(scratch, s.out_root, s.segaug, sizes, s.workers[-1])
+        real_dir = exact_pairs(scratch, s.dataset.folder, s.work.pairs)
+        real = (real_dir, s.work.copies, f"{s.work.pairs} pairs of the throughput dataset x {s.work.copies} copies")
+        scale = run_scale(scratch, s.out_root, s.segaug, sizes, s.workers[-1], real, reps=2 if args.scale else 3)
     return tp, mem, startup, png, scale
 
 

@@ -2,8 +2,13 @@
 
 Generated 16x16 pairs, one copy each, so the files are cheap and what is measured is segaug's own
 bookkeeping: planning, earlier rows, the journal, the commit, the check for stray files. Each command
-runs in a wrapper that reports the main process's own peak RSS (``ru_maxrss``) when it exits, so the
-pool's workers do not count; CPU is that of the whole process tree (``RUSAGE_CHILDREN``).
+runs in a wrapper that imports everything first, resets the kernel's peak-RSS mark (``clear_refs``),
+runs the command and reports the main process's own peak (``VmHWM``) when it exits: the pool's
+workers do not count, and neither does the transient of importing OpenCV, which would hide the growth
+of smaller runs. CPU is that of the whole process tree (``RUSAGE_CHILDREN``).
+
+The shards' CPU is also measured on the throughput study's dataset and copies, where the work per
+pair is realistic: on tiny pairs, the part every shard repeats (start-up, listing IN) weighs most.
 """
 
 from __future__ import annotations
@@ -20,17 +25,29 @@ import numpy as np
 
 from ..segaug_api import Segaug
 from ..summary import log
+from ..workloads import recipe_text
 
 SIDE = 16
 RECIPE = "seed: 0\ncopies: 1\ntransforms:\n  - hflip: {p: 0.5}\n  - brightness: {range: [-0.1, 0.1]}\n"
 SHARDS = 3
 PHASES = ("fresh expand", "no-op rerun", "check", "merge")
 
-# Runs ``segaug`` in this process, then prints its own peak RSS (KiB) as the last line of stderr.
+# Runs ``segaug`` in this process, then prints its own peak RSS since start-up (KiB) as stderr's last line.
 WRAPPER = """
-import atexit, resource, sys
-atexit.register(lambda: print(f"peak-rss-kib {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr))
+import atexit, sys
+from segaug_cli import engine, executors, merging, store, worker
 from segaug_cli.cli import main
+store.versions()  # imports OpenCV, NumPy, Pillow and tifffile
+
+
+def peak_kib():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+
+
+with open("/proc/self/clear_refs", "w") as fh:
+    fh.write("5")  # the peak so far (imports) is forgotten: VmHWM restarts from the current RSS
+atexit.register(lambda: print(f"peak-rss-kib {peak_kib()}", file=sys.stderr))
 sys.argv = ["segaug", *sys.argv[1:]]
 main()
 """
@@ -50,6 +67,9 @@ class ScaleResult:
     runs: dict[tuple[str, int], Run]  # (phase, size) -> run
     unsharded_cpu: float  # CPU of one unsharded fresh run of the largest size...
     sharded_cpu: float  # ...and of its 3 shards, one after another, plus merge
+    real_pairs: str = ""  # the throughput dataset the next two were measured on
+    real_unsharded_cpu: tuple[float, ...] = ()  # per repetition
+    real_sharded_cpu: tuple[float, ...] = ()
 
     def bytes_per_pair(self, phase: str) -> float:
         small, large = self.sizes[0], self.sizes[-1]
@@ -88,8 +108,17 @@ def timed(segaug: Segaug, *args: str) -> Run:
     return Run(wall, cpu, int(last.split()[1]) * 1024)
 
 
-def run_scale(scratch: Path, out_root: Path, segaug: Segaug, sizes: tuple[int, ...], workers: int) -> ScaleResult:
-    """Each size: fresh expand, no-op rerun, check, and 3 shards + merge; then the shards' CPU on the largest."""
+def run_scale(
+    scratch: Path,
+    out_root: Path,
+    segaug: Segaug,
+    sizes: tuple[int, ...],
+    workers: int,
+    real: tuple[Path, int, str] | None = None,
+    reps: int = 2,
+) -> ScaleResult:
+    """Each size: fresh expand, no-op rerun, check, and 3 shards + merge; then, on ``real`` (pairs folder,
+    copies, description), one run against 3 shards + merge, alternating, ``reps`` times."""
     recipe = scratch / "scale_recipe.yaml"
     recipe.write_text(RECIPE)
     runs: dict[tuple[str, int], Run] = {}
@@ -121,4 +150,38 @@ def run_scale(scratch: Path, out_root: Path, segaug: Segaug, sizes: tuple[int, .
         log(f"  scale {size:7d} pairs  3 shards + merge cpu {sharded_cpu:.2f} s vs one run {unsharded_cpu:.2f} s")
         for folder in (in_dir, out, sharded):
             shutil.rmtree(folder)
-    return ScaleResult(tuple(sizes), workers, runs, unsharded_cpu, sharded_cpu)
+    result = ScaleResult(tuple(sizes), workers, runs, unsharded_cpu, sharded_cpu)
+    if real is None:
+        return result
+    one, split = shards_against_one_run(scratch, out_root, segaug, real, workers, reps)
+    return ScaleResult(tuple(sizes), workers, runs, unsharded_cpu, sharded_cpu, real[2], one, split)
+
+
+def shards_against_one_run(
+    scratch: Path, out_root: Path, segaug: Segaug, real: tuple[Path, int, str], workers: int, reps: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """CPU of one run, and of 3 shards one after another plus merge, on a realistic workload."""
+    folder, copies, _ = real
+    recipe = scratch / "scale_real_recipe.yaml"
+    recipe.write_text(recipe_text(copies))
+    common, j = (str(recipe), str(folder)), ("--workers", str(workers), "--quiet")
+    one, split = [], []
+    for rep in range(reps):
+        for variant in ("one", "shards") if rep % 2 == 0 else ("shards", "one"):
+            out = out_root / f"scale_real_{variant}"
+            if variant == "one":
+                one.append(timed(segaug, "expand", *common, str(out), *j).cpu)
+            else:
+                split.append(
+                    sum(
+                        timed(segaug, "expand", *common, str(out), *j, "--shard", f"{k}/{SHARDS}").cpu
+                        for k in range(1, SHARDS + 1)
+                    )
+                    + timed(segaug, "merge", *common, str(out)).cpu
+                )
+            shutil.rmtree(out)
+        log(
+            f"  scale shards on real pairs, rep {rep + 1}: one run cpu {one[-1]:.2f} s, 3 shards + merge "
+            f"{split[-1]:.2f} s ({split[-1] / one[-1]:.3f}x)"
+        )
+    return tuple(one), tuple(split)
