@@ -34,10 +34,11 @@ from .studies.dask import run_dask
 from .studies.memory import run_memory
 from .studies.png import candidates, run_png
 from .studies.profiling import run_profile
+from .studies.scale import run_scale
 from .studies.startup import run_startup
 from .studies.throughput import FloorSettings, run_throughput
 from .summary import log
-from .workloads import FULL, MEMORY, QUICK, RESULTS, ROOT, Workload
+from .workloads import FULL, MEMORY, QUICK, RESULTS, ROOT, SCALE_PAIRS, Workload
 
 
 def parser(prog: str) -> argparse.ArgumentParser:
@@ -46,6 +47,10 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small workload, throughput + start-up only (< 1 min)")
     p.add_argument("--memory", action="store_true", help="only the memory-vs-dataset-size comparison")
     p.add_argument("--png-study", action="store_true", help="only the PNG encoder settings study")
+    p.add_argument("--scale", action="store_true", help="only bookkeeping at scale: memory and time per pair\n"
+                   "against dataset size, and 3 shards + merge against one run")
+    p.add_argument("--scale-pairs", type=str, default=None,
+                   help=f"source pairs of the scale study, comma-separated (default: {SCALE_PAIRS})")
     p.add_argument("--profile", action="store_true", help="only a cProfile of `segaug expand --workers 1`")
     p.add_argument("--dask", action="store_true", help="only Dask (a local scheduler and workers) vs the local pool")
     p.add_argument("--dataset", type=Path, help="a folder of images/NAME.png + masks/NAME.png pairs to use\n"
@@ -155,12 +160,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> i
             shutil.rmtree(scratch, ignore_errors=True)
     finished = time.perf_counter()
     if any(studies):
-        tp, mem, startup, png = studies
+        tp, mem, startup, png, scale = studies
         results = Results(
             command=" ".join([prog, *argv]), date=time.strftime("%Y-%m-%d %H:%M"), seconds=finished - started,
             machine=setup.machine, segaug_source=setup.segaug.source, load_start=setup.load_start,
             load_end=os.getloadavg()[0], dataset=setup.dataset.description, out_where=setup.out_where,
-            floor=setup.floor, throughput=tp, memory=mem, startup=startup, png=png,
+            floor=setup.floor, throughput=tp, memory=mem, startup=startup, png=png, scale=scale,
         )
         publish(render(results), args)
     log(f"total {finished - started:.0f} s")
@@ -191,9 +196,9 @@ def set_up(args: argparse.Namespace, scratch: Path) -> Setup:
 
 
 def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
-    """(throughput, memory, startup, png) results, None for each study not asked for; --profile only logs."""
-    only = args.memory or args.png_study or args.profile or args.dask
-    tp = mem = startup = png = None
+    """(throughput, memory, startup, png, scale) results, None for each study not asked for; --profile only logs."""
+    only = args.memory or args.png_study or args.profile or args.dask or args.scale
+    tp = mem = startup = png = scale = None
     if args.profile:
         run_profile(scratch, s.dataset.folder, s.work.copies, s.segaug)
     if args.memory or not only and not args.quick:
@@ -210,14 +215,19 @@ def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
         for target in ("images", "masks"):
             for r in candidates(png.targets[target].table):
                 log(f"  {target} candidate: {r.label} {r.time_ratio:.2f}x time {r.bytes_ratio:.3f}x bytes")
-    return tp, mem, startup, png
+    if args.scale or not only and not args.quick:
+        sizes = tuple(int(n) for n in (args.scale_pairs or SCALE_PAIRS).split(","))
+        real_dir = exact_pairs(scratch, s.dataset.folder, s.work.pairs)
+        real = (real_dir, s.work.copies, f"{s.work.pairs} pairs of the throughput dataset x {s.work.copies} copies")
+        scale = run_scale(scratch, s.out_root, s.segaug, sizes, s.workers[-1], real, reps=2 if args.scale else 3)
+    return tp, mem, startup, png, scale
 
 
 def publish(text: str, args: argparse.Namespace) -> None:
     """Print the report, and write it to --output, else to RESULTS.md after a full run."""
     log("")
     log(text)
-    only = args.memory or args.png_study or args.profile or args.dask
+    only = args.memory or args.png_study or args.profile or args.dask or args.scale
     target = args.output or (RESULTS if not (args.quick or only) else None)
     if target:
         target.write_text(text, encoding="utf-8")

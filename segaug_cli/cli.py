@@ -60,6 +60,14 @@ workers_opt = click.option(
     help="Worker processes (default: all CPUs). 1 runs in this process.",
 )
 quiet_opt = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on success.")
+shard_opt = click.option("--shard", metavar="K/N", default=None,
+                         help="Only share K of N (1-based) of the pairs, by a stable hash of each pair's key.")
+
+
+def _shard(value: str | None):
+    from . import shards
+
+    return None if value is None else shards.parse(value)
 
 
 @main.command()
@@ -73,11 +81,12 @@ quiet_opt = click.option("--quiet", "-q", is_flag=True, help="No progress bar an
 @click.option("--dry-run", is_flag=True, help="Print what would be written and removed; write nothing.")
 @quiet_opt
 @click.option("--strict", is_flag=True, help="Stop at the first pair that fails.")
+@shard_opt
 @click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
               help="Run the pairs on this Dask scheduler's workers (needs segaug[dask]; IN and OUT shared).")
 @click.option("--scheduler-file", metavar="FILE.json", default=None, type=click.Path(dir_okay=False),
               help="The same, with the scheduler named by the file `dask scheduler --scheduler-file` writes.")
-def expand(recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet, strict, scheduler,
+def expand(recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet, strict, shard, scheduler,
            scheduler_file):
     """Write augmented copies of every image/mask pair in IN to OUT.
 
@@ -93,12 +102,13 @@ def expand(recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet
 
     bar = _ProgressBar(quiet)
     with _boundary():
+        share = _shard(shard)
         rcp = recipes.load(recipe).with_overrides(seed=seed, copies=copies)
         workers = _cluster(scheduler, scheduler_file, workers) or workers
         summary = engine.expand(rcp, in_dir, out_dir, workers=workers, force=force, dry_run=dry_run,
-                                strict=strict, progress=bar.update, on_start=bar.start)
+                                strict=strict, progress=bar.update, on_start=bar.start, shard=share)
     bar.close()
-    _report_expand(summary, out_dir, quiet, dry_run)
+    _report_expand(summary, out_dir, quiet, dry_run, share)
     sys.exit(_expand_exit_code(summary))
 
 
@@ -110,7 +120,8 @@ def expand(recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet
 @click.option("--deep", metavar="N|all", default="0",
               help="Also recompute N outputs (or all) and compare pixels, to catch a changed OpenCV.")
 @quiet_opt
-def check(recipe, in_dir, out_dir, workers, deep, quiet):
+@shard_opt
+def check(recipe, in_dir, out_dir, workers, deep, quiet, shard):
     """Exit 0 when OUT is exactly what `expand` would produce; else list the differences, exit 1.
 
     Hashes only (no augmentation) unless --deep is given. Writes nothing.
@@ -125,8 +136,10 @@ def check(recipe, in_dir, out_dir, workers, deep, quiet):
     deep_count = _parse_deep(deep)
     bar = _ProgressBar(quiet)
     with _boundary():
+        share = _shard(shard)
         rcp = recipes.load(recipe)
-        report = engine.check(rcp, in_dir, out_dir, workers=workers, deep=deep_count, progress=bar.update)
+        report = engine.check(rcp, in_dir, out_dir, workers=workers, deep=deep_count, progress=bar.update,
+                              shard=share)
     bar.close()
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
@@ -138,6 +151,36 @@ def check(recipe, in_dir, out_dir, workers, deep, quiet):
         sys.exit(1)
     if not quiet:
         click.echo(f"segaug check: OUT is up to date ({report.checked} output pairs)", err=True)
+
+
+@main.command()
+@recipe_arg
+@in_arg
+@out_arg
+@quiet_opt
+def merge(recipe, in_dir, out_dir, quiet):
+    """Join the complete set of shards in OUT into manifest.csv and segaug.json, as one run writes them.
+
+    OUT holds the outputs and bookkeeping of `expand --shard K/N` for every K of one N (run into one
+    OUT, or their folders copied into one). Refuses, with exit 1, a missing, duplicated or foreign shard.
+
+    \b
+    Example:
+        segaug merge recipes/default.yaml sample_data out/
+    """
+    from . import merging
+    from . import recipe as recipes
+
+    with _boundary():
+        rcp = recipes.load(recipe)
+        try:
+            summary = merging.merge(rcp, in_dir, out_dir)
+        except merging.MergeRefused as exc:  # the shards are not one complete set: exit 1, not a usage error
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+    if not quiet:
+        click.echo(f"segaug merge: {summary.shards} shards, {summary.rows} output pairs; manifest: "
+                   f"{out_dir.rstrip('/')}/manifest.csv", err=True)
 
 
 @main.command()
@@ -316,7 +359,7 @@ def _names(names, limit: int = EXAMPLES_SHOWN) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool) -> None:
+def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool, shard=None) -> None:
     err = lambda text: click.echo(text, err=True)  # noqa: E731
     for _source, reason in summary.failures:
         err(f"error: {reason}")
@@ -358,10 +401,13 @@ def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool) -> None:
     rate = summary.written / summary.seconds if summary.seconds else 0.0
     line = (f"segaug: {summary.written} written, {summary.unchanged} unchanged, {summary.removed} removed, "
             f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.1f} pairs/s)")
+    from .store import books_for
+
+    books = books_for(shard)
     if not summary.fatal:
-        line += f"; manifest: {out_dir.rstrip('/')}/manifest.csv"
+        line += f"; manifest: {out_dir.rstrip('/')}/{books.manifest}"
     if summary.failed:
-        line += f"; failures listed in {out_dir.rstrip('/')}/errors.csv"
+        line += f"; failures listed in {out_dir.rstrip('/')}/{books.errors}"
     if not quiet or summary.failed or summary.fatal:
         err(line)
 

@@ -7,26 +7,29 @@ process, a local pool, something else) is not the engine's concern.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import heapq
+import itertools
 import os
 import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import executors, store
-from .errors import WorkerLost
+from . import executors, lock, shards, store
+from .errors import UsageError, WorkerLost
 from .executors import Executor
 from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
-from .manifest import WINDOW, Row, image_of, render, target_names
-from .naming import clashing_pair, output_samples
+from .manifest import WINDOW, Row, image_of, lines, target_names
+from .naming import clashing_pair, output_key_of, output_samples, row_key_of
 from .pairing import Pair, Pairing, find_pairs
 from .recipe import Recipe
+from .shards import Shard
 
 Progress = Callable[[int], None]
 Workers = int | Executor | None  # local worker processes (None: one per CPU), or an executor to use
@@ -47,14 +50,14 @@ class Summary:
     planned: list[tuple[str, str]] = field(default_factory=list)  # dry-run: (action, path and reason)
     orphan_masks: tuple[str, ...] = ()
     ignored: tuple[str, ...] = ()
-    beside: tuple[str, ...] = ()  # files beside a paired mask, with its key and another suffix: not read
-    skipped: tuple[str, ...] = ()  # images without a mask, skipped (inputs.unpaired: skip)
-    left_out: int = 0  # images the split file does not list
-    unlisted_pixels: int = 0  # mask pixels whose label or colour the label map does not list
     foreign: list[str] = field(default_factory=list)
     dropped: set[str] = field(default_factory=set)  # copies a class-aware rule does not give this pair
     class_before: Counter = field(default_factory=Counter)  # pixels per class, with class-aware copies
     class_after: Counter = field(default_factory=Counter)
+    beside: tuple[str, ...] = ()  # files beside a paired mask, with its key and another suffix: not read
+    skipped: tuple[str, ...] = ()  # images without a mask, skipped (inputs.unpaired: skip)
+    left_out: int = 0  # images the split file does not list
+    unlisted_pixels: int = 0  # mask pixels whose label or colour the label map does not list
 
     @property
     def failed(self) -> int:
@@ -86,46 +89,83 @@ class CheckReport:
 
 
 def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[PairJob]:
-    """One job per pair, in key order, holding the rows earlier runs recorded for its outputs.
+    """One job per pair, in key order, holding the rows earlier runs recorded for its outputs (a list,
+    for callers with the earlier rows in memory; the engine streams them with ``planned_jobs``)."""
+    row_key = row_key_of(recipe)
+    ordered = sorted(previous.values(), key=lambda row: (row_key(row), row.image))
+    return list(planned_jobs(recipe, pairing, iter(ordered), []))
 
-    A job carries no list of output names (``output_samples`` derives them when needed), so what this
-    process holds, and forks into every worker, is one small record per source pair.
+
+def planned_jobs(recipe: Recipe, pairing: Pairing, previous_by_key: Iterator[Row], unclaimed: list[Row],
+                 shard: Shard | None = None) -> Iterator[PairJob]:
+    """One job per pair of the share, in key order, each with the earlier rows of its output names.
+
+    ``previous_by_key`` (sorted by key, then image) is walked beside the pairs, so neither side is
+    held whole: a job carries its own rows, and no list of output names (``output_samples`` derives
+    them when needed). Earlier rows that no job claims (their pair left IN or now fails before it
+    runs, the recipe makes fewer copies or other names) are appended to ``unclaimed``: the recipe no
+    longer produces them. Names are checked for clashes against every pair, of any shard.
     """
-    if recipe.tiles is not None:
-        return _plan_tiled(pairing, previous)
-    jobs, planned = [], {}
+    rows = _Peekable(previous_by_key)
+    by_key = _PairsByKey(pairing.pairs)
+    row_key = row_key_of(recipe)
     for pair in pairing.pairs:
-        clash = clashing_pair(recipe, pair, planned)
+        clash = clashing_pair(recipe, pair, by_key)
         if clash is not None:
             pair = Pair(pair.key, pair.image, pair.mask, f"its output names collide with those of {clash}")
-        samples = output_samples(recipe, pair)
-        if samples:
-            planned[pair.key] = pair
-        jobs.append(PairJob(pair, tuple(previous[s.image] for s in samples if s.image in previous)))
-    return jobs
+        key = pair.key
+        unclaimed.extend(rows.take_while(lambda row, key=key: row_key(row) < key))
+        group = list(rows.take_while(lambda row, key=key: row_key(row) == key))
+        if shard is not None and not shard.holds(pair.key):
+            continue
+        if recipe.tiles is not None and not pair.problem:
+            # With tiles the output names depend on the image's size, known once a worker reads it: the
+            # job holds every earlier row cut from its source, and the worker sorts out which still hold.
+            yield PairJob(pair, tuple(group))
+            continue
+        names = {s.image for s in output_samples(recipe, pair)}
+        unclaimed.extend(row for row in group if row.image not in names)
+        yield PairJob(pair, tuple(row for row in group if row.image in names))
+    unclaimed.extend(rows.take_while(lambda row: True))
 
 
-def _plan_tiled(pairing: Pairing, previous: dict[str, Row]) -> list[PairJob]:
-    """With tiles the output names depend on each image's size, known only once a worker reads it: a
-    job holds the earlier rows cut from its source image, and the worker sorts out which still hold."""
-    by_source: dict[str, list[Row]] = {}
-    for row in previous.values():
-        by_source.setdefault(row.source_image, []).append(row)
-    return [PairJob(pair, () if pair.problem else tuple(by_source.get(pair.image, ()))) for pair in pairing.pairs]
+class _Peekable:
+    def __init__(self, rows: Iterator[Row]):
+        self._rows, self._next = rows, next(rows, None)
+
+    def take_while(self, wanted: Callable[[Row], bool]) -> Iterator[Row]:
+        while self._next is not None and wanted(self._next):
+            row, self._next = self._next, next(self._rows, None)
+            yield row
 
 
-def no_longer_produced(jobs: Sequence[PairJob], previous: dict[str, Row], dropped: set[str]) -> list[Row]:
-    """Earlier rows, sorted by image, whose outputs the recipe no longer makes.
+class _PairsByKey:
+    """The pairs that have outputs, looked up by key in the sorted pairing (no dict of every pair)."""
 
-    Their pair left IN (or now fails before it runs), the recipe makes fewer copies, or a class-aware
-    rule drops the copy (``dropped``, known once the pair ran). A job holds the earlier rows of the
-    names it produces, so every other row is one of these.
-    """
-    claimed = {row.image for job in jobs for row in job.previous}
-    return [row for image, row in sorted(previous.items()) if image not in claimed or image in dropped]
+    def __init__(self, pairs: tuple[Pair, ...]):
+        self._pairs = pairs
+
+    def _find(self, key: str) -> Pair | None:
+        at = bisect.bisect_left(self._pairs, key, key=lambda pair: pair.key)
+        found = self._pairs[at] if at < len(self._pairs) else None
+        return found if found is not None and found.key == key and not found.problem else None
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._find(key) is not None
+
+    def __getitem__(self, key: str) -> Pair:
+        found = self._find(key)
+        if found is None:
+            raise KeyError(key)
+        return found
 
 
-def _find(recipe: Recipe, in_dir: Path) -> Pairing:
+def share_size(pairing: Pairing, shard: Shard | None) -> int:
+    return len(pairing.pairs) if shard is None else sum(1 for pair in pairing.pairs if shard.holds(pair.key))
+
+
+def find_in(recipe: Recipe, in_dir: Path) -> Pairing:
+    """The pairs of IN as the recipe's inputs name them."""
     i = recipe.inputs
     return find_pairs(in_dir, i.images, i.masks, i.mask_suffix, tuple((t.name, t.folder) for t in recipe.targets),
                       image_suffix=i.image_suffix, split=i.split, unpaired=i.unpaired)
@@ -135,8 +175,11 @@ def _target_folders(recipe: Recipe) -> tuple[str, ...]:
     return tuple(t.name for t in recipe.targets)
 
 
-def _known(rows: Iterable[Row]) -> set[str]:
-    return {path for row in rows for path, _ in row.outputs()}
+def _known(rows: Iterable[Row]) -> store.PathSet:
+    known = store.PathSet()
+    for row in rows:
+        known.update(path for path, _ in row.outputs())
+    return known
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,7 +190,7 @@ def _known(rows: Iterable[Row]) -> set[str]:
 def expand(
     recipe: Recipe, in_dir: str | Path, out_dir: str | Path, *, workers: Workers = None,
     force: bool = False, dry_run: bool = False, strict: bool = False, progress: Progress | None = None,
-    on_start: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None, shard: Shard | None = None,
 ) -> Summary:
     """Bring OUT up to date with the recipe and the pairs in IN.
 
@@ -159,68 +202,149 @@ def expand(
         workers: local worker processes (None: one per CPU), or an ``executors.Executor`` to run on.
         strict: stop at the first pair that fails.
         progress: called with 1 as each pair finishes; ``on_start`` first, with the number of pairs.
+        shard: do only this share of the pairs, with its own bookkeeping files (``store.books_for``).
     Raises:
-        UsageError: IN/OUT unusable, or OUT holds a manifest segaug cannot read.
+        UsageError: IN/OUT unusable, OUT holds a manifest segaug cannot read, or another run writes
+            OUT now (``lock.OutLocked``).
     """
     started = time.perf_counter()
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     store.check_folders(in_dir, out_dir)
     try:
-        pairing = _find(recipe, in_dir)
+        pairing = find_in(recipe, in_dir)
         _pause_for_tests("planning")
-        previous = store.load_previous(out_dir)
-        jobs = plan(recipe, pairing, previous)
-    except KeyboardInterrupt:  # nothing is written before the plan is whole
+    except KeyboardInterrupt:  # nothing is written before the pairs are known
         return Summary(interrupted=True, seconds=time.perf_counter() - started)
-    run = _Run(recipe, out_dir, jobs, previous, dry_run, Summary(
-        pairs=len(jobs), orphan_masks=pairing.orphan_masks, ignored=pairing.ignored, beside=pairing.beside,
-        skipped=pairing.skipped, left_out=pairing.left_out))
     settings = Settings(recipe, str(in_dir), str(out_dir), Mode.DRY_RUN if dry_run else Mode.EXPAND, force)
-    executor = executors.choose(workers, len(jobs))
+    executor = executors.choose(workers, share_size(pairing, shard))
     executors.preflight(executor, settings)  # before OUT is touched: an executor that cannot run the job refuses here
-    if not dry_run:
-        run.prepare_out()
-    if on_start:
-        on_start(len(jobs))
-    complete = run.execute(executor, settings, strict, progress)
-    run.finish(complete)
+    with contextlib.ExitStack() as stack:
+        if not dry_run:  # a dry run writes nothing, so it takes no lock (and creates no OUT)
+            _take_out(stack, out_dir, shard)
+        previous = stack.enter_context(previous_of(recipe, out_dir, shard))
+        count = share_size(pairing, shard)
+        summary = Summary(pairs=count, orphan_masks=pairing.orphan_masks, ignored=pairing.ignored,
+                          beside=pairing.beside, skipped=pairing.skipped, left_out=pairing.left_out)
+        run = _Run(recipe, out_dir, previous, dry_run, summary, shard=shard,
+                   about=_shard_about(recipe, pairing, shard))
+        jobs = run.track(planned_jobs(recipe, pairing, previous.by_key(), run.unclaimed, shard))
+        if not dry_run:
+            run.prepare_out()
+        if on_start:
+            on_start(count)
+        complete = run.execute(executor, jobs, settings, strict, progress)
+        run.finish(complete)
     run.summary.seconds = time.perf_counter() - started
     return run.summary
+
+
+def _take_out(stack: contextlib.ExitStack, out_dir: Path, shard: Shard | None) -> None:
+    """Create OUT if needed and hold its lock until ``stack`` closes; a usage error before the run
+    starts (an unreadable manifest, say) then leaves no OUT that this run created.
+
+    Raises:
+        OutLocked: another run writes OUT (or this shard of it) now.
+        UsageError: OUT cannot be created, or its lock file cannot be (a read-only OUT).
+    """
+    created = not out_dir.exists()
+    locks_before = set() if created else set(out_dir.glob(".segaug*.lock"))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(lock.hold(out_dir, (shard.index, shard.count) if shard else None))
+    except lock.OutLocked:
+        raise
+    except OSError as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise UsageError(f"{out_dir}: cannot write in this folder ({exc.strerror or exc})") from None
+
+    def undo(kind, exc, tb) -> None:  # runs while the lock is still held, so no other run sees this
+        if kind is not None and issubclass(kind, UsageError):
+            for path in set(out_dir.glob(".segaug*.lock")) - locks_before:
+                path.unlink(missing_ok=True)
+            if created:
+                with contextlib.suppress(OSError):
+                    out_dir.rmdir()
+
+    stack.push(undo)
+
+
+def previous_of(recipe: Recipe, out_dir: Path, shard: Shard | None, distrust_edited: bool = True) -> store.Previous:
+    """What earlier runs recorded for this run's share, streamed: the shard's own manifest or, before
+    its first run (a shard run into a merged OUT, say), the rows of manifest.csv of its share."""
+    books = store.books_for(shard)
+    row_key = row_key_of(recipe)
+    share = None if shard is None else (lambda row: shard.holds(row_key(row)))
+    fallback = shard is not None and not (out_dir / books.manifest).is_file() and (out_dir / store.MANIFEST).is_file()
+    return store.Previous(out_dir, row_key, books, distrust_edited, share, store.WHOLE if fallback else None)
+
+
+def _concern_of(recipe: Recipe, shard: Shard | None) -> Callable[[str], bool]:
+    """Which files under OUT's output folders a run looks after: all of them, or its shard's."""
+    if shard is None:
+        return lambda rel: True
+    output_key = output_key_of(recipe)
+    return lambda rel: shard.holds(output_key(rel))
+
+
+def _shard_about(recipe: Recipe, pairing: Pairing, shard: Shard | None) -> dict | None:
+    """What a shard's sidecar records for ``merge`` to compare: which shard, of what recipe and inputs."""
+    if shard is None:
+        return None
+    return {"shard": [shard.index, shard.count], "recipe_sha256": shards.recipe_digest(recipe),
+            "inputs_sha256": shards.inputs_digest(pairing.pairs)}
 
 
 @dataclass
 class _Run:
     """One expand: records each pair's outcome as it arrives, then commits OUT.
 
-    This run's rows go to the journal on disk as they arrive and never accumulate here, so memory
-    stays flat in the dataset's size; what is kept is one key or row name per finished sample.
+    Nothing here grows with the dataset: earlier rows are streamed (``store.Previous``), jobs are
+    planned as the executor takes them, and this run's rows go to the journal on disk as they
+    arrive. What is held is the jobs in flight, and the earlier rows this run removes.
     """
 
     recipe: Recipe
     out_dir: Path
-    jobs: list[PairJob]
-    previous: dict[str, Row]  # what earlier runs recorded, by output image
+    previous: store.Previous
     dry_run: bool
     summary: Summary
-    done: set[str] = field(default_factory=set, init=False)  # keys of the pairs whose outcome arrived
-    superseded: set[str] = field(default_factory=set, init=False)  # earlier rows rewritten: the journal holds the new
+    shard: Shard | None = None
+    about: dict | None = None  # a shard's identity for its sidecar (``complete`` is added at commit)
+    unclaimed: list[Row] = field(default_factory=list, init=False)  # earlier rows no planned job produces
     settled: dict[str, Row] = field(default_factory=dict, init=False)  # earlier rows a finished pair no longer produces
+    in_flight: dict[str, PairJob] = field(default_factory=dict, init=False)  # by key: taken, outcome not yet in
 
     def __post_init__(self) -> None:
-        self.journal = store.Journal(self.out_dir)
-        self._job_of = {job.pair.key: job for job in self.jobs}
+        self.books = store.books_for(self.shard)
+        self.journal = store.Journal(self.out_dir, self.books)
+        self.concern = _concern_of(self.recipe, self.shard)
+        self._queued: Iterator[PairJob] = iter(())
+
+    def track(self, jobs: Iterator[PairJob]) -> Iterator[PairJob]:
+        """The jobs, each noted as in flight when the executor takes it."""
+        self._queued = jobs
+
+        def taken() -> Iterator[PairJob]:
+            for job in self._queued:
+                self.in_flight[job.pair.key] = job
+                yield job
+
+        return taken()
 
     def prepare_out(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        store.remove_temp_files(self.out_dir, _target_folders(self.recipe))
+        store.remove_temp_files(self.out_dir, _target_folders(self.recipe), self.concern)
 
-    def execute(self, executor: Executor, settings: Settings, strict: bool, progress: Progress | None) -> bool:
+    def execute(self, executor: Executor, jobs: Iterator[PairJob], settings: Settings, strict: bool,
+                progress: Progress | None) -> bool:
         """Run every job, recording outcomes as they finish; True when all of them ran.
 
         A fatal outcome, a failure with ``strict``, Ctrl-C or a lost worker stop the run early.
         """
         try:
-            with executors.running(executor, self.jobs, settings) as outcomes:
+            with executors.running(executor, jobs, settings) as outcomes:
                 if not self.dry_run:  # the workers are busy: read what the commit records now, not after
                     store.versions()  # them (importing tifffile for its version takes ~16 ms)
                 for outcome in outcomes:
@@ -240,66 +364,75 @@ class _Run:
         return False
 
     def record(self, outcome: PairOutcome) -> None:
-        self.done.add(outcome.key)
+        job = self.in_flight.pop(outcome.key)
         _tally(self.summary, outcome)
         if not self.dry_run:
             self.journal.add([s.row for s in outcome.samples if s.action is Action.WRITTEN and s.row])
-            self._settle(outcome)
+        self._settle(job, outcome)
 
-    def _settle(self, outcome: PairOutcome) -> None:
-        """Sort a finished pair's earlier rows: rewritten (superseded), still valid, or no longer produced
-        (a dropped copy, a pair that now fails): settled, their files removed at commit."""
+    def _settle(self, job: PairJob, outcome: PairOutcome) -> None:
+        """Note a finished pair's earlier rows that it no longer produces (a dropped copy, a pair that now
+        fails): settled, their files removed at commit. Rewritten rows need nothing: the journal's
+        newer row replaces them when the manifest is merged."""
         actions = {s.image: s.action for s in outcome.samples}
-        for row in self._job_of[outcome.key].previous:
-            action = actions.get(row.image)
-            if action is Action.WRITTEN:
-                self.superseded.add(row.image)
-            elif action is not Action.UNCHANGED:
+        for row in job.previous:
+            if actions.get(row.image) not in (Action.WRITTEN, Action.UNCHANGED, Action.PENDING):
                 self.settled[row.image] = row
 
     def finish(self, complete: bool) -> None:
         """Commit OUT (in a dry run: list what would be removed), then list files segaug did not write."""
-        known = _known(self.previous.values())
         if self.dry_run:
             self._plan_removals()
+            known = _known(self.previous.by_image())
         else:
             with _interrupt_deferred() as interrupted:
-                store.remove_temp_files(self.out_dir, _target_folders(self.recipe))
-                try:
-                    known |= self._commit(complete)
-                except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun
-                    self.summary.fatal = self.summary.fatal or f"{exc.filename or self.out_dir}: {exc.strerror or exc}"
+                known = self._commit_or_keep_journal(complete)
             self.summary.interrupted |= interrupted()
-        self.summary.foreign = store.foreign_files(self.out_dir, known, _target_folders(self.recipe))
+        self.summary.foreign = store.foreign_files(self.out_dir, known, _target_folders(self.recipe), self.concern)
+
+    def _commit_or_keep_journal(self, complete: bool) -> store.PathSet:
+        store.remove_temp_files(self.out_dir, _target_folders(self.recipe), self.concern)
+        try:
+            return self._commit(complete)
+        except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun
+            self.summary.fatal = self.summary.fatal or f"{exc.filename or self.out_dir}: {exc.strerror or exc}"
+            return _known(self.previous.by_image())
 
     def _plan_removals(self) -> None:
-        for row in no_longer_produced(self.jobs, self.previous, self.summary.dropped):
+        for row in self._removals(complete=True):
             self.summary.planned.append(("remove", f"{' and '.join(p for p, _ in row.outputs())} (no longer produced)"))
             self.summary.removed += 1
 
-    def _commit(self, complete: bool) -> set[str]:
+    def _commit(self, complete: bool) -> store.PathSet:
         """Make manifest.csv describe exactly the outputs on disk; returns the output paths it lists.
 
         After a stop (Ctrl-C, --strict, a fatal error) pairs that did not run keep their earlier rows
-        and files, untouched. The manifest merges the earlier rows kept with this run's rows, which the
-        journal sorts on disk.
+        and files, untouched. The manifest merges the earlier rows (streamed in image order) with this
+        run's, which the journal sorts on disk; a row of this run replaces the earlier one of its image.
         """
         removals = self._removals(complete)
         store.remove_outputs(self.out_dir, removals)
         self.summary.removed = len(removals)
         self._remove_unrecorded()
-        gone = self.superseded | {row.image for row in removals}
-        kept = sorted((row for image, row in self.previous.items() if image not in gone), key=image_of)
-        known: set[str] = set()
+        gone = {row.image for row in removals}
+        known = store.PathSet()
         _pause_for_tests("commit")
         with self.journal.sorted_rows() as fresh:
-            def rows() -> Iterator[Row]:
-                for row in heapq.merge(kept, fresh(), key=image_of):  # each pass re-reads the journal's runs
+            def kept() -> Iterator[Row]:  # earlier rows first, so this run's row of an image is the last
+                merged = store.last_of_each(heapq.merge(self.previous.by_image(), fresh(), key=image_of))
+                return (row for row in merged if row.image not in gone)
+
+            def rows() -> Iterator[Row]:  # each pass (hash, then write if changed) notes the paths anew
+                known.clear()
+                for row in kept():
                     known.update(path for path, _ in row.outputs())
                     yield row
 
-            names = self.journal.names | target_names(kept) | ({WINDOW} if self.recipe.tiles else set())
-            store.commit(self.out_dir, rows, names, self.summary.failures)
+            names = self.previous.names | self.journal.names
+            if names or self.recipe.tiles:  # only the names some kept row still uses make columns
+                names = target_names(kept()) | ({WINDOW} if self.recipe.tiles else set())
+            about = None if self.about is None else {**self.about, "complete": complete}
+            store.commit(self.out_dir, rows, names, self.summary.failures, self.books, about)
         self.journal.close(remove=True)
         return known
 
@@ -308,18 +441,20 @@ class _Run:
         run only, every row the recipe no longer produces (pairs that left IN, fewer copies)."""
         removals = dict(self.settled)
         if complete:
-            gone = no_longer_produced(self.jobs, self.previous, self.summary.dropped)
-            removals.update((row.image, row) for row in gone)
+            removals.update((row.image, row) for row in self.unclaimed)
         return sorted(removals.values(), key=image_of)
 
     def _remove_unrecorded(self) -> None:
         """A stopped pool's workers may have written samples whose outcome never arrived: nothing records
-        them, so they go (the pool is already ended); the next run writes them again, recorded."""
-        unfinished = (job.pair for job in self.jobs if job.pair.key not in self.done)
-        samples = (s for pair in unfinished for s in output_samples(self.recipe, pair))
-        unrecorded = (s for s in samples if s.image not in self.previous)
-        for rel in (path for s in unrecorded for path in s.outputs()):
-            (self.out_dir / rel).unlink(missing_ok=True)
+        them, so they go (the pool is already ended); the next run writes them again, recorded. So
+        do the unrecorded outputs of the pairs the run never reached (a killed earlier run's)."""
+        unfinished = itertools.chain(list(self.in_flight.values()), self._queued)
+        for job in unfinished:
+            recorded = {row.image for row in job.previous}
+            for sample in output_samples(self.recipe, job.pair):
+                if sample.image not in recorded:
+                    for rel in sample.outputs():
+                        (self.out_dir / rel).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -381,7 +516,7 @@ def _tally(summary: Summary, outcome: PairOutcome) -> None:
 
 def check(
     recipe: Recipe, in_dir: str | Path, out_dir: str | Path, *, workers: Workers = None,
-    deep: int | None = 0, progress: Progress | None = None,
+    deep: int | None = 0, progress: Progress | None = None, shard: Shard | None = None,
 ) -> CheckReport:
     """Compare OUT with what ``expand`` would produce, writing nothing.
 
@@ -389,56 +524,87 @@ def check(
         workers: local worker processes (None: one per CPU), or an ``executors.Executor`` to run on.
         deep: recompute this many samples (chosen by a stable hash of their names) and compare their
             pixels with the stored files; None recomputes all of them.
+        shard: check only this share: against the shard's own manifest or, once shards are merged, the
+            rows of manifest.csv that belong to it.
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     store.check_folders(in_dir, out_dir)
-    report = CheckReport(differences=_manifest_differences(out_dir))
-    previous = store.load_previous(out_dir, distrust_edited=False)
-    jobs = plan(recipe, _find(recipe, in_dir), previous)
+    books = _check_books(out_dir, shard)
+    report = CheckReport(differences=_manifest_differences(out_dir, books))
+    report.notes.extend(_lock_notes(out_dir))
+    pairing = find_in(recipe, in_dir)
     _pause_for_tests("checking")
     # Without segaug.json's hash of the manifest (or against it), nothing vouches for the rows: each is
     # recomputed from recipe and inputs, so a hand-edited row is a difference rather than the truth.
-    untrusted = bool(previous) and not store.manifest_vouched_for(out_dir)
+    untrusted = (out_dir / books.manifest).is_file() and not store.manifest_vouched_for(out_dir, books)
     if untrusted and not report.differences:
-        report.notes.append(f"OUT has no {store.VERSIONS} vouching for its manifest: every row was recomputed")
-    settings = Settings(recipe, str(in_dir), str(out_dir), Mode.CHECK, deep=_deep_selection(recipe, jobs, deep),
-                        verify_rows=untrusted)
-    executor = executors.choose(workers, len(jobs))
+        report.notes.append(f"OUT has no {books.versions} vouching for its manifest: every row was recomputed")
+    selection = _deep_selection(recipe, pairing, shard, deep)
+    settings = Settings(recipe, str(in_dir), str(out_dir), Mode.CHECK, deep=selection, verify_rows=untrusted)
+    count = share_size(pairing, shard)
+    executor = executors.choose(workers, count)
     executors.preflight(executor, settings)
-    rows, dropped = _compare_outputs(report, executor, jobs, settings, progress)
-    for row in no_longer_produced(jobs, previous, dropped):
-        report.differences.append(Difference(row.image, "extra", "the recipe no longer produces it"))
-    for rel in store.foreign_files(out_dir, _known(previous.values()), _target_folders(recipe)):
-        report.differences.append(Difference(rel, "extra", "not in the manifest"))
-    _check_manifest_text(report, out_dir, rows)
-    report.notes.extend(_version_notes(out_dir))
+    with previous_of(recipe, out_dir, shard, distrust_edited=False) as previous:
+        unclaimed: list[Row] = []
+        jobs = planned_jobs(recipe, pairing, previous.by_key(), unclaimed, shard)
+        dropped = _compare_outputs(report, executor, jobs, settings, progress)
+        for row in sorted([*unclaimed, *dropped], key=image_of):
+            report.differences.append(Difference(row.image, "extra", "the recipe no longer produces it"))
+        concern = _concern_of(recipe, shard)
+        for rel in store.foreign_files(out_dir, _known(previous.by_image()), _target_folders(recipe), concern):
+            report.differences.append(Difference(rel, "extra", "not in the manifest"))
+        if books is store.books_for(shard):  # a share of a merged OUT: the whole file is the whole check's
+            _check_manifest_text(report, out_dir, previous, books)
+    report.notes.extend(_version_notes(out_dir, books))
     report.differences.sort(key=lambda d: (d.path, d.kind))
     return report
 
 
-def _manifest_differences(out_dir: Path) -> list[Difference]:
-    if not (out_dir / store.MANIFEST).is_file():
-        return [Difference(store.MANIFEST, "missing", "OUT has no manifest: run segaug expand")]
-    if store.manifest_edited(out_dir):
-        return [Difference(store.MANIFEST, "altered", "edited since segaug wrote it")]
+def _check_books(out_dir: Path, shard: Shard | None) -> store.Books:
+    """The bookkeeping a check reads: a shard's own, else (a merged OUT) the whole run's."""
+    books = store.books_for(shard)
+    if shard is not None and not (out_dir / books.manifest).is_file() and (out_dir / store.MANIFEST).is_file():
+        return store.WHOLE
+    return books
+
+
+def _lock_notes(out_dir: Path) -> list[str]:
+    holder = lock.holder_of(out_dir)
+    if holder is None:
+        return []
+    return [f"a segaug run is writing OUT now ({holder.describe()}): what it has not finished shows as differences"]
+
+
+def _manifest_differences(out_dir: Path, books: store.Books = store.WHOLE) -> list[Difference]:
+    if not (out_dir / books.manifest).is_file():
+        return [Difference(books.manifest, "missing", "OUT has no manifest: run segaug expand")]
+    if store.manifest_edited(out_dir, books):
+        return [Difference(books.manifest, "altered", "edited since segaug wrote it")]
     return []
 
 
-def _compare_outputs(report: CheckReport, executor: Executor, jobs: list[PairJob], settings: Settings,
-                     progress: Progress | None) -> tuple[dict[str, Row], set[str]]:
-    """Run the check jobs, noting each difference; returns the valid rows by image, and dropped copies."""
-    rows: dict[str, Row] = {}
-    dropped: set[str] = set()
-    with executors.running(executor, jobs, settings) as outcomes:
+def _compare_outputs(report: CheckReport, executor: Executor, jobs: Iterator[PairJob], settings: Settings,
+                     progress: Progress | None) -> list[Row]:
+    """Run the check jobs, noting each difference; returns the earlier rows of copies now dropped."""
+    in_flight: dict[str, PairJob] = {}
+    dropped: list[Row] = []
+
+    def taken() -> Iterator[PairJob]:
+        for job in jobs:
+            in_flight[job.pair.key] = job
+            yield job
+
+    with executors.running(executor, taken(), settings) as outcomes:
         for outcome in outcomes:
-            _collect_differences(report, outcome, rows)
-            dropped.update(s.image for s in outcome.samples if s.action is Action.DROPPED)
+            _collect_differences(report, outcome)
+            gone = {s.image for s in outcome.samples if s.action is Action.DROPPED}
+            dropped.extend(row for row in in_flight.pop(outcome.key).previous if row.image in gone)
             if progress:
                 progress(1)
-    return rows, dropped
+    return dropped
 
 
-def _collect_differences(report: CheckReport, outcome: PairOutcome, rows: dict[str, Row]) -> None:
+def _collect_differences(report: CheckReport, outcome: PairOutcome) -> None:
     if outcome.failure or outcome.fatal:
         report.differences.append(Difference(outcome.source_image, "failed", outcome.failure or outcome.fatal))
         return
@@ -446,9 +612,7 @@ def _collect_differences(report: CheckReport, outcome: PairOutcome, rows: dict[s
         if s.action is Action.DROPPED:
             continue
         report.checked += 1
-        if s.action is Action.UNCHANGED and s.row is not None:
-            rows[s.image] = s.row
-        else:
+        if s.action is not Action.UNCHANGED or s.row is None:
             kind = Reason.MISSING if s.reason is Reason.NEW else s.reason
             why = f"{_REASONS[s.reason]}: {s.detail}" if s.detail else _REASONS[s.reason]
             report.differences.append(Difference(s.path or s.image, kind.value, why))
@@ -464,17 +628,26 @@ _REASONS = {
 }
 
 
-def _check_manifest_text(report: CheckReport, out_dir: Path, rows: dict[str, Row]) -> None:
-    """When every output is right, the manifest must also be byte-identical to what expand writes."""
-    path = out_dir / store.MANIFEST
+def _check_manifest_text(report: CheckReport, out_dir: Path, previous: store.Previous,
+                         books: store.Books = store.WHOLE) -> None:
+    """When every output is right, the manifest must also be byte-identical to what expand writes.
+
+    With no difference found, every earlier row is valid, so expand would write exactly those rows:
+    their rendering's sha256 is compared with the file's, both streamed.
+    """
+    path = out_dir / books.manifest
     if report.differences or not path.is_file():
         return
-    if store.manifest_text(out_dir) != render(list(rows.values())):
-        report.differences.append(Difference(store.MANIFEST, "altered", "differs from what expand would write"))
+    names = target_names(previous.by_image()) if previous.names else set()
+    expected = hashlib.sha256()
+    for line in lines(previous.by_image(), names):
+        expected.update(line.encode("utf-8"))
+    if expected.hexdigest() != store.sha256_of(path):
+        report.differences.append(Difference(books.manifest, "altered", "differs from what expand would write"))
 
 
-def _version_notes(out_dir: Path) -> list[str]:
-    recorded = store.read_versions(out_dir)
+def _version_notes(out_dir: Path, books: store.Books = store.WHOLE) -> list[str]:
+    recorded = store.read_versions(out_dir, books)
     if not recorded:
         return []
     running = store.versions()
@@ -490,8 +663,11 @@ def _version_note(name: str, recorded: str, running: str) -> str:
             "`segaug check --deep all` compares them")
 
 
-def _deep_selection(recipe: Recipe, jobs: list[PairJob], deep: int | None) -> frozenset[str]:
-    images = [s.image for job in jobs for s in output_samples(recipe, job.pair) if s.copy is not None]
+def _deep_selection(recipe: Recipe, pairing: Pairing, shard: Shard | None, deep: int | None) -> frozenset[str]:
+    if deep == 0:
+        return frozenset()
+    pairs = (pair for pair in pairing.pairs if shard is None or shard.holds(pair.key))
+    images = [s.image for pair in pairs for s in output_samples(recipe, pair) if s.copy is not None]
     if deep is None:
         return frozenset(images)
     ranked = sorted(images, key=lambda image: hashlib.sha256(image.encode()).hexdigest())

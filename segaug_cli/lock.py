@@ -22,6 +22,7 @@ import os
 import socket
 import struct
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,15 +125,26 @@ def _locked(path: Path, exclusive: bool) -> Iterator[None]:
             yield
         finally:
             _HELD_HERE.discard(str(path))
+            if exclusive:  # a record left behind would name a run that has ended to the next shard's rival
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # closing releases the record lock
 
 
 def _write_holder(fd: int) -> None:
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": started})
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, record.encode() + b"\n", 0)
+    record = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": started}).encode() + b"\n"
+    os.pwrite(fd, record, 0)  # written before the old record is cut off, so the file is never empty
+    os.ftruncate(fd, len(record))
+
+
+def _holder_once_written(out_dir: Path, wait_s: float = 0.5) -> Holder | None:
+    """The holder, waiting a moment for a run that has just taken the lock to write who it is."""
+    deadline = time.monotonic() + wait_s
+    while (holder := holder_of(out_dir)) is None and _is_locked(out_dir / LOCK_FILE) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return holder
 
 
 def _read_holder(path: Path) -> Holder | None:
@@ -144,7 +156,7 @@ def _read_holder(path: Path) -> Holder | None:
 
 
 def _busy_message(out_dir: Path) -> str:
-    holder = holder_of(out_dir)
+    holder = _holder_once_written(out_dir)
     who = f" ({holder.describe()})" if holder else ""
     return (f"{out_dir}: another segaug run is writing this folder{who}; wait for it to finish, "
             "or give this run another OUT")

@@ -133,21 +133,35 @@ def from_json(line: str) -> Row:
 
 
 def parse(text: str) -> list[Row]:
-    reader = csv.reader(io.StringIO(text))
+    return list(read_rows(io.StringIO(text)))
+
+
+def read_rows(fh: Iterable[str]) -> Iterator[Row]:
+    """The rows of a manifest read line by line from ``fh`` (opened with ``newline=""``), so a large
+    one is never held whole. Raises ManifestError at the first line that is not one of segaug's."""
+    reader = csv.reader(fh)
     header = next(reader, None)
     names = _target_columns(header) if header is not None and tuple(header[: len(COLUMNS)]) == COLUMNS else None
     if names is None:
         raise ManifestError(f"unexpected columns {header}; expected {', '.join(COLUMNS)}")
     windowed = len(header) > len(COLUMNS) and header[len(COLUMNS)] == WINDOW
-    rows = []
     for number, values in enumerate(reader, start=2):
         if len(values) != len(header):
             raise ManifestError(f"line {number} has {len(values)} fields, not {len(header)}")
         window = values[len(COLUMNS)] if windowed else ""
         extra = values[len(COLUMNS) + windowed:]
         targets = tuple((name, extra[2 * i], extra[2 * i + 1]) for i, name in enumerate(names) if extra[2 * i])
-        rows.append(Row(*values[: len(COLUMNS)], targets=targets, source_window=window))
-    return rows
+        yield Row(*values[: len(COLUMNS)], targets=targets, source_window=window)
+
+
+def header_target_names(header_line: str) -> list[str]:
+    """The extra column names a manifest's header line declares: its target names, and ``WINDOW`` when
+    it has the window column (none for a header of another kind)."""
+    header = next(csv.reader([header_line]), [])
+    if tuple(header[: len(COLUMNS)]) != COLUMNS:
+        return []
+    windowed = len(header) > len(COLUMNS) and header[len(COLUMNS)] == WINDOW
+    return (_target_columns(header) or []) + ([WINDOW] if windowed else [])
 
 
 def _target_columns(header: list[str]) -> list[str] | None:

@@ -6,11 +6,13 @@ pair's outputs are named in exactly one place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .extensions import LOSSLESS_EXTENSIONS, suffix
-from .pairing import Pair
+from .manifest import Row
+from .pairing import Pair, pair_key
 from .recipe import Recipe, Target
 
 
@@ -25,6 +27,46 @@ class Sample:
 
     def outputs(self) -> tuple[str, ...]:
         return (self.image, self.mask, *self.targets)
+
+
+def row_key_of(recipe: Recipe) -> Callable[[Row], str]:
+    """How to tell the pair an earlier manifest row belongs to: its source image's key as the recipe's
+    inputs name it (output names alone cannot say, with suffixes or tiles). A row whose source the
+    recipe no longer names has key "" and sorts first: no pair claims it."""
+    images, suffix = recipe.inputs.images, recipe.inputs.image_suffix
+
+    def key(row: Row) -> str:
+        return pair_key(row.source_image, images, suffix) or ""
+
+    return key
+
+
+_AUG_TAIL = re.compile(r"_aug\d+$")
+_WINDOW_TAIL = re.compile(r"_y\d+_x\d+$")
+
+
+def output_key_of(recipe: Recipe) -> Callable[[str], str]:
+    """How to tell the pair an output file under OUT (or its temporary) was made from, by its name:
+    ``<folder>/<key>[_y<top>_x<left>][_aug<k>]<suffix>.<ext>`` read back. Used to tell a shard's own
+    files from another shard's; an odd name at worst leaves a stray file to another shard's run."""
+    suffixes = {"images": recipe.inputs.image_suffix, "masks": recipe.inputs.mask_suffix}
+    tiled = recipe.tiles is not None
+
+    def key(rel: str) -> str:
+        folder, _, name = rel.partition("/")
+        head, _, base = name.rpartition("/")
+        if base.startswith(".") and base.count(".") >= 3:  # a temporary: .<name>.<pid>.segaug-tmp
+            base = base[1:].rsplit(".", 2)[0]
+        stem = base.rsplit(".", 1)[0] if "." in base[1:] else base
+        suffix = suffixes.get(folder, "")
+        if suffix and stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+        stem = _AUG_TAIL.sub("", stem)
+        if tiled:
+            stem = _WINDOW_TAIL.sub("", stem)
+        return f"{head}/{stem}" if head else stem
+
+    return key
 
 
 def output_samples(recipe: Recipe, pair: Pair, key: str | None = None) -> tuple[Sample, ...]:

@@ -213,6 +213,15 @@ def _group(files: list[str], folder: str, suffix: str) -> dict[str, list[str]]:
     return {key: sorted(found) for key, found in groups.items()}
 
 
+def pair_key(rel: str, folder: str, suffix: str) -> str | None:
+    """The key of the file at ``rel`` (relative to IN) under ``folder`` with ``suffix``; None when it has
+    none there (another folder, or the suffix missing). A manifest row's key is its source image's."""
+    try:
+        return _mask_key(rel, folder, suffix)
+    except ValueError:
+        return None
+
+
 def _mask_key(rel: str, folder: str, suffix: str) -> str | None:
     """``folder/city/a_mask.png`` -> ``city/a`` for suffix ``_mask``; None when the suffix is absent."""
     inner = PurePosixPath(rel).relative_to(PurePosixPath(folder).as_posix())

@@ -73,11 +73,16 @@ def make_dataset(root: Path, pairs: dict[str, tuple[int, int]] | None = None, la
     return root
 
 
+def is_lock_file(path: Path) -> bool:
+    """OUT's lock files say which run holds OUT (host, pid, start): bookkeeping of the run, not its result."""
+    return path.name.startswith(".segaug") and path.name.endswith(".lock")
+
+
 def tree_digest(root: Path) -> dict[str, str]:
-    """sha256 of every file under root, by relative path."""
+    """sha256 of every file under root, by relative path (lock files left out)."""
     return {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*")) if p.is_file() and not is_lock_file(p)
     }
 
 
@@ -165,7 +170,7 @@ def age(out: Path) -> None:
 
 
 def rewritten(out: Path) -> set[str]:
-    """Files under OUT written since ``age`` ran."""
-    found = (p for p in out.rglob("*") if p.is_file())
+    """Files under OUT written since ``age`` ran (lock files left out: every writing run takes the lock)."""
+    found = (p for p in out.rglob("*") if p.is_file() and not is_lock_file(p))
     return {p.relative_to(out).as_posix() for p in found if p.stat().st_mtime_ns != OLD_NS}
 

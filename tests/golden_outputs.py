@@ -60,8 +60,9 @@ def pixel_versions() -> dict[str, str]:
 def run_recipe(recipe: Path, out: Path, workers: int = 1, in_dir: Path = SAMPLE_DATA) -> dict[str, str]:
     """Expand ``recipe`` on ``in_dir`` into ``out``; the sha256 of every file written, by path."""
     expand(recipe, out, workers, in_dir)
+    # The lock file names the run that held OUT (host, pid, start): not part of what a recipe produces.
     return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file()}
+            for p in sorted(out.rglob("*")) if p.is_file() and not p.name.endswith(".lock")}
 
 
 def expand(recipe: Path, out: Path, workers: int = 1, in_dir: Path = SAMPLE_DATA) -> None:

@@ -179,3 +179,21 @@ def test_smallest_throughput_study_runs_every_variant_and_counts_what_each_wrote
         assert (r.sizes.n_images, r.sizes.n_masks) == (2, 2) and r.rate > 0 and r.usage.cpu > 0
         assert (r.sizes.other > 0) == (variant == "segaug")  # the manifest and sidecar
     assert list((tiny / "out").iterdir()) == []  # every run's OUT is removed once counted
+
+
+def test_scale_study_measures_the_main_process_and_reports_bytes_per_pair(tmp_path, capsys):
+    from benchmarks.report.scale import scale_lines
+    from benchmarks.studies.scale import make_tiny_pairs, run_scale
+
+    make_tiny_pairs(tmp_path / "tiny", 3)
+    assert [p.relative_to(tmp_path / "tiny").as_posix() for p in sorted((tmp_path / "tiny").rglob("*.png"))] == [
+        f"{kind}/d0000/p000000{i}.png" for kind in ("images", "masks") for i in range(3)
+    ]
+    segaug = segaug_api.snapshot(tmp_path, "live")
+    result = run_scale(tmp_path, tmp_path, segaug, (4, 8), workers=1)
+
+    assert all(run.peak_rss > 20 * 2**20 and run.wall > 0 and run.cpu > 0 for run in result.runs.values())
+    assert result.sharded_cpu > 0 and result.unsharded_cpu > 0
+    text = "\n".join(scale_lines(result))
+    assert "| fresh expand | " in text and "| merge | " in text and "bytes per added pair" in text
+    assert not any(p.is_dir() and p.name.startswith("scale_") for p in tmp_path.iterdir()), "folders left behind"

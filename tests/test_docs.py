@@ -114,9 +114,11 @@ def test_the_block_walker_sees_the_docs():
         "docs/guarantees.md",
         "docs/ci.md",
         "docs/design.md",
+        "docs/scaling.md",
     }
     fragments = [b for b in blocks_in("yaml") if b.fragment]
-    assert [(rel(b.doc), b.text.split(":")[0]) for b in fragments] == [("docs/ci.md", "jobs")]  # the workflow
+    workflows = [("docs/ci.md", "jobs"), ("docs/scaling.md", "jobs")]
+    assert [(rel(b.doc), b.text.split(":")[0]) for b in fragments] == workflows
     readme_commands = [c for b in blocks_in(SHELL_LANGUAGES) if b.doc.name == "README.md" for c in segaug_commands(b)]
     assert readme_commands[0] == ["expand", "recipes/default.yaml", "sample_data", "out/"]
     assert blocks_in("python"), "docs/design.md shows the library in a ```python block"

@@ -123,7 +123,7 @@ RECIPE_BELOW_PARSE = {"segaug_cli.errors", "segaug_cli.ops.spec", "segaug_cli.re
     ("segaug_cli.png", set()),
     ("segaug_cli.codecs", {"segaug_cli", "segaug_cli.png", "segaug_cli.errors", "segaug_cli.extensions"}),
     ("segaug_cli.fingerprint", {"segaug_cli", "segaug_cli.codecs", "segaug_cli.recipe"}),
-    ("segaug_cli.naming", {"segaug_cli.extensions", "segaug_cli.pairing", "segaug_cli.recipe"}),
+    ("segaug_cli.naming", {"segaug_cli.extensions", "segaug_cli.manifest", "segaug_cli.pairing", "segaug_cli.recipe"}),
     ("segaug_cli.jobs", {"segaug_cli.manifest", "segaug_cli.pairing", "segaug_cli.recipe"}),
     ("segaug_cli.executors", {"segaug_cli", "segaug_cli.worker", "segaug_cli.jobs", "segaug_cli.errors"}),
     ("segaug_cli.ops.spec", set()),  # the vocabulary of op records: below everything that reads them

@@ -145,3 +145,19 @@ def test_an_unreadable_input_fails_its_pair_even_for_root(tmp_path):
     assert "Traceback" not in result.stderr
     assert_only_b_failed(out, result.returncode, "Permission denied")
 
+
+
+def test_a_read_only_out_gives_one_line_and_writes_nothing_even_for_root(tmp_path):
+    in_dir = make_dataset(tmp_path / "in", PAIRS)
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o555)
+
+    result = run_segaug_obeying_permissions("expand", write_recipe(tmp_path / "r.yaml", RECIPE), in_dir, out,
+                                            "--workers", "1")
+
+    out.chmod(0o755)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(out) in result.stderr and "ermission denied" in result.stderr
+    assert list(out.iterdir()) == []

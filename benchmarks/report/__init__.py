@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from ..machine import MachineInfo
 from ..studies.memory import MemoryResult
 from ..studies.png import PngResult
+from ..studies.scale import ScaleResult
 from ..studies.startup import StartupResult
 from ..studies.throughput import FloorSettings, ThroughputResult
 from .header import header_lines
 from .memory import memory_lines
 from .png import png_lines
+from .scale import scale_lines
 from .startup import startup_lines
 from .throughput import throughput_section
 
@@ -34,6 +36,7 @@ class Results:
     memory: MemoryResult | None = None
     startup: StartupResult | None = None
     png: PngResult | None = None
+    scale: ScaleResult | None = None
 
 
 def render(results: Results) -> str:
@@ -47,4 +50,6 @@ def render(results: Results) -> str:
         out += startup_lines(results.startup)
     if results.png:
         out += png_lines(results.png)
+    if results.scale:
+        out += scale_lines(results.scale)
     return "\n".join(out).rstrip() + "\n"
