@@ -42,19 +42,32 @@ from .workloads import FULL, MEMORY, QUICK, RESULTS, ROOT, SCALE_PAIRS, Workload
 
 
 def parser(prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog=prog, description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="small workload, throughput + start-up only (< 1 min)")
     p.add_argument("--memory", action="store_true", help="only the memory-vs-dataset-size comparison")
     p.add_argument("--png-study", action="store_true", help="only the PNG encoder settings study")
-    p.add_argument("--scale", action="store_true", help="only bookkeeping at scale: memory and time per pair\n"
-                   "against dataset size, and 3 shards + merge against one run")
-    p.add_argument("--scale-pairs", type=str, default=None,
-                   help=f"source pairs of the scale study, comma-separated (default: {SCALE_PAIRS})")
+    p.add_argument(
+        "--scale",
+        action="store_true",
+        help="only bookkeeping at scale: memory and time per pair\n"
+        "against dataset size, and 3 shards + merge against one run",
+    )
+    p.add_argument(
+        "--scale-pairs",
+        type=str,
+        default=None,
+        help=f"source pairs of the scale study, comma-separated (default: {SCALE_PAIRS})",
+    )
     p.add_argument("--profile", action="store_true", help="only a cProfile of `segaug expand --workers 1`")
     p.add_argument("--dask", action="store_true", help="only Dask (a local scheduler and workers) vs the local pool")
-    p.add_argument("--dataset", type=Path, help="a folder of images/NAME.png + masks/NAME.png pairs to use\n"
-                   "(default: CamVid-like pairs generated in the scratch folder)")
+    p.add_argument(
+        "--dataset",
+        type=Path,
+        help="a folder of images/NAME.png + masks/NAME.png pairs to use\n"
+        "(default: CamVid-like pairs generated in the scratch folder)",
+    )
     p.add_argument("--pairs", type=int, help="source pairs per throughput run")
     p.add_argument("--copies", type=int, help="copies per source pair")
     p.add_argument("--reps", type=int, help="repetitions of each variant")
@@ -66,11 +79,19 @@ def parser(prog: str) -> argparse.ArgumentParser:
         "default when segaug cannot say)",
     )
     p.add_argument("--floor-mask-params", help="the same for the floor's masks")
-    p.add_argument("--output", type=Path, help=f"write the markdown report here (default: "
-                   f"{RESULTS.relative_to(ROOT)} for the full run, nothing otherwise)")
-    p.add_argument("--out-on", choices=("tmpfs", "disk"), default="tmpfs",
-                   help="where every run writes OUT: /dev/shm (default; disk when it is missing or too small)\n"
-                   "or the scratch folder's disk (see README: the disk adds its own noise)")
+    p.add_argument(
+        "--output",
+        type=Path,
+        help=f"write the markdown report here (default: "
+        f"{RESULTS.relative_to(ROOT)} for the full run, nothing otherwise)",
+    )
+    p.add_argument(
+        "--out-on",
+        choices=("tmpfs", "disk"),
+        default="tmpfs",
+        help="where every run writes OUT: /dev/shm (default; disk when it is missing or too small)\n"
+        "or the scratch folder's disk (see README: the disk adds its own noise)",
+    )
     p.add_argument("--scratch", type=Path, help="scratch folder (default: a new temporary folder, removed after)")
     p.add_argument(
         "--segaug-from",
@@ -99,14 +120,24 @@ def usage_error(args: argparse.Namespace) -> str | None:
 def floor_settings(args: argparse.Namespace, segaug: Segaug) -> FloorSettings:
     """The floor's PNG params: as given on the command line, else segaug's own defaults."""
     if args.floor_image_params is not None or args.floor_mask_params is not None:
-        return FloorSettings(args.floor_image_params or "", args.floor_mask_params or "",
-                             "as given by --floor-image-params / --floor-mask-params")
+        return FloorSettings(
+            args.floor_image_params or "",
+            args.floor_mask_params or "",
+            "as given by --floor-image-params / --floor-mask-params",
+        )
     detected = segaug.png_defaults()
     if detected:
-        return FloorSettings(*detected, "segaug's own defaults, read from the benchmarked segaug "
-                             "(`libdeflate`: its own writer, `segaug_cli.png.encode_png` at `png.FASTEST`)")
-    return FloorSettings("", "", "OpenCV's default: the benchmarked segaug has no `segaug_cli.codecs.png_params`, "
-                         "and encoded PNG with no params")
+        return FloorSettings(
+            *detected,
+            "segaug's own defaults, read from the benchmarked segaug "
+            "(`libdeflate`: its own writer, `segaug_cli.png.encode_png` at `png.FASTEST`)",
+        )
+    return FloorSettings(
+        "",
+        "",
+        "OpenCV's default: the benchmarked segaug has no `segaug_cli.codecs.png_params`, "
+        "and encoded PNG with no params",
+    )
 
 
 def exact_pairs(scratch: Path, in_dir: Path, pairs: int) -> Path:
@@ -162,10 +193,21 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> i
     if any(studies):
         tp, mem, startup, png, scale = studies
         results = Results(
-            command=" ".join([prog, *argv]), date=time.strftime("%Y-%m-%d %H:%M"), seconds=finished - started,
-            machine=setup.machine, segaug_source=setup.segaug.source, load_start=setup.load_start,
-            load_end=os.getloadavg()[0], dataset=setup.dataset.description, out_where=setup.out_where,
-            floor=setup.floor, throughput=tp, memory=mem, startup=startup, png=png, scale=scale,
+            command=" ".join([prog, *argv]),
+            date=time.strftime("%Y-%m-%d %H:%M"),
+            seconds=finished - started,
+            machine=setup.machine,
+            segaug_source=setup.segaug.source,
+            load_start=setup.load_start,
+            load_end=os.getloadavg()[0],
+            dataset=setup.dataset.description,
+            out_where=setup.out_where,
+            floor=setup.floor,
+            throughput=tp,
+            memory=mem,
+            startup=startup,
+            png=png,
+            scale=scale,
         )
         publish(render(results), args)
     log(f"total {finished - started:.0f} s")
@@ -208,8 +250,9 @@ def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
         tp = run_throughput(scratch, s.out_root, tp_dir, s.work, s.workers, s.segaug, s.floor_folder, s.floor)
         startup = run_startup(5 if args.quick else 9, s.segaug)
     if args.dask or not only and not args.quick:  # logged, not in the report's tables
-        run_dask(scratch, s.out_root, exact_pairs(scratch, s.dataset.folder, s.work.pairs), s.work,
-                 s.workers[-1], s.segaug)
+        run_dask(
+            scratch, s.out_root, exact_pairs(scratch, s.dataset.folder, s.work.pairs), s.work, s.workers[-1], s.segaug
+        )
     if args.png_study or not only and not args.quick:
         png = run_png(s.dataset.folder, 4 if args.quick else 12)
         for target in ("images", "masks"):

@@ -91,8 +91,15 @@ def _per_pair(task: tuple) -> int:
     return copies
 
 
-def run(in_dir: str, out_dir: str, copies: int, workers: int, mode: str,
-        image_params: list[int] | str, mask_params: list[int] | str) -> int:
+def run(
+    in_dir: str,
+    out_dir: str,
+    copies: int,
+    workers: int,
+    mode: str,
+    image_params: list[int] | str,
+    mask_params: list[int] | str,
+) -> int:
     """Write ``copies`` warped copies of every pair of ``in_dir`` into ``out_dir/images`` and ``/masks``.
 
     Args:
@@ -151,10 +158,23 @@ def install(scratch: Path) -> Path:
     return folder
 
 
-def command(folder: Path, in_dir: Path, out_dir: Path, copies: int, workers: int, mode: str,
-            image_params: str, mask_params: str) -> list[str]:
+def command(
+    folder: Path, in_dir: Path, out_dir: Path, copies: int, workers: int, mode: str, image_params: str, mask_params: str
+) -> list[str]:
     """The command line of one floor run, from the compiled copy ``install`` made."""
-    launcher = (f"import sys; sys.path.insert(0, {str(folder)!r}); from benchmarks import floor; "
-                "sys.exit(floor.main(sys.argv[1:]))")
-    return [sys.executable, "-c", launcher, str(in_dir), str(out_dir), str(copies), str(workers), mode,
-            image_params or "-", mask_params or "-"]
+    launcher = (
+        f"import sys; sys.path.insert(0, {str(folder)!r}); from benchmarks import floor; "
+        "sys.exit(floor.main(sys.argv[1:]))"
+    )
+    return [
+        sys.executable,
+        "-c",
+        launcher,
+        str(in_dir),
+        str(out_dir),
+        str(copies),
+        str(workers),
+        mode,
+        image_params or "-",
+        mask_params or "-",
+    ]

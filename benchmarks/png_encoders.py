@@ -44,11 +44,19 @@ FILTERS = ("none", "sub", "up", "avg", "paeth", "adaptive")
 # segaug's settings at the time of writing (codecs.png_params without a level), copied so that this
 # script does not depend on where that function lives.
 SEGAUG_PARAMS = {
-    "photo": [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
-              cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_AVG],
+    "photo": [
+        cv2.IMWRITE_PNG_STRATEGY,
+        cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
+        cv2.IMWRITE_PNG_FILTER,
+        cv2.IMWRITE_PNG_FILTER_AVG,
+    ],
     "mask": [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP],
-    "gray16": [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
-               cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_AVG],
+    "gray16": [
+        cv2.IMWRITE_PNG_STRATEGY,
+        cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
+        cv2.IMWRITE_PNG_FILTER,
+        cv2.IMWRITE_PNG_FILTER_AVG,
+    ],
 }
 MISSING: list[str] = []
 
@@ -87,8 +95,10 @@ def load_kinds(count: int, synthetic: bool) -> tuple[dict[str, list[Sample]], st
         "gray16": gray16_files(count),
         "palette": palette_files(count, [s.array for s in masks_of(masks)]),
     }
-    return kinds, ("shared/data: CamVid photos and masks; 16-bit grey from omnipose-bact-phase, palette masks "
-                   "from voc-sample where present")
+    return kinds, (
+        "shared/data: CamVid photos and masks; 16-bit grey from omnipose-bact-phase, palette masks "
+        "from voc-sample where present"
+    )
 
 
 def masks_of(paths: list[Path]) -> list[Sample]:
@@ -200,8 +210,9 @@ def pillow_palette(sample: Sample, level: int = 1) -> bytes:
 
 
 def ours(filter_name: str, compress: Callable[[bytes], bytes]) -> Callable[[Sample], bytes]:
-    return lambda s: png.build_png(s.array, palette=s.palette, transparency=s.transparency,
-                                   filter_name=filter_name, compress=compress)
+    return lambda s: png.build_png(
+        s.array, palette=s.palette, transparency=s.transparency, filter_name=filter_name, compress=compress
+    )
 
 
 def png_kind(kind: str) -> str:
@@ -218,15 +229,24 @@ def candidates(kind: str, grid: bool) -> list[Candidate]:
         rows.append(Candidate("Pillow level 1 (segaug today)", pillow_palette, pillow_decode))
     else:
         params = SEGAUG_PARAMS[kind if kind in SEGAUG_PARAMS else "photo"]
-        rows.append(Candidate("cv2 segaug png_params", lambda s: cv2.imencode(".png", s.array, params)[1].tobytes(),
-                              cv2_decode))
-    rows.append(Candidate("ours: encode_png() as shipped", lambda s: png.encode_png(
-        s.array, kind=png_kind(kind), palette=s.palette, transparency=s.transparency), decode))
+        rows.append(
+            Candidate("cv2 segaug png_params", lambda s: cv2.imencode(".png", s.array, params)[1].tobytes(), cv2_decode)
+        )
+    rows.append(
+        Candidate(
+            "ours: encode_png() as shipped",
+            lambda s: png.encode_png(s.array, kind=png_kind(kind), palette=s.palette, transparency=s.transparency),
+            decode,
+        )
+    )
     comps = compressors()
     fastest = png.FASTEST[png_kind(kind)]
     chosen = f"libdeflate-{fastest.level}"
-    pairs = [(f, c) for f in FILTERS for c in comps] if grid else (
-        [(fastest.filter_name, c) for c in comps] + [(f, chosen) for f in FILTERS if f != fastest.filter_name])
+    pairs = (
+        [(f, c) for f in FILTERS for c in comps]
+        if grid
+        else ([(fastest.filter_name, c) for c in comps] + [(f, chosen) for f in FILTERS if f != fastest.filter_name])
+    )
     rows += [Candidate(f"ours {f} + {c}", ours(f, comps[c]), decode) for f, c in pairs]
     return rows
 
@@ -268,13 +288,17 @@ def table(kind: str, note: str, results: list[dict], lossless: bool = True) -> s
     """One row per candidate; the ratios are to the first row (OpenCV's defaults, or segaug today)."""
     base = results[0]
     base_ms, base_kb = statistics.median(base["enc"]), base["kb"]
-    lines = [f"\n### {kind}: {note}\n",
-             "| encoder | encode ms median [p10-p90] | x row 1 time | KB | x row 1 bytes | decode ms | same |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"\n### {kind}: {note}\n",
+        "| encoder | encode ms median [p10-p90] | x row 1 time | KB | x row 1 bytes | decode ms | same |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in results:
         ms = statistics.median(r["enc"])
-        lines.append(f"| {r['name']} | {spread(r['enc'])} | {ms / base_ms:.2f} | {r['kb']:.1f} | "
-                     f"{r['kb'] / base_kb:.3f} | {spread(r['dec'])} | {same(r['same'], lossless)} |")
+        lines.append(
+            f"| {r['name']} | {spread(r['enc'])} | {ms / base_ms:.2f} | {r['kb']:.1f} | "
+            f"{r['kb'] / base_kb:.3f} | {spread(r['dec'])} | {same(r['same'], lossless)} |"
+        )
     return "\n".join(lines)
 
 
@@ -300,23 +324,36 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def jpeg_candidates(quality: int) -> list[Candidate]:
     """cv2 at its default 4:2:0 sampling against libjpeg-turbo bindings told the same."""
-    rows = [Candidate(f"cv2.imencode q{quality}",
-                      lambda s: cv2.imencode(".jpg", s.array, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes(),
-                      cv2_decode)]
+    rows = [
+        Candidate(
+            f"cv2.imencode q{quality}",
+            lambda s: cv2.imencode(".jpg", s.array, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes(),
+            cv2_decode,
+        )
+    ]
     try:
         import simplejpeg
 
-        rows.append(Candidate(f"simplejpeg q{quality} 420", lambda s: simplejpeg.encode_jpeg(
-            s.array, quality=quality, colorspace="BGR", colorsubsampling="420"),
-            lambda b: simplejpeg.decode_jpeg(b, colorspace="BGR")))
+        rows.append(
+            Candidate(
+                f"simplejpeg q{quality} 420",
+                lambda s: simplejpeg.encode_jpeg(s.array, quality=quality, colorspace="BGR", colorsubsampling="420"),
+                lambda b: simplejpeg.decode_jpeg(b, colorspace="BGR"),
+            )
+        )
     except ImportError:
         MISSING.append("simplejpeg")
     try:
         from turbojpeg import TJSAMP_420, TurboJPEG
 
         turbo = TurboJPEG()
-        rows.append(Candidate(f"PyTurboJPEG q{quality} 420", lambda s: turbo.encode(
-            s.array, quality=quality, jpeg_subsample=TJSAMP_420), turbo.decode))
+        rows.append(
+            Candidate(
+                f"PyTurboJPEG q{quality} 420",
+                lambda s: turbo.encode(s.array, quality=quality, jpeg_subsample=TJSAMP_420),
+                turbo.decode,
+            )
+        )
     except (ImportError, OSError, RuntimeError) as exc:
         MISSING.append(f"PyTurboJPEG ({str(exc).splitlines()[0]})")
     return rows
@@ -329,9 +366,15 @@ def tiff_candidates() -> list[Candidate]:
     def writer(**options):
         def encode(s: Sample) -> bytes:
             buffer = io.BytesIO()
-            tifffile.imwrite(buffer, s.array[..., ::-1] if s.array.ndim == 3 else s.array,
-                             photometric="rgb" if s.array.ndim == 3 else "minisblack", metadata=None, **options)
+            tifffile.imwrite(
+                buffer,
+                s.array[..., ::-1] if s.array.ndim == 3 else s.array,
+                photometric="rgb" if s.array.ndim == 3 else "minisblack",
+                metadata=None,
+                **options,
+            )
             return buffer.getvalue()
+
         return encode
 
     def decode(b: bytes) -> np.ndarray:
@@ -361,8 +404,12 @@ def tiff_candidates() -> list[Candidate]:
 
 def lossy_report(samples: list[Sample], rows: list[Candidate], reps: int) -> str:
     results = measure("jpeg", samples, rows, reps)
-    lines = [table("JPEG", describe("photo", samples), results, lossless=False), "",
-             "| encoder | PSNR dB vs source | bytes identical to cv2 |", "| --- | --- | --- |"]
+    lines = [
+        table("JPEG", describe("photo", samples), results, lossless=False),
+        "",
+        "| encoder | PSNR dB vs source | bytes identical to cv2 |",
+        "| --- | --- | --- |",
+    ]
     first = [rows[0].encode(s) for s in samples]
     for c in rows:
         out = [c.encode(s) for s in samples]
@@ -381,8 +428,11 @@ def main() -> None:
     parser.add_argument("--grid", action="store_true", help="every filter with every compressor")
     parser.add_argument("--quick", action="store_true", help="3 files, 5 repetitions")
     parser.add_argument("--synthetic", action="store_true", help="generated images even when data is present")
-    parser.add_argument("--kinds", default="photo,mask,gray16,palette,jpeg,tiff",
-                        help="comma-separated subset of photo,mask,gray16,palette,jpeg,tiff")
+    parser.add_argument(
+        "--kinds",
+        default="photo,mask,gray16,palette,jpeg,tiff",
+        help="comma-separated subset of photo,mask,gray16,palette,jpeg,tiff",
+    )
     args = parser.parse_args()
     files, reps = (3, 5) if args.quick else (args.files, args.reps)
     cv2.setNumThreads(0)
@@ -392,14 +442,18 @@ def main() -> None:
     print(f"OpenCV {cv2.__version__}, numpy {np.__version__}, our writer on {png.ENCODER[0]} ({png.ENCODER[1]})")
     for kind in ("photo", "mask", "gray16", "palette"):
         if kind in wanted:
-            print(table(kind, describe(kind, kinds[kind]), measure(kind, kinds[kind], candidates(kind, args.grid),
-                                                                   reps)), flush=True)
+            print(
+                table(kind, describe(kind, kinds[kind]), measure(kind, kinds[kind], candidates(kind, args.grid), reps)),
+                flush=True,
+            )
     if "jpeg" in wanted:
         print(lossy_report(kinds["photo"], jpeg_candidates(95), reps), flush=True)
     if "tiff" in wanted:
         for kind in ("photo", "mask", "gray16"):
-            print(table(f"TIFF {kind}", describe(kind, kinds[kind]), measure(kind, kinds[kind], tiff_candidates(),
-                                                                              reps)), flush=True)
+            print(
+                table(f"TIFF {kind}", describe(kind, kinds[kind]), measure(kind, kinds[kind], tiff_candidates(), reps)),
+                flush=True,
+            )
     if MISSING:
         print(f"\nNot measured (not installed or not supported here): {', '.join(sorted(set(MISSING)))}")
 

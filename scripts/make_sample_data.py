@@ -400,9 +400,7 @@ def add_water(c: Canvas, rng) -> None:
 def water_texture(rng, h: int, w: int) -> np.ndarray:
     yy, xx = grid(h, w)
     ripples = 0.06 * np.sin(xx * 0.9 + 0.4 * yy) * value_noise(rng, h, w, 10)
-    return add_gray(
-        tint((40, 85, 120), 0.85 + 0.3 * value_noise(rng, h, w, 24) + ripples), grain(rng, h, w, 2)
-    )
+    return add_gray(tint((40, 85, 120), 0.85 + 0.3 * value_noise(rng, h, w, 24) + ripples), grain(rng, h, w, 2))
 
 
 def add_aerial_roads(c: Canvas, rng) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -677,8 +675,7 @@ def main(argv: list[str]) -> int:
     gray = sum(spec.domain == "micro" for spec in PAIRS)
     jpeg = sum(spec.ext == "jpg" for spec in PAIRS)
     print(
-        f"wrote {len(PAIRS)} pairs ({gray} grayscale, {jpeg} JPEG) to {out}: "
-        f"{total / 1024:.0f} KiB of images and masks"
+        f"wrote {len(PAIRS)} pairs ({gray} grayscale, {jpeg} JPEG) to {out}: {total / 1024:.0f} KiB of images and masks"
     )
     return 0
 

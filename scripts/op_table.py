@@ -30,8 +30,9 @@ def _num(x: float) -> str:
 
 def _keys(spec: OpSpec) -> str:
     keys = [f"`{name}` {_value(p.default)}" for name, p in spec.params.items()]
-    keys += [f"`{name}` {'(required)' if isinstance(s, Members) else _value(s.default)}"
-             for name, s in spec.settings.items()]
+    keys += [
+        f"`{name}` {'(required)' if isinstance(s, Members) else _value(s.default)}" for name, s in spec.settings.items()
+    ]
     return ", ".join(keys + ["`p` 1"])
 
 

@@ -27,6 +27,7 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_lines(path: str | os.PathLike, chunks: Iterable[bytes]) -> None:
     """``atomic_write`` for content produced piece by piece, never held whole in memory."""
+
     def write(fh) -> None:
         for chunk in chunks:
             fh.write(chunk)

@@ -153,8 +153,13 @@ class Rendered:
     resolved: dict[str, dict[str, Any]]
 
 
-def render(image: np.ndarray, mask: np.ndarray, draws: tuple[Draw, ...], recipe: Recipe,
-           targets: Sequence[tuple[np.ndarray, Target]] = ()) -> Rendered:
+def render(
+    image: np.ndarray,
+    mask: np.ndarray,
+    draws: tuple[Draw, ...],
+    recipe: Recipe,
+    targets: Sequence[tuple[np.ndarray, Target]] = (),
+) -> Rendered:
     """Augment one image, its mask and any extra targets with one shared geometry.
 
     Args:
@@ -173,15 +178,17 @@ def render(image: np.ndarray, mask: np.ndarray, draws: tuple[Draw, ...], recipe:
         out_image = op(out_image)
     out_mask = plan.geometry.mask(mask, border, mask_fill_for(mask, recipe.border.mask_fill))
     out_targets = tuple(
-        plan.geometry.mask(array, border, int(_target_fill(array, t))) if t.kind == "label"
+        plan.geometry.mask(array, border, int(_target_fill(array, t)))
+        if t.kind == "label"
         else plan.geometry.image(array, "linear", border, (_target_fill(array, t),))
         for array, t in targets
     )
     return Rendered(out_image, out_mask, out_targets, plan.geometry.matrix, plan.resolved)
 
 
-def augment(image: np.ndarray, mask: np.ndarray, draws: tuple[Draw, ...],
-            recipe: Recipe) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def augment(
+    image: np.ndarray, mask: np.ndarray, draws: tuple[Draw, ...], recipe: Recipe
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Augment one image/mask pair: (image, mask, 3x3 matrix or None when non-affine fields apply)."""
     out = render(image, mask, draws, recipe)
     return out.image, out.mask, out.matrix
@@ -204,8 +211,9 @@ def _target_fill(array: np.ndarray, target: Target) -> float:
     if np.issubdtype(array.dtype, np.integer):
         lo, hi = np.iinfo(array.dtype).min, np.iinfo(array.dtype).max
         if not lo <= target.fill <= hi:
-            raise PairError(f"targets[{target.name}].fill {target.fill:g} does not fit in this "
-                            f"{array.dtype} map ({lo} to {hi})")
+            raise PairError(
+                f"targets[{target.name}].fill {target.fill:g} does not fit in this {array.dtype} map ({lo} to {hi})"
+            )
     return target.fill
 
 

@@ -56,12 +56,19 @@ recipe_arg = click.argument("recipe", type=click.Path(dir_okay=False))
 in_arg = click.argument("in_dir", metavar="IN", type=click.Path())  # a file as IN: a one-line UsageError
 out_arg = click.argument("out_dir", metavar="OUT", type=click.Path())  # a file as OUT: a one-line UsageError
 workers_opt = click.option(
-    "--workers", "-j", type=click.IntRange(min=1), default=None,
+    "--workers",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
     help="Worker processes (default: all CPUs). 1 runs in this process.",
 )
 quiet_opt = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on success.")
-shard_opt = click.option("--shard", metavar="K/N", default=None,
-                         help="Only share K of N (1-based) of the pairs, by a stable hash of each pair's key.")
+shard_opt = click.option(
+    "--shard",
+    metavar="K/N",
+    default=None,
+    help="Only share K of N (1-based) of the pairs, by a stable hash of each pair's key.",
+)
 
 
 def _shard(value: str | None):
@@ -82,12 +89,22 @@ def _shard(value: str | None):
 @quiet_opt
 @click.option("--strict", is_flag=True, help="Stop at the first pair that fails.")
 @shard_opt
-@click.option("--scheduler", metavar="tcp://HOST:PORT", default=None,
-              help="Run the pairs on this Dask scheduler's workers (needs segaug[dask]; IN and OUT shared).")
-@click.option("--scheduler-file", metavar="FILE.json", default=None, type=click.Path(dir_okay=False),
-              help="The same, with the scheduler named by the file `dask scheduler --scheduler-file` writes.")
-def expand(recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet, strict, shard, scheduler,
-           scheduler_file):
+@click.option(
+    "--scheduler",
+    metavar="tcp://HOST:PORT",
+    default=None,
+    help="Run the pairs on this Dask scheduler's workers (needs segaug[dask]; IN and OUT shared).",
+)
+@click.option(
+    "--scheduler-file",
+    metavar="FILE.json",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The same, with the scheduler named by the file `dask scheduler --scheduler-file` writes.",
+)
+def expand(
+    recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet, strict, shard, scheduler, scheduler_file
+):
     """Write augmented copies of every image/mask pair in IN to OUT.
 
     Pairs are IN/images/** and IN/masks/**, matched by relative path without extension. OUT gets
@@ -105,8 +122,8 @@ def expand(recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet
         share = _shard(shard)
         rcp = recipes.load(recipe).with_overrides(seed=seed, copies=copies)
         workers = _cluster(scheduler, scheduler_file, workers) or workers
-        summary = engine.expand(rcp, in_dir, out_dir, workers=workers, force=force, dry_run=dry_run,
-                                strict=strict, progress=bar.update, on_start=bar.start, shard=share)
+        options = engine.ExpandOptions(workers=workers, shard=share, force=force, dry_run=dry_run, strict=strict)
+        summary = engine.expand(rcp, in_dir, out_dir, options, progress=bar)
     bar.close()
     _report_expand(summary, out_dir, quiet, dry_run, share)
     sys.exit(_expand_exit_code(summary))
@@ -117,8 +134,12 @@ def expand(recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet
 @in_arg
 @out_arg
 @workers_opt
-@click.option("--deep", metavar="N|all", default="0",
-              help="Also recompute N outputs (or all) and compare pixels, to catch a changed OpenCV.")
+@click.option(
+    "--deep",
+    metavar="N|all",
+    default="0",
+    help="Also recompute N outputs (or all) and compare pixels, to catch a changed OpenCV.",
+)
 @quiet_opt
 @shard_opt
 def check(recipe, in_dir, out_dir, workers, deep, quiet, shard):
@@ -138,16 +159,17 @@ def check(recipe, in_dir, out_dir, workers, deep, quiet, shard):
     with _boundary():
         share = _shard(shard)
         rcp = recipes.load(recipe)
-        report = engine.check(rcp, in_dir, out_dir, workers=workers, deep=deep_count, progress=bar.update,
-                              shard=share)
+        options = engine.CheckOptions(workers=workers, shard=share, deep=deep_count)
+        report = engine.check(rcp, in_dir, out_dir, options, progress=bar)
     bar.close()
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
     for d in report.differences:
         click.echo(f"{d.kind}: {d.path}: {d.why}")
     if report.differences:
-        click.echo(f"segaug check: {len(report.differences)} difference(s); run `segaug expand` to update OUT",
-                   err=True)
+        click.echo(
+            f"segaug check: {len(report.differences)} difference(s); run `segaug expand` to update OUT", err=True
+        )
         sys.exit(1)
     if not quiet:
         click.echo(f"segaug check: OUT is up to date ({report.checked} output pairs)", err=True)
@@ -179,8 +201,11 @@ def merge(recipe, in_dir, out_dir, quiet):
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
     if not quiet:
-        click.echo(f"segaug merge: {summary.shards} shards, {summary.rows} output pairs; manifest: "
-                   f"{out_dir.rstrip('/')}/manifest.csv", err=True)
+        click.echo(
+            f"segaug merge: {summary.shards} shards, {summary.rows} output pairs; manifest: "
+            f"{out_dir.rstrip('/')}/manifest.csv",
+            err=True,
+        )
 
 
 @main.command()
@@ -231,8 +256,9 @@ def _survey_lines(found, in_dir: str, labels) -> list[str]:
     if found.orphan_masks:
         lines.append(f"{len(found.orphan_masks)} mask(s) without an image: {_names(list(found.orphan_masks))}")
     if found.beside:
-        lines.append(f"{len(found.beside)} other annotation file(s) beside the masks, not read: "
-                     f"{_names(list(found.beside))}")
+        lines.append(
+            f"{len(found.beside)} other annotation file(s) beside the masks, not read: {_names(list(found.beside))}"
+        )
     if found.ignored:
         lines.append(f"{len(found.ignored)} non-image file(s) ignored: {_names(list(found.ignored))}")
     for problem in found.unreadable:
@@ -240,8 +266,9 @@ def _survey_lines(found, in_dir: str, labels) -> list[str]:
     if found.unlisted:
         shown = _names([str(v) for v in found.unlisted])
         becomes = "stay as they are" if labels.default is None else f"would become {labels.default}"
-        lines.append(f"labels: {shown} seen in {found.sampled} sampled mask(s) but not listed (they {becomes}, "
-                     "labels.default)")
+        lines.append(
+            f"labels: {shown} seen in {found.sampled} sampled mask(s) but not listed (they {becomes}, labels.default)"
+        )
     elif found.sampled:
         lines.append(f"labels: every value in {found.sampled} sampled mask(s) is listed")
     return lines
@@ -272,14 +299,31 @@ def stats(folder):
 @main.command()
 @recipe_arg
 @in_arg
-@click.option("--output", "-o", metavar="FILE.png", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the contact sheet (PNG).")
-@click.option("--pairs", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Pairs (rows), spread evenly over IN in name order.")
-@click.option("--samples", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Copies per pair (columns after the source): copies 0..N-1, as expand writes them.")
-@click.option("--tile", type=click.IntRange(min=32), default=256, show_default=True,
-              help="Side of each square tile, in pixels.")
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE.png",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the contact sheet (PNG).",
+)
+@click.option(
+    "--pairs",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Pairs (rows), spread evenly over IN in name order.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="Copies per pair (columns after the source): copies 0..N-1, as expand writes them.",
+)
+@click.option(
+    "--tile", type=click.IntRange(min=32), default=256, show_default=True, help="Side of each square tile, in pixels."
+)
 @click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
 def preview(recipe, in_dir, output, pairs, samples, tile, seed):
     """Write a contact sheet of sampled pairs, each mask overlaid on its image, to FILE.png.
@@ -366,26 +410,36 @@ def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool, shard=None
     if summary.orphan_masks:
         err(f"warning: {len(summary.orphan_masks)} mask(s) have no image: {_names(list(summary.orphan_masks))}")
     if summary.unlisted_pixels:
-        err(f"warning: {summary.unlisted_pixels} mask pixel(s) had a colour not in labels.colors and took "
-            "labels.default; check the table with `segaug validate RECIPE IN`")
+        err(
+            f"warning: {summary.unlisted_pixels} mask pixel(s) had a colour not in labels.colors and took "
+            "labels.default; check the table with `segaug validate RECIPE IN`"
+        )
     if summary.skipped:
-        err(f"note: {len(summary.skipped)} image(s) without a mask skipped (inputs.unpaired: skip): "
-            f"{_names(list(summary.skipped))}")
+        err(
+            f"note: {len(summary.skipped)} image(s) without a mask skipped (inputs.unpaired: skip): "
+            f"{_names(list(summary.skipped))}"
+        )
     if summary.left_out:
         err(f"note: {summary.left_out} image(s) left out: not listed in the split file (inputs.split)")
     if summary.beside:
-        err(f"note: {len(summary.beside)} other annotation file(s) beside the masks not read: "
-            f"{_names(list(summary.beside))}")
+        err(
+            f"note: {len(summary.beside)} other annotation file(s) beside the masks not read: "
+            f"{_names(list(summary.beside))}"
+        )
     if summary.ignored:
         err(f"note: {len(summary.ignored)} non-image file(s) ignored: {_names(list(summary.ignored))}")
     if summary.foreign:
-        err(f"warning: {len(summary.foreign)} file(s) in OUT were not written by segaug and were left alone: "
-            f"{_names(summary.foreign)}")
+        err(
+            f"warning: {len(summary.foreign)} file(s) in OUT were not written by segaug and were left alone: "
+            f"{_names(summary.foreign)}"
+        )
     if dry_run:
         for action, what in summary.planned:
             click.echo(f"would {action} {what}")
-        err(f"segaug expand --dry-run: would write {summary.would_write}, "
-            f"leave {summary.unchanged} unchanged, remove {summary.removed}; {summary.failed} failed")
+        err(
+            f"segaug expand --dry-run: would write {summary.would_write}, "
+            f"leave {summary.unchanged} unchanged, remove {summary.removed}; {summary.failed} failed"
+        )
         return
     if summary.class_before and not quiet:
         from .stats import share_table
@@ -399,8 +453,10 @@ def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool, shard=None
         err(f"segaug: interrupted after writing {summary.written} pairs; run the same command again to finish")
         return
     rate = summary.written / summary.seconds if summary.seconds else 0.0
-    line = (f"segaug: {summary.written} written, {summary.unchanged} unchanged, {summary.removed} removed, "
-            f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.1f} pairs/s)")
+    line = (
+        f"segaug: {summary.written} written, {summary.unchanged} unchanged, {summary.removed} removed, "
+        f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.1f} pairs/s)"
+    )
     from .store import books_for
 
     books = books_for(shard)

@@ -145,7 +145,7 @@ def _rgb_to_bgr(array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(array[..., [2, 1, 0, 3][: array.shape[2]]])
     code = cv2.COLOR_RGB2BGR if array.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
     for top in range(0, array.shape[0], _ROWS_PER_BAND):
-        band = array[top: top + _ROWS_PER_BAND]
+        band = array[top : top + _ROWS_PER_BAND]
         band[...] = cv2.cvtColor(band, code)
     return array
 
@@ -177,8 +177,7 @@ def exif_orientation(data: bytes) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def decode_pair(image_bytes: bytes, mask_bytes: bytes, image_name: str,
-                mask_name: str) -> tuple[np.ndarray, Mask]:
+def decode_pair(image_bytes: bytes, mask_bytes: bytes, image_name: str, mask_name: str) -> tuple[np.ndarray, Mask]:
     """Decode an image and its mask, the image as the mask was drawn on it (see ``as_annotated``).
 
     Raises:
@@ -199,8 +198,7 @@ def decode_annotated_image(image_bytes: bytes, image_name: str, mask: Mask, mask
     return as_annotated(stored, mask, exif_orientation(image_bytes), image_name, mask_name)
 
 
-def as_annotated(stored: np.ndarray, mask: Mask, orientation: int, image_name: str,
-                 mask_name: str) -> np.ndarray:
+def as_annotated(stored: np.ndarray, mask: Mask, orientation: int, image_name: str, mask_name: str) -> np.ndarray:
     """The image as its mask was drawn on: as displayed (EXIF orientation applied), or as stored
     when only the stored size matches the mask. Any other size is a failed pair."""
     displayed = apply_orientation(stored, orientation)
@@ -267,8 +265,13 @@ def encode_mask(mask: Mask, labels: np.ndarray, mask_format: str, png_compressio
     return _encode_png(labels, "mask", png_compression)
 
 
-def _encode_png(array: np.ndarray, kind: str, level: int | None, palette: list[int] | None = None,
-                transparency: bytes | int | None = None) -> bytes:
+def _encode_png(
+    array: np.ndarray,
+    kind: str,
+    level: int | None,
+    palette: list[int] | None = None,
+    transparency: bytes | int | None = None,
+) -> bytes:
     """Every PNG segaug writes: its own writer on libdeflate, whose bytes do not depend on the CPU.
 
     ``level`` None: the fastest settings measured for the kind (``png.FASTEST``).
@@ -324,8 +327,13 @@ def _encode_tiff(array: np.ndarray) -> bytes:
     extra = {"extrasamples": ["unassalpha"]} if rgb and array.shape[2] == 4 else {}
     buffer = io.BytesIO()
     tifffile.imwrite(
-        buffer, np.ascontiguousarray(array), photometric="rgb" if rgb else "minisblack",
-        planarconfig="contig" if array.ndim == 3 else None, compression="zlib", metadata=None, **extra,
+        buffer,
+        np.ascontiguousarray(array),
+        photometric="rgb" if rgb else "minisblack",
+        planarconfig="contig" if array.ndim == 3 else None,
+        compression="zlib",
+        metadata=None,
+        **extra,
     )
     return buffer.getvalue()
 

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from . import executors, lock, shards, store
 from .errors import UsageError, WorkerLost
@@ -31,8 +32,53 @@ from .pairing import Pair, Pairing, find_pairs
 from .recipe import Recipe
 from .shards import Shard
 
-Progress = Callable[[int], None]
 Workers = int | Executor | None  # local worker processes (None: one per CPU), or an executor to use
+
+
+class Progress(Protocol):
+    """Where a run reports how far it is (the command line's progress bar)."""
+
+    def start(self, total: int) -> None:
+        """The run is about to process ``total`` pairs."""
+
+    def update(self, done: int) -> None:
+        """``done`` more pairs finished."""
+
+
+@dataclass(frozen=True)
+class ExpandOptions:
+    """How ``expand`` runs.
+
+    Attributes:
+        workers: local worker processes (None: one per CPU), or an ``executors.Executor`` to run on.
+        shard: do only this share of the pairs, with its own bookkeeping files (``store.books_for``).
+        force: regenerate every output, even those up to date.
+        dry_run: write nothing; list what would be written and removed.
+        strict: stop at the first pair that fails.
+    """
+
+    workers: Workers = None
+    shard: Shard | None = None
+    force: bool = False
+    dry_run: bool = False
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """How ``check`` runs.
+
+    Attributes:
+        workers: as for ``ExpandOptions``.
+        shard: check only this share: against the shard's own manifest or, once shards are merged, the
+            rows of manifest.csv that belong to it.
+        deep: recompute this many samples (chosen by a stable hash of their names) and compare their
+            pixels with the stored files; None recomputes all of them.
+    """
+
+    workers: Workers = None
+    shard: Shard | None = None
+    deep: int | None = 0
 
 
 @dataclass
@@ -96,8 +142,9 @@ def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[Pai
     return list(planned_jobs(recipe, pairing, iter(ordered), []))
 
 
-def planned_jobs(recipe: Recipe, pairing: Pairing, previous_by_key: Iterator[Row], unclaimed: list[Row],
-                 shard: Shard | None = None) -> Iterator[PairJob]:
+def planned_jobs(
+    recipe: Recipe, pairing: Pairing, previous_by_key: Iterator[Row], unclaimed: list[Row], shard: Shard | None = None
+) -> Iterator[PairJob]:
     """One job per pair of the share, in key order, each with the earlier rows of its output names.
 
     ``previous_by_key`` (sorted by key, then image) is walked beside the pairs, so neither side is
@@ -167,8 +214,16 @@ def share_size(pairing: Pairing, shard: Shard | None) -> int:
 def find_in(recipe: Recipe, in_dir: Path) -> Pairing:
     """The pairs of IN as the recipe's inputs name them."""
     i = recipe.inputs
-    return find_pairs(in_dir, i.images, i.masks, i.mask_suffix, tuple((t.name, t.folder) for t in recipe.targets),
-                      image_suffix=i.image_suffix, split=i.split, unpaired=i.unpaired)
+    return find_pairs(
+        in_dir,
+        i.images,
+        i.masks,
+        i.mask_suffix,
+        tuple((t.name, t.folder) for t in recipe.targets),
+        image_suffix=i.image_suffix,
+        split=i.split,
+        unpaired=i.unpaired,
+    )
 
 
 def _target_folders(recipe: Recipe) -> tuple[str, ...]:
@@ -188,21 +243,18 @@ def _known(rows: Iterable[Row]) -> store.PathSet:
 
 
 def expand(
-    recipe: Recipe, in_dir: str | Path, out_dir: str | Path, *, workers: Workers = None,
-    force: bool = False, dry_run: bool = False, strict: bool = False, progress: Progress | None = None,
-    on_start: Callable[[int], None] | None = None, shard: Shard | None = None,
+    recipe: Recipe,
+    in_dir: str | Path,
+    out_dir: str | Path,
+    options: ExpandOptions = ExpandOptions(),
+    progress: Progress | None = None,
 ) -> Summary:
     """Bring OUT up to date with the recipe and the pairs in IN.
 
     Only samples whose fingerprint changed, or whose outputs are missing or altered, are written;
     outputs that earlier runs wrote and the recipe no longer produces are removed; files segaug did
-    not write are left alone and reported. With ``dry_run`` nothing is written.
+    not write are left alone and reported. With ``options.dry_run`` nothing is written.
 
-    Args:
-        workers: local worker processes (None: one per CPU), or an ``executors.Executor`` to run on.
-        strict: stop at the first pair that fails.
-        progress: called with 1 as each pair finishes; ``on_start`` first, with the number of pairs.
-        shard: do only this share of the pairs, with its own bookkeeping files (``store.books_for``).
     Raises:
         UsageError: IN/OUT unusable, OUT holds a manifest segaug cannot read, or another run writes
             OUT now (``lock.OutLocked``).
@@ -215,24 +267,31 @@ def expand(
         _pause_for_tests("planning")
     except KeyboardInterrupt:  # nothing is written before the pairs are known
         return Summary(interrupted=True, seconds=time.perf_counter() - started)
-    settings = Settings(recipe, str(in_dir), str(out_dir), Mode.DRY_RUN if dry_run else Mode.EXPAND, force)
-    executor = executors.choose(workers, share_size(pairing, shard))
+    shard, dry_run = options.shard, options.dry_run
+    mode = Mode.DRY_RUN if dry_run else Mode.EXPAND
+    settings = Settings(recipe, str(in_dir), str(out_dir), mode, options.force)
+    executor = executors.choose(options.workers, share_size(pairing, shard))
     executors.preflight(executor, settings)  # before OUT is touched: an executor that cannot run the job refuses here
     with contextlib.ExitStack() as stack:
         if not dry_run:  # a dry run writes nothing, so it takes no lock (and creates no OUT)
             _take_out(stack, out_dir, shard)
         previous = stack.enter_context(previous_of(recipe, out_dir, shard))
         count = share_size(pairing, shard)
-        summary = Summary(pairs=count, orphan_masks=pairing.orphan_masks, ignored=pairing.ignored,
-                          beside=pairing.beside, skipped=pairing.skipped, left_out=pairing.left_out)
-        run = _Run(recipe, out_dir, previous, dry_run, summary, shard=shard,
-                   about=_shard_about(recipe, pairing, shard))
+        summary = Summary(
+            pairs=count,
+            orphan_masks=pairing.orphan_masks,
+            ignored=pairing.ignored,
+            beside=pairing.beside,
+            skipped=pairing.skipped,
+            left_out=pairing.left_out,
+        )
+        run = _Run(recipe, out_dir, previous, dry_run, summary, shard=shard, about=_shard_about(recipe, pairing, shard))
         jobs = run.track(planned_jobs(recipe, pairing, previous.by_key(), run.unclaimed, shard))
         if not dry_run:
             run.prepare_out()
-        if on_start:
-            on_start(count)
-        complete = run.execute(executor, jobs, settings, strict, progress)
+        if progress:
+            progress.start(count)
+        complete = run.execute(executor, jobs, settings, options.strict, progress)
         run.finish(complete)
     run.summary.seconds = time.perf_counter() - started
     return run.summary
@@ -292,8 +351,11 @@ def _shard_about(recipe: Recipe, pairing: Pairing, shard: Shard | None) -> dict 
     """What a shard's sidecar records for ``merge`` to compare: which shard, of what recipe and inputs."""
     if shard is None:
         return None
-    return {"shard": [shard.index, shard.count], "recipe_sha256": shards.recipe_digest(recipe),
-            "inputs_sha256": shards.inputs_digest(pairing.pairs)}
+    return {
+        "shard": [shard.index, shard.count],
+        "recipe_sha256": shards.recipe_digest(recipe),
+        "inputs_sha256": shards.inputs_digest(pairing.pairs),
+    }
 
 
 @dataclass
@@ -337,8 +399,9 @@ class _Run:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         store.remove_temp_files(self.out_dir, _target_folders(self.recipe), self.concern)
 
-    def execute(self, executor: Executor, jobs: Iterator[PairJob], settings: Settings, strict: bool,
-                progress: Progress | None) -> bool:
+    def execute(
+        self, executor: Executor, jobs: Iterator[PairJob], settings: Settings, strict: bool, progress: Progress | None
+    ) -> bool:
         """Run every job, recording outcomes as they finish; True when all of them ran.
 
         A fatal outcome, a failure with ``strict``, Ctrl-C or a lost worker stop the run early.
@@ -351,7 +414,7 @@ class _Run:
                     self.record(outcome)
                     _pause_for_tests("running")
                     if progress:
-                        progress(1)
+                        progress.update(1)
                     if outcome.fatal or (strict and outcome.failure):
                         return False
             return True
@@ -418,6 +481,7 @@ class _Run:
         known = store.PathSet()
         _pause_for_tests("commit")
         with self.journal.sorted_rows() as fresh:
+
             def kept() -> Iterator[Row]:  # earlier rows first, so this run's row of an image is the last
                 merged = store.last_of_each(heapq.merge(self.previous.by_image(), fresh(), key=image_of))
                 return (row for row in merged if row.image not in gone)
@@ -515,18 +579,14 @@ def _tally(summary: Summary, outcome: PairOutcome) -> None:
 
 
 def check(
-    recipe: Recipe, in_dir: str | Path, out_dir: str | Path, *, workers: Workers = None,
-    deep: int | None = 0, progress: Progress | None = None, shard: Shard | None = None,
+    recipe: Recipe,
+    in_dir: str | Path,
+    out_dir: str | Path,
+    options: CheckOptions = CheckOptions(),
+    progress: Progress | None = None,
 ) -> CheckReport:
-    """Compare OUT with what ``expand`` would produce, writing nothing.
-
-    Args:
-        workers: local worker processes (None: one per CPU), or an ``executors.Executor`` to run on.
-        deep: recompute this many samples (chosen by a stable hash of their names) and compare their
-            pixels with the stored files; None recomputes all of them.
-        shard: check only this share: against the shard's own manifest or, once shards are merged, the
-            rows of manifest.csv that belong to it.
-    """
+    """Compare OUT with what ``expand`` would produce, writing nothing."""
+    shard = options.shard
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     store.check_folders(in_dir, out_dir)
     books = _check_books(out_dir, shard)
@@ -539,14 +599,16 @@ def check(
     untrusted = (out_dir / books.manifest).is_file() and not store.manifest_vouched_for(out_dir, books)
     if untrusted and not report.differences:
         report.notes.append(f"OUT has no {books.versions} vouching for its manifest: every row was recomputed")
-    selection = _deep_selection(recipe, pairing, shard, deep)
+    selection = _deep_selection(recipe, pairing, shard, options.deep)
     settings = Settings(recipe, str(in_dir), str(out_dir), Mode.CHECK, deep=selection, verify_rows=untrusted)
     count = share_size(pairing, shard)
-    executor = executors.choose(workers, count)
+    executor = executors.choose(options.workers, count)
     executors.preflight(executor, settings)
     with previous_of(recipe, out_dir, shard, distrust_edited=False) as previous:
         unclaimed: list[Row] = []
         jobs = planned_jobs(recipe, pairing, previous.by_key(), unclaimed, shard)
+        if progress:
+            progress.start(count)
         dropped = _compare_outputs(report, executor, jobs, settings, progress)
         for row in sorted([*unclaimed, *dropped], key=image_of):
             report.differences.append(Difference(row.image, "extra", "the recipe no longer produces it"))
@@ -583,8 +645,9 @@ def _manifest_differences(out_dir: Path, books: store.Books = store.WHOLE) -> li
     return []
 
 
-def _compare_outputs(report: CheckReport, executor: Executor, jobs: Iterator[PairJob], settings: Settings,
-                     progress: Progress | None) -> list[Row]:
+def _compare_outputs(
+    report: CheckReport, executor: Executor, jobs: Iterator[PairJob], settings: Settings, progress: Progress | None
+) -> list[Row]:
     """Run the check jobs, noting each difference; returns the earlier rows of copies now dropped."""
     in_flight: dict[str, PairJob] = {}
     dropped: list[Row] = []
@@ -600,7 +663,7 @@ def _compare_outputs(report: CheckReport, executor: Executor, jobs: Iterator[Pai
             gone = {s.image for s in outcome.samples if s.action is Action.DROPPED}
             dropped.extend(row for row in in_flight.pop(outcome.key).previous if row.image in gone)
             if progress:
-                progress(1)
+                progress.update(1)
     return dropped
 
 
@@ -628,8 +691,9 @@ _REASONS = {
 }
 
 
-def _check_manifest_text(report: CheckReport, out_dir: Path, previous: store.Previous,
-                         books: store.Books = store.WHOLE) -> None:
+def _check_manifest_text(
+    report: CheckReport, out_dir: Path, previous: store.Previous, books: store.Books = store.WHOLE
+) -> None:
     """When every output is right, the manifest must also be byte-identical to what expand writes.
 
     With no difference found, every earlier row is valid, so expand would write exactly those rows:
@@ -657,10 +721,14 @@ def _version_notes(out_dir: Path, books: store.Books = store.WHOLE) -> list[str]
 
 def _version_note(name: str, recorded: str, running: str) -> str:
     if name == "png":  # a lossless writer changes bytes, never pixels
-        return (f"OUT's PNG files were written with {recorded}; this segaug writes them with {running}: "
-                "`segaug expand` rewrites them, to the same pixels")
-    return (f"OUT was made with {name} {recorded}, this is {name} {running}: pixels may differ; "
-            "`segaug check --deep all` compares them")
+        return (
+            f"OUT's PNG files were written with {recorded}; this segaug writes them with {running}: "
+            "`segaug expand` rewrites them, to the same pixels"
+        )
+    return (
+        f"OUT was made with {name} {recorded}, this is {name} {running}: pixels may differ; "
+        "`segaug check --deep all` compares them"
+    )
 
 
 def _deep_selection(recipe: Recipe, pairing: Pairing, shard: Shard | None, deep: int | None) -> frozenset[str]:

@@ -164,8 +164,9 @@ class LocalPool:
         gc.freeze()
         self._stack.callback(gc.unfreeze)
         self._context = _RecordingContext(pool_context())
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context,
-                                         initializer=_start_pool_worker, initargs=(settings,))
+        self._pool = ProcessPoolExecutor(
+            self.workers, mp_context=self._context, initializer=_start_pool_worker, initargs=(settings,)
+        )
 
     def submit(self, job: PairJob) -> None:
         self._running.add(self._pool.submit(worker.process_pair, job))
@@ -177,8 +178,10 @@ class LocalPool:
                 try:
                     outcome = future.result()
                 except BrokenProcessPool:
-                    raise WorkerLost("a worker process ended abruptly (killed by the system, perhaps for lack of "
-                                     "memory); the pairs that finished are kept: run again to go on") from None
+                    raise WorkerLost(
+                        "a worker process ended abruptly (killed by the system, perhaps for lack of "
+                        "memory); the pairs that finished are kept: run again to go on"
+                    ) from None
                 yield outcome
 
     def cancel(self) -> None:

@@ -5,8 +5,28 @@ from __future__ import annotations
 
 # Extensions OpenCV's imread understands (compared lower-case).
 IMAGE_EXTENSIONS = frozenset(
-    [".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".jp2",
-     ".pbm", ".pgm", ".ppm", ".pnm", ".pxm", ".sr", ".ras", ".exr", ".hdr", ".pic"]
+    [
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".jp2",
+        ".pbm",
+        ".pgm",
+        ".ppm",
+        ".pnm",
+        ".pxm",
+        ".sr",
+        ".ras",
+        ".exr",
+        ".hdr",
+        ".pic",
+    ]
 )
 JPEG_EXTENSIONS = (".jpg", ".jpeg", ".jpe")
 TIFF_EXTENSIONS = (".tif", ".tiff")

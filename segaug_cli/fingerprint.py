@@ -49,5 +49,5 @@ def _png_encoder() -> str:
 
 @functools.lru_cache(maxsize=4)
 def _original_content(recipe: Recipe) -> str:
-    """"original" for a kept original copied as is; the label map and tiles when they re-encode it."""
+    """ "original" for a kept original copied as is; the label map and tiles when they re-encode it."""
     return recipe.original_content()

@@ -40,9 +40,26 @@ from .recipe.labelspec import (
 )
 
 __all__ = [
-    "CONVERSIONS", "IGNORE", "KEEP", "KEYS", "MAX_LABEL", "LabelSpec", "LabelsError", "Relabelled",
-    "colors_to_labels", "is_label", "map_labels", "parse_color", "parse_colors", "parse_default", "parse_labels",
-    "parse_map", "parse_threshold", "reduce_zero_label", "relabel", "threshold_mask",
+    "CONVERSIONS",
+    "IGNORE",
+    "KEEP",
+    "KEYS",
+    "MAX_LABEL",
+    "LabelSpec",
+    "LabelsError",
+    "Relabelled",
+    "colors_to_labels",
+    "is_label",
+    "map_labels",
+    "parse_color",
+    "parse_colors",
+    "parse_default",
+    "parse_labels",
+    "parse_map",
+    "parse_threshold",
+    "reduce_zero_label",
+    "relabel",
+    "threshold_mask",
 ]
 
 _ROWS_PER_CHUNK = 256  # colour packing works on row bands so its uint32 temporaries stay a few MB
@@ -113,8 +130,10 @@ def colors_to_labels(image: np.ndarray, colors: dict[Rgb, int], default: int = I
         The labels, and how many pixels had a colour not listed.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise PairError(f"labels.colors needs an 8-bit colour mask (3 channels), got {_describe(image)}; "
-                        "a label mask takes labels.map")
+        raise PairError(
+            f"labels.colors needs an 8-bit colour mask (3 channels), got {_describe(image)}; "
+            "a label mask takes labels.map"
+        )
     items = tuple(sorted(colors.items()))
     index = _colour_index(image, _colour_lut(tuple(rgb for rgb, _ in items)))
     values = np.array([default] + [label for _, label in items])
@@ -136,13 +155,13 @@ def _colour_index(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """
     index = np.empty(image.shape[:2], lut.dtype)
     for top in range(0, image.shape[0], _ROWS_PER_CHUNK):
-        band = image[top: top + _ROWS_PER_CHUNK]
+        band = image[top : top + _ROWS_PER_CHUNK]
         code = band[..., 2].astype(np.uint32)  # BGR in memory: channel 2 is red
         code <<= 8
         code |= band[..., 1]
         code <<= 8
         code |= band[..., 0]
-        np.take(lut, code, out=index[top: top + _ROWS_PER_CHUNK])
+        np.take(lut, code, out=index[top : top + _ROWS_PER_CHUNK])
     return index
 
 
@@ -203,8 +222,10 @@ def _lut_size(mask: np.ndarray) -> int:
 
 def _need_labels(mask: np.ndarray, option: str) -> None:
     if mask.ndim != 2 or mask.dtype not in (np.uint8, np.uint16):
-        raise PairError(f"labels.{option} needs a label mask (one channel, uint8 or uint16), got "
-                        f"{_describe(mask)}; a colour-coded mask takes labels.colors")
+        raise PairError(
+            f"labels.{option} needs a label mask (one channel, uint8 or uint16), got "
+            f"{_describe(mask)}; a colour-coded mask takes labels.colors"
+        )
 
 
 def _describe(array: np.ndarray) -> str:

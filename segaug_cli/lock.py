@@ -158,5 +158,7 @@ def _read_holder(path: Path) -> Holder | None:
 def _busy_message(out_dir: Path) -> str:
     holder = _holder_once_written(out_dir)
     who = f" ({holder.describe()})" if holder else ""
-    return (f"{out_dir}: another segaug run is writing this folder{who}; wait for it to finish, "
-            "or give this run another OUT")
+    return (
+        f"{out_dir}: another segaug run is writing this folder{who}; wait for it to finish, "
+        "or give this run another OUT"
+    )

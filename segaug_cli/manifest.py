@@ -76,7 +76,7 @@ def lines(sorted_rows: Iterable[Row], names: Iterable[str]) -> Iterator[str]:
     yield _line(fixed + tuple(c for name in names for c in (name, f"{name}_sha256")))
     for row in sorted_rows:
         values = _values(row, names)
-        yield _line(values[: len(COLUMNS)] + (row.source_window,) + values[len(COLUMNS):] if windowed else values)
+        yield _line(values[: len(COLUMNS)] + (row.source_window,) + values[len(COLUMNS) :] if windowed else values)
 
 
 def _line(values: tuple[str, ...]) -> str:
@@ -149,7 +149,7 @@ def read_rows(fh: Iterable[str]) -> Iterator[Row]:
         if len(values) != len(header):
             raise ManifestError(f"line {number} has {len(values)} fields, not {len(header)}")
         window = values[len(COLUMNS)] if windowed else ""
-        extra = values[len(COLUMNS) + windowed:]
+        extra = values[len(COLUMNS) + windowed :]
         targets = tuple((name, extra[2 * i], extra[2 * i + 1]) for i, name in enumerate(names) if extra[2 * i])
         yield Row(*values[: len(COLUMNS)], targets=targets, source_window=window)
 
@@ -167,7 +167,7 @@ def header_target_names(header_line: str) -> list[str]:
 def _target_columns(header: list[str]) -> list[str] | None:
     """The target names of the columns after the fixed ones (and ``source_window``, when there), which
     come in (name, name_sha256) pairs."""
-    extra = header[len(COLUMNS) + (len(header) > len(COLUMNS) and header[len(COLUMNS)] == WINDOW):]
+    extra = header[len(COLUMNS) + (len(header) > len(COLUMNS) and header[len(COLUMNS)] == WINDOW) :]
     names = extra[0::2]
     ok = len(extra) % 2 == 0 and all(extra[2 * i + 1] == f"{name}_sha256" for i, name in enumerate(names))
     return names if ok else None

@@ -97,16 +97,22 @@ def reencodes_originals(recipe: Recipe) -> bool:
 def _kept_original(recipe: Recipe, pair: Pair, key: str) -> Sample:
     sources = zip(recipe.targets, pair.targets, strict=True)
     mask_extension = f".{recipe.output.mask_format}" if reencodes_originals(recipe) else suffix(pair.mask)
-    return Sample(None, f"images/{key}{pair.image_suffix}{suffix(pair.image)}",
-                  f"masks/{key}{recipe.inputs.mask_suffix}{mask_extension}",
-                  tuple(f"{t.name}/{key}{_original_target_extension(t, source, recipe)}" for t, source in sources))
+    return Sample(
+        None,
+        f"images/{key}{pair.image_suffix}{suffix(pair.image)}",
+        f"masks/{key}{recipe.inputs.mask_suffix}{mask_extension}",
+        tuple(f"{t.name}/{key}{_original_target_extension(t, source, recipe)}" for t, source in sources),
+    )
 
 
 def _copy(recipe: Recipe, pair: Pair, key: str, k: int) -> Sample:
     stem, sources = f"{key}_aug{k}", zip(recipe.targets, pair.targets, strict=True)
-    return Sample(k, f"images/{stem}{pair.image_suffix}{image_extension(pair.image, recipe.output.image_format)}",
-                  f"masks/{stem}{recipe.inputs.mask_suffix}.{recipe.output.mask_format}",
-                  tuple(f"{t.name}/{stem}{_target_extension(t, source, recipe)}" for t, source in sources))
+    return Sample(
+        k,
+        f"images/{stem}{pair.image_suffix}{image_extension(pair.image, recipe.output.image_format)}",
+        f"masks/{stem}{recipe.inputs.mask_suffix}.{recipe.output.mask_format}",
+        tuple(f"{t.name}/{stem}{_target_extension(t, source, recipe)}" for t, source in sources),
+    )
 
 
 def _original_target_extension(target: Target, source: str, recipe: Recipe) -> str:

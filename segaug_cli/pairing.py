@@ -52,9 +52,17 @@ NO_MASK = "no mask found for this image"
 UNPAIRED = ("fail", "skip")
 
 
-def find_pairs(in_dir: str | Path, images: str = "images", masks: str = "masks", mask_suffix: str = "",
-               targets: tuple[tuple[str, str], ...] = (), *, image_suffix: str = "", split: str | None = None,
-               unpaired: str = "fail") -> Pairing:
+def find_pairs(
+    in_dir: str | Path,
+    images: str = "images",
+    masks: str = "masks",
+    mask_suffix: str = "",
+    targets: tuple[tuple[str, str], ...] = (),
+    *,
+    image_suffix: str = "",
+    split: str | None = None,
+    unpaired: str = "fail",
+) -> Pairing:
     """Find every image/mask pair under ``in_dir``, with its extra target files if any.
 
     Args:
@@ -94,8 +102,9 @@ def find_pairs(in_dir: str | Path, images: str = "images", masks: str = "masks",
     paired_keys = {p.key for p in pairs if not p.problem}
     beside = tuple(m for m in unmatched if _is_beside(m, masks, paired_keys))
     orphans += tuple(m for m in unmatched if m not in set(beside))
-    pairing = Pairing(pairs, tuple(sorted(orphans)), tuple(sorted(ignored_images + ignored_masks)),
-                      beside=tuple(sorted(beside)))
+    pairing = Pairing(
+        pairs, tuple(sorted(orphans)), tuple(sorted(ignored_images + ignored_masks)), beside=tuple(sorted(beside))
+    )
     if split is not None:
         pairing = _only_listed(pairing, read_split(in_dir, split), split, images)
     if unpaired == "skip":
@@ -145,8 +154,9 @@ def _only_listed(pairing: Pairing, listed: dict[str, int], split: str, images: s
     for key, line in listed.items():
         pair = by_key.get(key)
         if pair is None:  # no image to name: the split file is where the key comes from
-            kept.append(Pair(key, split, None, f"line {line}: {key!r} is listed but no image under {images}/ "
-                             "has this key"))
+            kept.append(
+                Pair(key, split, None, f"line {line}: {key!r} is listed but no image under {images}/ has this key")
+            )
         elif _is_unpaired(pair):  # reworded, so that unpaired="skip" cannot skip what the list asked for
             kept.append(replace(pair, problem=f"listed on line {line} of {split} but {NO_MASK}"))
         else:
@@ -180,7 +190,7 @@ def _unsuffixed(suffix: str) -> str:
 def _suffix_after_key(rel: str, key: str) -> str:
     stem = PurePosixPath(rel).with_suffix("").name
     base = key.rsplit("/", 1)[-1]
-    return stem[len(base):] if stem.startswith(base) else ""
+    return stem[len(base) :] if stem.startswith(base) else ""
 
 
 def _with_target(pair: Pair, name: str, folder: str, by_key: dict[str, list[str]]) -> Pair:
@@ -188,8 +198,11 @@ def _with_target(pair: Pair, name: str, folder: str, by_key: dict[str, list[str]
         return pair
     found = by_key.get(pair.key, [])
     if len(found) != 1:
-        why = f"no {name} file found (looked for {folder}/{pair.key}.*)" if not found else \
-            f"several {name} files match: {', '.join(found)}"
+        why = (
+            f"no {name} file found (looked for {folder}/{pair.key}.*)"
+            if not found
+            else f"several {name} files match: {', '.join(found)}"
+        )
         return Pair(pair.key, pair.image, pair.mask, why, pair.targets)
     return Pair(pair.key, pair.image, pair.mask, None, pair.targets + (found[0],))
 
@@ -257,4 +270,3 @@ def _walk(in_dir: Path, folder: str, role: str) -> tuple[list[str], list[str]]:
             rel = Path(current, name).relative_to(in_dir).as_posix()
             (found if Path(name).suffix.lower() in IMAGE_EXTENSIONS else ignored).append(rel)
     return sorted(found), sorted(ignored)
-

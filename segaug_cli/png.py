@@ -55,8 +55,14 @@ class Settings:
 FASTEST = {"image": Settings("up", 1), "mask": Settings("up", 2)}
 
 
-def encode_png(array: np.ndarray, *, kind: str = "image", palette: list[int] | bytes | None = None,
-               transparency: int | bytes | None = None, level: int | None = None) -> bytes:
+def encode_png(
+    array: np.ndarray,
+    *,
+    kind: str = "image",
+    palette: list[int] | bytes | None = None,
+    transparency: int | bytes | None = None,
+    level: int | None = None,
+) -> bytes:
     """Encode an OpenCV-layout array as a PNG file.
 
     Args:
@@ -83,12 +89,23 @@ def encode_png(array: np.ndarray, *, kind: str = "image", palette: list[int] | b
         raise ValueError(f"kind is image or mask, not {kind!r}")
     settings = FASTEST[kind]
     deflate_level = settings.level if level is None else _checked_level(level)
-    return build_png(array, palette=palette, transparency=transparency, filter_name=settings.filter_name,
-                     compress=lambda data: deflate.zlib_compress(data, deflate_level))
+    return build_png(
+        array,
+        palette=palette,
+        transparency=transparency,
+        filter_name=settings.filter_name,
+        compress=lambda data: deflate.zlib_compress(data, deflate_level),
+    )
 
 
-def build_png(array: np.ndarray, *, palette: list[int] | bytes | None, transparency: int | bytes | None,
-              filter_name: str, compress: Callable[[bytes], bytes]) -> bytes:
+def build_png(
+    array: np.ndarray,
+    *,
+    palette: list[int] | bytes | None,
+    transparency: int | bytes | None,
+    filter_name: str,
+    compress: Callable[[bytes], bytes],
+) -> bytes:
     """Assemble a PNG from an array with the given row filter and zlib-stream compressor.
 
     ``encode_png`` is this with the measured choices; the benchmark and tests call it with others.
@@ -110,7 +127,7 @@ def build_png(array: np.ndarray, *, palette: list[int] | bytes | None, transpare
     elif transparency is not None:
         raise ValueError("transparency is only written with a palette")
     data = compress(filter_rows(rows, bpp, filter_name))
-    chunks.extend(_chunk(b"IDAT", data[i:i + IDAT_SIZE]) for i in range(0, len(data), IDAT_SIZE))
+    chunks.extend(_chunk(b"IDAT", data[i : i + IDAT_SIZE]) for i in range(0, len(data), IDAT_SIZE))
     chunks.append(_chunk(b"IEND", b""))
     return SIGNATURE + b"".join(chunks)
 

@@ -104,8 +104,9 @@ class Cell:
     text: str  # the rest of the caption, wrapped at ", "
 
 
-def contact_sheet(recipe: Recipe, in_dir: str | Path, pairs: int = 4, samples: int = 4, tile: int = 256,
-                  seed: int | None = None) -> np.ndarray:
+def contact_sheet(
+    recipe: Recipe, in_dir: str | Path, pairs: int = 4, samples: int = 4, tile: int = 256, seed: int | None = None
+) -> np.ndarray:
     """A contact sheet: ``pairs`` rows of the source pair then ``samples`` augmented copies.
 
     Args:
@@ -147,7 +148,7 @@ def _assemble(rows: list[list[Cell]], layout: Layout, cols: int) -> np.ndarray:
     for r, row in enumerate(rows):
         for c, cell in enumerate(row):
             y, x = layout.origin(r, c)
-            sheet[y:y + layout.tile, x:x + layout.tile] = cell.pixels
+            sheet[y : y + layout.tile, x : x + layout.tile] = cell.pixels
             _caption(sheet, cell, (y + layout.tile, x), layout)
     return sheet
 
@@ -270,7 +271,7 @@ def tile(image: np.ndarray, labels: np.ndarray, palette: list[int] | None, size:
     out = np.empty((size, size, 3), np.uint8)
     out[:] = LETTERBOX
     y0, x0 = (size - th) // 2, (size - tw) // 2
-    out[y0:y0 + th, x0:x0 + tw] = overlay(shown, small, palette)
+    out[y0 : y0 + th, x0 : x0 + tw] = overlay(shown, small, palette)
     return out
 
 
@@ -318,7 +319,7 @@ def class_colours(dtype: np.dtype, palette: list[int] | None = None) -> np.ndarr
     table = _hue_walk(int(np.iinfo(dtype).max) + 1)
     if palette is None:
         return table
-    rgb = np.asarray(palette[: len(palette) // 3 * 3], np.uint8).reshape(-1, 3)[:len(table)]
+    rgb = np.asarray(palette[: len(palette) // 3 * 3], np.uint8).reshape(-1, 3)[: len(table)]
     table = table.copy()
     table[: len(rgb)] = rgb[:, ::-1]
     return table
@@ -362,8 +363,16 @@ def error_tile(message: str, size: int) -> np.ndarray:
     out[:] = LETTERBOX
     lines = ["cannot show this pair:"] + _wrap(message.split(" "), layout.font_scale, width, room)
     for i, text in enumerate(lines):
-        cv2.putText(out, _fit(text, layout.font_scale, width), (margin, margin + (i + 1) * layout.line), FONT,
-                    layout.font_scale, ERROR_TEXT if i == 0 else TEXT, 1, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            _fit(text, layout.font_scale, width),
+            (margin, margin + (i + 1) * layout.line),
+            FONT,
+            layout.font_scale,
+            ERROR_TEXT if i == 0 else TEXT,
+            1,
+            cv2.LINE_AA,
+        )
     return out
 
 

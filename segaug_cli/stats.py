@@ -78,8 +78,9 @@ def _mask_files(root: Path) -> list[Path]:
     found = []
     for current, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(current, n) for n in names
-                  if not n.startswith(".") and Path(n).suffix.lower() in IMAGE_EXTENSIONS]
+        found += [
+            Path(current, n) for n in names if not n.startswith(".") and Path(n).suffix.lower() in IMAGE_EXTENSIONS
+        ]
     return sorted(found)
 
 

@@ -88,9 +88,15 @@ class Previous:
     so every one of them is regenerated with a true row.
     """
 
-    def __init__(self, out_dir: Path, row_key: Callable[[Row], str], books: Books = WHOLE,
-                 distrust_edited: bool = True, share: Callable[[Row], bool] | None = None,
-                 manifest_books: Books | None = None):
+    def __init__(
+        self,
+        out_dir: Path,
+        row_key: Callable[[Row], str],
+        books: Books = WHOLE,
+        distrust_edited: bool = True,
+        share: Callable[[Row], bool] | None = None,
+        manifest_books: Books | None = None,
+    ):
         self.out_dir, self.books, self.share = out_dir, books, share
         self._key_then_image = lambda row: (row_key(row), row.image)  # the order the pairs meet their rows
         manifest_books = manifest_books or books  # a shard's first run into a merged OUT reads manifest.csv
@@ -124,8 +130,9 @@ class Previous:
                 last = row.image
                 yield row
 
-        self._runs["manifest_by_key"] = _spill_rows(stack, self.out_dir, checked(self._manifest_rows()),
-                                                    self._key_then_image)
+        self._runs["manifest_by_key"] = _spill_rows(
+            stack, self.out_dir, checked(self._manifest_rows()), self._key_then_image
+        )
         return in_order
 
     def _manifest_rows(self) -> Iterator[Row]:
@@ -257,12 +264,16 @@ def remove_temp_files(out_dir: Path, extra_folders: tuple[str, ...] = (), concer
             atomic.remove_if_present(os.path.join(out_dir, rel))
 
 
-def foreign_files(out_dir: Path, known: set[str] | PathSet, extra_folders: tuple[str, ...] = (),
-                  concern: Concern = _everything) -> list[str]:
+def foreign_files(
+    out_dir: Path, known: set[str] | PathSet, extra_folders: tuple[str, ...] = (), concern: Concern = _everything
+) -> list[str]:
     """Files under OUT/images, OUT/masks (and target folders) that segaug did not write (POSIX paths
     relative to OUT); a shard run reports only those of its own share (``concern``)."""
-    return sorted(rel for rel, name in _files_under(out_dir, OUTPUT_FOLDERS + tuple(extra_folders))
-                  if rel not in known and not name.endswith(atomic.TEMP_SUFFIX) and concern(rel))
+    return sorted(
+        rel
+        for rel, name in _files_under(out_dir, OUTPUT_FOLDERS + tuple(extra_folders))
+        if rel not in known and not name.endswith(atomic.TEMP_SUFFIX) and concern(rel)
+    )
 
 
 def _files_under(out_dir: Path, folders: tuple[str, ...]) -> Iterator[tuple[str, str]]:
@@ -365,8 +376,12 @@ def versions() -> dict[str, str]:
     from .codecs import png_encoder
 
     return {
-        "segaug": __version__, "opencv": cv2.__version__, "numpy": numpy.__version__,
-        "pillow": PIL.__version__, "tifffile": tifffile.__version__, "png": png_encoder(),
+        "segaug": __version__,
+        "opencv": cv2.__version__,
+        "numpy": numpy.__version__,
+        "pillow": PIL.__version__,
+        "tifffile": tifffile.__version__,
+        "png": png_encoder(),
     }
 
 
@@ -391,8 +406,14 @@ def read_sidecar(out_dir: Path, books: Books = WHOLE) -> dict | None:
     return data
 
 
-def commit(out_dir: Path, rows: Callable[[], Iterable[Row]], names: Iterable[str],
-           failures: list[tuple[str, str]], books: Books = WHOLE, about: dict | None = None) -> None:
+def commit(
+    out_dir: Path,
+    rows: Callable[[], Iterable[Row]],
+    names: Iterable[str],
+    failures: list[tuple[str, str]],
+    books: Books = WHOLE,
+    about: dict | None = None,
+) -> None:
     """Write manifest, versions and error list atomically; each is whole or absent.
 
     ``rows`` gives the manifest's rows sorted by image, each time it is called (the manifest is
@@ -404,16 +425,18 @@ def commit(out_dir: Path, rows: Callable[[], Iterable[Row]], names: Iterable[str
     entries to it (a shard records which it is, and what made it, for ``merge``).
     """
     names = sorted(names)
-    digest = _write_if_changed(out_dir / books.manifest,
-                               lambda: (line.encode("utf-8") for line in lines(rows(), names)))
+    digest = _write_if_changed(
+        out_dir / books.manifest, lambda: (line.encode("utf-8") for line in lines(rows(), names))
+    )
     sidecar = {"format": FORMAT_VERSION, "versions": versions(), "manifest_sha256": digest, **(about or {})}
     write_sidecar(out_dir, books, sidecar)
     write_errors(out_dir, books, failures)
 
 
 def write_sidecar(out_dir: Path, books: Books, sidecar: dict) -> None:
-    _write_if_changed(out_dir / books.versions,
-                      lambda: [(json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode()])
+    _write_if_changed(
+        out_dir / books.versions, lambda: [(json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode()]
+    )
 
 
 def write_errors(out_dir: Path, books: Books, failures: list[tuple[str, str]]) -> None:

@@ -26,8 +26,20 @@ import numpy as np
 from .errors import PairError, TilesError
 from .recipe.tilespec import KEYS, PARTIAL, TileSpec, Window, parse_tiles
 
-__all__ = ["KEYS", "PARTIAL", "Tile", "TileSpec", "TilesError", "Window", "cut", "grid", "labelled_share",
-           "parse_tiles", "tiles", "window_keys"]
+__all__ = [
+    "KEYS",
+    "PARTIAL",
+    "Tile",
+    "TileSpec",
+    "TilesError",
+    "Window",
+    "cut",
+    "grid",
+    "labelled_share",
+    "parse_tiles",
+    "tiles",
+    "window_keys",
+]
 
 
 @dataclass(frozen=True)
@@ -51,8 +63,10 @@ def grid(shape: tuple[int, ...], spec: TileSpec) -> tuple[Window, ...]:
     """
     height, width = shape[:2]
     if spec.partial == "shift" and (spec.size[0] > height or spec.size[1] > width):
-        raise PairError(f"tiles.size is {spec.size[0]}x{spec.size[1]} (height x width) but the image is "
-                        f"{height}x{width}; cut smaller tiles or set tiles.partial: pad")
+        raise PairError(
+            f"tiles.size is {spec.size[0]}x{spec.size[1]} (height x width) but the image is "
+            f"{height}x{width}; cut smaller tiles or set tiles.partial: pad"
+        )
     tops = _starts(height, spec.size[0], spec.stride[0], spec.partial)
     lefts = _starts(width, spec.size[1], spec.stride[1], spec.partial)
     return tuple(Window(top, left, spec.size[0], spec.size[1]) for top in tops for left in lefts)
@@ -83,7 +97,7 @@ def cut(array: np.ndarray, window: Window, fill: float | tuple[float, ...]) -> n
     Args:
         fill: one value, or one per channel in the array's own channel order (BGR for OpenCV images).
     """
-    inside = array[window.top: window.top + window.height, window.left: window.left + window.width]
+    inside = array[window.top : window.top + window.height, window.left : window.left + window.width]
     if inside.shape[:2] == (window.height, window.width):
         return inside
     padded = np.empty((window.height, window.width) + array.shape[2:], array.dtype)
@@ -98,15 +112,22 @@ def labelled_share(mask: np.ndarray, window: Window, spec: TileSpec) -> float:
     Padding past the border counts as unlabelled: the share is over the whole window.
     """
     if mask.ndim != 2:
-        raise PairError("tiles.min_labelled needs a label mask (one channel); convert colour masks with "
-                        "labels.colors first")
-    inside = mask[window.top: window.top + window.height, window.left: window.left + window.width]
+        raise PairError(
+            "tiles.min_labelled needs a label mask (one channel); convert colour masks with labels.colors first"
+        )
+    inside = mask[window.top : window.top + window.height, window.left : window.left + window.width]
     unlabelled = sum(int(np.count_nonzero(inside == label)) for label in {spec.ignore, spec.background} - {None})
     return (inside.size - unlabelled) / (window.height * window.width)
 
 
-def tiles(image: np.ndarray, mask: np.ndarray, key: str, spec: TileSpec,
-          image_fill: float | tuple[float, ...] = 0, mask_fill: int | tuple[int, ...] = 0) -> Iterator[Tile]:
+def tiles(
+    image: np.ndarray,
+    mask: np.ndarray,
+    key: str,
+    spec: TileSpec,
+    image_fill: float | tuple[float, ...] = 0,
+    mask_fill: int | tuple[int, ...] = 0,
+) -> Iterator[Tile]:
     """The windows of one pair worth augmenting, one at a time (so a worker holds one padded copy at most).
 
     Args:

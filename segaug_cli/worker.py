@@ -63,7 +63,8 @@ def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
         for unit in _units(settings.recipe, sources):  # the pair, or each of its windows
             wanted = _wanted_copies(settings.recipe, unit)
             found = tuple(
-                _process_sample(settings, unit, job, s, written) if s.copy is None or s.copy < wanted
+                _process_sample(settings, unit, job, s, written)
+                if s.copy is None or s.copy < wanted
                 else SampleOutcome(s.image, s.mask, Action.DROPPED)
                 for s in output_samples(settings.recipe, pair, unit.key if unit.window else None)
             )
@@ -71,20 +72,25 @@ def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
             if settings.recipe.class_copies:
                 _add_class_pixels(stats, settings, unit, found)
         class_pixels = (dict(stats[0]), dict(stats[1])) if settings.recipe.class_copies else None
-        return PairOutcome(pair.key, pair.image, tuple(outcomes), class_pixels=class_pixels,
-                           unlisted_pixels=sources.unlisted)
+        return PairOutcome(
+            pair.key, pair.image, tuple(outcomes), class_pixels=class_pixels, unlisted_pixels=sources.unlisted
+        )
     except PairError as exc:
         _discard(written)
         message = str(exc)
-        return PairOutcome(pair.key, pair.image, failure=message if message.startswith(pair.image) else
-                           f"{pair.image}: {message}")
+        return PairOutcome(
+            pair.key, pair.image, failure=message if message.startswith(pair.image) else f"{pair.image}: {message}"
+        )
     except OSError as exc:
         _discard(written)
         return PairOutcome(pair.key, pair.image, fatal=f"{exc.filename or settings.out_dir}: {exc.strerror or exc}")
     except Exception as exc:  # a bug of ours, or a codec's: this pair fails, the run and its pool go on
         _discard(written)
-        return PairOutcome(pair.key, pair.image, failure=f"{pair.image}: internal error ({type(exc).__name__}: "
-                           f"{exc}); please report it with this pair")
+        return PairOutcome(
+            pair.key,
+            pair.image,
+            failure=f"{pair.image}: internal error ({type(exc).__name__}: {exc}); please report it with this pair",
+        )
 
 
 def _read_sources(settings: Settings, pair: Pair) -> _Sources:
@@ -110,11 +116,13 @@ def _units(recipe: Recipe, sources: _Sources) -> Iterator[_Sources]:
     image, mask, targets = sources.decoded()
     fill = _image_fill(image, recipe)
     for tile in tiles.tiles(image, mask.labels, sources.key, recipe.tiles, fill, _mask_fill(mask, recipe)):
-        cut = tuple(tiles.cut(array, tile.window, _target_fill(t)) for array, t in zip(targets, recipe.targets,
-                                                                                         strict=True))
+        cut = tuple(
+            tiles.cut(array, tile.window, _target_fill(t)) for array, t in zip(targets, recipe.targets, strict=True)
+        )
         window_mask = replace(mask, labels=tile.mask)
-        yield replace(sources, key=tile.key, window=tile.window, _mask=window_mask,
-                      _decoded=(tile.image, window_mask, cut))
+        yield replace(
+            sources, key=tile.key, window=tile.window, _mask=window_mask, _decoded=(tile.image, window_mask, cut)
+        )
 
 
 def _image_fill(image: np.ndarray, recipe: Recipe) -> tuple[float, ...]:
@@ -199,8 +207,9 @@ class _Sources:
             else:
                 array = codecs.decode_image(data, path)
             if array.shape[:2] != shape:
-                raise PairError(f"{path} is {array.shape[1]}x{array.shape[0]} but {self.pair.mask} is "
-                                f"{shape[1]}x{shape[0]}")
+                raise PairError(
+                    f"{path} is {array.shape[1]}x{array.shape[0]} but {self.pair.mask} is {shape[1]}x{shape[0]}"
+                )
             arrays.append(array)
         return tuple(arrays)
 
@@ -220,8 +229,9 @@ def _wanted_copies(recipe: Recipe, sources: _Sources) -> int:
     return recipe.copies_for(set(class_counts(labels)) if labels.ndim == 2 else set())
 
 
-def _add_class_pixels(stats: tuple[Counter, Counter], settings: Settings, unit: _Sources,
-                      outcomes: tuple[SampleOutcome, ...]) -> None:
+def _add_class_pixels(
+    stats: tuple[Counter, Counter], settings: Settings, unit: _Sources, outcomes: tuple[SampleOutcome, ...]
+) -> None:
     """Add the pixels per class of a unit's source mask (before) and of its output masks (after)."""
     before, after = stats
     out = Path(settings.out_dir)
@@ -231,8 +241,9 @@ def _add_class_pixels(stats: tuple[Counter, Counter], settings: Settings, unit: 
     before.update(class_counts(unit.mask().labels))
 
 
-def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample: Sample,
-                    written: list[str]) -> SampleOutcome:
+def _process_sample(
+    settings: Settings, sources: _Sources, job: PairJob, sample: Sample, written: list[str]
+) -> SampleOutcome:
     fp = fingerprint(settings.recipe, sources.key, sample.copy, sources.hashes)
     previous = next((r for r in job.previous if r.image == sample.image), None)
     outdated = (Reason.FORCED, sample.image) if settings.force else _why_outdated(settings, sample, fp, previous)
@@ -254,8 +265,7 @@ def _process_sample(settings: Settings, sources: _Sources, job: PairJob, sample:
     return SampleOutcome(sample.image, sample.mask, Action.WRITTEN, reason, row)
 
 
-def _why_outdated(settings: Settings, sample: Sample, fp: str,
-                  previous: Row | None) -> tuple[Reason | None, str]:
+def _why_outdated(settings: Settings, sample: Sample, fp: str, previous: Row | None) -> tuple[Reason | None, str]:
     """Why this sample must be (re)written and the output file concerned; (None, "") when OUT holds it."""
     if previous is None:
         return Reason.NEW, sample.image
@@ -272,8 +282,9 @@ def _why_outdated(settings: Settings, sample: Sample, fp: str,
     return None, ""
 
 
-def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
-            fp: str) -> tuple[tuple[bytes, ...], Row]:
+def _render(
+    settings: Settings, sources: _Sources, pair: Pair, sample: Sample, fp: str
+) -> tuple[tuple[bytes, ...], Row]:
     """The encoded outputs of one sample (in ``sample.outputs()`` order) and its manifest row."""
     recipe = settings.recipe
     if sample.copy is None and reencodes_originals(recipe):  # its labels or its window changed its pixels
@@ -282,8 +293,9 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
     elif sample.copy is None:  # a kept original is copied byte for byte, never re-encoded...
         encoded = (sources.image_bytes, sources.mask_bytes, *sources.target_bytes)
         if sources.reoriented:  # ...unless it must be written as displayed, without its EXIF rotation
-            image = codecs.encode_image(sources.decoded()[0], suffix(sample.image),
-                                       recipe.output.jpeg_quality, recipe.output.png_compression)
+            image = codecs.encode_image(
+                sources.decoded()[0], suffix(sample.image), recipe.output.jpeg_quality, recipe.output.png_compression
+            )
             encoded = (image, *encoded[1:])
         seed, matrix, params = "", IDENTITY, "{}"
     else:
@@ -298,9 +310,17 @@ def _render(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
         params = json.dumps(params_record(draws, rendered.resolved), separators=(",", ":"))
     digests = [sha256(data) for data in encoded]
     row = Row(
-        image=sample.image, mask=sample.mask, source_image=pair.image, source_mask=pair.mask or "",
-        copy="original" if sample.copy is None else str(sample.copy), seed=seed, matrix=matrix,
-        params=params, fingerprint=fp, image_sha256=digests[0], mask_sha256=digests[1],
+        image=sample.image,
+        mask=sample.mask,
+        source_image=pair.image,
+        source_mask=pair.mask or "",
+        copy="original" if sample.copy is None else str(sample.copy),
+        seed=seed,
+        matrix=matrix,
+        params=params,
+        fingerprint=fp,
+        image_sha256=digests[0],
+        mask_sha256=digests[1],
         targets=tuple(
             (t.name, path, digest) for t, path, digest in zip(recipe.targets, sample.targets, digests[2:], strict=True)
         ),
@@ -324,11 +344,11 @@ def _reencoded_original(recipe: Recipe, sources: _Sources, pair: Pair, sample: S
     return (image_bytes, labels, *sources.target_bytes)
 
 
-def _encode(recipe: Recipe, sample: Sample, mask: codecs.Mask, rendered: Rendered,
-            palettes: tuple[codecs.Mask | None, ...] = ()) -> tuple[bytes, ...]:
+def _encode(
+    recipe: Recipe, sample: Sample, mask: codecs.Mask, rendered: Rendered, palettes: tuple[codecs.Mask | None, ...] = ()
+) -> tuple[bytes, ...]:
     out = recipe.output
-    image = codecs.encode_image(rendered.image, suffix(sample.image), out.jpeg_quality,
-                               out.png_compression)
+    image = codecs.encode_image(rendered.image, suffix(sample.image), out.jpeg_quality, out.png_compression)
     labels = codecs.encode_mask(mask, rendered.mask, out.mask_format, out.png_compression)
     palettes = palettes or (None,) * len(recipe.targets)
     targets = tuple(
@@ -352,8 +372,9 @@ def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: S
     return None, ""
 
 
-def _compare_row(settings: Settings, sources: _Sources, pair: Pair, sample: Sample,
-                 recorded: Row) -> tuple[Reason | None, str, str]:
+def _compare_row(
+    settings: Settings, sources: _Sources, pair: Pair, sample: Sample, recorded: Row
+) -> tuple[Reason | None, str, str]:
     """check of an untrusted manifest: recompute the sample's row and compare every field with the
     recorded one. A row edited by hand (its matrix, params, seed...) then shows as a difference."""
     fresh = _render(settings, sources, pair, sample, recorded.fingerprint)[1]

@@ -21,8 +21,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 # Label -> BGR colour, far apart so a decoded colour is unambiguous; index 255 is the "ignore" colour.
 CODE_COLOURS = np.array(
-    [[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255], [0, 255, 255],
-     [255, 255, 255]],
+    [[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255], [0, 255, 255], [255, 255, 255]],
     dtype=np.uint8,
 )
 
@@ -60,8 +59,9 @@ def decode_labels(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dist.argmin(axis=2).astype(np.uint8), dist.min(axis=2)
 
 
-def make_dataset(root: Path, pairs: dict[str, tuple[int, int]] | None = None, labels: int = 5,
-                 seed: int = 7, colour: bool = True) -> Path:
+def make_dataset(
+    root: Path, pairs: dict[str, tuple[int, int]] | None = None, labels: int = 5, seed: int = 7, colour: bool = True
+) -> Path:
     """Write IN/images/<key>.png and IN/masks/<key>.png for each key -> (height, width)."""
     pairs = pairs or {"a": (48, 64), "b": (40, 40), "city/c": (37, 53)}
     for key, shape in pairs.items():
@@ -82,7 +82,8 @@ def tree_digest(root: Path) -> dict[str, str]:
     """sha256 of every file under root, by relative path (lock files left out)."""
     return {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file() and not is_lock_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not is_lock_file(p)
     }
 
 
@@ -110,8 +111,9 @@ def cli():
 def run_segaug(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python -m segaug_cli`` in a real subprocess (real pools, real signals)."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "segaug_cli", *map(str, args)], capture_output=True,
-                          text=True, env=full_env, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "segaug_cli", *map(str, args)], capture_output=True, text=True, env=full_env, **kwargs
+    )
 
 
 def read_manifest(out: Path) -> list[dict[str, str]]:
@@ -155,8 +157,9 @@ def rewarp_mask(source: np.ndarray, row: dict[str, str], fill) -> np.ndarray:
     matrix = np.array([float(x) for x in row["matrix"].split(" ")], np.float64).reshape(2, 3)
     h, w = source.shape[:2]
     value = tuple(fill) if isinstance(fill, (tuple, list)) else (fill,) * 4
-    return cv2.warpAffine(source, matrix, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=value)
+    return cv2.warpAffine(
+        source, matrix, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=value
+    )
 
 
 OLD_NS = 1_000_000_000 * 10**9  # 2001-09-09: far older than any file a test run writes
@@ -173,4 +176,3 @@ def rewritten(out: Path) -> set[str]:
     """Files under OUT written since ``age`` ran (lock files left out: every writing run takes the lock)."""
     found = (p for p in out.rglob("*") if p.is_file() and not is_lock_file(p))
     return {p.relative_to(out).as_posix() for p in found if p.stat().st_mtime_ns != OLD_NS}
-

@@ -92,8 +92,10 @@ def voc2012(root: Path) -> Path:
 
 # --- Cityscapes ----------------------------------------------------------------------------------------
 
-CITYSCAPES_FRAMES = {"train": ("aachen_000000_000019", "aachen_000001_000019", "bochum_000000_000313"),
-                     "val": ("frankfurt_000000_000294",)}
+CITYSCAPES_FRAMES = {
+    "train": ("aachen_000000_000019", "aachen_000001_000019", "bochum_000000_000313"),
+    "val": ("frankfurt_000000_000294",),
+}
 
 
 def cityscapes_label_ids() -> np.ndarray:
@@ -117,8 +119,10 @@ def cityscapes(root: Path) -> Path:
             _write(gt / f"{frame}_gtFine_labelIds.png", ids)
             _write(gt / f"{frame}_gtFine_color.png", np.stack([ids * 3, ids * 5, ids * 7], axis=2))
             _write(gt / f"{frame}_gtFine_instanceIds.png", ids.astype(np.uint16) * 1000 + 1)
-            _text(gt / f"{frame}_gtFine_polygons.json", json.dumps({"imgHeight": SHAPE[0], "imgWidth": SHAPE[1],
-                                                                    "objects": []}))
+            _text(
+                gt / f"{frame}_gtFine_polygons.json",
+                json.dumps({"imgHeight": SHAPE[0], "imgWidth": SHAPE[1], "objects": []}),
+            )
     return base
 
 
@@ -195,7 +199,7 @@ def potsdam_labels() -> np.ndarray:
 
 def potsdam_colours(labels: np.ndarray) -> np.ndarray:
     """The label TIFF's colours, BGR as OpenCV writes them (the file holds RGB)."""
-    rgb = np.array([[int(h[i: i + 2], 16) for i in (1, 3, 5)] for h in POTSDAM_RGB], np.uint8)
+    rgb = np.array([[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in POTSDAM_RGB], np.uint8)
     return np.ascontiguousarray(rgb[labels][..., ::-1])
 
 

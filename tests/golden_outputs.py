@@ -53,16 +53,23 @@ def pixel_versions() -> dict[str, str]:
     import PIL
     import tifffile
 
-    return {"numpy": numpy.__version__, "opencv": cv2.__version__, "pillow": PIL.__version__,
-            "tifffile": tifffile.__version__}
+    return {
+        "numpy": numpy.__version__,
+        "opencv": cv2.__version__,
+        "pillow": PIL.__version__,
+        "tifffile": tifffile.__version__,
+    }
 
 
 def run_recipe(recipe: Path, out: Path, workers: int = 1, in_dir: Path = SAMPLE_DATA) -> dict[str, str]:
     """Expand ``recipe`` on ``in_dir`` into ``out``; the sha256 of every file written, by path."""
     expand(recipe, out, workers, in_dir)
     # The lock file names the run that held OUT (host, pid, start): not part of what a recipe produces.
-    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file() and not p.name.endswith(".lock")}
+    return {
+        p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and not p.name.endswith(".lock")
+    }
 
 
 def expand(recipe: Path, out: Path, workers: int = 1, in_dir: Path = SAMPLE_DATA) -> None:
@@ -98,8 +105,11 @@ def _plain(transparency: object) -> object:
 def run_recipe_pixels(recipe: Path, out: Path) -> dict[str, str]:
     """Expand ``recipe`` on sample_data into ``out``; the decoded digest of every image and mask written."""
     expand(recipe, out)
-    return {p.relative_to(out).as_posix(): decoded_digest(p.read_bytes(), p.name)
-            for p in sorted(out.rglob("*")) if p.is_file() and p.relative_to(out).parts[0] != p.name}
+    return {
+        p.relative_to(out).as_posix(): decoded_digest(p.read_bytes(), p.name)
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.relative_to(out).parts[0] != p.name
+    }
 
 
 def golden_path(recipe: Path) -> Path:
@@ -188,9 +198,12 @@ def regenerate() -> int:
     pixels = pixel_records()
     changed_px = changed_pixels(pixels)
     if changed_px and "--pixels-changed" not in sys.argv:
-        print(f"{len(changed_px)} outputs decode to other pixels (e.g. {changed_px[0]}) under the same library "
-              "versions: an encoder change must never do that (pass --pixels-changed when a change of "
-              "rendering means to)", file=sys.stderr)
+        print(
+            f"{len(changed_px)} outputs decode to other pixels (e.g. {changed_px[0]}) under the same library "
+            "versions: an encoder change must never do that (pass --pixels-changed when a change of "
+            "rendering means to)",
+            file=sys.stderr,
+        )
         return 1
     current = output_format()
     records = {}
@@ -199,12 +212,16 @@ def regenerate() -> int:
             records[golden_path(recipe)] = run_recipe(recipe, Path(scratch) / "out")
     with tempfile.TemporaryDirectory() as scratch:
         records[OP_GOLDEN] = {name: run_one_op(name, Path(scratch)) for name in op_names()}
-    changed = [f"{path.name}: {name}" for path, files in records.items()
-               for name in unannounced_changes(path, files, current)]
+    changed = [
+        f"{path.name}: {name}" for path, files in records.items() for name in unannounced_changes(path, files, current)
+    ]
     if changed and "--same-format" not in sys.argv:
-        print(f"{len(changed)} outputs changed (e.g. {changed[0]}) but the output-format version is still "
-              f"{current}: bump FORMAT_VERSION so reruns rewrite old outputs, then run this again "
-              "(or pass --same-format if only the golden set itself changed)", file=sys.stderr)
+        print(
+            f"{len(changed)} outputs changed (e.g. {changed[0]}) but the output-format version is still "
+            f"{current}: bump FORMAT_VERSION so reruns rewrite old outputs, then run this again "
+            "(or pass --same-format if only the golden set itself changed)",
+            file=sys.stderr,
+        )
         return 1
     for path, files in records.items():
         _write(path, files, current)

@@ -34,8 +34,9 @@ ALL_GEOMETRIC = """
 """
 
 
-def _recipe(transforms: str, interpolation: str = "linear", mode: str = "constant", mask_fill: int = 0,
-            image_fill: str = "0"):
+def _recipe(
+    transforms: str, interpolation: str = "linear", mode: str = "constant", mask_fill: int = 0, image_fill: str = "0"
+):
     return recipes.parse(
         f"interpolation: {interpolation}\n"
         f"border: {{mode: {mode}, image_fill: {image_fill}, mask_fill: {mask_fill}}}\n"
@@ -107,8 +108,9 @@ def _outside(matrix: np.ndarray, shape) -> bool | None:
     ys, xs = np.mgrid[0:h, 0:w]
     src = np.stack([xs.ravel(), ys.ravel(), np.ones(h * w)]).T @ np.linalg.inv(matrix).T
     # nearest-neighbour reads the pixel whose centre is closest: outside beyond half a pixel
-    margin = np.maximum(np.maximum(-0.5 - src[:, 0], src[:, 0] - (w - 0.5)),
-                        np.maximum(-0.5 - src[:, 1], src[:, 1] - (h - 0.5))).max()
+    margin = np.maximum(
+        np.maximum(-0.5 - src[:, 0], src[:, 0] - (w - 0.5)), np.maximum(-0.5 - src[:, 1], src[:, 1] - (h - 0.5))
+    ).max()
     return None if abs(margin) < 1e-3 else bool(margin > 0)
 
 
@@ -169,8 +171,11 @@ def _cases(draw, ops):
     mask_fill = draw(st.integers(0, top))
     data = {
         "interpolation": draw(st.sampled_from(recipes.INTERPOLATIONS)),
-        "border": {"mode": draw(st.sampled_from(recipes.BORDER_MODES)), "mask_fill": mask_fill,
-                   "image_fill": draw(st.integers(0, 65535))},
+        "border": {
+            "mode": draw(st.sampled_from(recipes.BORDER_MODES)),
+            "mask_fill": mask_fill,
+            "image_fill": draw(st.integers(0, 65535)),
+        },
         "transforms": transforms,
     }
     rcp = recipes.parse(json.dumps(data))  # JSON is YAML
@@ -282,8 +287,9 @@ def test_manifest_matrix_reproduces_augment_mask(shape, dtype):
         m = _parse_matrix(text)
         assert np.array_equal(m, matrix[:2])  # the text round-trips exactly
         h, w = shape
-        again = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                               borderValue=fill)
+        again = cv2.warpAffine(
+            mask, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=fill
+        )
         assert np.array_equal(again, out_mask), f"seed {i}: {text}"
         flips |= {name for name in ("hflip", "vflip") if _applied(draws, name)}
     assert flips == {"hflip", "vflip"}
@@ -300,8 +306,14 @@ def test_manifest_matrix_of_pure_flips_reproduces_numpy_flips(flips):
     if "vflip" in flips:
         expected = np.flipud(expected)
     assert np.array_equal(out_mask, expected)
-    again = cv2.warpAffine(mask, _parse_matrix(format_matrix(matrix)), (14, 9), flags=cv2.INTER_NEAREST,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    again = cv2.warpAffine(
+        mask,
+        _parse_matrix(format_matrix(matrix)),
+        (14, 9),
+        flags=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     assert np.array_equal(again, expected)
 
 
@@ -309,11 +321,14 @@ def test_expand_manifest_matrix_reproduces_every_output_mask(tmp_path, cli):
     in_dir = make_dataset(tmp_path / "in")
     out_dir = tmp_path / "out"
     fill = 6
-    recipe_path = write_recipe(tmp_path / "r.yaml", (
-        "seed: 3\ncopies: 4\ninterpolation: nearest\n"
-        f"border: {{mode: constant, image_fill: {_rgb_fill_of(fill)}, mask_fill: {fill}}}\n"
-        f"transforms:\n{ALL_GEOMETRIC}"
-    ))
+    recipe_path = write_recipe(
+        tmp_path / "r.yaml",
+        (
+            "seed: 3\ncopies: 4\ninterpolation: nearest\n"
+            f"border: {{mode: constant, image_fill: {_rgb_fill_of(fill)}, mask_fill: {fill}}}\n"
+            f"transforms:\n{ALL_GEOMETRIC}"
+        ),
+    )
     result = cli("expand", recipe_path, in_dir, out_dir, "--workers", "1", "--quiet")
     assert result.exit_code == 0, result.output
     with open(out_dir / "manifest.csv", newline="", encoding="utf-8") as fh:
@@ -326,8 +341,9 @@ def test_expand_manifest_matrix_reproduces_every_output_mask(tmp_path, cli):
         out_image = cv2.imread(str(out_dir / row["image"]), cv2.IMREAD_UNCHANGED)
         h, w = src.shape
         m = _parse_matrix(row["matrix"])
-        again = cv2.warpAffine(src, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                               borderValue=fill)
+        again = cv2.warpAffine(
+            src, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=fill
+        )
         assert out_mask.dtype == src.dtype
         assert np.array_equal(again, out_mask), row["mask"]
         # ...and the written image is aligned with the written mask, border included.

@@ -123,8 +123,7 @@ def test_a_truncated_real_png_from_a_subprocess_gives_only_segaugs_own_lines(tmp
     (in_dir / "masks" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(60))
     out = tmp_path / "out"
 
-    done = run_segaug("expand", write_recipe(tmp_path / "r.yaml", RECIPE), in_dir, out, "--workers", "2",
-                      timeout=120)
+    done = run_segaug("expand", write_recipe(tmp_path / "r.yaml", RECIPE), in_dir, out, "--workers", "2", timeout=120)
 
     assert done.returncode == 1
     lines = done.stderr.splitlines()
@@ -332,10 +331,12 @@ def reference(tmp_path_factory, cli):
 # 12 outputs (3 pairs x 2 copies x image and mask), then manifest.csv and segaug.json.
 # Both ways of writing a file whole: an unnamed file linked once written (Linux), a named temporary.
 @pytest.mark.parametrize("unnamed_files", [True, False], ids=["unnamed", "named-temporary"])
-@pytest.mark.parametrize(("allowed", "transient"), [(0, False), (3, False), (7, False), (12, False),
-                                                    (13, False), (3, True)])
-def test_disk_full_stops_cleanly_and_a_rerun_finishes_the_job(tmp_path, cli, monkeypatch, reference,
-                                                              allowed, transient, unnamed_files):
+@pytest.mark.parametrize(
+    ("allowed", "transient"), [(0, False), (3, False), (7, False), (12, False), (13, False), (3, True)]
+)
+def test_disk_full_stops_cleanly_and_a_rerun_finishes_the_job(
+    tmp_path, cli, monkeypatch, reference, allowed, transient, unnamed_files
+):
     if unnamed_files and not atomic._UNNAMED_FILES["supported"]:
         pytest.skip("this system has no O_TMPFILE")
     in_dir, recipe, reference_out = reference
@@ -365,8 +366,9 @@ def test_disk_full_stops_cleanly_and_a_rerun_finishes_the_job(tmp_path, cli, mon
 
     assert rerun.exit_code == 0, rerun.output
     finished = tree_digest(out)
-    assert {k: v for k, v in finished.items() if k != "segaug.json"} == \
-        {k: v for k, v in reference_files.items() if k != "segaug.json"}
+    assert {k: v for k, v in finished.items() if k != "segaug.json"} == {
+        k: v for k, v in reference_files.items() if k != "segaug.json"
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,7 +380,7 @@ PYTHON_TAGS = [
     "seed: !!python/object/new:os.system ['touch {marker}']",
     "transforms:\n  - rotate: {{degrees: !!python/name:os.system }}",
     "copies: !!python/object/apply:subprocess.call [['touch', '{marker}']]",
-    "seed: !!python/object/apply:builtins.eval ['open(\"{marker}\", \"w\")']",
+    'seed: !!python/object/apply:builtins.eval [\'open("{marker}", "w")\']',
     "seed: !!binary aGVsbG8=",
     "seed: !custom 3",
 ]
@@ -436,8 +438,7 @@ def test_absurd_values_are_refused_with_a_message(tmp_path, cli, text, key):
 def test_absurd_copies_on_the_command_line_are_refused(tmp_path, cli):
     in_dir = make_dataset(tmp_path / "in", {"a": (20, 20)})
 
-    result = expand(cli, write_recipe(tmp_path / "r.yaml", RECIPE), in_dir, tmp_path / "out",
-                    "--copies", str(10**9))
+    result = expand(cli, write_recipe(tmp_path / "r.yaml", RECIPE), in_dir, tmp_path / "out", "--copies", str(10**9))
 
     assert result.exit_code == 2
     assert "--copies" in result.stderr
@@ -475,8 +476,10 @@ def test_every_file_a_run_writes_lies_inside_out(tmp_path, cli):
         write_png(in_dir / rel, np.full((12, 12, 3), 80, np.uint8))
         mask_rel = "labels/" + rel.split("/", 1)[1].replace(".png", "..gt.png")
         write_png(in_dir / mask_rel, np.zeros((12, 12), np.uint8))
-    recipe = write_recipe(tmp_path / "r.yaml", "copies: 1\ntransforms:\n  - hflip: {}\n"
-                          "inputs: {images: pics, masks: labels, mask_suffix: ..gt}\n")
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        "copies: 1\ntransforms:\n  - hflip: {}\ninputs: {images: pics, masks: labels, mask_suffix: ..gt}\n",
+    )
     out = tmp_path / "deep" / "out"
     before = tree_digest(tmp_path)
 

@@ -119,12 +119,20 @@ def test_startup_section_is_a_table_in_milliseconds():
 
 
 def run(wall: float, cpu: float, images: int, masks: int, other: int = 0, outputs: int = 100) -> Run:
-    return Run(Measurement(wall, cpu, 60 * MIB, 40 * MIB, 60 * MIB, 1), OutputSizes(images, masks, other, 100, 100),
-               load=1.0, outputs=outputs)
+    return Run(
+        Measurement(wall, cpu, 60 * MIB, 40 * MIB, 60 * MIB, 1),
+        OutputSizes(images, masks, other, 100, 100),
+        load=1.0,
+        outputs=outputs,
+    )
 
 
 THROUGHPUT = ThroughputResult(
-    pairs=25, copies=4, reps=2, workers=(1,), variants=("floor", "floor-once", "segaug"),
+    pairs=25,
+    copies=4,
+    reps=2,
+    workers=(1,),
+    variants=("floor", "floor-once", "segaug"),
     runs={
         ("floor", 1): (run(2.0, 2.0, 102400, 10240), run(2.5, 2.2, 102400, 10240)),
         ("floor-once", 1): (run(1.0, 1.0, 102400, 10240), run(1.25, 1.1, 102400, 10240)),
@@ -135,10 +143,14 @@ THROUGHPUT = ThroughputResult(
 
 def test_throughput_table_gives_medians_and_ranges_per_variant():
     lines = table_lines(THROUGHPUT)
-    assert lines[2] == "| floor (decode per output pair) | 1 | 45.0 (40.0–50.0) | 21.00 (20.00–22.00) | 60 (60–60) | " \
-                       "40 (40–40) | 60 (60–60) | 1.1 KiB (1.0 + 0.1) |"
-    assert lines[4] == "| segaug expand | 1 | 100.0 (100.0–100.0) | 9.50 (9.00–10.00) | 60 (60–60) | 40 (40–40) | " \
-                       "60 (60–60) | 1.1 KiB (1.0 + 0.1); + 4 KiB manifest etc. per run |"
+    assert (
+        lines[2] == "| floor (decode per output pair) | 1 | 45.0 (40.0–50.0) | 21.00 (20.00–22.00) | 60 (60–60) | "
+        "40 (40–40) | 60 (60–60) | 1.1 KiB (1.0 + 0.1) |"
+    )
+    assert (
+        lines[4] == "| segaug expand | 1 | 100.0 (100.0–100.0) | 9.50 (9.00–10.00) | 60 (60–60) | 40 (40–40) | "
+        "60 (60–60) | 1.1 KiB (1.0 + 0.1); + 4 KiB manifest etc. per run |"
+    )
 
 
 def test_ratios_are_paired_per_repetition():
@@ -150,9 +162,22 @@ def test_ratios_are_paired_per_repetition():
 
 def test_the_whole_report_names_no_issue():
     info = MachineInfo("commit abc", 2, "cpu", "3.11", "5.0.0", "2.0", "13", "segaug 0.1.0", "z", "p", "Linux")
-    text = render(Results("python -m benchmarks", "2026-01-01 00:00", 10.0, info, "live", 1.0, 1.0, "synthetic",
-                          "tmpfs", FloorSettings("17,2", "19,32", "given"), THROUGHPUT,
-                          startup=StartupResult({"segaug --help": (0.05,)})))
+    text = render(
+        Results(
+            "python -m benchmarks",
+            "2026-01-01 00:00",
+            10.0,
+            info,
+            "live",
+            1.0,
+            1.0,
+            "synthetic",
+            "tmpfs",
+            FloorSettings("17,2", "19,32", "given"),
+            THROUGHPUT,
+            startup=StartupResult({"segaug --help": (0.05,)}),
+        )
+    )
     assert text.startswith("# segaug benchmark results\n")
     assert "## Throughput: segaug against the floor" in text and "## Start-up" in text
     assert not re.search(r"issue", text, re.IGNORECASE)
@@ -171,8 +196,16 @@ def test_smallest_throughput_study_runs_every_variant_and_counts_what_each_wrote
     image_params, mask_params = segaug.png_defaults()
     settings = FloorSettings(image_params, mask_params, "segaug's own")
     (tiny / "out").mkdir()
-    tp = run_throughput(tiny, tiny / "out", tiny / "in", Workload(pairs=2, copies=1, reps=1), (1,), segaug,
-                        floor.install(tiny), settings)
+    tp = run_throughput(
+        tiny,
+        tiny / "out",
+        tiny / "in",
+        Workload(pairs=2, copies=1, reps=1),
+        (1,),
+        segaug,
+        floor.install(tiny),
+        settings,
+    )
     assert tp.variants == ("floor", "floor-once", "floor-cvdefault", "segaug")  # segaug's PNG params are its own
     for variant in tp.variants:
         (r,) = tp.runs[(variant, 1)]

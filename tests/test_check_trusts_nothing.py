@@ -46,7 +46,8 @@ def test_an_edited_row_is_a_difference_with_or_without_segaug_json(made, cli, si
 
     assert result.exit_code == 1
     assert "row differs: images/a_aug1.png: its manifest row differs from a recomputation in: matrix, params\n" in (
-        result.stdout)
+        result.stdout
+    )
     assert "difference(s)" in result.stderr
 
 

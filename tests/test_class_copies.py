@@ -51,7 +51,7 @@ def make_class_dataset(root: Path) -> Path:
         h, w = shape
         for i, label in enumerate(extra):  # a small patch, well inside the frame
             y, x = h // 3 + 4 * i, w // 3 + 5 * i
-            mask[y:y + 5, x:x + 6] = label
+            mask[y : y + 5, x : x + 6] = label
         write_png(root / "images" / f"{key}.png", colour_coded(mask))
         write_png(root / "masks" / f"{key}.png", mask)
     return root
@@ -83,15 +83,13 @@ def on_disk(out: Path) -> set[str]:
     return {p for p in tree_digest(out) if p.startswith(("images/", "masks/"))}
 
 
-
-
 def share_table(stderr: str) -> dict[int, tuple[str, str]]:
     """The summary's class -> (before, after) shares, as printed."""
     lines = stderr.splitlines()
     start = lines.index(HEADER)
     assert lines[start + 1].split() == ["class", "before", "after"]
     table = {}
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         match = re.fullmatch(r"\s*(\d+)\s+(\d+\.\d\d%)\s+(\d+\.\d\d%)", line)
         if not match:
             break
@@ -218,7 +216,7 @@ def test_no_table_without_class_rules(tmp_path, cli, in_dir):
 
 def planned(stdout: str, action: str) -> set[str]:
     prefix = f"would {action} "
-    return {line[len(prefix):].split(" ")[0] for line in stdout.splitlines() if line.startswith(prefix)}
+    return {line[len(prefix) :].split(" ")[0] for line in stdout.splitlines() if line.startswith(prefix)}
 
 
 def test_fewer_copies_for_the_class_removes_exactly_the_surplus(setup, cli, tmp_path):
@@ -321,16 +319,16 @@ def test_editing_a_mask_to_contain_the_class_gives_its_pair_more_copies(setup, c
         ("{default: 1, extra: 2}", 2, "copies.extra: unknown key; expected one of: default, classes"),
         ("{default: -1}", 2, "copies.default: must be a whole number from 0 to 10000, got -1"),
         ("{default: 1, classes: [7]}", 2, "copies.classes: must map class labels to copies, got [7]"),
-        ("\n  default: 1\n  classes:\n    3: 2\n    7: -4", 6,
-         "copies.classes.7: must be a whole number from 0 to 10000, got -4"),
+        (
+            "\n  default: 1\n  classes:\n    3: 2\n    7: -4",
+            6,
+            "copies.classes.7: must be a whole number from 0 to 10000, got -4",
+        ),
         ("\n  classes:\n    7: 2.5", 4, "copies.classes.7: must be a whole number from 0 to 10000, got 2.5"),
-        ("\n  classes:\n    road: 3", 4,
-         "copies.classes.road: must be a whole number from 0 to 65535, got 'road'"),
-        ("\n  classes:\n    7.5: 3", 4,
-         "copies.classes.7.5: must be a whole number from 0 to 65535, got 7.5"),
+        ("\n  classes:\n    road: 3", 4, "copies.classes.road: must be a whole number from 0 to 65535, got 'road'"),
+        ("\n  classes:\n    7.5: 3", 4, "copies.classes.7.5: must be a whole number from 0 to 65535, got 7.5"),
         ("\n  classes:\n    -1: 3", 4, "copies.classes.-1: must be a whole number from 0 to 65535, got -1"),
-        ("\n  classes:\n    70000: 3", 4,
-         "copies.classes.70000: must be a whole number from 0 to 65535, got 70000"),
+        ("\n  classes:\n    70000: 3", 4, "copies.classes.70000: must be a whole number from 0 to 65535, got 70000"),
     ],
 )
 def test_bad_copies_mappings_are_refused_with_the_key_and_line(tmp_path, cli, copies, line, message):

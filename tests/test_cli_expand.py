@@ -103,7 +103,10 @@ def test_expand_end_to_end_with_a_worker_pool(tmp_path):
     assert output_files(out, "masks") == masks
     rows = assert_manifest_describes_out(out)
     assert [r["image"] for r in rows][:4] == [
-        "images/B_aug0.png", "images/B_aug1.png", "images/a-1_aug0.png", "images/a-1_aug1.png",
+        "images/B_aug0.png",
+        "images/B_aug1.png",
+        "images/a-1_aug0.png",
+        "images/a-1_aug1.png",
     ]
     for row in rows:
         key, copy = re.fullmatch(r"images/(.+)_aug(\d+)\.png", row["image"]).groups()
@@ -118,8 +121,9 @@ def test_expand_end_to_end_with_a_worker_pool(tmp_path):
         out_mask, out_image = read_unchanged(out / row["mask"]), read_unchanged(out / row["image"])
         assert out_mask.shape == out_image.shape[:2]
         h, w = out_mask.shape
-        warped = cv2.warpAffine(source_mask, matrix_of(row), (w, h), flags=cv2.INTER_NEAREST,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        warped = cv2.warpAffine(
+            source_mask, matrix_of(row), (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
         np.testing.assert_array_equal(out_mask, warped, err_msg=row["mask"])
     assert len({r["seed"] for r in rows}) == len(rows)
 
@@ -182,8 +186,7 @@ def test_keep_original_copies_the_pair_byte_for_byte(tmp_path, cli):
     ("source_ext", "image_format", "out_ext"),
     [(".png", "jpg", ".jpg"), (".jpg", "png", ".png"), (".jpg", "same", ".jpg"), (".png", "same", ".png")],
 )
-def test_image_format_changes_image_extensions_and_masks_stay_png(tmp_path, cli, source_ext, image_format,
-                                                                   out_ext):
+def test_image_format_changes_image_extensions_and_masks_stay_png(tmp_path, cli, source_ext, image_format, out_ext):
     in_dir = make_dataset(tmp_path / "in")
     if source_ext != ".png":
         for path in sorted((in_dir / "images").rglob("*.png")):
@@ -240,7 +243,10 @@ def test_copies_and_seed_options_override_the_recipe(tmp_path, cli):
     rows = assert_manifest_describes_out(tmp_path / "o1")
     # Code-point order: a_aug10 sorts before a_aug2.
     assert [r["image"] for r in rows][:4] == [
-        "images/a_aug0.png", "images/a_aug1.png", "images/a_aug10.png", "images/a_aug2.png",
+        "images/a_aug0.png",
+        "images/a_aug1.png",
+        "images/a_aug10.png",
+        "images/a_aug2.png",
     ]
     plain_rows = {r["image"]: r["seed"] for r in read_manifest(tmp_path / "o3")}
     assert len(plain_rows) == 4
@@ -276,8 +282,14 @@ def test_uint16_images_and_masks_keep_their_dtype_and_labels(tmp_path, cli):
         assert mask.dtype == np.uint16 and mask.ndim == 2, row["mask"]
         source = read_unchanged(in_dir / row["source_mask"])
         assert set(np.unique(mask)) <= set(np.unique(source)) | {0}
-        warped = cv2.warpAffine(source, matrix_of(row), mask.shape[::-1], flags=cv2.INTER_NEAREST,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        warped = cv2.warpAffine(
+            source,
+            matrix_of(row),
+            mask.shape[::-1],
+            flags=cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
         np.testing.assert_array_equal(mask, warped)
         seen |= set(np.unique(mask).tolist())
     assert {1000, 65000} & seen  # labels above 255 survive
@@ -326,8 +338,9 @@ def test_palette_mask_stays_a_palette_png_of_indices(tmp_path, cli):
             assert img.getpalette() == source_palette
             labels = np.array(img)
         assert set(np.unique(labels)) <= {0, 1, 2, 3}
-        warped = cv2.warpAffine(indices, matrix_of(row), (60, 40), flags=cv2.INTER_NEAREST,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        warped = cv2.warpAffine(
+            indices, matrix_of(row), (60, 40), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
         np.testing.assert_array_equal(labels, warped)  # indices moved, never turned into colours
 
 

@@ -15,13 +15,13 @@ BAD_ROTATE = "seed: 0\ncopies: 2\ntransforms:\n  - rotate: {degrees: [30, -30]}\
 
 
 def test_valid_recipe_one_line_summary(cli, tmp_path):
-    text = ("seed: 7\ncopies: 2\ntransforms:\n"
-            "  - rotate: {degrees: [-5, 5]}\n  - hflip: {p: 0.5}\n  - gamma: {p: 0.25}\n")
+    text = (
+        "seed: 7\ncopies: 2\ntransforms:\n  - rotate: {degrees: [-5, 5]}\n  - hflip: {p: 0.5}\n  - gamma: {p: 0.25}\n"
+    )
     path = write_recipe(tmp_path / "r.yaml", text)
     result = cli("validate", path)
     assert result.exit_code == 0
-    assert result.stdout == (
-        f"{path}: valid; 2 copies per pair, seed 7; rotate, hflip (p=0.5), gamma (p=0.25)\n")
+    assert result.stdout == (f"{path}: valid; 2 copies per pair, seed 7; rotate, hflip (p=0.5), gamma (p=0.25)\n")
     assert result.stderr == ""
 
 
@@ -40,19 +40,26 @@ def test_recipe_error_exact_line_on_stderr(cli, tmp_path):
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("transforms:\n  - sharpen\n", "line 2: transforms[0]: unknown op 'sharpen'; expected one of: "),
-    ("output: {mask_format: jpg}\n",
-     "line 1: output.mask_format: 'jpg' is lossy and would invent label values; use png or tif"),
-    ("transforms:\n  - hflip: {p: 2}\n", "line 2: transforms[0].hflip.p: must be in [0, 1], got 2"),
-    ("seed: 0\n  copies: 3\n", "line 2: invalid YAML: mapping values are not allowed here"),
-    ("seed: !!python/object/apply:os.system [\"echo hi\"]\n",
-     "line 1: invalid YAML: could not determine a constructor for the tag "
-     "'tag:yaml.org,2002:python/object/apply:os.system'"),
-    ("seed: 1\nseed: 2\n", "line 2: seed: duplicate key (first on line 1)"),
-    ("transforms: &t [*t]\n", "line 1: transforms[0]: each transform must be one op name with its settings"),
-    ("- hflip\n", "line 1: must be a mapping of keys to values, got a list"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("transforms:\n  - sharpen\n", "line 2: transforms[0]: unknown op 'sharpen'; expected one of: "),
+        (
+            "output: {mask_format: jpg}\n",
+            "line 1: output.mask_format: 'jpg' is lossy and would invent label values; use png or tif",
+        ),
+        ("transforms:\n  - hflip: {p: 2}\n", "line 2: transforms[0].hflip.p: must be in [0, 1], got 2"),
+        ("seed: 0\n  copies: 3\n", "line 2: invalid YAML: mapping values are not allowed here"),
+        (
+            'seed: !!python/object/apply:os.system ["echo hi"]\n',
+            "line 1: invalid YAML: could not determine a constructor for the tag "
+            "'tag:yaml.org,2002:python/object/apply:os.system'",
+        ),
+        ("seed: 1\nseed: 2\n", "line 2: seed: duplicate key (first on line 1)"),
+        ("transforms: &t [*t]\n", "line 1: transforms[0]: each transform must be one op name with its settings"),
+        ("- hflip\n", "line 1: must be a mapping of keys to values, got a list"),
+    ],
+)
 def test_bad_recipes_exit_2_without_traceback(cli, tmp_path, text, message):
     path = write_recipe(tmp_path / "r.yaml", text)
     result = cli("validate", path)  # catch_exceptions=False: an escaping exception fails the test

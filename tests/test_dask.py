@@ -166,9 +166,12 @@ PROGRESS = """\
 import sys
 from segaug_cli import engine, executors_dask, recipe
 started, finished = [], []
-summary = engine.expand(recipe.load(sys.argv[1]), sys.argv[2], sys.argv[3],
-                        workers=executors_dask.DaskExecutor(sys.argv[4]),
-                        progress=finished.append, on_start=started.append)
+
+class Progress:
+    start, update = started.append, finished.append
+
+options = engine.ExpandOptions(workers=executors_dask.DaskExecutor(sys.argv[4]))
+summary = engine.expand(recipe.load(sys.argv[1]), sys.argv[2], sys.argv[3], options, Progress())
 print(started, finished, summary.written, summary.failed)
 """
 

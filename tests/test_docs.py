@@ -37,11 +37,12 @@ FRAGMENT = re.compile(r"<!--\s*fragment:\s*(\S.*?)\s*-->")
 # The examples' paths that sample_data/ and recipes/ do not have, and the copies that stand in for them.
 WORKSPACE_ALIASES = {"recipes/train.yaml": "recipes/default.yaml", "data/raw": "sample_data"}
 # `segaug ...` lines of shell blocks that cannot run against sample_data/, with the reason.
+CLUSTER = "needs a running Dask cluster (tests/test_dask.py runs one)"
 NOT_RUNNABLE: dict[str, str] = {
-    "segaug expand recipes/train.yaml /shared/data/raw /shared/data/aug --scheduler tcp://head-node:8786":
-        "needs a running Dask cluster (tests/test_dask.py runs one)",
-    "segaug expand recipes/train.yaml /shared/data/raw /shared/data/aug --scheduler-file /shared/scheduler.json":
-        "needs a running Dask cluster (tests/test_dask.py runs one)",
+    "segaug expand recipes/train.yaml /shared/data/raw /shared/data/aug --scheduler tcp://head-node:8786": CLUSTER,
+    "segaug expand recipes/train.yaml /shared/data/raw /shared/data/aug --scheduler-file /shared/scheduler.json": (
+        CLUSTER
+    ),
     "segaug expand recipes/datasets/potsdam.yaml data/Potsdam out/potsdam": "the miniature is smaller than one tile",
 }
 # data/<name>: the miniatures of tests/dataset_layouts.py, for the commands of docs/datasets.md
@@ -304,9 +305,7 @@ def outside_references(name: str) -> list[str]:
 
 
 def test_no_file_refers_outside_the_repository():
-    offenders = {
-        name: refs for name in repository_files() for refs in [outside_references(name)] if refs
-    }
+    offenders = {name: refs for name in repository_files() for refs in [outside_references(name)] if refs}
     assert not offenders
 
 

@@ -39,7 +39,7 @@ def job(tmp_path):
 
 def _expand(job, out, workers):
     in_dir, recipe = job
-    summary = engine.expand(recipes.load(recipe), in_dir, out, workers=workers)
+    summary = engine.expand(recipes.load(recipe), in_dir, out, engine.ExpandOptions(workers=workers))
     pairs = sum(1 for _ in (in_dir / "images").rglob("*.png"))
     assert summary.failed == 0 and summary.written == 3 * pairs
     return tree_digest(out)
@@ -47,8 +47,13 @@ def _expand(job, out, workers):
 
 def _run_script(script: str, timeout: int = 120) -> subprocess.CompletedProcess:
     """Run Python code in a fresh process group; kill the whole group (workers too) if it hangs."""
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -107,7 +112,8 @@ def test_a_caller_that_used_opencv_threads_can_still_fork_workers(job, tmp_path)
         big = np.random.default_rng(0).random((1500, 1500), dtype=np.float32)
         for _ in range(5):  # parallel OpenCV calls: the pool's threads now exist
             cv2.GaussianBlur(cv2.resize(big, (2500, 2500)), (9, 9), 2)
-        summary = engine.expand(recipe.load({str(recipe)!r}), {str(in_dir)!r}, {str(tmp_path / "out")!r}, workers=2)
+        options = engine.ExpandOptions(workers=2)
+        summary = engine.expand(recipe.load({str(recipe)!r}), {str(in_dir)!r}, {str(tmp_path / "out")!r}, options)
         assert summary.written == {3 * len(PAIRS)} and summary.failed == 0, summary
     """)
     done = _run_script(script)
@@ -121,8 +127,20 @@ def test_a_caller_that_used_opencv_threads_can_still_fork_workers(job, tmp_path)
 
 
 def _row(image: str, targets=()) -> Row:
-    return Row(image, image.replace("images/", "masks/"), "src.png", "src.png", "0", "1", "1 0 0 0 1 0", "{}",
-               "f" * 64, "a" * 64, "b" * 64, targets)
+    return Row(
+        image,
+        image.replace("images/", "masks/"),
+        "src.png",
+        "src.png",
+        "0",
+        "1",
+        "1 0 0 0 1 0",
+        "{}",
+        "f" * 64,
+        "a" * 64,
+        "b" * 64,
+        targets,
+    )
 
 
 def test_the_journal_sorts_this_runs_rows_through_spilled_runs(tmp_path, monkeypatch):
@@ -131,7 +149,7 @@ def test_the_journal_sorts_this_runs_rows_through_spilled_runs(tmp_path, monkeyp
     journal = store.Journal(tmp_path)
     images = [f"images/{name}.png" for name in ("k", "b", "z", "a", "é", "m", "B", "c_10", "c_9", "c")]
     for start in range(0, len(images), 4):  # outcomes arrive a few rows at a time
-        journal.add([_row(image, (("depth", f"depth/{image}", "c" * 64),)) for image in images[start:start + 4]])
+        journal.add([_row(image, (("depth", f"depth/{image}", "c" * 64),)) for image in images[start : start + 4]])
     journal.close(remove=False)
 
     with journal.sorted_rows() as rows:
@@ -153,9 +171,9 @@ def test_a_manifest_merged_from_many_spilled_runs_matches_one_sorted_in_memory(t
     pairs = {f"p{i}": (20 + i, 24) for i in range(7)} | {"city/q": (30, 30), "p-1": (22, 22)}
     in_dir = make_dataset(tmp_path / "in", pairs)
     recipe = write_recipe(tmp_path / "r.yaml", RECIPE.replace("copies: 3", "copies: 12"))
-    in_memory = engine.expand(recipes.load(recipe), in_dir, tmp_path / "one", workers=2)
+    in_memory = engine.expand(recipes.load(recipe), in_dir, tmp_path / "one", engine.ExpandOptions(workers=2))
     monkeypatch.setattr(store, "SORT_CHUNK", 5)  # 108 rows: 22 runs to merge
-    spilled = engine.expand(recipes.load(recipe), in_dir, tmp_path / "many", workers=2)
+    spilled = engine.expand(recipes.load(recipe), in_dir, tmp_path / "many", engine.ExpandOptions(workers=2))
 
     assert in_memory.written == spilled.written == 12 * len(pairs)
     assert tree_digest(tmp_path / "many") == tree_digest(tmp_path / "one")
@@ -167,11 +185,11 @@ def test_a_rerun_merges_kept_earlier_rows_with_new_ones_through_spilled_runs(tmp
     in_dir = make_dataset(tmp_path / "in", PAIRS)
     recipe = write_recipe(tmp_path / "r.yaml", RECIPE)
     out = tmp_path / "out"
-    engine.expand(recipes.load(recipe), in_dir, out, workers=2)
+    engine.expand(recipes.load(recipe), in_dir, out, engine.ExpandOptions(workers=2))
     make_dataset(in_dir, {"b": (41, 39), "a0": (30, 30), "e": (25, 35)}, seed=99)  # one changed, two new
     monkeypatch.setattr(store, "SORT_CHUNK", 2)
 
-    rerun = engine.expand(recipes.load(recipe), in_dir, out, workers=2)
+    rerun = engine.expand(recipes.load(recipe), in_dir, out, engine.ExpandOptions(workers=2))
 
     assert (rerun.written, rerun.unchanged) == (9, 9)
     assert tree_digest(out) == _expand((in_dir, recipe), tmp_path / "clean", workers=1)
@@ -198,10 +216,13 @@ KEEP = RECIPE.replace("copies: 3\n", "copies: 2\nkeep_original: true\n")
 
 def test_a_kept_original_named_like_another_pairs_copy_fails_and_the_other_pair_keeps_its_names(tmp_path):
     in_dir = make_dataset(tmp_path / "in", {"x": (30, 40), "x_aug1": (30, 40), "x_aug7": (20, 20), "y": (25, 25)})
-    summary = engine.expand(recipes.load(write_recipe(tmp_path / "r.yaml", KEEP)), in_dir, tmp_path / "out", workers=2)
+    summary = engine.expand(
+        recipes.load(write_recipe(tmp_path / "r.yaml", KEEP)), in_dir, tmp_path / "out", engine.ExpandOptions(workers=2)
+    )
 
-    assert summary.failures == [("images/x_aug1.png",
-                                 "images/x_aug1.png: its output names collide with those of images/x.png")]
+    assert summary.failures == [
+        ("images/x_aug1.png", "images/x_aug1.png: its output names collide with those of images/x.png")
+    ]
     assert summary.written == 3 * 3  # x, x_aug7 (x makes no copy 7) and y: original + 2 copies each
     rows = {r["image"]: r for r in read_manifest(tmp_path / "out")}
     assert rows["images/x_aug1.png"]["source_image"] == "images/x.png"  # x's copy 1, not x_aug1's original
@@ -212,7 +233,9 @@ def test_names_that_meet_only_in_the_mask_folder_are_a_collision_too(tmp_path):
     image = in_dir / "images" / "x_aug0.png"
     cv2.imwrite(str(image.with_suffix(".jpg")), cv2.imread(str(image)))  # images/x_aug0.jpg: no image clash
     image.unlink()
-    summary = engine.expand(recipes.load(write_recipe(tmp_path / "r.yaml", KEEP)), in_dir, tmp_path / "out", workers=1)
+    summary = engine.expand(
+        recipes.load(write_recipe(tmp_path / "r.yaml", KEEP)), in_dir, tmp_path / "out", engine.ExpandOptions(workers=1)
+    )
 
     assert [source for source, _ in summary.failures] == ["images/x_aug0.jpg"]  # masks/x_aug0.png is x's copy 0
 
@@ -232,7 +255,8 @@ def test_a_worker_killed_mid_pair_stops_the_run_with_one_line_and_a_rerun_comple
     """The system's OOM killer, say: the run must not wait forever for the lost pair."""
     in_dir, recipe = job
     out = tmp_path / "out"
-    killed = _run_script(textwrap.dedent(f"""
+    killed = _run_script(
+        textwrap.dedent(f"""
         import os, signal, sys
         from segaug_cli import cli, engine, worker
         real = worker.process_pair
@@ -243,14 +267,17 @@ def test_a_worker_killed_mid_pair_stops_the_run_with_one_line_and_a_rerun_comple
         dying.__module__, dying.__qualname__ = "segaug_cli.worker", "process_pair"  # what workers look up
         worker.process_pair = engine.process_pair = dying
         cli.main(["expand", {str(recipe)!r}, {str(in_dir)!r}, {str(out)!r}, "--workers", "2"])
-    """))
+    """)
+    )
 
     assert killed.returncode == 1, killed.stderr
     assert "Traceback" not in killed.stderr
     errors = error_lines(killed.stderr)
-    assert errors == ["error: a worker process ended abruptly (killed by the system, perhaps for lack of memory); "
-                      "the pairs that finished are kept: run again to go on"]
+    assert errors == [
+        "error: a worker process ended abruptly (killed by the system, perhaps for lack of memory); "
+        "the pairs that finished are kept: run again to go on"
+    ]
     assert not any((out / "images").glob("c_aug*"))
-    rerun = engine.expand(recipes.load(recipe), in_dir, out, workers=2)
+    rerun = engine.expand(recipes.load(recipe), in_dir, out, engine.ExpandOptions(workers=2))
     assert rerun.failed == 0 and rerun.fatal is None
     assert tree_digest(out) == _expand(job, tmp_path / "clean", workers=1)

@@ -62,19 +62,24 @@ class LastInFirstOut:
 def test_any_executor_with_the_protocol_gives_the_bytes_of_the_built_in_ones(dataset, tmp_path):
     in_dir, recipe = dataset
     other = LastInFirstOut()
-    summary = engine.expand(recipe, in_dir, tmp_path / "other", workers=other)
+    summary = engine.expand(recipe, in_dir, tmp_path / "other", engine.ExpandOptions(workers=other))
 
     assert summary.written == 2 * len(PAIRS) and summary.failed == 0
     assert other.cancelled and other.most_queued == other.lookahead  # bounded look-ahead, then ended
-    reference = engine.expand(recipe, in_dir, tmp_path / "in_process", workers=1)
+    reference = engine.expand(recipe, in_dir, tmp_path / "in_process", engine.ExpandOptions(workers=1))
     assert reference.written == summary.written
     assert tree_digest(tmp_path / "other") == tree_digest(tmp_path / "in_process")
 
 
-@pytest.mark.parametrize(("workers", "jobs", "expected"), [
-    (1, 5, (executors.InProcess, None)), (4, 1, (executors.InProcess, None)),
-    (2, 5, (executors.LocalPool, 2)), (8, 3, (executors.LocalPool, 3)),
-])
+@pytest.mark.parametrize(
+    ("workers", "jobs", "expected"),
+    [
+        (1, 5, (executors.InProcess, None)),
+        (4, 1, (executors.InProcess, None)),
+        (2, 5, (executors.LocalPool, 2)),
+        (8, 3, (executors.LocalPool, 3)),
+    ],
+)
 def test_a_local_run_uses_a_pool_only_when_two_processes_have_work(workers, jobs, expected):
     chosen = executors.choose(workers, jobs)
     assert (type(chosen), getattr(chosen, "workers", None)) == expected

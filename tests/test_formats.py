@@ -39,8 +39,16 @@ GEOMETRIC = """\
 """
 
 
-def recipe(tmp_path: Path, *, copies: int = 3, interpolation: str = "nearest", border: str = "",
-           output: str = "", transforms: str = GEOMETRIC, extra: str = "") -> Path:
+def recipe(
+    tmp_path: Path,
+    *,
+    copies: int = 3,
+    interpolation: str = "nearest",
+    border: str = "",
+    output: str = "",
+    transforms: str = GEOMETRIC,
+    extra: str = "",
+) -> Path:
     text = f"seed: 11\ncopies: {copies}\ninterpolation: {interpolation}\n"
     if border:
         text += f"border: {border}\n"
@@ -115,7 +123,7 @@ VOC_INDICES = np.array([0, 5, 9, 15, 255], np.uint8)  # background, bottle, chai
 def voc_pair(shape: tuple[int, int], seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices, colour-coded image): index VOC_INDICES[i] is drawn in code colour i."""
     codes = blocky_mask(np.random.default_rng(seed), shape, 4)
-    codes[shape[0] // 3: shape[0] // 3 + 3] = 4  # a void band, as VOC draws around objects
+    codes[shape[0] // 3 : shape[0] // 3 + 3] = 4  # a void band, as VOC draws around objects
     return VOC_INDICES[codes], colour_coded(codes)
 
 
@@ -282,8 +290,7 @@ def test_six_channel_tiff_keeps_every_channel_warped_by_one_matrix(tmp_path, cli
         covered = labels != fill
         assert (~covered).any() and covered.mean() > 0.5
         for c in range(6):
-            np.testing.assert_array_equal(got[..., c][covered], codes[labels[covered], c],
-                                          err_msg=f"channel {c}")
+            np.testing.assert_array_equal(got[..., c][covered], codes[labels[covered], c], err_msg=f"channel {c}")
             assert (got[..., c][~covered] == 0).all()
 
 
@@ -345,8 +352,13 @@ def test_exif_rotated_jpeg_is_used_as_displayed_and_written_without_the_tag(tmp_
     assert shown.shape[:2] == DISPLAYED
     assert_aligned_blurred(shown, mask, 1, "source as displayed")
     out = tmp_path / "out"
-    rcp = recipe(tmp_path, interpolation="linear", border="{image_fill: 255, mask_fill: 7}",
-                 output="{jpeg_quality: 100}", extra="keep_original: true\n")
+    rcp = recipe(
+        tmp_path,
+        interpolation="linear",
+        border="{image_fill: 255, mask_fill: 7}",
+        output="{jpeg_quality: 100}",
+        extra="keep_original: true\n",
+    )
 
     result = expand(cli, rcp, in_dir, out)
 
@@ -369,8 +381,14 @@ def test_mask_of_the_stored_size_uses_the_stored_pixels(tmp_path, cli):
     write_png(in_dir / "masks" / "photo.png", mask)
     out = tmp_path / "out"
 
-    result = expand(cli, recipe(tmp_path, interpolation="linear", border="{image_fill: 255, mask_fill: 7}",
-                                output="{jpeg_quality: 100}"), in_dir, out)
+    result = expand(
+        cli,
+        recipe(
+            tmp_path, interpolation="linear", border="{image_fill: 255, mask_fill: 7}", output="{jpeg_quality: 100}"
+        ),
+        in_dir,
+        out,
+    )
 
     assert result.exit_code == 0, result.output
     for row in read_manifest(out):
@@ -434,8 +452,7 @@ def test_alpha_channel_is_kept_and_photometric_ops_leave_it_alone(tmp_path, cli)
     image = np.dstack([colour_coded(mask) // 2 + 40, alpha])  # BGRA
     write_png(in_dir / "images" / "a.png", image)
     write_png(in_dir / "masks" / "a.png", mask)
-    tone = ("  - brightness: {range: [0.15, 0.15]}\n  - contrast: {range: [1.3, 1.3]}\n"
-            "  - gamma: {range: [0.7, 0.7]}\n")
+    tone = "  - brightness: {range: [0.15, 0.15]}\n  - contrast: {range: [1.3, 1.3]}\n  - gamma: {range: [0.7, 0.7]}\n"
     out = tmp_path / "tone"
 
     result = expand(cli, recipe(tmp_path, copies=1, transforms=tone), in_dir, out)
@@ -485,7 +502,7 @@ def test_grayscale_image_stored_as_rgb(tmp_path, cli):
 
 
 def test_file_names_with_spaces_and_non_ascii_characters(tmp_path, cli):
-    keys = {"café au lait": (30, 40), "naïve/日本 語": (36, 30), "a,b\"c": (20, 24)}
+    keys = {"café au lait": (30, 40), "naïve/日本 語": (36, 30), 'a,b"c': (20, 24)}
     in_dir = make_dataset(tmp_path / "in", keys)
     out = tmp_path / "out"
     rcp = recipe(tmp_path, copies=2)
@@ -573,14 +590,18 @@ def test_a_symlink_loop_does_not_hang(tmp_path):
 def test_tif_image_and_mask_formats_round_trip(tmp_path, cli, mask_dtype):
     in_dir = tmp_path / "in"
     codes = blocky_mask(np.random.default_rng(50), (36, 44), 5)
-    lut = np.array([0, 3, 90, 200, 250], mask_dtype) if mask_dtype == np.uint8 else \
-        np.array([0, 3, 900, 2000, 50000], mask_dtype)
+    lut = (
+        np.array([0, 3, 90, 200, 250], mask_dtype)
+        if mask_dtype == np.uint8
+        else np.array([0, 3, 900, 2000, 50000], mask_dtype)
+    )
     mask = lut[codes]
     write_png(in_dir / "images" / "t.png", colour_coded(codes))
     write_png(in_dir / "masks" / "t.png", mask)
     fill = 7
-    rcp = recipe(tmp_path, border=f"{{image_fill: 255, mask_fill: {fill}}}",
-                 output="{image_format: tif, mask_format: tif}")
+    rcp = recipe(
+        tmp_path, border=f"{{image_fill: 255, mask_fill: {fill}}}", output="{image_format: tif, mask_format: tif}"
+    )
     out = tmp_path / "out"
 
     result = expand(cli, rcp, in_dir, out)

@@ -39,8 +39,7 @@ from segaug_cli.errors import RecipeError
 
 SHAPE = (24, 32)
 MASK = blocky_mask(np.random.default_rng(0), SHAPE, 4)
-RECIPE = ("seed: 1\ncopies: 1\ntransforms:\n  - rotate: {degrees: [-20, 20]}\n"
-          "  - brightness: {range: [-0.1, 0.1]}\n")
+RECIPE = "seed: 1\ncopies: 1\ntransforms:\n  - rotate: {degrees: [-20, 20]}\n  - brightness: {range: [-0.1, 0.1]}\n"
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -79,14 +78,30 @@ VALID = {
     ".pgm": _encoded(".pgm", MASK),
     ".webp": _encoded(".webp", colour_coded(MASK)),
 }
-VALID_MASKS = {".png": _encoded(".png", MASK), ".tif": _tiff(MASK.astype(np.uint16) * 300),
-               ".bmp": _encoded(".bmp", MASK)}
+VALID_MASKS = {
+    ".png": _encoded(".png", MASK),
+    ".tif": _tiff(MASK.astype(np.uint16) * 300),
+    ".bmp": _encoded(".bmp", MASK),
+}
 PALETTE_MASK = _palette_png(MASK)
 SIGNATURES = [
-    b"", b"\x89PNG\r\n\x1a\n", _png_header(32, 24, 3, 8), _png_header(30000, 30000, 3, 8),
-    _png_header(32, 24, 0, 16), _png_header(65535, 1, 2, 8), b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00",
-    b"II*\x00", b"MM\x00*", b"II+\x00", b"BM", b"P5\n32 24\n255\n", b"P6\n", b"RIFF\x00\x00\x00\x00WEBPVP8 ",
-    b"#?RADIANCE\n", b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"v/1\x01",
+    b"",
+    b"\x89PNG\r\n\x1a\n",
+    _png_header(32, 24, 3, 8),
+    _png_header(30000, 30000, 3, 8),
+    _png_header(32, 24, 0, 16),
+    _png_header(65535, 1, 2, 8),
+    b"\xff\xd8\xff\xe1\x00\x10Exif\x00\x00",
+    b"II*\x00",
+    b"MM\x00*",
+    b"II+\x00",
+    b"BM",
+    b"P5\n32 24\n255\n",
+    b"P6\n",
+    b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+    b"#?RADIANCE\n",
+    b"\x00\x00\x00\x0cjP  \r\n\x87\n",
+    b"v/1\x01",
 ]
 
 
@@ -169,8 +184,9 @@ def _invoke(root: Path, in_dir: Path, out: Path):
     from click.testing import CliRunner
 
     rcp = write_recipe(root / "r.yaml", RECIPE)
-    return CliRunner().invoke(main, ["expand", str(rcp), str(in_dir), str(out), "--workers", "1"],
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        main, ["expand", str(rcp), str(in_dir), str(out), "--workers", "1"], catch_exceptions=False
+    )
 
 
 @settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -184,15 +200,13 @@ def test_random_bytes_in_a_real_process_pool_never_hang(image, mask):
         write_png(in_dir / "masks" / "y.png", MASK)
         out = root / "out"
         started = time.monotonic()
-        done = run_segaug("expand", write_recipe(root / "r.yaml", RECIPE), in_dir, out, "--workers", "2",
-                          timeout=60)
+        done = run_segaug("expand", write_recipe(root / "r.yaml", RECIPE), in_dir, out, "--workers", "2", timeout=60)
         assert time.monotonic() - started < 60
         assert "Traceback" not in done.stderr
         assert done.returncode in (0, 1), done.stderr
         errors = error_lines(done.stderr)
         named = sorted(e.split(": ")[1] for e in errors)  # one line per failed pair, naming it
-        assert named in ([], ["images/x.png"], ["images/y.tif"], ["images/x.png", "images/y.tif"]), \
-            done.stderr
+        assert named in ([], ["images/x.png"], ["images/y.tif"], ["images/x.png", "images/y.tif"]), done.stderr
         assert bool(errors) == (done.returncode == 1)
         assert "images/good_aug0.png" in output_files(out, "images")
     finally:
@@ -203,19 +217,43 @@ def test_random_bytes_in_a_real_process_pool_never_hang(image, mask):
 # Recipes
 # ---------------------------------------------------------------------------------------------
 
-KEYS = [*recipe.TOP_KEYS, *recipe.OPS, "p", "degrees", "range", "fraction", "images", "masks", "mask_suffix",
-        "image_format", "mask_format", "jpeg_quality", "png_compression", "mode", "image_fill", "mask_fill",
-        "lo", "hi", "<<"]
+KEYS = [
+    *recipe.TOP_KEYS,
+    *recipe.OPS,
+    "p",
+    "degrees",
+    "range",
+    "fraction",
+    "images",
+    "masks",
+    "mask_suffix",
+    "image_format",
+    "mask_format",
+    "jpeg_quality",
+    "png_compression",
+    "mode",
+    "image_fill",
+    "mask_fill",
+    "lo",
+    "hi",
+    "<<",
+]
 SCALARS = (
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True, allow_infinity=True)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=12)
-    | st.sampled_from([*recipe.INTERPOLATIONS, *recipe.BORDER_MODES, "png", "tif", "jpg", "same", "../x",
-                      "/etc", "..", "a\nb"])
+    | st.sampled_from(
+        [*recipe.INTERPOLATIONS, *recipe.BORDER_MODES, "png", "tif", "jpg", "same", "../x", "/etc", "..", "a\nb"]
+    )
 )
 DOCUMENTS = st.recursive(
     SCALARS,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8) | st.integers(), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8) | st.integers(), children, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -253,13 +291,71 @@ def test_random_recipe_documents_give_a_recipe_or_a_recipe_error(doc):
 
 
 FRAGMENTS = [
-    "seed: ", "copies: ", "transforms:", "\n  - ", "rotate: ", "{degrees: ", "[", "]", "{", "}", ", ", ": ",
-    "\n", "  ", "- ", "!!python/object/apply:os.system ['true']", "!!python/name:os.system", "!!binary ",
-    "!!float ", "!!int ", "!!str ", "!!set ", "!!omap ", "!!timestamp ", "!custom ", "!<tag:x,2000:y> ",
-    "&a ", "*a", "*b", "<<: *a", "? ", "|\n", ">\n", "'", '"', "%YAML 1.1\n", "%TAG ! tag:x,2000:\n", "---\n",
-    "...\n", '"\\n"', "'\n\n'",
-    "#", "\t", "\x00", "\ufeff", "\\", ".nan", ".inf", "-.inf", "1e308", "1e400", "0x1F", "0o17", "12:30:00",
-    "2001-12-14", "~", "null", "yes", "on", "=", "p: 0.5", "hflip", "border: ", "mask_fill: ", "[255, 0, 0]",
+    "seed: ",
+    "copies: ",
+    "transforms:",
+    "\n  - ",
+    "rotate: ",
+    "{degrees: ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ", ",
+    ": ",
+    "\n",
+    "  ",
+    "- ",
+    "!!python/object/apply:os.system ['true']",
+    "!!python/name:os.system",
+    "!!binary ",
+    "!!float ",
+    "!!int ",
+    "!!str ",
+    "!!set ",
+    "!!omap ",
+    "!!timestamp ",
+    "!custom ",
+    "!<tag:x,2000:y> ",
+    "&a ",
+    "*a",
+    "*b",
+    "<<: *a",
+    "? ",
+    "|\n",
+    ">\n",
+    "'",
+    '"',
+    "%YAML 1.1\n",
+    "%TAG ! tag:x,2000:\n",
+    "---\n",
+    "...\n",
+    '"\\n"',
+    "'\n\n'",
+    "#",
+    "\t",
+    "\x00",
+    "\ufeff",
+    "\\",
+    ".nan",
+    ".inf",
+    "-.inf",
+    "1e308",
+    "1e400",
+    "0x1F",
+    "0o17",
+    "12:30:00",
+    "2001-12-14",
+    "~",
+    "null",
+    "yes",
+    "on",
+    "=",
+    "p: 0.5",
+    "hflip",
+    "border: ",
+    "mask_fill: ",
+    "[255, 0, 0]",
 ]
 
 
@@ -281,15 +377,22 @@ def test_random_yaml_text_gives_a_recipe_or_a_recipe_error(text):
     _parse_cleanly(text)
 
 
-LEVELS = ["&a0 [x, x, x, x, x, x, x, x, x]"] + [
-    f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)
-]
+LEVELS = ["&a0 [x, x, x, x, x, x, x, x, x]"] + [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
 BILLION_LAUGHS = "[" + ", ".join(LEVELS) + "]"  # nine levels of nine aliases: 9**9 leaves once expanded
 
 
-@pytest.mark.parametrize("where", ["seed: {}", "interpolation: {}", "border: {{image_fill: [{}]}}",
-                                   "border: {{mask_fill: {}}}", "transforms: [{{rotate: {{degrees: {}}}}}]",
-                                   "inputs: {{images: {}}}", "transforms: {}"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "seed: {}",
+        "interpolation: {}",
+        "border: {{image_fill: [{}]}}",
+        "border: {{mask_fill: {}}}",
+        "transforms: [{{rotate: {{degrees: {}}}}}]",
+        "inputs: {{images: {}}}",
+        "transforms: {}",
+    ],
+)
 def test_exponential_aliases_are_refused_quickly(tmp_path, where):
     """A 'billion laughs' document where a value is checked (and quoted in the message): refused in a
     moment, in one line, without expanding it."""

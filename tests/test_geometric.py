@@ -49,10 +49,18 @@ def _image(shape: tuple[int, int], channels: int, dtype=np.uint8, seed: int = 0)
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("builder", [
-    lambda s: g.identity(), lambda s: g.rotate(17, s), lambda s: g.scale(1.3, s), lambda s: g.shear(8, s),
-    lambda s: g.translate(0.1, -0.2, s), g.hflip, g.vflip,
-])
+@pytest.mark.parametrize(
+    "builder",
+    [
+        lambda s: g.identity(),
+        lambda s: g.rotate(17, s),
+        lambda s: g.scale(1.3, s),
+        lambda s: g.shear(8, s),
+        lambda s: g.translate(0.1, -0.2, s),
+        g.hflip,
+        g.vflip,
+    ],
+)
 def test_builders_return_3x3_float64_affine(builder):
     m = builder((6, 9))
     assert m.shape == (3, 3)
@@ -284,8 +292,7 @@ def test_warp_mask_never_blends_labels_at_half_pixel_shifts():
     assert set(np.unique(out)) <= {0, 10, 200}
 
 
-@pytest.mark.parametrize(("dtype", "fill"),
-                         [(np.uint8, 0), (np.uint8, 255), (np.uint16, 300), (np.uint16, 65535)])
+@pytest.mark.parametrize(("dtype", "fill"), [(np.uint8, 0), (np.uint8, 255), (np.uint16, 300), (np.uint16, 65535)])
 @pytest.mark.parametrize("shape", [(5, 8), (6, 7)])
 def test_warp_mask_constant_border_fills_exactly_fill(shape, dtype, fill):
     h, w = shape

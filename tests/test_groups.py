@@ -46,8 +46,9 @@ def _number(spec: recipes.ParamSpec, bounds=None):
     if bounds:
         return st.floats(*bounds)
     if spec.integer:
-        return st.integers(math.ceil(spec.lo) + (1 if spec.open_lo and float(spec.lo).is_integer() else 0),
-                           math.floor(spec.hi))
+        return st.integers(
+            math.ceil(spec.lo) + (1 if spec.open_lo and float(spec.lo).is_integer() else 0), math.floor(spec.hi)
+        )
     return st.floats(spec.lo, spec.hi, exclude_min=spec.open_lo, allow_nan=False, allow_infinity=False)
 
 
@@ -129,8 +130,11 @@ def _cases(draw, names=LEAVES):
         labels.append(draw(st.integers(256, top)))  # 16-bit masks hold labels above 255
     data = {
         "interpolation": draw(st.sampled_from(recipes.INTERPOLATIONS)),
-        "border": {"mode": draw(st.sampled_from(recipes.BORDER_MODES)), "mask_fill": draw(st.integers(0, top)),
-                   "image_fill": draw(st.integers(0, 255))},
+        "border": {
+            "mode": draw(st.sampled_from(recipes.BORDER_MODES)),
+            "mask_fill": draw(st.integers(0, top)),
+            "image_fill": draw(st.integers(0, 255)),
+        },
         "transforms": draw(_transforms(names)),
     }
     rcp = recipes.parse(json.dumps(data))  # every generated recipe must be valid
@@ -199,11 +203,16 @@ def test_every_op_is_valid_with_its_defaults():
 # ---------------------------------------------------------------------------------------------
 
 NESTED = [
-    {"one_of": {"weights": [1, 2, 1], "ops": [
-        {"rotate": {}},
-        {"some_of": {"n": [1, 2], "ops": [{"elastic": {}}, {"perspective": {}}, {"hsv": {}}]}},
-        {"one_of": {"ops": [{"rot90": {}}, {"noise": {}}], "p": 0.7}},
-    ]}},
+    {
+        "one_of": {
+            "weights": [1, 2, 1],
+            "ops": [
+                {"rotate": {}},
+                {"some_of": {"n": [1, 2], "ops": [{"elastic": {}}, {"perspective": {}}, {"hsv": {}}]}},
+                {"one_of": {"ops": [{"rot90": {}}, {"noise": {}}], "p": 0.7}},
+            ],
+        }
+    },
     {"crop": {"size": [24, 24]}},
     {"some_of": {"n": [0, 2], "ops": [{"grid_distortion": {}}, {"jpeg": {}}, {"blur": {}}], "p": 0.8}},
 ]
@@ -287,11 +296,14 @@ def test_some_of_fixed_n_and_members_own_p():
         assert _leaves(draws) == [name for i, name in ((1, "vflip"), (2, "rot90")) if i in chosen]
 
 
-@pytest.mark.parametrize("group", [
-    {"one_of": {"p": 0, "ops": ["hflip", {"rotate": {}}, {"hsv": {}}]}},
-    {"some_of": {"p": 0, "n": 3, "ops": [{"elastic": {}}, {"crop": {"size": [10, 10]}}, {"noise": {}}]}},
-    {"one_of": {"ops": [{"some_of": {"p": 0, "n": 1, "ops": ["vflip"]}}]}},
-])
+@pytest.mark.parametrize(
+    "group",
+    [
+        {"one_of": {"p": 0, "ops": ["hflip", {"rotate": {}}, {"hsv": {}}]}},
+        {"some_of": {"p": 0, "n": 3, "ops": [{"elastic": {}}, {"crop": {"size": [10, 10]}}, {"noise": {}}]}},
+        {"one_of": {"ops": [{"some_of": {"p": 0, "n": 1, "ops": ["vflip"]}}]}},
+    ],
+)
 def test_group_with_p_zero_applies_none_of_its_members(group):
     rcp = _parse([group])
     image, mask = _pair()
@@ -305,11 +317,17 @@ def test_group_with_p_zero_applies_none_of_its_members(group):
 
 def _with(group_p=1.0, member_p=1.0, inner_p=0.5, weights=(1, 1)) -> list:
     return [
-        {"some_of": {"p": group_p, "n": [1, 2], "ops": [
-            {"rotate": {"p": member_p}},
-            {"one_of": {"weights": list(weights), "ops": [{"elastic": {"p": inner_p}}, "hflip"]}},
-            {"hsv": {}},
-        ]}},
+        {
+            "some_of": {
+                "p": group_p,
+                "n": [1, 2],
+                "ops": [
+                    {"rotate": {"p": member_p}},
+                    {"one_of": {"weights": list(weights), "ops": [{"elastic": {"p": inner_p}}, "hflip"]}},
+                    {"hsv": {}},
+                ],
+            }
+        },
         {"rotate": {}},
         {"crop": {"size": [20, 20]}},
         {"perspective": {}},
@@ -322,10 +340,18 @@ def _member_values(d) -> list:
     return [v for c in d.children for v in ([c.values] if c.kind != "group" else _member_values(c))]
 
 
-@pytest.mark.parametrize("change", [
-    {"member_p": 0.0}, {"member_p": 0.3}, {"inner_p": 0.0}, {"inner_p": 1.0}, {"group_p": 0.0},
-    {"weights": (5, 1)}, {"weights": (0, 1)},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"member_p": 0.0},
+        {"member_p": 0.3},
+        {"inner_p": 0.0},
+        {"inner_p": 1.0},
+        {"group_p": 0.0},
+        {"weights": (5, 1)},
+        {"weights": (0, 1)},
+    ],
+)
 def test_changing_p_or_weights_in_a_group_does_not_shift_later_draws(change):
     base, changed = _parse(_with()), _parse(_with(**change))
     differs = 0

@@ -64,7 +64,11 @@ def job(tmp_path_factory):
 def start_expand(recipe: Path, in_dir: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "segaug_cli", "expand", str(recipe), str(in_dir), str(out), "--workers", "2"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 

@@ -32,9 +32,15 @@ def job(tmp_path_factory):
 def interrupt_at(point: str, workers: int, recipe: Path, in_dir: Path, out: Path, tmp_path: Path):
     marker = tmp_path / "paused"
     env = {**os.environ, "SEGAUG_TEST_PAUSE_AT": point, "SEGAUG_TEST_PAUSE_FILE": str(marker)}
-    proc = subprocess.Popen([sys.executable, "-m", "segaug_cli", "expand", str(recipe), str(in_dir), str(out),
-                             "--workers", str(workers)], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segaug_cli", "expand", str(recipe), str(in_dir), str(out), "--workers", str(workers)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while not marker.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -70,9 +76,15 @@ def test_ctrl_c_during_check_exits_130_with_one_line(job, tmp_path):
     assert run_segaug("expand", recipe, in_dir, out, "--workers", "1").returncode == 0
     marker = tmp_path / "paused"
     env = {**os.environ, "SEGAUG_TEST_PAUSE_AT": "checking", "SEGAUG_TEST_PAUSE_FILE": str(marker)}
-    proc = subprocess.Popen([sys.executable, "-m", "segaug_cli", "check", str(recipe), str(in_dir), str(out)],
-                            cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segaug_cli", "check", str(recipe), str(in_dir), str(out)],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)

@@ -20,8 +20,27 @@ from segaug_cli.labels import (
     threshold_mask,
 )
 
-CITYSCAPES = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12, 26: 13,
-              27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+CITYSCAPES = {
+    7: 0,
+    8: 1,
+    11: 2,
+    12: 3,
+    13: 4,
+    17: 5,
+    19: 6,
+    20: 7,
+    21: 8,
+    22: 9,
+    23: 10,
+    24: 11,
+    25: 12,
+    26: 13,
+    27: 14,
+    28: 15,
+    31: 16,
+    32: 17,
+    33: 18,
+}
 POTSDAM = {"#ffffff": 0, "#0000ff": 1, "#00ffff": 2, "#00ff00": 3, "#ffff00": 4, "#ff0000": 5}
 
 
@@ -68,10 +87,12 @@ def test_a_map_key_beyond_uint8_is_never_met_by_an_8_bit_mask():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from([np.uint8, np.uint16]),
-       st.dictionaries(st.integers(0, 300), st.integers(0, 300), max_size=8),
-       st.one_of(st.none(), st.integers(0, 300)),
-       st.lists(st.integers(0, 300), min_size=1, max_size=30))
+@given(
+    st.sampled_from([np.uint8, np.uint16]),
+    st.dictionaries(st.integers(0, 300), st.integers(0, 300), max_size=8),
+    st.one_of(st.none(), st.integers(0, 300)),
+    st.lists(st.integers(0, 300), min_size=1, max_size=30),
+)
 def test_map_equals_a_dictionary_lookup_per_pixel(dtype, table, default, values):
     mask = np.array(values, np.int64) % (256 if dtype == np.uint8 else 65536)
     mask = mask.astype(dtype).reshape(1, -1)
@@ -84,8 +105,10 @@ def test_map_equals_a_dictionary_lookup_per_pixel(dtype, table, default, values)
 def test_map_needs_a_label_mask():
     with pytest.raises(PairError) as info:
         map_labels(np.zeros((2, 2, 3), np.uint8), {1: 0})
-    assert str(info.value) == ("labels.map needs a label mask (one channel, uint8 or uint16), got 3 channels, "
-                               "uint8; a colour-coded mask takes labels.colors")
+    assert str(info.value) == (
+        "labels.map needs a label mask (one channel, uint8 or uint16), got 3 channels, "
+        "uint8; a colour-coded mask takes labels.colors"
+    )
 
 
 def test_the_source_mask_is_not_changed():
@@ -159,16 +182,20 @@ def test_colours_of_a_tall_mask_cross_the_row_bands():
     assert out.labels[:, 0].tolist() == [1, 0] * 350 and out.unlisted == 350 * 3
 
 
-@pytest.mark.parametrize(("array", "got"), [
-    (np.zeros((2, 2), np.uint8), "one channel, uint8"),
-    (np.zeros((2, 2, 3), np.uint16), "3 channels, uint16"),
-    (np.zeros((2, 2, 4), np.uint8), "4 channels, uint8"),
-])
+@pytest.mark.parametrize(
+    ("array", "got"),
+    [
+        (np.zeros((2, 2), np.uint8), "one channel, uint8"),
+        (np.zeros((2, 2, 3), np.uint16), "3 channels, uint16"),
+        (np.zeros((2, 2, 4), np.uint8), "4 channels, uint8"),
+    ],
+)
 def test_colours_need_an_8_bit_colour_mask(array, got):
     with pytest.raises(PairError) as info:
         colors_to_labels(array, {(0, 0, 0): 0})
-    assert str(info.value) == (f"labels.colors needs an 8-bit colour mask (3 channels), got {got}; "
-                               "a label mask takes labels.map")
+    assert str(info.value) == (
+        f"labels.colors needs an 8-bit colour mask (3 channels), got {got}; a label mask takes labels.map"
+    )
 
 
 # --- threshold --------------------------------------------------------------------------------------------
@@ -211,54 +238,87 @@ def test_parse_other_conversions():
     assert parse_labels({"map": {1: 0}, "reduce_zero_label": False}).table == ((1, 0),)
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ({"map": {-1: 0}}, "labels.map.-1: -1 is not a label (a whole number from 0 to 65535)"),
-    ({"map": {65536: 0}}, "labels.map.65536: 65536 is not a label (a whole number from 0 to 65535)"),
-    ({"map": {"7": 0}}, "labels.map.7: '7' is not a label (a whole number from 0 to 65535)"),
-    ({"map": {1.5: 0}}, "labels.map.1.5: 1.5 is not a label (a whole number from 0 to 65535)"),
-    ({"map": {True: 0}}, "labels.map.True: True is not a label (a whole number from 0 to 65535)"),
-    ({"map": {7: 70000}}, "labels.map.7: maps to 70000, which is not a label (0 to 65535)"),
-    ({"map": {7: None}}, "labels.map.7: maps to None, which is not a label (0 to 65535)"),
-    ({"map": {}}, "labels.map: must be a mapping of label to label, e.g. {7: 0, 8: 1}, got {}"),
-    ({"map": [7, 0]}, "labels.map: must be a mapping of label to label, e.g. {7: 0, 8: 1}, got [7, 0]"),
-    ({"map": {7: 0}, "default": "ignore"}, "labels.default: must be a label from 0 to 65535 or keep, got 'ignore'"),
-    ({"map": {7: 0}, "default": -1}, "labels.default: must be a label from 0 to 65535 or keep, got -1"),
-    ({"colors": {"#fff": 0}}, "labels.colors.#fff: '#fff' is not a colour; write #rrggbb (six hex digits, "
-                              "quoted in YAML, where # starts a comment) or [R, G, B]"),
-    ({"colors": {"ffffff": 0}}, "labels.colors.ffffff: 'ffffff' is not a colour; write #rrggbb (six hex digits, "
-                                "quoted in YAML, where # starts a comment) or [R, G, B]"),
-    ({"colors": {"#gggggg": 0}}, "labels.colors.#gggggg: '#gggggg' is not a colour; write #rrggbb (six hex "
-                                 "digits, quoted in YAML, where # starts a comment) or [R, G, B]"),
-    ({"colors": {(256, 0, 0): 0}}, "labels.colors.(256, 0, 0): (256, 0, 0) is not a colour; write #rrggbb or "
-                                   "[R, G, B] with each of R, G, B from 0 to 255"),
-    ({"colors": {7: 0}}, "labels.colors.7: 7 is not a colour; write #rrggbb or [R, G, B] with each of R, G, B "
-                         "from 0 to 255"),
-    ({"colors": {"#FFFFFF": 0, "#ffffff": 1}}, "labels.colors.#ffffff: the colour #ffffff is given twice "
-                                               "(also as '#FFFFFF')"),
-    ({"colors": {"#0000ff": 1, (0, 0, 255): 2}}, "labels.colors.(0, 0, 255): the colour #0000ff is given twice "
-                                                 "(also as '#0000ff')"),
-    ({"colors": {"#0000ff": -1}}, "labels.colors.#0000ff: maps to -1, which is not a label (0 to 65535)"),
-    ({"colors": {"#0000ff": 1}, "default": "keep"},
-     "labels.default: must be a label from 0 to 65535 (keep applies to map only: a colour has no label to keep), "
-     "got 'keep'"),
-    ({"map": {7: 0}, "colors": {"#ffffff": 0}}, "labels.colors: cannot be combined with labels.map; "
-                                                "use one conversion per recipe"),
-    ({"map": {7: 0}, "reduce_zero_label": True}, "labels.reduce_zero_label: cannot be combined with labels.map; "
-                                                 "use one conversion per recipe"),
-    ({"colors": {"#ffffff": 0}, "threshold": 128}, "labels.threshold: cannot be combined with labels.colors; "
-                                                   "use one conversion per recipe"),
-    ({"threshold": 128, "default": 0}, "labels.default: applies to map and colors only"),
-    ({"reduce_zero_label": True, "default": 0}, "labels.default: applies to map and colors only"),
-    ({"reduce_zero_label": "yes"}, "labels.reduce_zero_label: must be true or false, got 'yes'"),
-    ({"threshold": 0}, "labels.threshold: must be a whole number from 1 to 65535 (pixels >= it become 1), got 0"),
-    ({"threshold": 0.5}, "labels.threshold: must be a whole number from 1 to 65535 (pixels >= it become 1), "
-                         "got 0.5"),
-    ({"default": 255}, "labels: needs one of map, reduce_zero_label, colors, threshold"),
-    ({}, "labels: needs one of map, reduce_zero_label, colors, threshold"),
-    ({"mapping": {7: 0}}, "labels.mapping: unknown key; expected one of map, default, reduce_zero_label, colors, "
-                          "threshold"),
-    ([7, 0], "labels: must be a mapping with one of map, reduce_zero_label, colors, threshold, got [7, 0]"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"map": {-1: 0}}, "labels.map.-1: -1 is not a label (a whole number from 0 to 65535)"),
+        ({"map": {65536: 0}}, "labels.map.65536: 65536 is not a label (a whole number from 0 to 65535)"),
+        ({"map": {"7": 0}}, "labels.map.7: '7' is not a label (a whole number from 0 to 65535)"),
+        ({"map": {1.5: 0}}, "labels.map.1.5: 1.5 is not a label (a whole number from 0 to 65535)"),
+        ({"map": {True: 0}}, "labels.map.True: True is not a label (a whole number from 0 to 65535)"),
+        ({"map": {7: 70000}}, "labels.map.7: maps to 70000, which is not a label (0 to 65535)"),
+        ({"map": {7: None}}, "labels.map.7: maps to None, which is not a label (0 to 65535)"),
+        ({"map": {}}, "labels.map: must be a mapping of label to label, e.g. {7: 0, 8: 1}, got {}"),
+        ({"map": [7, 0]}, "labels.map: must be a mapping of label to label, e.g. {7: 0, 8: 1}, got [7, 0]"),
+        ({"map": {7: 0}, "default": "ignore"}, "labels.default: must be a label from 0 to 65535 or keep, got 'ignore'"),
+        ({"map": {7: 0}, "default": -1}, "labels.default: must be a label from 0 to 65535 or keep, got -1"),
+        (
+            {"colors": {"#fff": 0}},
+            "labels.colors.#fff: '#fff' is not a colour; write #rrggbb (six hex digits, "
+            "quoted in YAML, where # starts a comment) or [R, G, B]",
+        ),
+        (
+            {"colors": {"ffffff": 0}},
+            "labels.colors.ffffff: 'ffffff' is not a colour; write #rrggbb (six hex digits, "
+            "quoted in YAML, where # starts a comment) or [R, G, B]",
+        ),
+        (
+            {"colors": {"#gggggg": 0}},
+            "labels.colors.#gggggg: '#gggggg' is not a colour; write #rrggbb (six hex "
+            "digits, quoted in YAML, where # starts a comment) or [R, G, B]",
+        ),
+        (
+            {"colors": {(256, 0, 0): 0}},
+            "labels.colors.(256, 0, 0): (256, 0, 0) is not a colour; write #rrggbb or "
+            "[R, G, B] with each of R, G, B from 0 to 255",
+        ),
+        (
+            {"colors": {7: 0}},
+            "labels.colors.7: 7 is not a colour; write #rrggbb or [R, G, B] with each of R, G, B from 0 to 255",
+        ),
+        (
+            {"colors": {"#FFFFFF": 0, "#ffffff": 1}},
+            "labels.colors.#ffffff: the colour #ffffff is given twice (also as '#FFFFFF')",
+        ),
+        (
+            {"colors": {"#0000ff": 1, (0, 0, 255): 2}},
+            "labels.colors.(0, 0, 255): the colour #0000ff is given twice (also as '#0000ff')",
+        ),
+        ({"colors": {"#0000ff": -1}}, "labels.colors.#0000ff: maps to -1, which is not a label (0 to 65535)"),
+        (
+            {"colors": {"#0000ff": 1}, "default": "keep"},
+            "labels.default: must be a label from 0 to 65535 (keep applies to map only: a colour has no label "
+            "to keep), got 'keep'",
+        ),
+        (
+            {"map": {7: 0}, "colors": {"#ffffff": 0}},
+            "labels.colors: cannot be combined with labels.map; use one conversion per recipe",
+        ),
+        (
+            {"map": {7: 0}, "reduce_zero_label": True},
+            "labels.reduce_zero_label: cannot be combined with labels.map; use one conversion per recipe",
+        ),
+        (
+            {"colors": {"#ffffff": 0}, "threshold": 128},
+            "labels.threshold: cannot be combined with labels.colors; use one conversion per recipe",
+        ),
+        ({"threshold": 128, "default": 0}, "labels.default: applies to map and colors only"),
+        ({"reduce_zero_label": True, "default": 0}, "labels.default: applies to map and colors only"),
+        ({"reduce_zero_label": "yes"}, "labels.reduce_zero_label: must be true or false, got 'yes'"),
+        ({"threshold": 0}, "labels.threshold: must be a whole number from 1 to 65535 (pixels >= it become 1), got 0"),
+        (
+            {"threshold": 0.5},
+            "labels.threshold: must be a whole number from 1 to 65535 (pixels >= it become 1), got 0.5",
+        ),
+        ({"default": 255}, "labels: needs one of map, reduce_zero_label, colors, threshold"),
+        ({}, "labels: needs one of map, reduce_zero_label, colors, threshold"),
+        (
+            {"mapping": {7: 0}},
+            "labels.mapping: unknown key; expected one of map, default, reduce_zero_label, colors, threshold",
+        ),
+        ([7, 0], "labels: must be a mapping with one of map, reduce_zero_label, colors, threshold, got [7, 0]"),
+    ],
+)
 def test_spec_errors_are_one_line_and_name_the_key(raw, message):
     with pytest.raises(LabelsError) as info:
         parse_labels(raw)
@@ -270,7 +330,9 @@ def test_spec_errors_carry_the_key_path_for_the_recipe_line():
     with pytest.raises(LabelsError) as info:
         parse_labels({"map": {7: 0, 300000: 1}})
     assert (info.value.keys, info.value.message) == (
-        ("map", 300000), "300000 is not a label (a whole number from 0 to 65535)")
+        ("map", 300000),
+        "300000 is not a label (a whole number from 0 to 65535)",
+    )
 
 
 # --- fingerprint text -------------------------------------------------------------------------------------
@@ -281,10 +343,14 @@ def test_text_is_stable_and_changes_with_the_spec():
     assert text == '{"default":255,"map":[[7,0],[8,1]]}'
     assert parse_labels({"map": {7: 0, 8: 1}}).text() == text  # key order does not matter
     others = [
-        parse_labels({"map": {7: 0, 8: 2}}), parse_labels({"map": {7: 0, 8: 1}, "default": 0}),
-        parse_labels({"map": {7: 0, 8: 1}, "default": "keep"}), parse_labels({"reduce_zero_label": True}),
-        parse_labels({"threshold": 128}), parse_labels({"threshold": 127}),
-        parse_labels({"colors": {"#ffffff": 0}}), parse_labels({"colors": {"#ffffff": 1}}),
+        parse_labels({"map": {7: 0, 8: 2}}),
+        parse_labels({"map": {7: 0, 8: 1}, "default": 0}),
+        parse_labels({"map": {7: 0, 8: 1}, "default": "keep"}),
+        parse_labels({"reduce_zero_label": True}),
+        parse_labels({"threshold": 128}),
+        parse_labels({"threshold": 127}),
+        parse_labels({"colors": {"#ffffff": 0}}),
+        parse_labels({"colors": {"#ffffff": 1}}),
     ]
     texts = [text] + [spec.text() for spec in others]
     assert len(set(texts)) == len(texts)

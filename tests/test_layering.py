@@ -11,8 +11,9 @@ import pytest
 from conftest import REPO
 
 PACKAGE = REPO / "segaug_cli"
-MODULES = sorted(p.relative_to(REPO).with_suffix("").as_posix().replace("/", ".")
-                 for p in PACKAGE.rglob("*.py"))  # segaug_cli/__init__.py is segaug_cli.__init__
+MODULES = sorted(
+    p.relative_to(REPO).with_suffix("").as_posix().replace("/", ".") for p in PACKAGE.rglob("*.py")
+)  # segaug_cli/__init__.py is segaug_cli.__init__
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 
 
@@ -63,9 +64,17 @@ def short(module: str) -> str:
 
 
 def test_the_walk_sees_the_package():
-    assert {"segaug_cli.cli", "segaug_cli.engine", "segaug_cli.sampling", "segaug_cli.recipe.__init__",
-            "segaug_cli.recipe.parse", "segaug_cli.ops.spec", "segaug_cli.ops.affine",
-            "segaug_cli.transforms.geometric", "segaug_cli.transforms.photometric"} <= set(MODULES)
+    assert {
+        "segaug_cli.cli",
+        "segaug_cli.engine",
+        "segaug_cli.sampling",
+        "segaug_cli.recipe.__init__",
+        "segaug_cli.recipe.parse",
+        "segaug_cli.ops.spec",
+        "segaug_cli.ops.affine",
+        "segaug_cli.transforms.geometric",
+        "segaug_cli.transforms.photometric",
+    } <= set(MODULES)
     # The rules below hold only if the import finder sees what is there.
     assert {"click", "tqdm"} <= roots("segaug_cli.cli")
     assert "segaug_cli.engine" in imports("segaug_cli.cli")  # a function-level `from . import engine`
@@ -105,40 +114,67 @@ def test_leaf_modules_import_only_the_standard_library(module):
     assert roots(module) <= STDLIB
 
 
-OP_FAMILIES = [m for m in MODULES if m.startswith("segaug_cli.ops.") and m not in ("segaug_cli.ops.__init__",
-                                                                                   "segaug_cli.ops.spec")]
-TRANSFORMS = {"segaug_cli.transforms", "segaug_cli.transforms.geometric", "segaug_cli.transforms.photometric",
-              "segaug_cli.transforms.fields"}
+OP_FAMILIES = [
+    m
+    for m in MODULES
+    if m.startswith("segaug_cli.ops.") and m not in ("segaug_cli.ops.__init__", "segaug_cli.ops.spec")
+]
+TRANSFORMS = {
+    "segaug_cli.transforms",
+    "segaug_cli.transforms.geometric",
+    "segaug_cli.transforms.photometric",
+    "segaug_cli.transforms.fields",
+}
 SECTION_SPECS = {"segaug_cli.recipe.labelspec", "segaug_cli.recipe.tilespec"}  # standard library and errors only
-RECIPE_BELOW_PARSE = {"segaug_cli.errors", "segaug_cli.ops.spec", "segaug_cli.recipe.checks",
-                      "segaug_cli.recipe.loader", "segaug_cli.recipe.registry", "segaug_cli.recipe.model",
-                      *SECTION_SPECS}
+RECIPE_BELOW_PARSE = {
+    "segaug_cli.errors",
+    "segaug_cli.ops.spec",
+    "segaug_cli.recipe.checks",
+    "segaug_cli.recipe.loader",
+    "segaug_cli.recipe.registry",
+    "segaug_cli.recipe.model",
+    *SECTION_SPECS,
+}
 
 
-@pytest.mark.parametrize(("module", "allowed"), [
-    ("segaug_cli.errors", set()),
-    ("segaug_cli.extensions", set()),
-    ("segaug_cli.atomic", set()),
-    ("segaug_cli.pairing", {"segaug_cli.errors", "segaug_cli.extensions"}),
-    ("segaug_cli.png", set()),
-    ("segaug_cli.codecs", {"segaug_cli", "segaug_cli.png", "segaug_cli.errors", "segaug_cli.extensions"}),
-    ("segaug_cli.fingerprint", {"segaug_cli", "segaug_cli.codecs", "segaug_cli.recipe"}),
-    ("segaug_cli.naming", {"segaug_cli.extensions", "segaug_cli.manifest", "segaug_cli.pairing", "segaug_cli.recipe"}),
-    ("segaug_cli.jobs", {"segaug_cli.manifest", "segaug_cli.pairing", "segaug_cli.recipe"}),
-    ("segaug_cli.executors", {"segaug_cli", "segaug_cli.worker", "segaug_cli.jobs", "segaug_cli.errors"}),
-    ("segaug_cli.ops.spec", set()),  # the vocabulary of op records: below everything that reads them
-    *[(family, {"segaug_cli.ops.spec"} | TRANSFORMS) for family in OP_FAMILIES],
-    ("segaug_cli.recipe.checks", set()),
-    ("segaug_cli.recipe.loader", {"segaug_cli.errors"}),
-    # `from .. import ops` names the root package too (its __init__ holds only __version__)
-    ("segaug_cli.recipe.registry", {"segaug_cli", "segaug_cli.ops", "segaug_cli.ops.spec"}),
-    ("segaug_cli.recipe.model", {"segaug_cli.errors", "segaug_cli.ops.spec", "segaug_cli.recipe.checks",
-                                 "segaug_cli.recipe.registry", *SECTION_SPECS}),
-    *[(spec, {"segaug_cli.errors"}) for spec in sorted(SECTION_SPECS)],
-    ("segaug_cli.recipe.parse", RECIPE_BELOW_PARSE),
-    ("segaug_cli.recipe.__init__", RECIPE_BELOW_PARSE | {"segaug_cli.recipe.parse"}),
-    ("segaug_cli.sampling", {"segaug_cli.recipe", "segaug_cli.ops.spec"}),
-])
+@pytest.mark.parametrize(
+    ("module", "allowed"),
+    [
+        ("segaug_cli.errors", set()),
+        ("segaug_cli.extensions", set()),
+        ("segaug_cli.atomic", set()),
+        ("segaug_cli.pairing", {"segaug_cli.errors", "segaug_cli.extensions"}),
+        ("segaug_cli.png", set()),
+        ("segaug_cli.codecs", {"segaug_cli", "segaug_cli.png", "segaug_cli.errors", "segaug_cli.extensions"}),
+        ("segaug_cli.fingerprint", {"segaug_cli", "segaug_cli.codecs", "segaug_cli.recipe"}),
+        (
+            "segaug_cli.naming",
+            {"segaug_cli.extensions", "segaug_cli.manifest", "segaug_cli.pairing", "segaug_cli.recipe"},
+        ),
+        ("segaug_cli.jobs", {"segaug_cli.manifest", "segaug_cli.pairing", "segaug_cli.recipe"}),
+        ("segaug_cli.executors", {"segaug_cli", "segaug_cli.worker", "segaug_cli.jobs", "segaug_cli.errors"}),
+        ("segaug_cli.ops.spec", set()),  # the vocabulary of op records: below everything that reads them
+        *[(family, {"segaug_cli.ops.spec"} | TRANSFORMS) for family in OP_FAMILIES],
+        ("segaug_cli.recipe.checks", set()),
+        ("segaug_cli.recipe.loader", {"segaug_cli.errors"}),
+        # `from .. import ops` names the root package too (its __init__ holds only __version__)
+        ("segaug_cli.recipe.registry", {"segaug_cli", "segaug_cli.ops", "segaug_cli.ops.spec"}),
+        (
+            "segaug_cli.recipe.model",
+            {
+                "segaug_cli.errors",
+                "segaug_cli.ops.spec",
+                "segaug_cli.recipe.checks",
+                "segaug_cli.recipe.registry",
+                *SECTION_SPECS,
+            },
+        ),
+        *[(spec, {"segaug_cli.errors"}) for spec in sorted(SECTION_SPECS)],
+        ("segaug_cli.recipe.parse", RECIPE_BELOW_PARSE),
+        ("segaug_cli.recipe.__init__", RECIPE_BELOW_PARSE | {"segaug_cli.recipe.parse"}),
+        ("segaug_cli.sampling", {"segaug_cli.recipe", "segaug_cli.ops.spec"}),
+    ],
+)
 def test_lower_layers_import_only_below(module, allowed):
     assert internal(module) <= allowed
 
@@ -158,8 +194,11 @@ def imported_closure(module: str) -> frozenset[str]:
     return frozenset(found)
 
 
-@pytest.mark.parametrize("module", ["segaug_cli.pairing", "segaug_cli.atomic", "segaug_cli.extensions",
-                                    "segaug_cli.manifest", "segaug_cli.errors"], ids=short)
+@pytest.mark.parametrize(
+    "module",
+    ["segaug_cli.pairing", "segaug_cli.atomic", "segaug_cli.extensions", "segaug_cli.manifest", "segaug_cli.errors"],
+    ids=short,
+)
 def test_name_and_file_handling_never_loads_opencv(module):
     # pairing a large IN, or writing a file, must not pay for importing OpenCV (nor need it installed)
     assert not any({"cv2", "numpy"} & roots(m) for m in imported_closure(module))
@@ -176,8 +215,9 @@ def top_level_imports(module: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("module", [m for m in MODULES if m.startswith(("segaug_cli.ops.", "segaug_cli.recipe."))],
-                         ids=short)
+@pytest.mark.parametrize(
+    "module", [m for m in MODULES if m.startswith(("segaug_cli.ops.", "segaug_cli.recipe."))], ids=short
+)
 def test_recipe_and_op_modules_load_no_array_library_on_import(module):
     # every recipe command, `segaug validate` included, imports all of them: NumPy and OpenCV wait
     # for the functions that draw or apply an op
@@ -189,17 +229,22 @@ def test_recipe_and_op_modules_load_no_array_library_on_import(module):
 @pytest.mark.parametrize("module", MODULES, ids=short)
 def test_no_module_imports_random(module):
     assert "random" not in roots(module)
-    assert not any(name in ("numpy.random", "numpy.random.mtrand") or name.startswith("numpy.random.")
-                   for name in imports(module)), "use an explicit np.random.Generator"
+    assert not any(
+        name in ("numpy.random", "numpy.random.mtrand") or name.startswith("numpy.random.") for name in imports(module)
+    ), "use an explicit np.random.Generator"
 
 
 def np_random_attributes(module: str) -> set[str]:
     """Names taken from ``np.random`` / ``numpy.random``, e.g. ``default_rng``."""
     found = set()
     for node in ast.walk(tree(module)):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
-                and node.value.attr == "random" and isinstance(node.value.value, ast.Name)
-                and node.value.value.id in ("np", "numpy")):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "random"
+            and isinstance(node.value.value, ast.Name)
+            and node.value.value.id in ("np", "numpy")
+        ):
             found.add(node.attr)
     return found
 
@@ -228,14 +273,29 @@ def private_reads(module: str) -> list[str]:
         if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
             if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
                 found.append(f"line {node.lineno}: .{node.attr}")
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
-              and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
-              and str(node.args[1].value).startswith("_")):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "getattr"
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+            and str(node.args[1].value).startswith("_")
+        ):
             found.append(f"line {node.lineno}: getattr {node.args[1].value}")
     return found
 
 
-@pytest.mark.parametrize("module", ["segaug_cli.engine", "segaug_cli.executors", "segaug_cli.worker",
-                                    "segaug_cli.store", "segaug_cli.atomic", "segaug_cli.codecs"], ids=short)
+@pytest.mark.parametrize(
+    "module",
+    [
+        "segaug_cli.engine",
+        "segaug_cli.executors",
+        "segaug_cli.worker",
+        "segaug_cli.store",
+        "segaug_cli.atomic",
+        "segaug_cli.codecs",
+    ],
+    ids=short,
+)
 def test_the_engine_and_its_helpers_use_no_private_attributes_of_other_objects(module):
     assert private_reads(module) == []

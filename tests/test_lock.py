@@ -47,8 +47,10 @@ def test_a_second_writer_is_refused_with_the_holder_named(tmp_path, holders):
     with pytest.raises(lock.OutLocked) as caught, lock.hold(tmp_path):
         pass
     message = str(caught.value)
-    assert message.startswith(f"{tmp_path}: another segaug run is writing this folder (host {socket.gethostname()}, "
-                              f"pid {holders[0].pid}, started ")
+    assert message.startswith(
+        f"{tmp_path}: another segaug run is writing this folder (host {socket.gethostname()}, "
+        f"pid {holders[0].pid}, started "
+    )
     assert "\n" not in message
 
 

@@ -23,8 +23,11 @@ target = st.tuples(st.sampled_from(["depth", "weights", "edge,s"]), value, value
 def rows(draw, max_size=40):
     images = draw(st.lists(st.one_of(text, awkward), unique=True, max_size=max_size))
     return [
-        Row(image, *draw(st.lists(value, min_size=len(COLUMNS) - 1, max_size=len(COLUMNS) - 1)),
-            targets=tuple({t[0]: t for t in draw(st.lists(target, max_size=2))}.values()))
+        Row(
+            image,
+            *draw(st.lists(value, min_size=len(COLUMNS) - 1, max_size=len(COLUMNS) - 1)),
+            targets=tuple({t[0]: t for t in draw(st.lists(target, max_size=2))}.values()),
+        )
         for image in images
     ]
 
@@ -60,8 +63,10 @@ def test_the_manifest_text_is_what_one_csv_writer_call_per_row_gives_and_parses_
 
 def test_manifests_of_hundreds_of_rows_match_the_reference_text():
     for count in (0, 1, 255, 256, 257, 513):
-        rows = [Row(f"images/{i:04d}.png", "m", "s", "sm", "0", "1", "1 0 0 0 1 0", '{"a":1}', "f", "h", "k")
-                for i in reversed(range(count))]
+        rows = [
+            Row(f"images/{i:04d}.png", "m", "s", "sm", "0", "1", "1 0 0 0 1 0", '{"a":1}', "f", "h", "k")
+            for i in reversed(range(count))
+        ]
         assert manifest.render(rows) == reference_render(rows), count
         assert len(manifest.parse(manifest.render(rows))) == count
 

@@ -9,8 +9,19 @@ from conftest import write_recipe
 
 from segaug_cli import manifest
 
-COLUMNS = ["image", "mask", "source_image", "source_mask", "copy", "seed", "matrix", "params", "fingerprint",
-           "image_sha256", "mask_sha256"]
+COLUMNS = [
+    "image",
+    "mask",
+    "source_image",
+    "source_mask",
+    "copy",
+    "seed",
+    "matrix",
+    "params",
+    "fingerprint",
+    "image_sha256",
+    "mask_sha256",
+]
 
 
 def test_the_manifest_columns_are_the_pinned_list():

@@ -53,12 +53,16 @@ def _rgb(label: int) -> list[int]:
     return CODE_COLOURS[label][::-1].tolist()
 
 
-def _recipe(transforms: list, interpolation: str = "nearest", mode: str = "constant", mask_fill: int = FILL,
-            image_fill=None) -> recipes.Recipe:
+def _recipe(
+    transforms: list, interpolation: str = "nearest", mode: str = "constant", mask_fill: int = FILL, image_fill=None
+) -> recipes.Recipe:
     data = {
         "interpolation": interpolation,
-        "border": {"mode": mode, "mask_fill": mask_fill,
-                   "image_fill": _rgb(mask_fill) if image_fill is None else image_fill},
+        "border": {
+            "mode": mode,
+            "mask_fill": mask_fill,
+            "image_fill": _rgb(mask_fill) if image_fill is None else image_fill,
+        },
         "transforms": transforms,
     }
     return recipes.parse(json.dumps(data))  # JSON is YAML
@@ -169,19 +173,44 @@ MIXES = {
         {"translate": {"fraction": [-0.1, 0.1]}},
     ],
     "groups": [
-        {"one_of": {"weights": [1, 2, 2], "ops": [
-            {"rotate": {}},
-            {"perspective": {"scale": [0.1, 0.2]}},
-            {"some_of": {"n": [1, 2], "ops": [
-                {"elastic": {"alpha": [1, 2.5], "sigma": [5, 8]}}, {"rot90": {"k": [1, 3]}}, {"vflip": {}}]}},
-        ]}},
-        {"some_of": {"n": [1, 3], "ops": [
-            {"crop": {"size": [30, 30]}},
-            {"one_of": {"ops": [{"grid_distortion": {"distort": [-0.4, 0.4]}}, {"shear": {}},
-                                {"pad": {"size": [70, 70]}}]}},
-            {"random_resized_crop": {"size": [33, 41]}},
-            {"translate": {}},
-        ]}},
+        {
+            "one_of": {
+                "weights": [1, 2, 2],
+                "ops": [
+                    {"rotate": {}},
+                    {"perspective": {"scale": [0.1, 0.2]}},
+                    {
+                        "some_of": {
+                            "n": [1, 2],
+                            "ops": [
+                                {"elastic": {"alpha": [1, 2.5], "sigma": [5, 8]}},
+                                {"rot90": {"k": [1, 3]}},
+                                {"vflip": {}},
+                            ],
+                        }
+                    },
+                ],
+            }
+        },
+        {
+            "some_of": {
+                "n": [1, 3],
+                "ops": [
+                    {"crop": {"size": [30, 30]}},
+                    {
+                        "one_of": {
+                            "ops": [
+                                {"grid_distortion": {"distort": [-0.4, 0.4]}},
+                                {"shear": {}},
+                                {"pad": {"size": [70, 70]}},
+                            ]
+                        }
+                    },
+                    {"random_resized_crop": {"size": [33, 41]}},
+                    {"translate": {}},
+                ],
+            }
+        },
     ],
 }
 MIX_SEEDS = range(10)
@@ -190,7 +219,7 @@ MIX_SEEDS = range(10)
 def _leaf_names(transforms: list) -> set[str]:
     names = set()
     for item in transforms:
-        (name, settings), = item.items()
+        ((name, settings),) = item.items()
         if name in ("one_of", "some_of"):
             names |= _leaf_names(settings["ops"])
         else:
@@ -274,8 +303,8 @@ def test_crop_is_exactly_size_and_is_the_source_window(shape):
         assert out.mask.shape == (16, 21) and out.image.shape == (16, 21, 3)
         left, top = out.resolved["crop"]["left"], out.resolved["crop"]["top"]
         assert 0 <= left <= w - 21 and 0 <= top <= h - 16
-        assert np.array_equal(out.mask, mask[top:top + 16, left:left + 21])
-        assert np.array_equal(out.image, image[top:top + 16, left:left + 21])
+        assert np.array_equal(out.mask, mask[top : top + 16, left : left + 21])
+        assert np.array_equal(out.image, image[top : top + 16, left : left + 21])
         lefts.add(left)
     assert len(lefts) > 3  # the position is random
 
@@ -294,8 +323,8 @@ def test_crop_larger_than_the_image_is_exactly_size_with_the_whole_image_inside(
         # along a too-short axis the window holds the whole image; along a long one it lies inside it
         assert (min(0, w - cw) <= left <= max(0, w - cw)) and (min(0, h - ch) <= top <= max(0, h - ch))
         expected = np.full((ch, cw), FILL, mask.dtype)
-        src = mask[max(0, top):top + ch, max(0, left):left + cw]
-        expected[max(0, -top):max(0, -top) + src.shape[0], max(0, -left):max(0, -left) + src.shape[1]] = src
+        src = mask[max(0, top) : top + ch, max(0, left) : left + cw]
+        expected[max(0, -top) : max(0, -top) + src.shape[0], max(0, -left) : max(0, -left) + src.shape[1]] = src
         assert np.array_equal(out.mask, expected), f"seed {i}"
 
 
@@ -315,7 +344,7 @@ def test_random_resized_crop_is_exactly_size_from_a_window_of_the_drawn_area_and
         # width and height are rounded to whole pixels: allow a pixel's worth on each
         assert area[0] * h * w - (cw + ch) <= cw * ch <= area[1] * h * w + (cw + ch)
         assert aspect[0] - 1.5 / ch <= cw / ch <= aspect[1] + 1.5 / ch
-        assert set(np.unique(out.mask)) <= set(np.unique(mask[y0:y0 + ch, x0:x0 + cw]))
+        assert set(np.unique(out.mask)) <= set(np.unique(mask[y0 : y0 + ch, x0 : x0 + cw]))
         windows.add((x0, y0, cw, ch))
     assert len(windows) > 10
 
@@ -331,9 +360,15 @@ def test_random_resized_crop_with_an_extreme_aspect_still_gives_exactly_size(asp
 
 # (not perspective with reflect: OpenCV's reflect border takes time in proportion to how far outside a
 # point falls, so a whole-matrix warp that sends every pixel 1e12 px away runs for minutes)
-@pytest.mark.parametrize(("then", "mode"), [(then, mode) for then in ("elastic", "grid_distortion", "perspective")
-                                            for mode in ("constant", "reflect", "replicate")
-                                            if (then, mode) != ("perspective", "reflect")])
+@pytest.mark.parametrize(
+    ("then", "mode"),
+    [
+        (then, mode)
+        for then in ("elastic", "grid_distortion", "perspective")
+        for mode in ("constant", "reflect", "replicate")
+        if (then, mode) != ("perspective", "reflect")
+    ],
+)
 @pytest.mark.parametrize("factor", [5e-324, 1e-300, 1e-12])
 def test_a_vanishing_scale_before_other_ops_neither_fails_nor_invents_labels(factor, then, mode):
     # The recipe refuses scales below 0.01; a collapsing chain is still built here, past the parser, because
@@ -356,14 +391,17 @@ def _expected_pad(h, w, size=None, multiple=None):
     return th, tw
 
 
-@pytest.mark.parametrize(("shape", "settings"), [
-    ((31, 47), {"size": [40, 64]}),
-    ((31, 47), {"size": [20, 60]}),  # already tall enough: only the width grows
-    ((31, 47), {"multiple": 16}),
-    ((32, 48), {"multiple": 16}),  # already a multiple: nothing to add
-    ((33, 50), {"size": [35, 50], "multiple": 8}),
-    ((7, 5), {"size": [64, 9]}),
-])
+@pytest.mark.parametrize(
+    ("shape", "settings"),
+    [
+        ((31, 47), {"size": [40, 64]}),
+        ((31, 47), {"size": [20, 60]}),  # already tall enough: only the width grows
+        ((31, 47), {"multiple": 16}),
+        ((32, 48), {"multiple": 16}),  # already a multiple: nothing to add
+        ((33, 50), {"size": [35, 50], "multiple": 8}),
+        ((7, 5), {"size": [64, 9]}),
+    ],
+)
 def test_pad_gives_exactly_the_size_with_the_source_centred_in_fill(shape, settings):
     h, w = shape
     th, tw = _expected_pad(h, w, settings.get("size"), settings.get("multiple"))
@@ -376,8 +414,8 @@ def test_pad_gives_exactly_the_size_with_the_source_centred_in_fill(shape, setti
     top, left = int(rows.min()), int(cols.min())
     bottom, right = th - h - top, tw - w - left
     assert abs(top - bottom) <= 1 and abs(left - right) <= 1 and min(top, bottom, left, right) >= 0
-    assert np.array_equal(out.mask[top:top + h, left:left + w], mask)
-    assert np.array_equal(out.image[top:top + h, left:left + w], image)
+    assert np.array_equal(out.mask[top : top + h, left : left + w], mask)
+    assert np.array_equal(out.image[top : top + h, left : left + w], image)
     assert np.count_nonzero(out.mask == FILL) == th * tw - h * w
     assert out.resolved["pad"] == {"top": top, "left": left}
     # a whole-pixel shift, written as whole numbers in the manifest
@@ -393,7 +431,7 @@ def test_pad_with_defaults_is_valid_and_centres_the_source():
     assert np.count_nonzero(out.mask == FILL) == th * tw - 31 * 47
     top, left = out.resolved["pad"]["top"], out.resolved["pad"]["left"]
     assert abs(top - (th - 31 - top)) <= 1 and abs(left - (tw - 47 - left)) <= 1
-    assert np.array_equal(out.mask[top:top + 31, left:left + 47], mask)
+    assert np.array_equal(out.mask[top : top + 31, left : left + 47], mask)
 
 
 def test_pad_with_reflect_border_reflects_image_and_mask_alike():
@@ -451,16 +489,20 @@ def test_manifest_matrix_of_affine_sample_with_size_change_reproduces_the_mask(s
         text = format_matrix(out.matrix)
         m = _numbers(text)
         assert m.size == 6, text
-        again = cv2.warpAffine(mask, m.reshape(2, 3), (40, 30), flags=cv2.INTER_NEAREST,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+        again = cv2.warpAffine(
+            mask, m.reshape(2, 3), (40, 30), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=fill
+        )
         assert np.array_equal(again, out.mask), f"seed {i}: {text}"
 
 
-@pytest.mark.parametrize(("transforms", "out_shape"), [
-    ([{"perspective": {"scale": [0.05, 0.2]}}], (37, 51)),
-    ([{"perspective": {"scale": [0.05, 0.2]}}, {"crop": {"size": [30, 24]}}, {"rot90": {"k": 1}}], (24, 30)),
-    ([{"rotate": {}}, {"perspective": {}}, {"resize": {"size": [20, 70]}}], (20, 70)),
-])
+@pytest.mark.parametrize(
+    ("transforms", "out_shape"),
+    [
+        ([{"perspective": {"scale": [0.05, 0.2]}}], (37, 51)),
+        ([{"perspective": {"scale": [0.05, 0.2]}}, {"crop": {"size": [30, 24]}}, {"rot90": {"k": 1}}], (24, 30)),
+        ([{"rotate": {}}, {"perspective": {}}, {"resize": {"size": [20, 70]}}], (20, 70)),
+    ],
+)
 def test_manifest_matrix_of_perspective_sample_is_9_numbers_that_reproduce_the_mask(transforms, out_shape):
     rcp = _recipe(transforms, "linear", mask_fill=255, image_fill=0)
     for i in range(8):
@@ -470,8 +512,14 @@ def test_manifest_matrix_of_perspective_sample_is_9_numbers_that_reproduce_the_m
         m = _numbers(text)
         assert m.size == 9, text
         assert out.mask.shape == out_shape
-        again = cv2.warpPerspective(mask, m.reshape(3, 3), out_shape[::-1], flags=cv2.INTER_NEAREST,
-                                    borderMode=cv2.BORDER_CONSTANT, borderValue=255)
+        again = cv2.warpPerspective(
+            mask,
+            m.reshape(3, 3),
+            out_shape[::-1],
+            flags=cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=255,
+        )
         assert np.array_equal(again, out.mask), f"seed {i}: {text}"
 
 
@@ -536,10 +584,12 @@ def test_elastic_field_is_regenerated_from_its_recorded_seed():
 
 def _through(inverse: np.ndarray, field: fields.Field, shape) -> tuple[np.ndarray, np.ndarray]:
     """Backward maps of "an affine, then a displacement field": p -> inverse @ (p + d(p))."""
-    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
     x, y = xs + field.dx, ys + field.dy
-    return ((inverse[0, 0] * x + inverse[0, 1] * y + inverse[0, 2]).astype(np.float32),
-            (inverse[1, 0] * x + inverse[1, 1] * y + inverse[1, 2]).astype(np.float32))
+    return (
+        (inverse[0, 0] * x + inverse[0, 1] * y + inverse[0, 2]).astype(np.float32),
+        (inverse[1, 0] * x + inverse[1, 1] * y + inverse[1, 2]).astype(np.float32),
+    )
 
 
 @pytest.mark.parametrize("field_op", sorted(FIELD_OPS))
@@ -547,8 +597,15 @@ def test_a_field_between_whole_pixel_ops_equals_applying_them_one_by_one(field_o
     # rot90, crop, hflip and pad move whole pixels, so applying the stages one after the other
     # (nearest each time) must give exactly what the single composed resampling gives
     ch, cw = 30, 26
-    rcp = _recipe([{"rot90": {"k": 1}}, {"crop": {"size": [ch, cw]}}, {field_op: STRONG[field_op]}, "hflip",
-                   {"pad": {"size": [36, 33]}}])
+    rcp = _recipe(
+        [
+            {"rot90": {"k": 1}},
+            {"crop": {"size": [ch, cw]}},
+            {field_op: STRONG[field_op]},
+            "hflip",
+            {"pad": {"size": [36, 33]}},
+        ]
+    )
     for i in range(6):
         image, mask = _pair((37, 45), i)
         draws, out = _run(rcp, image, mask, i)
@@ -564,20 +621,29 @@ def test_a_field_between_whole_pixel_ops_equals_applying_them_one_by_one(field_o
             field = fields.grid_distortion(np.array(rec["x_steps"]), np.array(rec["y_steps"]), (ch, cw))
         # the field acts on the crop's frame; one resampling reads past the window's edge (not fill)
         shift = np.array([[1.0, 0, left], [0, 1, top], [0, 0, 1]])
-        warped = cv2.remap(turned, *_through(shift, field, (ch, cw)), cv2.INTER_NEAREST,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=FILL)
-        assert not np.array_equal(warped, turned[top:top + ch, left:left + cw])
+        warped = cv2.remap(
+            turned,
+            *_through(shift, field, (ch, cw)),
+            cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=FILL,
+        )
+        assert not np.array_equal(warped, turned[top : top + ch, left : left + cw])
         top, left = record["pad"]["top"], record["pad"]["left"]
-        inner = out.mask[top:top + ch, left:left + cw]  # (the padding is test_pad_after_a_crop_...'s business)
+        inner = out.mask[top : top + ch, left : left + cw]  # (the padding is test_pad_after_a_crop_...'s business)
         expected = np.fliplr(warped)
         assert np.array_equal(inner, expected), f"seed {i}: {np.count_nonzero(inner != expected)} differ"
         _assert_exact(out, f"seed {i}")
 
 
-@pytest.mark.xfail(strict=True, reason="one composed resampling reads the source beyond an earlier crop's window: "
-                   "pad after crop (or rotate, scale) shows source content where the pad op promises fill")
-@pytest.mark.parametrize("before", [{"crop": {"size": [20, 24]}}, {"rotate": {"degrees": 30}},
-                                    {"scale": {"range": 1.5}}])
+@pytest.mark.xfail(
+    strict=True,
+    reason="one composed resampling reads the source beyond an earlier crop's window: "
+    "pad after crop (or rotate, scale) shows source content where the pad op promises fill",
+)
+@pytest.mark.parametrize(
+    "before", [{"crop": {"size": [20, 24]}}, {"rotate": {"degrees": 30}}, {"scale": {"range": 1.5}}]
+)
 def test_pad_after_an_op_that_cuts_the_frame_fills_the_new_pixels(before):
     rcp = _recipe([before, {"pad": {"size": [40, 44]}}])
     image, mask = _pair((36, 40), 1)
@@ -586,7 +652,7 @@ def test_pad_after_an_op_that_cuts_the_frame_fills_the_new_pixels(before):
     h, w = out.mask.shape
     new = np.ones((h, w), bool)
     inner_h, inner_w = (20, 24) if "crop" in before else (36, 40)
-    new[top:top + inner_h, left:left + inner_w] = False
+    new[top : top + inner_h, left : left + inner_w] = False
     assert (out.mask[new] == FILL).all(), f"{np.count_nonzero(out.mask[new] != FILL)} new pixels are not fill"
 
 
@@ -615,15 +681,18 @@ def _blob_mask(seed: int, shape=(48, 64), label=3, size=5, present=True) -> np.n
     mask = blocky_mask(rng, shape, 3)  # labels 0..2
     if present:
         y, x = int(rng.integers(0, shape[0] - size + 1)), int(rng.integers(0, shape[1] - size + 1))
-        mask[y:y + size, x:x + size] = label
+        mask[y : y + size, x : x + size] = label
     return mask
 
 
-@pytest.mark.parametrize(("shape", "before"), [
-    ((48, 64), []),
-    ((48, 64), [{"rot90": {"k": [0, 1, 2, 3]}}, {"hflip": {"p": 0.5}}]),
-    ((20, 64), []),  # shorter than the crop: the window holds every row
-])
+@pytest.mark.parametrize(
+    ("shape", "before"),
+    [
+        ((48, 64), []),
+        ((48, 64), [{"rot90": {"k": [0, 1, 2, 3]}}, {"hflip": {"p": 0.5}}]),
+        ((20, 64), []),  # shorter than the crop: the window holds every row
+    ],
+)
 def test_crop_with_classes_contains_the_class_whenever_the_source_does(shape, before):
     crop = {"crop": {"size": [24, 16], "classes": [3]}}
     rcp = _recipe(before + [crop])
@@ -664,15 +733,15 @@ def test_crop_max_class_share_picks_a_window_under_the_cap_whenever_a_candidate_
         mask = np.zeros((h, w), np.uint8)  # 90% class 0 ...
         mask[:ignored_rows] = 255
         y, x = int(rng.integers(0, h - 20)), int(rng.integers(0, w - 20))
-        mask[y:y + 20, x:x + 20] = 2  # ... and a 20x20 square (~10%) of class 2
+        mask[y : y + 20, x : x + 20] = 2  # ... and a 20x20 square (~10%) of class 2
         draws, out = _run(rcp, colour_coded(mask % 8), mask, i)
         d = draws[0]
         candidates = [(d.value("x"), d.value("y"))] + [tuple(t) for t in d.value("_tries")]
         windows = [(_offset(u, w - cw), _offset(v, h - ch)) for u, v in candidates]
-        shares = [_share(mask[y0:y0 + ch, x0:x0 + cw]) for x0, y0 in windows]
+        shares = [_share(mask[y0 : y0 + ch, x0 : x0 + cw]) for x0, y0 in windows]
         got = _share(out.mask)
         assert out.mask.shape == (ch, cw)
-        assert any(np.array_equal(out.mask, mask[y0:y0 + ch, x0:x0 + cw]) for x0, y0 in windows)
+        assert any(np.array_equal(out.mask, mask[y0 : y0 + ch, x0 : x0 + cw]) for x0, y0 in windows)
         if min(shares) <= cap:
             assert got <= cap, f"seed {i}: share {got} although a candidate had {min(shares)}"
             rescued += shares[0] > cap
@@ -863,14 +932,21 @@ def test_expand_with_new_ops_records_params_and_matrix_then_check_passes(tmp_pat
         w = src.shape[1]
         turn = np.eye(3) if k == 0 else np.array([[0.0, 1, 0], [-1, 0, w - 1], [0, 0, 1]])
         affine = np.array([[1.0, 0, -left], [0, 1, -top], [0, 0, 1]]) @ turn
-        window = cv2.warpAffine(src, affine[:2], (30, 32), flags=cv2.INTER_NEAREST,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=FILL)
-        assert np.array_equal(window, frame[top:top + 32, left:left + 30])
+        window = cv2.warpAffine(
+            src, affine[:2], (30, 32), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=FILL
+        )
+        assert np.array_equal(window, frame[top : top + 32, left : left + 30])
         if name == "perspective":
             matrix = _numbers(row["matrix"])
             assert matrix.size == 9 and len(params["perspective"]["matrix"]) == 9
-            again = cv2.warpPerspective(src, matrix.reshape(3, 3), (30, 32), flags=cv2.INTER_NEAREST,
-                                        borderMode=cv2.BORDER_CONSTANT, borderValue=FILL)
+            again = cv2.warpPerspective(
+                src,
+                matrix.reshape(3, 3),
+                (30, 32),
+                flags=cv2.INTER_NEAREST,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=FILL,
+            )
             assert np.array_equal(again, out_mask), row["mask"]
             # the recorded perspective acts on the cropped frame: composed with the crop, it is the matrix
             composed = np.array(params["perspective"]["matrix"]).reshape(3, 3) @ affine

@@ -29,9 +29,14 @@ def keys(pairing: Pairing) -> list[str]:
 def test_generated_dataset(tmp_path):
     pairing = find_pairs(make_dataset(tmp_path / "in"))
     assert pairing == Pairing(
-        pairs=(Pair("a", "images/a.png", "masks/a.png"), Pair("b", "images/b.png", "masks/b.png"),
-               Pair("city/c", "images/city/c.png", "masks/city/c.png")),
-        orphan_masks=(), ignored=())
+        pairs=(
+            Pair("a", "images/a.png", "masks/a.png"),
+            Pair("b", "images/b.png", "masks/b.png"),
+            Pair("city/c", "images/city/c.png", "masks/city/c.png"),
+        ),
+        orphan_masks=(),
+        ignored=(),
+    )
 
 
 def test_nested_folders_are_walked(tmp_path):
@@ -74,8 +79,16 @@ def test_same_stem_in_other_folder_does_not_pair(tmp_path):
 
 
 def test_mask_suffix(tmp_path):
-    touch(tmp_path, "images/a.png", "masks/a_mask.png", "images/city/b.jpg", "masks/city/b_mask.png",
-          "images/c.png", "masks/c.png", "masks/_mask.png")
+    touch(
+        tmp_path,
+        "images/a.png",
+        "masks/a_mask.png",
+        "images/city/b.jpg",
+        "masks/city/b_mask.png",
+        "images/c.png",
+        "masks/c.png",
+        "masks/_mask.png",
+    )
     pairing = find_pairs(tmp_path, mask_suffix="_mask")
     assert pairing.pairs == (
         Pair("a", "images/a.png", "masks/a_mask.png"),
@@ -100,8 +113,7 @@ def test_renamed_folders(tmp_path):
 
 
 def test_renamed_nested_folders_keep_keys_relative_to_them(tmp_path):
-    touch(tmp_path, "images/aerial/t/1.png", "masks/aerial/t/1.png",
-          "images/street/2.png", "masks/street/2.png")
+    touch(tmp_path, "images/aerial/t/1.png", "masks/aerial/t/1.png", "images/street/2.png", "masks/street/2.png")
     pairing = find_pairs(tmp_path, images="images/aerial", masks="masks/aerial")
     assert pairing.pairs == (Pair("t/1", "images/aerial/t/1.png", "masks/aerial/t/1.png"),)
 
@@ -116,27 +128,31 @@ def test_image_without_mask_is_a_failed_pair_not_dropped(tmp_path):
 
 def test_mask_without_image_is_an_orphan(tmp_path):
     touch(tmp_path, "images/a.png", "masks/a.png", "masks/z.png", "masks/sub/y.png")
-    assert find_pairs(tmp_path) == Pairing((Pair("a", "images/a.png", "masks/a.png"),),
-                                           ("masks/sub/y.png", "masks/z.png"), ())
+    assert find_pairs(tmp_path) == Pairing(
+        (Pair("a", "images/a.png", "masks/a.png"),), ("masks/sub/y.png", "masks/z.png"), ()
+    )
 
 
 def test_two_images_with_one_stem_is_a_problem(tmp_path):
     touch(tmp_path, "images/a.png", "images/a.jpg", "masks/a.png")
     pairing = find_pairs(tmp_path)
     assert pairing.pairs == (
-        Pair("a", "images/a.jpg", None, "several images share the name 'a': images/a.jpg, images/a.png"),)
+        Pair("a", "images/a.jpg", None, "several images share the name 'a': images/a.jpg, images/a.png"),
+    )
     assert pairing.orphan_masks == ()
 
 
 def test_two_masks_for_one_image_is_a_problem(tmp_path):
     touch(tmp_path, "images/a.png", "masks/a.png", "masks/a.tif")
     assert find_pairs(tmp_path).pairs == (
-        Pair("a", "images/a.png", None, "several masks match this image: masks/a.png, masks/a.tif"),)
+        Pair("a", "images/a.png", None, "several masks match this image: masks/a.png, masks/a.tif"),
+    )
 
 
 def test_non_image_files_are_ignored_and_listed(tmp_path):
-    touch(tmp_path, "images/a.png", "masks/a.png", "images/notes.txt", "masks/Thumbs.db", "images/a.json",
-          "masks/README")
+    touch(
+        tmp_path, "images/a.png", "masks/a.png", "images/notes.txt", "masks/Thumbs.db", "images/a.json", "masks/README"
+    )
     pairing = find_pairs(tmp_path)
     assert pairing.pairs == (Pair("a", "images/a.png", "masks/a.png"),)
     assert pairing.orphan_masks == ()
@@ -144,17 +160,29 @@ def test_non_image_files_are_ignored_and_listed(tmp_path):
 
 
 def test_hidden_files_and_folders_are_skipped(tmp_path):
-    touch(tmp_path, "images/a.png", "masks/a.png", "images/.DS_Store", "masks/.DS_Store", "images/._a.png",
-          "images/.cache/b.png", "masks/.git/c.png", "masks/.d.png")
+    touch(
+        tmp_path,
+        "images/a.png",
+        "masks/a.png",
+        "images/.DS_Store",
+        "masks/.DS_Store",
+        "images/._a.png",
+        "images/.cache/b.png",
+        "masks/.git/c.png",
+        "masks/.d.png",
+    )
     assert find_pairs(tmp_path) == Pairing((Pair("a", "images/a.png", "masks/a.png"),), (), ())
 
 
-@pytest.mark.parametrize(("missing", "kwargs", "folder", "role"), [
-    ("images", {}, "images", "images"),
-    ("masks", {}, "masks", "masks"),
-    ("img", {"images": "img"}, "img", "images"),
-    ("lbl", {"masks": "lbl"}, "lbl", "masks"),
-])
+@pytest.mark.parametrize(
+    ("missing", "kwargs", "folder", "role"),
+    [
+        ("images", {}, "images", "images"),
+        ("masks", {}, "masks", "masks"),
+        ("img", {"images": "img"}, "img", "images"),
+        ("lbl", {"masks": "lbl"}, "lbl", "masks"),
+    ],
+)
 def test_missing_folder_is_a_usage_error(tmp_path, missing, kwargs, folder, role):
     touch(tmp_path, "images/a.png", "masks/a.png", "img/a.png", "lbl/a.png")
     for path in sorted((tmp_path / missing).rglob("*"), reverse=True):
@@ -162,16 +190,14 @@ def test_missing_folder_is_a_usage_error(tmp_path, missing, kwargs, folder, role
     (tmp_path / missing).rmdir()
     with pytest.raises(UsageError) as info:
         find_pairs(tmp_path, **kwargs)
-    assert str(info.value) == (
-        f"{tmp_path / folder}: no such folder (set inputs.{role} in the recipe to rename it)")
+    assert str(info.value) == (f"{tmp_path / folder}: no such folder (set inputs.{role} in the recipe to rename it)")
 
 
 def test_a_file_where_the_folder_should_be(tmp_path):
     touch(tmp_path, "images", "masks/a.png")
     with pytest.raises(UsageError) as info:
         find_pairs(tmp_path)
-    assert str(info.value) == (
-        f"{tmp_path / 'images'}: no such folder (set inputs.images in the recipe to rename it)")
+    assert str(info.value) == (f"{tmp_path / 'images'}: no such folder (set inputs.images in the recipe to rename it)")
 
 
 @pytest.fixture
@@ -191,8 +217,8 @@ def test_symlink_loop_does_not_hang(tmp_path, fail_after_10s):
     os.symlink("..", tmp_path / "images/sub/loop")  # images/sub/loop -> images
     os.symlink(".", tmp_path / "masks/self")  # masks/self -> masks
     assert find_pairs(tmp_path) == Pairing(
-        (Pair("a", "images/a.png", "masks/a.png"), Pair("sub/b", "images/sub/b.png", "masks/sub/b.png")),
-        (), ())
+        (Pair("a", "images/a.png", "masks/a.png"), Pair("sub/b", "images/sub/b.png", "masks/sub/b.png")), (), ()
+    )
 
 
 def test_symlinked_folder_is_followed(tmp_path):

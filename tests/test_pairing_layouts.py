@@ -27,8 +27,27 @@ from segaug_cli.labels import parse_labels, relabel
 from segaug_cli.pairing import Pair, Pairing, find_pairs
 from segaug_cli.tiles import parse_tiles, tiles
 
-CITYSCAPES_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12,
-                        26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
+CITYSCAPES_TRAIN_IDS = {
+    7: 0,
+    8: 1,
+    11: 2,
+    12: 3,
+    13: 4,
+    17: 5,
+    19: 6,
+    20: 7,
+    21: 8,
+    22: 9,
+    23: 10,
+    24: 11,
+    25: 12,
+    26: 13,
+    27: 14,
+    28: 15,
+    31: 16,
+    32: 17,
+    33: 18,
+}
 
 
 def mask_of(root: Path, pair: Pair) -> np.ndarray:
@@ -47,19 +66,30 @@ def touch(root: Path, *rels: str) -> Path:
 
 def test_voc_split_uses_the_listed_pairs_and_counts_the_rest(tmp_path):
     root = voc2012(tmp_path)
-    found = find_pairs(root, "JPEGImages", "SegmentationClass", split="ImageSets/Segmentation/train.txt",
-                       unpaired="skip")
+    found = find_pairs(
+        root, "JPEGImages", "SegmentationClass", split="ImageSets/Segmentation/train.txt", unpaired="skip"
+    )
     assert found == Pairing(
-        pairs=(Pair("2007_000032", "JPEGImages/2007_000032.jpg", "SegmentationClass/2007_000032.png"),
-               Pair("2007_000042", "JPEGImages/2007_000042.jpg", "SegmentationClass/2007_000042.png")),
-        orphan_masks=(), ignored=(), skipped=(), left_out=3)  # 2007_000033 (val) and two unannotated
+        pairs=(
+            Pair("2007_000032", "JPEGImages/2007_000032.jpg", "SegmentationClass/2007_000032.png"),
+            Pair("2007_000042", "JPEGImages/2007_000042.jpg", "SegmentationClass/2007_000042.png"),
+        ),
+        orphan_masks=(),
+        ignored=(),
+        skipped=(),
+        left_out=3,
+    )  # 2007_000033 (val) and two unannotated
 
 
 def test_voc_without_split_unannotated_images_fail_by_default(tmp_path):
     found = find_pairs(voc2012(tmp_path), "JPEGImages", "SegmentationClass")
     assert [(p.key, p.problem) for p in found.pairs] == [
-        ("2007_000032", None), ("2007_000033", None), ("2007_000042", None),
-        ("2008_000002", "no mask found for this image"), ("2008_000003", "no mask found for this image")]
+        ("2007_000032", None),
+        ("2007_000033", None),
+        ("2007_000042", None),
+        ("2008_000002", "no mask found for this image"),
+        ("2008_000003", "no mask found for this image"),
+    ]
 
 
 def test_voc_without_split_unannotated_images_can_be_skipped_and_counted(tmp_path):
@@ -85,13 +115,26 @@ def test_cityscapes_keys_drop_both_suffixes(tmp_path):
     root = cityscapes(tmp_path)
     found = find_pairs(root, "leftImg8bit/train", "gtFine/train", "_gtFine_labelIds", image_suffix="_leftImg8bit")
     assert found.pairs == tuple(
-        Pair(f"{city}/{frame}", f"leftImg8bit/train/{city}/{frame}_leftImg8bit.png",
-             f"gtFine/train/{city}/{frame}_gtFine_labelIds.png")
-        for city, frame in [("aachen", "aachen_000000_000019"), ("aachen", "aachen_000001_000019"),
-                            ("bochum", "bochum_000000_000313")])
+        Pair(
+            f"{city}/{frame}",
+            f"leftImg8bit/train/{city}/{frame}_leftImg8bit.png",
+            f"gtFine/train/{city}/{frame}_gtFine_labelIds.png",
+        )
+        for city, frame in [
+            ("aachen", "aachen_000000_000019"),
+            ("aachen", "aachen_000001_000019"),
+            ("bochum", "bochum_000000_000313"),
+        ]
+    )
     assert [(p.image_suffix, p.mask_suffix) for p in found.pairs] == [("_leftImg8bit", "_gtFine_labelIds")] * 3
-    assert found.ignored == tuple(f"gtFine/train/{c}/{f}_gtFine_polygons.json" for c, f in [
-        ("aachen", "aachen_000000_000019"), ("aachen", "aachen_000001_000019"), ("bochum", "bochum_000000_000313")])
+    assert found.ignored == tuple(
+        f"gtFine/train/{c}/{f}_gtFine_polygons.json"
+        for c, f in [
+            ("aachen", "aachen_000000_000019"),
+            ("aachen", "aachen_000001_000019"),
+            ("bochum", "bochum_000000_000313"),
+        ]
+    )
     # The colour and instance PNGs beside each labelIds file carry the pair's key and another suffix:
     # listed apart as beside a paired mask, not as masks without an image.
     assert found.orphan_masks == ()
@@ -102,8 +145,9 @@ def test_cityscapes_keys_drop_both_suffixes(tmp_path):
 def test_cityscapes_split_names_city_and_frame(tmp_path):
     root = cityscapes(tmp_path)
     (root / "train.txt").write_text("# mmsegmentation style\naachen/aachen_000001_000019\n\n", encoding="utf-8")
-    found = find_pairs(root, "leftImg8bit/train", "gtFine/train", "_gtFine_labelIds", image_suffix="_leftImg8bit",
-                       split="train.txt")
+    found = find_pairs(
+        root, "leftImg8bit/train", "gtFine/train", "_gtFine_labelIds", image_suffix="_leftImg8bit", split="train.txt"
+    )
     assert [p.key for p in found.pairs] == ["aachen/aachen_000001_000019"]
     assert found.left_out == 2
 
@@ -121,12 +165,21 @@ def test_cityscapes_label_ids_become_train_ids(tmp_path):
 def test_image_without_the_image_suffix_is_an_unpaired_image(tmp_path):
     root = cityscapes(tmp_path)
     touch(root, "leftImg8bit/train/aachen/README.png")
-    kwargs = {"images": "leftImg8bit/train", "masks": "gtFine/train", "mask_suffix": "_gtFine_labelIds",
-              "image_suffix": "_leftImg8bit"}
+    kwargs = {
+        "images": "leftImg8bit/train",
+        "masks": "gtFine/train",
+        "mask_suffix": "_gtFine_labelIds",
+        "image_suffix": "_leftImg8bit",
+    }
     failed = [p for p in find_pairs(root, **kwargs).pairs if p.problem]
-    assert failed == [Pair("aachen/README", "leftImg8bit/train/aachen/README.png", None,
-                           "no mask found for this image: its name does not end with the image suffix "
-                           "'_leftImg8bit'")]
+    assert failed == [
+        Pair(
+            "aachen/README",
+            "leftImg8bit/train/aachen/README.png",
+            None,
+            "no mask found for this image: its name does not end with the image suffix '_leftImg8bit'",
+        )
+    ]
     found = find_pairs(root, **kwargs, unpaired="skip")
     assert found.skipped == ("leftImg8bit/train/aachen/README.png",) and len(found.pairs) == 3
 
@@ -138,10 +191,21 @@ def test_ade20k_pairs_and_reduce_zero_label(tmp_path):
     root = ade20k(tmp_path)
     found = find_pairs(root, "images/training", "annotations/training")
     assert found == Pairing(
-        (Pair("ADE_train_00000001", "images/training/ADE_train_00000001.jpg",
-              "annotations/training/ADE_train_00000001.png"),
-         Pair("ADE_train_00000002", "images/training/ADE_train_00000002.jpg",
-              "annotations/training/ADE_train_00000002.png")), (), ())
+        (
+            Pair(
+                "ADE_train_00000001",
+                "images/training/ADE_train_00000001.jpg",
+                "annotations/training/ADE_train_00000001.png",
+            ),
+            Pair(
+                "ADE_train_00000002",
+                "images/training/ADE_train_00000002.jpg",
+                "annotations/training/ADE_train_00000002.png",
+            ),
+        ),
+        (),
+        (),
+    )
     spec = parse_labels({"reduce_zero_label": True})
     assert np.array_equal(relabel(mask_of(root, found.pairs[0]), spec).labels, box_mask(149, outside=0))
     assert np.array_equal(relabel(mask_of(root, found.pairs[1]), spec).labels, box_mask(255, outside=12))
@@ -154,14 +218,20 @@ def test_isic_masks_carry_a_suffix_and_licence_files_are_ignored(tmp_path):
     root = isic2018(tmp_path)
     found = find_pairs(root, "ISIC2018_Task1-2_Training_Input", "ISIC2018_Task1_Training_GroundTruth", "_segmentation")
     assert [(p.key, p.image, p.mask) for p in found.pairs] == [
-        (key, f"ISIC2018_Task1-2_Training_Input/{key}.jpg",
-         f"ISIC2018_Task1_Training_GroundTruth/{key}_segmentation.png")
-        for key in ("ISIC_0000000", "ISIC_0000001", "ISIC_0000003")]
+        (
+            key,
+            f"ISIC2018_Task1-2_Training_Input/{key}.jpg",
+            f"ISIC2018_Task1_Training_GroundTruth/{key}_segmentation.png",
+        )
+        for key in ("ISIC_0000000", "ISIC_0000001", "ISIC_0000003")
+    ]
     assert found.orphan_masks == ()
-    assert found.ignored == ("ISIC2018_Task1-2_Training_Input/ATTRIBUTION.txt",
-                             "ISIC2018_Task1-2_Training_Input/LICENSE.txt",
-                             "ISIC2018_Task1_Training_GroundTruth/ATTRIBUTION.txt",
-                             "ISIC2018_Task1_Training_GroundTruth/LICENSE.txt")
+    assert found.ignored == (
+        "ISIC2018_Task1-2_Training_Input/ATTRIBUTION.txt",
+        "ISIC2018_Task1-2_Training_Input/LICENSE.txt",
+        "ISIC2018_Task1_Training_GroundTruth/ATTRIBUTION.txt",
+        "ISIC2018_Task1_Training_GroundTruth/LICENSE.txt",
+    )
     labels = relabel(mask_of(root, found.pairs[0]), parse_labels({"map": {0: 0, 255: 1}})).labels
     assert np.array_equal(labels, box_mask(1))
 
@@ -174,7 +244,8 @@ def test_kvasir_jpeg_masks_threshold_to_the_drawn_polyp(tmp_path):
     found = find_pairs(root)
     assert [(p.key, p.image, p.mask) for p in found.pairs] == [
         (key, f"images/{key}.jpg", f"masks/{key}.jpg")
-        for key in ("cju0qkwl35piu0993l0dewei2", "cju0qoxqj9q6s0835b43399p4")]
+        for key in ("cju0qkwl35piu0993l0dewei2", "cju0qoxqj9q6s0835b43399p4")
+    ]
     assert found.ignored == () and found.orphan_masks == ()  # kavsir_bboxes.json lies beside, not inside
     lossy = mask_of(root, found.pairs[0])
     assert lossy.ndim == 3 and len(np.unique(lossy)) > 2
@@ -188,7 +259,9 @@ def test_potsdam_pairs_colours_and_tiles(tmp_path):
     root = potsdam(tmp_path)
     found = find_pairs(root, "2_Ortho_RGB", "5_Labels_all", "_label", image_suffix="_RGB")
     assert [(p.key, p.image_suffix, p.mask_suffix) for p in found.pairs] == [
-        ("top_potsdam_2_10", "_RGB", "_label"), ("top_potsdam_2_11", "_RGB", "_label")]
+        ("top_potsdam_2_10", "_RGB", "_label"),
+        ("top_potsdam_2_11", "_RGB", "_label"),
+    ]
     assert found.ignored == ("2_Ortho_RGB/top_potsdam_2_10_RGB.tfw", "2_Ortho_RGB/top_potsdam_2_11_RGB.tfw")
     out = relabel(mask_of(root, found.pairs[0]), parse_labels({"colors": POTSDAM_RGB, "default": 255}))
     assert np.array_equal(out.labels, potsdam_labels()) and out.unlisted == 0
@@ -202,8 +275,16 @@ def test_potsdam_pairs_colours_and_tiles(tmp_path):
 
 
 def split_root(tmp_path: Path, text: str) -> Path:
-    touch(tmp_path, "images/a.png", "masks/a.png", "images/b.png", "masks/b.png", "images/sub/c.png",
-          "masks/sub/c.png", "images/d.png")
+    touch(
+        tmp_path,
+        "images/a.png",
+        "masks/a.png",
+        "images/b.png",
+        "masks/b.png",
+        "images/sub/c.png",
+        "masks/sub/c.png",
+        "images/d.png",
+    )
     (tmp_path / "lists").mkdir()
     (tmp_path / "lists/train.txt").write_text(text, encoding="utf-8")
     return tmp_path
@@ -212,8 +293,10 @@ def split_root(tmp_path: Path, text: str) -> Path:
 def test_split_ignores_blank_lines_comments_and_surrounding_spaces(tmp_path):
     root = split_root(tmp_path, "# training keys\n\n  sub/c  \r\nb\n   # indented comment\n")
     found = find_pairs(root, split="lists/train.txt")
-    assert found.pairs == (Pair("b", "images/b.png", "masks/b.png"),
-                           Pair("sub/c", "images/sub/c.png", "masks/sub/c.png"))
+    assert found.pairs == (
+        Pair("b", "images/b.png", "masks/b.png"),
+        Pair("sub/c", "images/sub/c.png", "masks/sub/c.png"),
+    )
     assert found.left_out == 2  # a, and d (which has no mask but was not asked for)
 
 
@@ -221,14 +304,16 @@ def test_split_key_without_image_fails_naming_the_line(tmp_path):
     root = split_root(tmp_path, "a\n\nzz\n")
     assert find_pairs(root, split="lists/train.txt", unpaired="skip").pairs == (
         Pair("a", "images/a.png", "masks/a.png"),
-        Pair("zz", "lists/train.txt", None, "line 3: 'zz' is listed but no image under images/ has this key"))
+        Pair("zz", "lists/train.txt", None, "line 3: 'zz' is listed but no image under images/ has this key"),
+    )
 
 
 def test_split_key_without_mask_fails_even_when_unpaired_images_are_skipped(tmp_path):
     root = split_root(tmp_path, "d\n")
     found = find_pairs(root, split="lists/train.txt", unpaired="skip")
-    assert found.pairs == (Pair("d", "images/d.png", None, "listed on line 1 of lists/train.txt but no mask found "
-                                "for this image"),)
+    assert found.pairs == (
+        Pair("d", "images/d.png", None, "listed on line 1 of lists/train.txt but no mask found for this image"),
+    )
     assert found.skipped == ()
 
 
@@ -270,9 +355,11 @@ def test_defaults_keep_todays_pairing(tmp_path):
 
 
 def test_suffixes_of_a_pair_without_suffixes_are_empty():
-    assert (Pair("city/a", "images/city/a.png", "masks/city/a.png").image_suffix,
-            Pair("city/a", "images/city/a.png", "masks/city/a_mask.png").mask_suffix,
-            Pair("a", "images/a.png", None, "no mask").mask_suffix) == ("", "_mask", "")
+    assert (
+        Pair("city/a", "images/city/a.png", "masks/city/a.png").image_suffix,
+        Pair("city/a", "images/city/a.png", "masks/city/a_mask.png").mask_suffix,
+        Pair("a", "images/a.png", None, "no mask").mask_suffix,
+    ) == ("", "_mask", "")
 
 
 def test_unknown_unpaired_policy_is_a_programming_error(tmp_path):
@@ -284,6 +371,7 @@ def test_files_beside_an_unpaired_mask_stay_masks_without_an_image(tmp_path):
     root = cityscapes(tmp_path)
     (root / "leftImg8bit/train/bochum/bochum_000000_000313_leftImg8bit.png").unlink()
     found = find_pairs(root, "leftImg8bit/train", "gtFine/train", "_gtFine_labelIds", image_suffix="_leftImg8bit")
-    assert found.orphan_masks == tuple(f"gtFine/train/bochum/bochum_000000_000313_gtFine_{kind}.png"
-                                       for kind in ("color", "instanceIds", "labelIds"))
+    assert found.orphan_masks == tuple(
+        f"gtFine/train/bochum/bochum_000000_000313_gtFine_{kind}.png" for kind in ("color", "instanceIds", "labelIds")
+    )
     assert len(found.beside) == 4  # those of the two aachen frames, whose pairs are whole

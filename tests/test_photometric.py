@@ -14,8 +14,7 @@ DTYPES = [np.uint8, np.uint16]
 CHANNELS = [1, 3, 4]
 
 
-def _image(dtype, channels: int, shape=(9, 13), seed: int = 0, lo: int = 0,
-           hi: int | None = None) -> np.ndarray:
+def _image(dtype, channels: int, shape=(9, 13), seed: int = 0, lo: int = 0, hi: int | None = None) -> np.ndarray:
     """Random image over [lo, hi] (default the dtype's full range), with 0 and max present."""
     rng = np.random.default_rng(seed)
     top = np.iinfo(dtype).max if hi is None else hi
@@ -41,8 +40,9 @@ def _full(dtype) -> float:
 
 @pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("steps", [[brightness(0.13)], [contrast(1.4)], [gamma(0.6)],
-                                   [brightness(-0.2), contrast(0.7), gamma(1.8)]])
+@pytest.mark.parametrize(
+    "steps", [[brightness(0.13)], [contrast(1.4)], [gamma(0.6)], [brightness(-0.2), contrast(0.7), gamma(1.8)]]
+)
 def test_dtype_and_shape_preserved(dtype, channels, steps):
     image = _image(dtype, channels)
     before = image.copy()
@@ -54,8 +54,9 @@ def test_dtype_and_shape_preserved(dtype, channels, steps):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("steps", [[brightness(1.0)], [brightness(-1.0)], [contrast(3.0)], [gamma(0.3)],
-                                   [contrast(0.0)]])
+@pytest.mark.parametrize(
+    "steps", [[brightness(1.0)], [brightness(-1.0)], [contrast(3.0)], [gamma(0.3)], [contrast(0.0)]]
+)
 def test_alpha_channel_is_left_untouched(dtype, steps):
     image = _image(dtype, 4, seed=3)
     out = ph.apply(image, steps)
@@ -90,8 +91,9 @@ def test_non_integer_images_are_refused():
 
 @pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("steps", [[brightness(0.0)], [contrast(1.0)], [gamma(1.0)],
-                                   [brightness(0.0), contrast(1.0), gamma(1.0)]])
+@pytest.mark.parametrize(
+    "steps", [[brightness(0.0)], [contrast(1.0)], [gamma(1.0)], [brightness(0.0), contrast(1.0), gamma(1.0)]]
+)
 def test_neutral_parameters_are_byte_identical(dtype, channels, steps):
     image = _image(dtype, channels, seed=5)
     out = ph.apply(image, steps)

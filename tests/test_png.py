@@ -37,9 +37,9 @@ def read_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     chunks, at = [], 8
     while at < len(data):
-        (length,) = struct.unpack(">I", data[at:at + 4])
-        kind, payload = data[at + 4:at + 8], data[at + 8:at + 8 + length]
-        (crc,) = struct.unpack(">I", data[at + 8 + length:at + 12 + length])
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, payload = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
         assert len(payload) == length, f"{kind!r} runs past the end of the file"
         assert crc == zlib.crc32(kind + payload), f"bad CRC in {kind!r}"
         chunks.append((kind, payload))
@@ -66,8 +66,14 @@ def check_structure(data: bytes) -> dict:
     width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
     assert (compression, filtering, interlace) == (0, 0, 0)
     payloads = {k: p for k, p in chunks if k != b"IDAT"}
-    return {"width": width, "height": height, "depth": depth, "colour": colour,
-            "idat": b"".join(chunks[i][1] for i in idats), **{k.decode(): p for k, p in payloads.items()}}
+    return {
+        "width": width,
+        "height": height,
+        "depth": depth,
+        "colour": colour,
+        "idat": b"".join(chunks[i][1] for i in idats),
+        **{k.decode(): p for k, p in payloads.items()},
+    }
 
 
 def filter_types(data: bytes) -> set[int]:
@@ -103,8 +109,12 @@ def make_array(seed: int, shape: tuple[int, int], channels: int | None, dtype: t
 
 
 ARRAYS = st.builds(
-    make_array, st.integers(0, 2**32 - 1), SHAPES, st.sampled_from([None, 1, 3, 4]),
-    st.sampled_from([np.uint8, np.uint16]), st.sampled_from(["noise", "gradient", "blocks"]),
+    make_array,
+    st.integers(0, 2**32 - 1),
+    SHAPES,
+    st.sampled_from([None, 1, 3, 4]),
+    st.sampled_from([np.uint8, np.uint16]),
+    st.sampled_from(["noise", "gradient", "blocks"]),
 )
 
 
@@ -162,8 +172,9 @@ def test_every_array_decodes_to_itself_in_opencv_and_pillow(array, kind, level):
 @FAST
 @given(array=ARRAYS, filter_name=st.sampled_from(["none", "sub", "up", "avg", "paeth", "adaptive"]))
 def test_every_filter_decodes_to_the_array(array, filter_name):
-    data = png.build_png(array, palette=None, transparency=None, filter_name=filter_name,
-                         compress=lambda raw: zlib.compress(raw, 1))
+    data = png.build_png(
+        array, palette=None, transparency=None, filter_name=filter_name, compress=lambda raw: zlib.compress(raw, 1)
+    )
     np.testing.assert_array_equal(cv2_decode(data), expected_cv2(array))
     if filter_name != "adaptive":
         assert filter_types(data) == {["none", "sub", "up", "avg", "paeth"].index(filter_name)}
@@ -175,11 +186,13 @@ def palette_masks(draw):
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     shape = draw(SHAPES)
-    indices = rng.integers(0, entries, shape, dtype=np.uint8) if draw(st.booleans()) else \
-        (make_array(seed, shape, None, np.uint8, "blocks").astype(np.uint16) % entries).astype(np.uint8)
+    indices = (
+        rng.integers(0, entries, shape, dtype=np.uint8)
+        if draw(st.booleans())
+        else (make_array(seed, shape, None, np.uint8, "blocks").astype(np.uint16) % entries).astype(np.uint8)
+    )
     palette = rng.integers(0, 256, 3 * entries).tolist()
-    transparency = draw(st.one_of(
-        st.none(), st.integers(0, 255), st.binary(min_size=1, max_size=260)))
+    transparency = draw(st.one_of(st.none(), st.integers(0, 255), st.binary(min_size=1, max_size=260)))
     return indices, palette, transparency
 
 
@@ -207,7 +220,8 @@ def test_palette_masks_keep_indices_palette_and_transparency(mask, level):
     np.testing.assert_array_equal(np.array(img), indices)
     assert img.getpalette() == palette
     assert img.info.get("transparency") == pillow_decode(pillow_palette_png(indices, palette, transparency)).info.get(
-        "transparency")
+        "transparency"
+    )
     colours = np.array(palette, np.uint8).reshape(-1, 3)[indices][:, :, ::-1]
     decoded = cv2_decode(data)  # OpenCV expands a palette to colours (and alpha, given tRNS)
     np.testing.assert_array_equal(decoded[:, :, :3], colours)
@@ -249,7 +263,8 @@ def test_large_images_split_their_data_into_full_idat_chunks():
 @pytest.mark.parametrize("level", [None, 0, 5, 9])
 def test_each_kind_writes_its_measured_filter_at_any_level(kind, level):
     assert filter_types(png.encode_png(photo(), kind=kind, level=level)) == {
-        ["none", "sub", "up", "avg", "paeth"].index(png.FASTEST[kind].filter_name)}
+        ["none", "sub", "up", "avg", "paeth"].index(png.FASTEST[kind].filter_name)
+    }
 
 
 def test_levels_are_libdeflate_levels():
@@ -289,8 +304,11 @@ for name, (array, options) in determinism_inputs().items():
 def arithmetic(shape: tuple[int, ...], dtype: type) -> np.ndarray:
     """A textured array from integer arithmetic alone, the same under any numpy (unlike its generators)."""
     index = np.arange(np.prod(shape), dtype=np.uint64)
-    return ((index * 2654435761 >> np.uint64(7)) % np.uint64(np.iinfo(dtype).max // 5) + index // 3).astype(
-        dtype).reshape(shape)
+    return (
+        ((index * 2654435761 >> np.uint64(7)) % np.uint64(np.iinfo(dtype).max // 5) + index // 3)
+        .astype(dtype)
+        .reshape(shape)
+    )
 
 
 def determinism_inputs() -> dict[str, tuple[np.ndarray, dict]]:
@@ -304,14 +322,17 @@ def determinism_inputs() -> dict[str, tuple[np.ndarray, dict]]:
 
 
 def hashes() -> str:
-    return "".join(f"{name} {hashlib.sha256(png.encode_png(a, **o)).hexdigest()}\n"
-                   for name, (a, o) in determinism_inputs().items())
+    return "".join(
+        f"{name} {hashlib.sha256(png.encode_png(a, **o)).hexdigest()}\n"
+        for name, (a, o) in determinism_inputs().items()
+    )
 
 
 def test_same_bytes_twice_and_in_another_process():
     assert hashes() == hashes()
-    run = subprocess.run([sys.executable, "-c", DETERMINISM_SCRIPT], cwd=REPO, capture_output=True, text=True,
-                         check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", DETERMINISM_SCRIPT], cwd=REPO, capture_output=True, text=True, check=True
+    )
     assert run.stdout == hashes()
 
 
@@ -327,30 +348,51 @@ def test_bytes_are_pinned_for_the_pinned_libdeflate():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda: png.encode_png(np.zeros((2, 2), np.float32)), "a PNG holds uint8 or uint16 samples, not float32"),
-    (lambda: png.encode_png(np.zeros((2, 2, 2), np.uint8)),
-     "a PNG holds (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) arrays, not (2, 2, 2)"),
-    (lambda: png.encode_png(np.zeros((2, 2, 5), np.uint8)),
-     "a PNG holds (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) arrays, not (2, 2, 5)"),
-    (lambda: png.encode_png(np.zeros((0, 2), np.uint8)),
-     "a PNG holds (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) arrays, not (0, 2)"),
-    (lambda: png.encode_png(np.zeros((2, 2, 3), np.uint8), palette=[0, 0, 0]),
-     "palette indices are (H, W) uint8, not (2, 2, 3) uint8"),
-    (lambda: png.encode_png(np.zeros((2, 2), np.uint8), palette=[0, 0]),
-     "a palette holds 1 to 256 RGB entries, not 2 values"),
-    (lambda: png.encode_png(np.zeros((2, 2), np.uint8), palette=[0] * 771),
-     "a palette holds 1 to 256 RGB entries, not 771 values"),
-    (lambda: png.encode_png(np.zeros((2, 2), np.uint8), palette=[0, 0, 0], transparency=256),
-     "a transparent palette index is 0-255, not 256"),
-    (lambda: png.encode_png(np.zeros((2, 2), np.uint8), transparency=0),
-     "transparency is only written with a palette"),
-    (lambda: png.encode_png(np.zeros((2, 2), np.uint8), level=10), "a PNG compression level is 0-9, not 10"),
-    (lambda: png.encode_png(np.zeros((2, 2), np.uint8), level=True), "a PNG compression level is 0-9, not True"),
-    (lambda: png.encode_png(np.zeros((2, 2), np.uint8), kind="photo"), "kind is image or mask, not 'photo'"),
-    (lambda: png.filter_rows(np.zeros((2, 2), np.uint8), 1, "best"),
-     "unknown PNG filter 'best'; known: adaptive, none, sub, up, avg, paeth"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: png.encode_png(np.zeros((2, 2), np.float32)), "a PNG holds uint8 or uint16 samples, not float32"),
+        (
+            lambda: png.encode_png(np.zeros((2, 2, 2), np.uint8)),
+            "a PNG holds (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) arrays, not (2, 2, 2)",
+        ),
+        (
+            lambda: png.encode_png(np.zeros((2, 2, 5), np.uint8)),
+            "a PNG holds (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) arrays, not (2, 2, 5)",
+        ),
+        (
+            lambda: png.encode_png(np.zeros((0, 2), np.uint8)),
+            "a PNG holds (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) arrays, not (0, 2)",
+        ),
+        (
+            lambda: png.encode_png(np.zeros((2, 2, 3), np.uint8), palette=[0, 0, 0]),
+            "palette indices are (H, W) uint8, not (2, 2, 3) uint8",
+        ),
+        (
+            lambda: png.encode_png(np.zeros((2, 2), np.uint8), palette=[0, 0]),
+            "a palette holds 1 to 256 RGB entries, not 2 values",
+        ),
+        (
+            lambda: png.encode_png(np.zeros((2, 2), np.uint8), palette=[0] * 771),
+            "a palette holds 1 to 256 RGB entries, not 771 values",
+        ),
+        (
+            lambda: png.encode_png(np.zeros((2, 2), np.uint8), palette=[0, 0, 0], transparency=256),
+            "a transparent palette index is 0-255, not 256",
+        ),
+        (
+            lambda: png.encode_png(np.zeros((2, 2), np.uint8), transparency=0),
+            "transparency is only written with a palette",
+        ),
+        (lambda: png.encode_png(np.zeros((2, 2), np.uint8), level=10), "a PNG compression level is 0-9, not 10"),
+        (lambda: png.encode_png(np.zeros((2, 2), np.uint8), level=True), "a PNG compression level is 0-9, not True"),
+        (lambda: png.encode_png(np.zeros((2, 2), np.uint8), kind="photo"), "kind is image or mask, not 'photo'"),
+        (
+            lambda: png.filter_rows(np.zeros((2, 2), np.uint8), 1, "best"),
+            "unknown PNG filter 'best'; known: adaptive, none, sub, up, avg, paeth",
+        ),
+    ],
+)
 def test_what_a_png_cannot_hold_is_a_value_error(call, message):
     with pytest.raises(ValueError) as caught:
         call()

@@ -16,8 +16,10 @@ from segaug_cli import engine, preview, recipe
 from segaug_cli.sampling import draw_for
 
 TILE = 64
-GEOMETRIC = ("seed: 3\ncopies: 3\ntransforms:\n  - rotate: {degrees: [-25, 25]}\n"
-             "  - scale: {range: [0.8, 1.2]}\n  - hflip: {p: 0.5}\n")
+GEOMETRIC = (
+    "seed: 3\ncopies: 3\ntransforms:\n  - rotate: {degrees: [-25, 25]}\n"
+    "  - scale: {range: [0.8, 1.2]}\n  - hflip: {p: 0.5}\n"
+)
 BAD_ROTATE = "seed: 0\ncopies: 2\ntransforms:\n  - rotate: {degrees: [30, -30]}\n"
 GREY = 128
 
@@ -28,7 +30,7 @@ def load(tmp_path: Path, text: str = GEOMETRIC) -> recipe.Recipe:
 
 def cell(sheet: np.ndarray, row: int, col: int, tile: int = TILE) -> np.ndarray:
     y, x = preview.layout_for(tile).origin(row, col)
-    return sheet[y:y + tile, x:x + tile]
+    return sheet[y : y + tile, x : x + tile]
 
 
 def blended(bgr) -> np.ndarray:
@@ -58,7 +60,7 @@ def test_sheet_is_pairs_by_source_plus_samples_tiles_with_captions(tmp_path, dat
     assert sheet.dtype == np.uint8
     assert layout.caption >= preview.CAPTION_LINES * 10  # room for legible lines, not a sliver
     y, x = layout.origin(0, 1)
-    caption = sheet[y + TILE:y + TILE + layout.caption, x:x + TILE]
+    caption = sheet[y + TILE : y + TILE + layout.caption, x : x + TILE]
     assert (caption != preview.SHEET_BACKGROUND).any(axis=2).sum() > 100  # text was written there
 
 
@@ -99,7 +101,7 @@ def test_copies_are_exactly_what_expand_writes(tmp_path, dataset):
     rcp = load(tmp_path)
     sheet = preview.contact_sheet(rcp, dataset, pairs=3, samples=3, tile=TILE)
     out = tmp_path / "out"
-    summary = engine.expand(rcp, dataset, out, workers=1)
+    summary = engine.expand(rcp, dataset, out, engine.ExpandOptions(workers=1))
     assert summary.written == 9 and not summary.failed
     for row, key in enumerate(["a", "b", "city/c"]):
         for k in range(3):
@@ -168,8 +170,11 @@ def test_images_of_every_dtype_display_by_full_range():
 
 
 def test_caption_summarises_the_applied_ops(tmp_path):
-    rcp = load(tmp_path, "transforms:\n  - rot90: {k: [1]}\n  - vflip: {p: 0}\n  - hflip: {p: 1}\n"
-                         "  - hsv: {}\n  - rotate: {degrees: -3.4}\n")
+    rcp = load(
+        tmp_path,
+        "transforms:\n  - rot90: {k: [1]}\n  - vflip: {p: 0}\n  - hflip: {p: 1}\n"
+        "  - hsv: {}\n  - rotate: {degrees: -3.4}\n",
+    )
     assert preview.summarise(draw_for(rcp.transforms, 1)) == "rot90 k=1, hflip, hsv, rotate -3"
     assert preview.summarise(()) == "no op applied"
 
@@ -223,11 +228,14 @@ def test_cli_bad_recipe_exits_2_with_one_line(cli, tmp_path, dataset):
     assert "Traceback" not in result.output and not out.exists()
 
 
-@pytest.mark.parametrize(("where", "message"), [
-    ("missing", "{in_dir}: no such folder"),
-    ("inside", "{out}: inside IN ({in_dir}), which segaug never writes to"),
-    ("jpg", "{out}: the contact sheet is a PNG; name it with .png"),
-])
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("missing", "{in_dir}: no such folder"),
+        ("inside", "{out}: inside IN ({in_dir}), which segaug never writes to"),
+        ("jpg", "{out}: the contact sheet is a PNG; name it with .png"),
+    ],
+)
 def test_cli_unusable_in_or_output_exits_2(cli, tmp_path, where, message):
     in_dir = tmp_path / "nope" if where == "missing" else make_dataset(tmp_path / "in")
     out = {"missing": tmp_path / "p.png", "inside": in_dir / "p.png", "jpg": tmp_path / "p.jpg"}[where]

@@ -108,8 +108,14 @@ def test_real_dataset_round_trip(tmp_path, cli, data):
         if data.lossless_images:
             matrix = np.array([float(x) for x in row["matrix"].split()]).reshape(2, 3)
             h, w = src_image.shape[:2]
-            expected = cv2.warpAffine(src_image, matrix, (w, h), flags=cv2.INTER_LINEAR,
-                                      borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+            expected = cv2.warpAffine(
+                src_image,
+                matrix,
+                (w, h),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(0, 0, 0, 0),
+            )
             np.testing.assert_array_equal(out_image, expected, err_msg=row["image"])
         if src_image.dtype == np.uint16 and src_image.max() > 255:
             assert out_image.max() > 255, f"{row['image']}: 16-bit values were squeezed into 8 bits"

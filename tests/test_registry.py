@@ -27,12 +27,30 @@ from segaug_cli.sampling import Draw, draw_for
 
 # The order of the docs table and of the "expected one of" list in error messages.
 DOCS_ORDER = [
-    "rotate", "scale", "shear", "translate", "hflip", "vflip",
-    "resize", "pad", "crop", "random_resized_crop", "rot90",
-    "perspective", "elastic", "grid_distortion",
-    "brightness", "contrast", "gamma",
-    "hsv", "blur", "noise", "clahe", "jpeg",
-    "one_of", "some_of",
+    "rotate",
+    "scale",
+    "shear",
+    "translate",
+    "hflip",
+    "vflip",
+    "resize",
+    "pad",
+    "crop",
+    "random_resized_crop",
+    "rot90",
+    "perspective",
+    "elastic",
+    "grid_distortion",
+    "brightness",
+    "contrast",
+    "gamma",
+    "hsv",
+    "blur",
+    "noise",
+    "clahe",
+    "jpeg",
+    "one_of",
+    "some_of",
 ]
 
 
@@ -78,8 +96,13 @@ def test_a_record_with_an_applier_of_another_kind_fails():
         PhotometricOp(name="tint", doc="d", draw=uniform(), matrix=lambda d, shape: None)
     assert str(exc.value) == "photometric op 'tint' needs exactly one of on_source= or on_output=, got ['matrix']"
     with pytest.raises(TypeError) as exc:
-        GroupOp(name="all_of", doc="d", draw=uniform(), choose=lambda op, rng, n: ((), frozenset()),
-                on_output=lambda d: None)
+        GroupOp(
+            name="all_of",
+            doc="d",
+            draw=uniform(),
+            choose=lambda op, rng, n: ((), frozenset()),
+            on_output=lambda d: None,
+        )
     assert str(exc.value) == "group op 'all_of' needs exactly one of choose=, got ['on_output', 'choose']"
 
 
@@ -88,8 +111,13 @@ def test_a_uniform_draw_must_name_the_ops_params_and_draw_them_all():
         GeometricOp(name="twist", doc="d", draw=uniform("degrees"), matrix=lambda d, shape: None)
     assert str(exc.value) == "op 'twist' draws ['degrees']: not among its params"
     with pytest.raises(TypeError) as exc:
-        GeometricOp(name="twist", doc="d", params={"degrees": ParamSpec(Range(0, 1), 0, 1)}, draw=uniform(),
-                    matrix=lambda d, shape: None)
+        GeometricOp(
+            name="twist",
+            doc="d",
+            params={"degrees": ParamSpec(Range(0, 1), 0, 1)},
+            draw=uniform(),
+            matrix=lambda d, shape: None,
+        )
     assert str(exc.value) == "op 'twist' never draws ['degrees']"
 
 
@@ -104,12 +132,12 @@ def test_an_op_without_a_record_raises_in_augmentation_rather_than_doing_nothing
 # Discovery: a family module dropped into the package is found, in its ORDER
 # ---------------------------------------------------------------------------------------------
 
-FAMILY = '''
+FAMILY = """
 from segaug_cli.ops.spec import GeometricOp, uniform
 
 ORDER = {order}
 OPS = tuple(GeometricOp(name=name, doc="d", draw=uniform(), matrix=lambda d, shape: None) for name in {names!r})
-'''
+"""
 
 
 def _package(tmp_path, monkeypatch, families: dict[str, str]):
@@ -126,22 +154,35 @@ def _package(tmp_path, monkeypatch, families: dict[str, str]):
 
 
 def test_discovery_finds_every_family_module_and_orders_them_by_their_order(tmp_path, monkeypatch):
-    package = _package(tmp_path, monkeypatch, {
-        "aaa": FAMILY.format(order=20, names=("late",)),
-        "zzz": FAMILY.format(order=10, names=("early", "second")),
-    })
+    package = _package(
+        tmp_path,
+        monkeypatch,
+        {
+            "aaa": FAMILY.format(order=20, names=("late",)),
+            "zzz": FAMILY.format(order=10, names=("early", "second")),
+        },
+    )
     assert list(collect(package)) == ["early", "second", "late"]
 
 
-@pytest.mark.parametrize(("families", "message"), [
-    ({"a": FAMILY.format(order=1, names=("x",)), "b": FAMILY.format(order=2, names=("x",))},
-     "op 'x' is defined twice (again in {package}.b)"),
-    ({"a": FAMILY.format(order=1, names=("x",)), "b": FAMILY.format(order=1, names=("y",))},
-     "two op families share an ORDER: [1, 1]"),
-    ({"a": "OPS = ()\n"}, "{package}.a must define ORDER (an int) and OPS (a tuple of op records)"),
-    ({"a": "ORDER = 1\nOPS = ('rotate',)\n"},
-     "{package}.a.OPS holds 'rotate', not a GeometricOp, PhotometricOp or GroupOp"),
-])
+@pytest.mark.parametrize(
+    ("families", "message"),
+    [
+        (
+            {"a": FAMILY.format(order=1, names=("x",)), "b": FAMILY.format(order=2, names=("x",))},
+            "op 'x' is defined twice (again in {package}.b)",
+        ),
+        (
+            {"a": FAMILY.format(order=1, names=("x",)), "b": FAMILY.format(order=1, names=("y",))},
+            "two op families share an ORDER: [1, 1]",
+        ),
+        ({"a": "OPS = ()\n"}, "{package}.a must define ORDER (an int) and OPS (a tuple of op records)"),
+        (
+            {"a": "ORDER = 1\nOPS = ('rotate',)\n"},
+            "{package}.a.OPS holds 'rotate', not a GeometricOp, PhotometricOp or GroupOp",
+        ),
+    ],
+)
 def test_discovery_refuses_an_ambiguous_or_incomplete_family(tmp_path, monkeypatch, families, message):
     package = _package(tmp_path, monkeypatch, families)
     with pytest.raises(ImportError) as exc:
@@ -155,7 +196,9 @@ def test_discovery_refuses_an_ambiguous_or_incomplete_family(tmp_path, monkeypat
 
 
 def test_loading_a_recipe_imports_neither_numpy_nor_opencv():
-    code = ("import sys, segaug_cli.recipe as r; r.load('recipes/default.yaml'); "
-            "print(sorted(m for m in ('numpy', 'cv2') if m in sys.modules))")
+    code = (
+        "import sys, segaug_cli.recipe as r; r.load('recipes/default.yaml'); "
+        "print(sorted(m for m in ('numpy', 'cv2') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert out == "[]\n"

@@ -56,8 +56,6 @@ def clean_run(cli, recipe: Path, in_dir: Path, out: Path, *args: str) -> dict[st
     return tree_digest(out)
 
 
-
-
 def outputs_of(key: str, copies=(0, 1)) -> set[str]:
     return {f"{folder}/{key}_aug{c}.png" for folder in ("images", "masks") for c in copies}
 
@@ -104,8 +102,9 @@ def test_processes_with_different_hash_seeds_give_identical_bytes(tmp_path):
     recipe = write_recipe(tmp_path / "r.yaml", RECIPE)
 
     for hash_seed in ("1", "2"):
-        result = run_segaug("expand", recipe, in_dir, tmp_path / f"out{hash_seed}", "--workers", "2",
-                            env={"PYTHONHASHSEED": hash_seed})
+        result = run_segaug(
+            "expand", recipe, in_dir, tmp_path / f"out{hash_seed}", "--workers", "2", env={"PYTHONHASHSEED": hash_seed}
+        )
         assert result.returncode == 0, result.stderr
 
     first, second = tree_digest(tmp_path / "out1"), tree_digest(tmp_path / "out2")
@@ -327,8 +326,10 @@ def test_files_segaug_did_not_write_are_left_alone_and_reported(setup, cli):
 
 def test_temporary_files_a_killed_run_left_are_swept_and_not_reported(setup, cli):
     in_dir, recipe, out = setup
-    leftovers = [out / "images" / f".a_aug0.png.4242{atomic.TEMP_SUFFIX}",
-                 out / "masks" / "city" / f".b_aug1.png.7{atomic.TEMP_SUFFIX}"]
+    leftovers = [
+        out / "images" / f".a_aug0.png.4242{atomic.TEMP_SUFFIX}",
+        out / "masks" / "city" / f".b_aug1.png.7{atomic.TEMP_SUFFIX}",
+    ]
     for path in leftovers:
         path.write_bytes(b"half a PNG")
     (out / "masks" / "city" / "notes.txt").write_text("mine\n")
@@ -378,7 +379,7 @@ def test_outputs_deleted_or_altered_by_hand_are_regenerated(setup, cli):
 def planned(stdout: str, action: str) -> set[str]:
     """The first path of each ``would <action> PATH ...`` line."""
     prefix = f"would {action} "
-    return {line[len(prefix):].split(" ")[0] for line in stdout.splitlines() if line.startswith(prefix)}
+    return {line[len(prefix) :].split(" ")[0] for line in stdout.splitlines() if line.startswith(prefix)}
 
 
 def test_dry_run_into_a_missing_out_creates_nothing(tmp_path, cli):
@@ -438,8 +439,12 @@ def test_a_file_name_with_a_carriage_return_is_recorded_and_trusted_by_a_rerun(t
 
     with open(out / "manifest.csv", encoding="utf-8", newline="") as fh:  # as the csv module asks
         images = [row["image"] for row in csv.DictReader(fh)]
-    assert images == ["images/odd\rname_aug0.png", "images/odd\rname_aug1.png",
-                      "images/plain_aug0.png", "images/plain_aug1.png"]
+    assert images == [
+        "images/odd\rname_aug0.png",
+        "images/odd\rname_aug1.png",
+        "images/plain_aug0.png",
+        "images/plain_aug1.png",
+    ]
     rerun = expand(cli, recipe, in_dir, out)
     assert rerun.exit_code == 0, rerun.output
     assert summary_counts(rerun.stderr) == (0, 4, 0, 0)
@@ -537,8 +542,14 @@ def _drop_row(out: Path) -> None:
 
 @pytest.mark.parametrize(
     "edit",
-    [_edit_column("matrix", "1 0 0 0 1 0"), _edit_column("params", "{}"), _edit_column("seed", "42"),
-     _edit_column("source_image", "images/c.png"), _swap_rows, _drop_row],
+    [
+        _edit_column("matrix", "1 0 0 0 1 0"),
+        _edit_column("params", "{}"),
+        _edit_column("seed", "42"),
+        _edit_column("source_image", "images/c.png"),
+        _swap_rows,
+        _drop_row,
+    ],
     ids=["matrix", "params", "seed", "source_image", "row-order", "row-dropped"],
 )
 def test_check_catches_a_hand_edited_manifest(setup, cli, edit):

@@ -35,8 +35,13 @@ def test_sample_seed_known_value():
 
 def test_sample_seed_differs_by_each_input():
     base = sample_seed(0, "city/a", 0)
-    others = [sample_seed(1, "city/a", 0), sample_seed(0, "city/b", 0), sample_seed(0, "city/a", 1),
-              sample_seed(0, "a", 0), sample_seed(0, "city/a.png", 0)]
+    others = [
+        sample_seed(1, "city/a", 0),
+        sample_seed(0, "city/b", 0),
+        sample_seed(0, "city/a", 1),
+        sample_seed(0, "a", 0),
+        sample_seed(0, "city/a.png", 0),
+    ]
     assert len({base, *others}) == 1 + len(others)
 
 
@@ -50,8 +55,13 @@ def test_sample_seed_is_the_same_in_another_process():
     code = "from segaug_cli.sampling import sample_seed; print(sample_seed(5, 'city/a', 2), hash('city/a'))"
     results = []
     for hashseed in ("1", "2"):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env={**os.environ, "PYTHONHASHSEED": hashseed}).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": hashseed},
+        ).stdout.split()
         results.append(out)
     assert results[0][1] != results[1][1], "the two processes should hash strings differently"
     assert int(results[0][0]) == int(results[1][0]) == sample_seed(5, "city/a", 2)
@@ -89,9 +99,16 @@ def test_values_lie_within_their_ranges():
     transforms = ops(GEOMETRY)
     by_name = {op.name: op for op in transforms}
     # (op, drawn value) -> the recipe range it is drawn from (translate draws x and y from one range).
-    source = {("rotate", "degrees"): "degrees", ("scale", "factor"): "range", ("shear", "degrees"): "degrees",
-              ("translate", "x"): "fraction", ("translate", "y"): "fraction",
-              ("brightness", "delta"): "range", ("contrast", "factor"): "range", ("gamma", "gamma"): "range"}
+    source = {
+        ("rotate", "degrees"): "degrees",
+        ("scale", "factor"): "range",
+        ("shear", "degrees"): "degrees",
+        ("translate", "x"): "fraction",
+        ("translate", "y"): "fraction",
+        ("brightness", "delta"): "range",
+        ("contrast", "factor"): "range",
+        ("gamma", "gamma"): "range",
+    }
     bounds = {key: by_name[key[0]].range(param) for key, param in source.items()}
     seen = {key: [] for key in bounds}
     for seed in range(300):
@@ -107,18 +124,27 @@ def test_values_lie_within_their_ranges():
 
 
 def test_translate_draws_x_and_y_separately():
-    xs_equal_ys = [d.value("x") == d.value("y")
-                   for seed in range(50) for d in draw(ops("  - translate\n"), np.random.default_rng(seed))]
+    xs_equal_ys = [
+        d.value("x") == d.value("y")
+        for seed in range(50)
+        for d in draw(ops("  - translate\n"), np.random.default_rng(seed))
+    ]
     assert not any(xs_equal_ys)
 
 
 def test_fixed_values_are_exact():
-    transforms = ops("  - rotate: {degrees: 90}\n  - scale: {range: 1.25}\n  - translate: {fraction: -0.1}\n"
-                     "  - gamma: {range: 0.7}\n")
+    transforms = ops(
+        "  - rotate: {degrees: 90}\n  - scale: {range: 1.25}\n  - translate: {fraction: -0.1}\n"
+        "  - gamma: {range: 0.7}\n"
+    )
     for seed in range(20):
         d = draw(transforms, np.random.default_rng(seed))
-        assert [dict(x.values) for x in d] == [{"degrees": 90.0}, {"factor": 1.25}, {"x": -0.1, "y": -0.1},
-                                               {"gamma": 0.7}]
+        assert [dict(x.values) for x in d] == [
+            {"degrees": 90.0},
+            {"factor": 1.25},
+            {"x": -0.1, "y": -0.1},
+            {"gamma": 0.7},
+        ]
 
 
 @pytest.mark.parametrize("p", [0.0, 1.0])
@@ -137,8 +163,7 @@ def test_p_half_applies_about_half():
 @pytest.mark.parametrize("p", ["0", "0.3", "0.999", "1"])
 def test_p_does_not_shift_later_draws(p):
     reference = ops("  - rotate: {degrees: [-30, 30]}\n  - hflip\n  - translate\n  - gamma\n")
-    changed = ops(f"  - rotate: {{degrees: [-30, 30], p: {p}}}\n  - hflip: {{p: {p}}}\n"
-                  "  - translate\n  - gamma\n")
+    changed = ops(f"  - rotate: {{degrees: [-30, 30], p: {p}}}\n  - hflip: {{p: {p}}}\n  - translate\n  - gamma\n")
     for seed in range(20):
         rng_a, rng_b = np.random.default_rng(seed), np.random.default_rng(seed)
         a, b = draw(reference, rng_a), draw(changed, rng_b)
@@ -175,17 +200,29 @@ def g(name: str, applied: bool, **values: float) -> Draw:
 
 
 def test_params_record_omits_skipped_ops():
-    draws = (g("rotate", True, degrees=5.0), g("hflip", False), g("vflip", True),
-             g("gamma", False, gamma=0.9), g("translate", True, x=0.1, y=-0.2))
-    assert params_record(draws) == {"rotate": {"degrees": 5.0}, "vflip": {},
-                                    "translate": {"x": 0.1, "y": -0.2}}
+    draws = (
+        g("rotate", True, degrees=5.0),
+        g("hflip", False),
+        g("vflip", True),
+        g("gamma", False, gamma=0.9),
+        g("translate", True, x=0.1, y=-0.2),
+    )
+    assert params_record(draws) == {"rotate": {"degrees": 5.0}, "vflip": {}, "translate": {"x": 0.1, "y": -0.2}}
 
 
 def test_params_record_numbers_repeated_ops():
-    draws = (g("rotate", True, degrees=5.0), g("hflip", True), g("rotate", True, degrees=-3.0),
-             g("rotate", True, degrees=1.5))
-    assert params_record(draws) == {"rotate": {"degrees": 5.0}, "hflip": {}, "rotate#2": {"degrees": -3.0},
-                                    "rotate#3": {"degrees": 1.5}}
+    draws = (
+        g("rotate", True, degrees=5.0),
+        g("hflip", True),
+        g("rotate", True, degrees=-3.0),
+        g("rotate", True, degrees=1.5),
+    )
+    assert params_record(draws) == {
+        "rotate": {"degrees": 5.0},
+        "hflip": {},
+        "rotate#2": {"degrees": -3.0},
+        "rotate#3": {"degrees": 1.5},
+    }
 
 
 def test_params_record_numbers_by_position_in_the_recipe():

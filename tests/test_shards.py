@@ -367,8 +367,11 @@ def test_shards_of_suffixed_and_tiled_layouts_merge_to_the_unsharded_run(cli, tm
     from conftest import REPO
 
     in_dir = getattr(dataset_layouts, layout)(tmp_path / "data")
-    recipe = (REPO / "recipes/datasets/cityscapes.yaml" if layout == "cityscapes"
-              else write_recipe(tmp_path / "tiles.yaml", TILED_POTSDAM))
+    recipe = (
+        REPO / "recipes/datasets/cityscapes.yaml"
+        if layout == "cityscapes"
+        else write_recipe(tmp_path / "tiles.yaml", TILED_POTSDAM)
+    )
     expand(cli, recipe, in_dir, tmp_path / "whole")
     for k in range(1, 4):
         result = expand(cli, recipe, in_dir, tmp_path / "sharded", "--shard", f"{k}/3")

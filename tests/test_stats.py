@@ -94,7 +94,7 @@ def test_palette_masks_count_indices_not_colours(tmp_path, cli):
     rng = np.random.default_rng(2)
     palette = [0] * 768
     for i in range(256):  # index i is drawn in a colour unrelated to i
-        palette[3 * i: 3 * i + 3] = [(i * 97) % 256, (i * 31 + 5) % 256, 200]
+        palette[3 * i : 3 * i + 3] = [(i * 97) % 256, (i * 31 + 5) % 256, 200]
     masks = []
     for i in range(3):
         mask = blocky_mask(rng, (36, 50), 5).astype(np.uint8)
@@ -120,8 +120,7 @@ def test_colour_masks_count_rgb_colours(tmp_path, cli):
         rgb = colours_rgb[blocky_mask(rng, (32, 48), 4)]
         write_png(tmp_path / "colour" / f"{i}.png", rgb[:, :, ::-1])  # OpenCV writes BGR
         rgb_masks.append(rgb)
-    packed = [(m[..., 0].astype(np.uint32) << 16) | (m[..., 1].astype(np.uint32) << 8) | m[..., 2]
-              for m in rgb_masks]
+    packed = [(m[..., 0].astype(np.uint32) << 16) | (m[..., 1].astype(np.uint32) << 8) | m[..., 2] for m in rgb_masks]
 
     result = cli("stats", tmp_path / "colour")
 

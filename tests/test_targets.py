@@ -123,8 +123,7 @@ def matrix_of(row: dict[str, str]) -> np.ndarray:
 def rewarp(source: np.ndarray, matrix: np.ndarray, kind: str, fill: float) -> np.ndarray:
     h, w = source.shape[:2]
     flags = cv2.INTER_NEAREST if kind == "label" else cv2.INTER_LINEAR
-    return cv2.warpAffine(source, matrix, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=(fill,) * 4)
+    return cv2.warpAffine(source, matrix, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=(fill,) * 4)
 
 
 @pytest.fixture
@@ -217,14 +216,17 @@ def test_continuous_linear_ramp_lands_where_the_matrix_says(tmp_path, cli):
     yy, xx = np.mgrid[0:48, 0:64]
     (in_dir / "ramp").mkdir()
     tifffile.imwrite(in_dir / "ramp" / "a.tif", xx.astype(np.float32))
-    recipe = write_recipe(tmp_path / "r.yaml", """\
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        """\
 copies: 3
 targets: [{name: ramp, kind: continuous, fill: -100}]
 transforms:
   - rotate: {degrees: [-40, 40]}
   - scale: {range: [0.7, 1.3]}
   - translate: {fraction: [-0.1, 0.1]}
-""")
+""",
+    )
     out = tmp_path / "out"
     assert expand(cli, recipe, in_dir, out).exit_code == 0
     for row in read_manifest(out):
@@ -466,22 +468,23 @@ def test_label_targets_follow_mask_format_and_other_continuous_sources_become_ti
     write_png(in_dir / "edges" / "a.png", mask * 3)
     weights = (np.arange(48 * 64).reshape(48, 64) % 200).astype(np.uint8)
     write_png(in_dir / "weights" / "a.bmp", weights)
-    recipe = write_recipe(tmp_path / "r.yaml", """\
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        """\
 copies: 1
 output: {mask_format: tif}
 targets:
   - {name: edges, kind: label}
   - {name: weights, kind: continuous}
 transforms: [hflip]
-""")
+""",
+    )
     out = tmp_path / "out"
 
     assert expand(cli, recipe, in_dir, out).exit_code == 0
 
-    row, = read_manifest(out)
-    assert (row["mask"], row["edges"], row["weights"]) == (
-        "masks/a_aug0.tif", "edges/a_aug0.tif", "weights/a_aug0.tif"
-    )
+    (row,) = read_manifest(out)
+    assert (row["mask"], row["edges"], row["weights"]) == ("masks/a_aug0.tif", "edges/a_aug0.tif", "weights/a_aug0.tif")
     np.testing.assert_array_equal(tifffile.imread(out / row["edges"]), np.fliplr(mask * 3))
     np.testing.assert_array_equal(tifffile.imread(out / row["weights"]), np.fliplr(weights))
 
@@ -532,8 +535,7 @@ def test_a_target_may_not_take_the_name_of_a_file_segaug_writes_in_out(tmp_path,
 
     assert result.exit_code == 2
     assert result.stderr == (
-        f"Error: {recipe} line 3: targets[0].name: {name!r} is a file segaug writes in OUT; "
-        "choose another name\n"
+        f"Error: {recipe} line 3: targets[0].name: {name!r} is a file segaug writes in OUT; choose another name\n"
     )
 
 
@@ -561,11 +563,14 @@ def test_a_fill_that_does_not_fit_the_target_fails_the_pair_instead_of_inventing
     for key, dtype in (("a", np.uint8), ("b", np.uint16)):
         mask = cv2.imread(str(in_dir / "masks" / f"{key}.png"), cv2.IMREAD_UNCHANGED)
         write_png(in_dir / "edges" / f"{key}.png", mask.astype(dtype))
-    recipe = write_recipe(tmp_path / "r.yaml", """\
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        """\
 copies: 1
 targets: [{name: edges, kind: label, fill: 300}]
 transforms: [{rotate: {degrees: 30}}]
-""")
+""",
+    )
     out = tmp_path / "out"
 
     result = expand(cli, recipe, in_dir, out)
@@ -591,11 +596,14 @@ def test_a_palette_label_target_keeps_its_indices_and_its_palette(tmp_path, cli)
     image.putpalette(palette)
     (in_dir / "instances").mkdir()
     image.save(in_dir / "instances" / "a.png")
-    recipe = write_recipe(tmp_path / "r.yaml", """\
+    recipe = write_recipe(
+        tmp_path / "r.yaml",
+        """\
 copies: 1
 targets: [{name: instances, kind: label, fill: 0}]
 transforms: [hflip]
-""")
+""",
+    )
     out = tmp_path / "out"
 
     assert expand(cli, recipe, in_dir, out).exit_code == 0

@@ -33,8 +33,12 @@ def corners(windows) -> list[tuple[int, int]]:
 
 
 def test_exact_grid():
-    assert grid((4, 6), spec([2, 3])) == (Window(0, 0, 2, 3), Window(0, 3, 2, 3), Window(2, 0, 2, 3),
-                                          Window(2, 3, 2, 3))
+    assert grid((4, 6), spec([2, 3])) == (
+        Window(0, 0, 2, 3),
+        Window(0, 3, 2, 3),
+        Window(2, 0, 2, 3),
+        Window(2, 3, 2, 3),
+    )
 
 
 def test_last_row_and_column_shift_to_end_at_the_border():
@@ -52,7 +56,8 @@ def test_stride_longer_than_the_tile_leaves_gaps_but_still_reaches_the_border():
 
 def test_pad_runs_the_last_row_and_column_past_the_border():
     assert grid((10, 7), spec([4, 4], partial="pad")) == tuple(
-        Window(top, left, 4, 4) for top in (0, 4, 8) for left in (0, 4))
+        Window(top, left, 4, 4) for top in (0, 4, 8) for left in (0, 4)
+    )
 
 
 def test_pad_on_a_source_smaller_than_one_tile_gives_one_window():
@@ -62,13 +67,21 @@ def test_pad_on_a_source_smaller_than_one_tile_gives_one_window():
 def test_tile_larger_than_the_image_is_a_pair_error_naming_both_sizes():
     with pytest.raises(PairError) as info:
         grid((300, 400, 3), spec([512, 256]))
-    assert str(info.value) == ("tiles.size is 512x256 (height x width) but the image is 300x400; "
-                               "cut smaller tiles or set tiles.partial: pad")
+    assert str(info.value) == (
+        "tiles.size is 512x256 (height x width) but the image is 300x400; cut smaller tiles or set tiles.partial: pad"
+    )
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 12), st.integers(1, 12), st.integers(1, 12),
-       st.integers(1, 12), st.sampled_from(["shift", "pad"]))
+@given(
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.sampled_from(["shift", "pad"]),
+)
 def test_windows_cover_every_pixel_and_shifted_ones_stay_inside(h, w, th, tw, sh, sw, partial):
     s = TileSpec((th, tw), (min(sh, th), min(sw, tw)), partial)  # stride <= size: no gaps by design
     if partial == "shift" and (th > h or tw > w):
@@ -79,7 +92,7 @@ def test_windows_cover_every_pixel_and_shifted_ones_stay_inside(h, w, th, tw, sh
         assert win.top < h and win.left < w
         if partial == "shift":
             assert win.top + th <= h and win.left + tw <= w
-        covered[win.top: win.top + th, win.left: win.left + tw] += 1
+        covered[win.top : win.top + th, win.left : win.left + tw] += 1
     assert covered[:h, :w].min() >= 1
 
 
@@ -174,8 +187,9 @@ def test_min_labelled_skips_windows_below_the_share():
 def test_min_labelled_needs_a_label_mask():
     with pytest.raises(PairError) as info:
         list(tiles(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 3), np.uint8), "k", spec([2, 2], min_labelled=0.1)))
-    assert str(info.value) == ("tiles.min_labelled needs a label mask (one channel); convert colour masks with "
-                               "labels.colors first")
+    assert str(info.value) == (
+        "tiles.min_labelled needs a label mask (one channel); convert colour masks with labels.colors first"
+    )
 
 
 def test_a_colour_mask_tiles_without_min_labelled():
@@ -191,32 +205,50 @@ def test_parse_defaults():
     assert parse_tiles(None) is None
     assert parse_tiles({"size": [512, 256]}) == TileSpec((512, 256), (512, 256), "shift", 0.0, 255, None)
     assert parse_tiles({"size": 512, "stride": 256}) == TileSpec((512, 512), (256, 256))
-    assert parse_tiles({"size": [4, 4], "min_labelled": 0.05, "ignore": None, "background": 0,
-                        "partial": "pad"}) == TileSpec((4, 4), (4, 4), "pad", 0.05, None, 0)
+    assert parse_tiles(
+        {"size": [4, 4], "min_labelled": 0.05, "ignore": None, "background": 0, "partial": "pad"}
+    ) == TileSpec((4, 4), (4, 4), "pad", 0.05, None, 0)
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ({"size": [512, 512], "stride": [0, 512]},
-     "tiles.stride: must be [height, width] in pixels, whole numbers of at least 1, got [0, 512]"),
-    ({"size": [512, 512], "stride": -1}, "tiles.stride: must be [height, width] in pixels, whole numbers of at "
-                                         "least 1, got -1"),
-    ({"size": [512, 512.5]}, "tiles.size: must be [height, width] in pixels, whole numbers of at least 1, "
-                             "got [512, 512.5]"),
-    ({"size": [512]}, "tiles.size: must be [height, width] in pixels, whole numbers of at least 1, got [512]"),
-    ({"size": True}, "tiles.size: must be [height, width] in pixels, whole numbers of at least 1, got True"),
-    ({"stride": [1, 1]}, "tiles.size: is required: the [height, width] of a tile in pixels"),
-    ({"size": 4, "partial": "crop"}, "tiles.partial: must be shift or pad, got 'crop'"),
-    ({"size": 4, "min_labelled": 5}, "tiles.min_labelled: must be a share from 0 to 1 (0.05 = 5% of the pixels), "
-                                     "got 5"),
-    ({"size": 4, "min_labelled": "5%"}, "tiles.min_labelled: must be a share from 0 to 1 (0.05 = 5% of the "
-                                        "pixels), got '5%'"),
-    ({"size": 4, "ignore": -1}, "tiles.ignore: must be a label from 0 to 65535, or null for none, got -1"),
-    ({"size": 4, "background": "sky"}, "tiles.background: must be a label from 0 to 65535, or null for none, "
-                                       "got 'sky'"),
-    ({"size": 4, "overlap": 2}, "tiles.overlap: unknown key; expected one of size, stride, partial, min_labelled, "
-                                "ignore, background"),
-    ([512, 512], "tiles: must be a mapping such as {size: [512, 512], stride: [512, 512]}, got [512, 512]"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"size": [512, 512], "stride": [0, 512]},
+            "tiles.stride: must be [height, width] in pixels, whole numbers of at least 1, got [0, 512]",
+        ),
+        (
+            {"size": [512, 512], "stride": -1},
+            "tiles.stride: must be [height, width] in pixels, whole numbers of at least 1, got -1",
+        ),
+        (
+            {"size": [512, 512.5]},
+            "tiles.size: must be [height, width] in pixels, whole numbers of at least 1, got [512, 512.5]",
+        ),
+        ({"size": [512]}, "tiles.size: must be [height, width] in pixels, whole numbers of at least 1, got [512]"),
+        ({"size": True}, "tiles.size: must be [height, width] in pixels, whole numbers of at least 1, got True"),
+        ({"stride": [1, 1]}, "tiles.size: is required: the [height, width] of a tile in pixels"),
+        ({"size": 4, "partial": "crop"}, "tiles.partial: must be shift or pad, got 'crop'"),
+        (
+            {"size": 4, "min_labelled": 5},
+            "tiles.min_labelled: must be a share from 0 to 1 (0.05 = 5% of the pixels), got 5",
+        ),
+        (
+            {"size": 4, "min_labelled": "5%"},
+            "tiles.min_labelled: must be a share from 0 to 1 (0.05 = 5% of the pixels), got '5%'",
+        ),
+        ({"size": 4, "ignore": -1}, "tiles.ignore: must be a label from 0 to 65535, or null for none, got -1"),
+        (
+            {"size": 4, "background": "sky"},
+            "tiles.background: must be a label from 0 to 65535, or null for none, got 'sky'",
+        ),
+        (
+            {"size": 4, "overlap": 2},
+            "tiles.overlap: unknown key; expected one of size, stride, partial, min_labelled, ignore, background",
+        ),
+        ([512, 512], "tiles: must be a mapping such as {size: [512, 512], stride: [512, 512]}, got [512, 512]"),
+    ],
+)
 def test_spec_errors_are_one_line_and_name_the_key(raw, message):
     with pytest.raises(TilesError) as info:
         parse_tiles(raw)
@@ -231,10 +263,17 @@ def test_spec_errors_carry_the_key_path():
 
 def test_text_is_stable_and_changes_with_the_spec():
     base = spec([512, 512])
-    assert base.text() == ('{"background":null,"ignore":255,"min_labelled":0.0,"partial":"shift",'
-                           '"size":[512,512],"stride":[512,512]}')
-    others = [spec([512, 256]), spec([512, 512], [256, 256]), spec([512, 512], partial="pad"),
-              spec([512, 512], min_labelled=0.05), spec([512, 512], ignore=None), spec([512, 512], background=0)]
+    assert base.text() == (
+        '{"background":null,"ignore":255,"min_labelled":0.0,"partial":"shift","size":[512,512],"stride":[512,512]}'
+    )
+    others = [
+        spec([512, 256]),
+        spec([512, 512], [256, 256]),
+        spec([512, 512], partial="pad"),
+        spec([512, 512], min_labelled=0.05),
+        spec([512, 512], ignore=None),
+        spec([512, 512], background=0),
+    ]
     assert len({base.text(), *(o.text() for o in others)}) == 7
 
 

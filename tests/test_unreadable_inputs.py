@@ -128,8 +128,13 @@ def _without_permission_override() -> None:
 def run_segaug_obeying_permissions(*args) -> subprocess.CompletedProcess:
     as_root = os.geteuid() == 0
     try:
-        return subprocess.run([sys.executable, "-m", "segaug_cli", *map(str, args)], capture_output=True, text=True,
-                              preexec_fn=_without_permission_override if as_root else None, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "segaug_cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            preexec_fn=_without_permission_override if as_root else None,
+            timeout=120,
+        )
     except subprocess.SubprocessError as exc:  # the preexec_fn failed: no CAP_SETPCAP here
         pytest.skip(f"cannot drop root's permission override here: {exc}")
 
@@ -139,12 +144,12 @@ def test_an_unreadable_input_fails_its_pair_even_for_root(tmp_path):
     (in_dir / "images/b.png").chmod(0o000)
     out = tmp_path / "out"
 
-    result = run_segaug_obeying_permissions("expand", write_recipe(tmp_path / "r.yaml", RECIPE), in_dir, out,
-                                            "--workers", "1")
+    result = run_segaug_obeying_permissions(
+        "expand", write_recipe(tmp_path / "r.yaml", RECIPE), in_dir, out, "--workers", "1"
+    )
 
     assert "Traceback" not in result.stderr
     assert_only_b_failed(out, result.returncode, "Permission denied")
-
 
 
 def test_a_read_only_out_gives_one_line_and_writes_nothing_even_for_root(tmp_path):
@@ -153,8 +158,9 @@ def test_a_read_only_out_gives_one_line_and_writes_nothing_even_for_root(tmp_pat
     out.mkdir()
     out.chmod(0o555)
 
-    result = run_segaug_obeying_permissions("expand", write_recipe(tmp_path / "r.yaml", RECIPE), in_dir, out,
-                                            "--workers", "1")
+    result = run_segaug_obeying_permissions(
+        "expand", write_recipe(tmp_path / "r.yaml", RECIPE), in_dir, out, "--workers", "1"
+    )
 
     out.chmod(0o755)
     assert result.returncode == 2, result.stderr

@@ -32,8 +32,9 @@ class MemoryResult:
         return [self.outputs(size) / r.wall for r in self.runs[size]]
 
 
-def run_memory(scratch: Path, out_root: Path, source_dir: Path, workers: int, segaug: Segaug,
-               work: MemoryWorkload) -> MemoryResult:
+def run_memory(
+    scratch: Path, out_root: Path, source_dir: Path, workers: int, segaug: Segaug, work: MemoryWorkload
+) -> MemoryResult:
     """``segaug expand`` on ``work.small`` vs ``work.large`` downscaled pairs, alternating the two sizes."""
     recipe = scratch / "memory_recipe.yaml"
     recipe.write_text(recipe_text(work.copies))
@@ -50,8 +51,9 @@ def run_memory(scratch: Path, out_root: Path, source_dir: Path, workers: int, se
     for rep in range(work.reps):
         for size in SIZES if rep % 2 == 0 else SIZES[::-1]:
             out_dir = out_root / f"mem_out_{size}_{rep}"
-            cmd = segaug.command("expand", str(recipe), str(sets[size]), str(out_dir), "--workers", str(workers),
-                                 "--quiet")
+            cmd = segaug.command(
+                "expand", str(recipe), str(sets[size]), str(out_dir), "--workers", str(workers), "--quiet"
+            )
             # PSS every 0.1 s: a 1,000-pair run lasts about 2 s
             r = measure(cmd, cwd=segaug.cwd, env=segaug.env, pss_every=2)
             shutil.rmtree(out_dir)

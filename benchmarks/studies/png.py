@@ -85,18 +85,32 @@ def settings() -> list[Setting]:
     rows.append(Setting("explicit default: C1 + RLE + SUB", "cv2", [C, 1, S, STRATEGIES["RLE"], F, FILTERS["SUB"]]))
     rows += [Setting(f"COMPRESSION {lvl}", "cv2", [C, lvl]) for lvl in range(10)]
     for lvl in (1, 6):  # C<lvl> alone is already STRATEGY DEFAULT
-        rows += [Setting(f"C{lvl} + STRATEGY {name}", "cv2", [C, lvl, S, value])
-                 for name, value in STRATEGIES.items() if name != "DEFAULT"]
-    rows += [Setting(f"STRATEGY {name} (level 1, SUB kept)", "cv2", [S, value])
-             for name, value in STRATEGIES.items() if name != "RLE"]
-    rows += [Setting(f"FILTER {name} (level 1, RLE kept)", "cv2", [F, value])
-             for name, value in FILTERS.items() if name != "SUB"]
+        rows += [
+            Setting(f"C{lvl} + STRATEGY {name}", "cv2", [C, lvl, S, value])
+            for name, value in STRATEGIES.items()
+            if name != "DEFAULT"
+        ]
+    rows += [
+        Setting(f"STRATEGY {name} (level 1, SUB kept)", "cv2", [S, value])
+        for name, value in STRATEGIES.items()
+        if name != "RLE"
+    ]
+    rows += [
+        Setting(f"FILTER {name} (level 1, RLE kept)", "cv2", [F, value])
+        for name, value in FILTERS.items()
+        if name != "SUB"
+    ]
     for lvl in (1, 3, 6):
-        rows += [Setting(f"C{lvl} + DEFAULT strategy + FILTER {name}", "cv2", [C, lvl, F, FILTERS[name]])
-                 for name in ("NONE", "SUB", "UP")]
-    rows += [Setting(f"STRATEGY HUFFMAN_ONLY + FILTER {name} (level 1)", "cv2",
-                     [S, STRATEGIES["HUFFMAN_ONLY"], F, FILTERS[name]])
-             for name in ("NONE", "UP", "AVG", "PAETH")]
+        rows += [
+            Setting(f"C{lvl} + DEFAULT strategy + FILTER {name}", "cv2", [C, lvl, F, FILTERS[name]])
+            for name in ("NONE", "SUB", "UP")
+        ]
+    rows += [
+        Setting(
+            f"STRATEGY HUFFMAN_ONLY + FILTER {name} (level 1)", "cv2", [S, STRATEGIES["HUFFMAN_ONLY"], F, FILTERS[name]]
+        )
+        for name in ("NONE", "UP", "AVG", "PAETH")
+    ]
     rows.append(Setting("explicit: C1 + RLE + FILTER UP", "cv2", [C, 1, S, STRATEGIES["RLE"], F, FILTERS["UP"]]))
     rows += [Setting("Pillow compress_level 1", "pil", 1), Setting("Pillow compress_level 6", "pil", 6)]
     return rows

@@ -89,8 +89,16 @@ def variants_for(settings: FloorSettings) -> tuple[str, ...]:
     return tuple(variants)
 
 
-def run_throughput(scratch: Path, out_root: Path, in_dir: Path, work: Workload, workers: tuple[int, ...],
-                   segaug: Segaug, floor_folder: Path, settings: FloorSettings) -> ThroughputResult:
+def run_throughput(
+    scratch: Path,
+    out_root: Path,
+    in_dir: Path,
+    work: Workload,
+    workers: tuple[int, ...],
+    segaug: Segaug,
+    floor_folder: Path,
+    settings: FloorSettings,
+) -> ThroughputResult:
     """Run every variant at every worker count, ``work.reps`` times, reversing the order every other time.
 
     Args:
@@ -125,23 +133,33 @@ def run_throughput(scratch: Path, out_root: Path, in_dir: Path, work: Workload, 
                 f"{r.rate:6.1f} pairs/s  CPU {r.cpu_ms_per_output:5.2f} ms/pair  "
                 f"peak tree RSS {mib(r.usage.peak_rss):4.0f} MiB  load {r.load:.1f}"
             )
-    return ThroughputResult(n_pairs, work.copies, work.reps, tuple(workers), variants,
-                            {key: tuple(rs) for key, rs in runs.items()})
+    return ThroughputResult(
+        n_pairs, work.copies, work.reps, tuple(workers), variants, {key: tuple(rs) for key, rs in runs.items()}
+    )
 
 
 def _one_run(setup: _Setup, variant: str, workers: int, rep: int, outputs: int) -> Run:
     out_dir = setup.out_root / f"out_{variant}_{workers}_{rep}"
     load = os.getloadavg()[0]
     if variant == "segaug":
-        cmd = setup.segaug.command("expand", str(setup.recipe), str(setup.in_dir), str(out_dir),
-                                   "--workers", str(workers), "--quiet")
+        cmd = setup.segaug.command(
+            "expand", str(setup.recipe), str(setup.in_dir), str(out_dir), "--workers", str(workers), "--quiet"
+        )
         usage = measure(cmd, cwd=setup.segaug.cwd, env=setup.segaug.env)
     else:
         image_params, mask_params = (
             ("", "") if variant == "floor-cvdefault" else (setup.floor.image_params, setup.floor.mask_params)
         )
-        cmd = floor.command(setup.floor_folder, setup.in_dir, out_dir, setup.copies, workers,
-                            FLOOR_MODES[variant], image_params, mask_params)
+        cmd = floor.command(
+            setup.floor_folder,
+            setup.in_dir,
+            out_dir,
+            setup.copies,
+            workers,
+            FLOOR_MODES[variant],
+            image_params,
+            mask_params,
+        )
         usage = measure(cmd, env=setup.segaug.env)  # a libdeflate floor imports the benchmarked segaug's writer
     sizes = output_sizes(out_dir)
     if sizes.n_images != outputs or sizes.n_masks != outputs:

@@ -51,8 +51,11 @@ OPS = (
     PhotometricOp(
         name="hsv",
         doc="shift hue (degrees) and add to saturation and value (fractions of full scale); image only",
-        params={"hue": ParamSpec(Range(-10, 10), -180, 180, unit="degrees"),
-                "saturation": ParamSpec(Range(-0.1, 0.1), -1, 1), "value": ParamSpec(Range(-0.1, 0.1), -1, 1)},
+        params={
+            "hue": ParamSpec(Range(-10, 10), -180, 180, unit="degrees"),
+            "saturation": ParamSpec(Range(-0.1, 0.1), -1, 1),
+            "value": ParamSpec(Range(-0.1, 0.1), -1, 1),
+        },
         draw=uniform("hue", "saturation", "value"),
         on_source=_hsv,
     ),

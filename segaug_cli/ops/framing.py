@@ -66,8 +66,11 @@ def _pad(d: Sampled, frame: Frame) -> Resolved:
 
 
 def _draw_crop(op: Configured, rng) -> Values:
-    values: list[tuple[str, object]] = [("x", float(rng.random())), ("y", float(rng.random())),
-                                        ("_pick", float(rng.random()))]
+    values: list[tuple[str, object]] = [
+        ("x", float(rng.random())),
+        ("y", float(rng.random())),
+        ("_pick", float(rng.random())),
+    ]
     if op.setting("max_class_share") < 1:
         values.append(("_tries", rng.random((CROP_TRIES - 1, 2)).tolist()))
     return tuple(values)
@@ -128,7 +131,7 @@ def _max_share(labels, x0: int, y0: int, box: Shape, ignore: int | None) -> floa
     import numpy as np
 
     h, w = labels.shape
-    window = labels[max(0, y0):min(h, y0 + box[0]), max(0, x0):min(w, x0 + box[1])].ravel()
+    window = labels[max(0, y0) : min(h, y0 + box[0]), max(0, x0) : min(w, x0 + box[1])].ravel()
     if ignore is not None:
         window = window[window != ignore]
     if not window.size:
@@ -146,11 +149,13 @@ def _draw_resized_crop(op: Configured, rng) -> Values:
     import numpy as np
 
     area, aspect = op.range("area"), op.range("aspect")
-    tries = np.column_stack([
-        rng.uniform(area.lo, area.hi, CROP_TRIES),
-        rng.uniform(np.log(aspect.lo), np.log(aspect.hi), CROP_TRIES),
-        rng.random((CROP_TRIES, 2)),
-    ])
+    tries = np.column_stack(
+        [
+            rng.uniform(area.lo, area.hi, CROP_TRIES),
+            rng.uniform(np.log(aspect.lo), np.log(aspect.hi), CROP_TRIES),
+            rng.random((CROP_TRIES, 2)),
+        ]
+    )
     return (("_tries", tries.tolist()),)
 
 
@@ -201,7 +206,7 @@ OPS = (
     GeometricOp(
         name="pad",
         doc="pad to at least size [height, width] and/or up to a multiple (32 when neither is given), centred; "
-            "new pixels get image_fill / mask_fill (or the border mode)",
+        "new pixels get image_fill / mask_fill (or the border mode)",
         settings={"size": Size(optional=True), "multiple": Whole(lo=1, hi=4096, optional=True)},
         draw=uniform(),
         resolve=_pad,
@@ -209,17 +214,23 @@ OPS = (
     GeometricOp(
         name="crop",
         doc="random crop to size [height, width]; with classes, the window contains a random pixel of those "
-            "classes when there is one; max_class_share retries crops where one class dominates",
-        settings={"size": Size(default=_SIZE), "classes": Labels(default=()), "max_class_share": Share(default=1.0),
-                  "ignore": Whole(default=255, lo=0, hi=65535, optional=True)},
+        "classes when there is one; max_class_share retries crops where one class dominates",
+        settings={
+            "size": Size(default=_SIZE),
+            "classes": Labels(default=()),
+            "max_class_share": Share(default=1.0),
+            "ignore": Whole(default=255, lo=0, hi=65535, optional=True),
+        },
         draw=_draw_crop,
         resolve=_crop,
     ),
     GeometricOp(
         name="random_resized_crop",
         doc="crop a random area fraction and aspect ratio (width / height), resized to size",
-        params={"area": ParamSpec(Range(0.08, 1.0), 0, 1, open_lo=True),
-                "aspect": ParamSpec(Range(0.75, 4 / 3), 0, 100, open_lo=True)},
+        params={
+            "area": ParamSpec(Range(0.08, 1.0), 0, 1, open_lo=True),
+            "aspect": ParamSpec(Range(0.75, 4 / 3), 0, 100, open_lo=True),
+        },
         settings={"size": Size(default=_SIZE)},
         draw=_draw_resized_crop,
         resolve=_resized_crop,

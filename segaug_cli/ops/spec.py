@@ -205,8 +205,10 @@ class OpSpec:
     def __post_init__(self) -> None:
         given = [name for name in APPLIERS if getattr(self, name) is not None]
         if len(given) != 1 or given[0] not in self.appliers:
-            raise TypeError(f"{self.kind} op {self.name!r} needs exactly one of "
-                            f"{' or '.join(a + '=' for a in self.appliers)}, got {given or 'none'}")
+            raise TypeError(
+                f"{self.kind} op {self.name!r} needs exactly one of "
+                f"{' or '.join(a + '=' for a in self.appliers)}, got {given or 'none'}"
+            )
         if isinstance(self.draw, Uniform):
             drawn = {param for _, param in self.draw.names}
             if drawn - set(self.params):

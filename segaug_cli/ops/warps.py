@@ -36,8 +36,10 @@ def _elastic(d: Sampled, frame: Frame) -> Resolved:
 
 def _draw_grid(op: Configured, rng) -> Values:
     r, steps = op.range("distort"), op.setting("steps")
-    return (("x_steps", (1 + rng.uniform(r.lo, r.hi, steps)).tolist()),
-            ("y_steps", (1 + rng.uniform(r.lo, r.hi, steps)).tolist()))
+    return (
+        ("x_steps", (1 + rng.uniform(r.lo, r.hi, steps)).tolist()),
+        ("y_steps", (1 + rng.uniform(r.lo, r.hi, steps)).tolist()),
+    )
 
 
 def _grid(d: Sampled, frame: Frame) -> Resolved:
@@ -60,8 +62,10 @@ OPS = (
     GeometricOp(
         name="elastic",
         doc="smooth random displacement: alpha is its RMS size in pixels, sigma its smoothness in pixels",
-        params={"alpha": ParamSpec(Range(2, 6), 0, 1000, unit="pixels"),
-                "sigma": ParamSpec(Range(8, 12), 0, 1000, open_lo=True, unit="pixels")},
+        params={
+            "alpha": ParamSpec(Range(2, 6), 0, 1000, unit="pixels"),
+            "sigma": ParamSpec(Range(8, 12), 0, 1000, open_lo=True, unit="pixels"),
+        },
         draw=uniform("alpha", "sigma", seed=True),
         resolve=_elastic,
     ),

@@ -52,8 +52,12 @@ def compose(text: str, name: str) -> tuple[Any, dict[KeyPath, int]]:
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
         # PyYAML's own constructors fail this way on e.g. `!!int abc`, `!!bool maybe`, `!!timestamp x`
         # or an integer of more digits than Python converts.
-        raise RecipeError(name, None, "", "invalid YAML: a value does not fit its type or tag "
-                          "(e.g. !!int abc, !!timestamp 2001-13-45)") from None
+        raise RecipeError(
+            name,
+            None,
+            "",
+            "invalid YAML: a value does not fit its type or tag (e.g. !!int abc, !!timestamp 2001-13-45)",
+        ) from None
     return data, lines
 
 

@@ -17,8 +17,22 @@ from .registry import OPS
 from .tilespec import TileSpec
 
 __all__ = [
-    "BORDER_MODES", "IMAGE_FORMATS", "INTERPOLATIONS", "LOSSY_FORMATS", "MASK_FORMATS", "TARGET_KINDS", "UNPAIRED",
-    "Border", "Inputs", "LabelSpec", "Op", "Output", "Range", "Recipe", "Target", "TileSpec",
+    "BORDER_MODES",
+    "IMAGE_FORMATS",
+    "INTERPOLATIONS",
+    "LOSSY_FORMATS",
+    "MASK_FORMATS",
+    "TARGET_KINDS",
+    "UNPAIRED",
+    "Border",
+    "Inputs",
+    "LabelSpec",
+    "Op",
+    "Output",
+    "Range",
+    "Recipe",
+    "Target",
+    "TileSpec",
 ]
 
 INTERPOLATIONS = ("nearest", "linear", "cubic", "area", "lanczos")

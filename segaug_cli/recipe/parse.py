@@ -49,8 +49,17 @@ from .registry import OPS
 from .tilespec import TileSpec, parse_tiles
 
 TOP_KEYS = (
-    "seed", "copies", "keep_original", "inputs", "labels", "tiles", "output", "interpolation", "border",
-    "transforms", "targets",
+    "seed",
+    "copies",
+    "keep_original",
+    "inputs",
+    "labels",
+    "tiles",
+    "output",
+    "interpolation",
+    "border",
+    "transforms",
+    "targets",
 )
 INPUT_KEYS = ("images", "masks", "image_suffix", "mask_suffix", "split", "unpaired")
 MAX_CHANNELS = 64
@@ -178,8 +187,10 @@ def _copies(value: Any, at: At) -> tuple[int, tuple[tuple[int, int], ...]]:
     if not isinstance(classes, dict):
         raise (at / "classes").error(f"must map class labels to copies, got {show(classes)}")
     rules = tuple(
-        (_integer(label, at / "classes" / str(label), 0, MAX_LABEL),  # str: a key, as the loader records it
-         check_copies(n, (at / "classes" / str(label)).error))
+        (
+            _integer(label, at / "classes" / str(label), 0, MAX_LABEL),  # str: a key, as the loader records it
+            check_copies(n, (at / "classes" / str(label)).error),
+        )
         for label, n in sorted(classes.items(), key=lambda kv: str(kv[0]))
     )
     return default, rules
@@ -201,17 +212,22 @@ def _targets(value: Any, at: At) -> tuple[Target, ...]:
 def _target(value: Any, at: At) -> Target:
     raw = _mapping(value, at, ("name", "folder", "kind", "fill"))
     name = raw.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) \
-            or name in ("images", "masks"):
-        raise (at / "name").error(f"must be a folder name other than images and masks "
-                                  f"(letters, digits, _ . -), got {show(name)}")
+    if (
+        not isinstance(name, str)
+        or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name)
+        or name in ("images", "masks")
+    ):
+        raise (at / "name").error(
+            f"must be a folder name other than images and masks (letters, digits, _ . -), got {show(name)}"
+        )
     if name in ("manifest.csv", "segaug.json", "errors.csv"):  # OUT/<name>/ would collide with them
         raise (at / "name").error(f"{name!r} is a file segaug writes in OUT; choose another name")
     kind = _choice(raw.get("kind", "label"), at / "kind", TARGET_KINDS)
     fill = _number(raw.get("fill", 0), at / "fill", -1e30, 1e30)
     if kind == "label" and not (fill.is_integer() and 0 <= fill <= MAX_LABEL):  # a label, never invented
-        raise (at / "fill").error(f"must be a whole number from 0 to 65535 for a label target, "
-                                  f"got {show(raw.get('fill'))}")
+        raise (at / "fill").error(
+            f"must be a whole number from 0 to 65535 for a label target, got {show(raw.get('fill'))}"
+        )
     return Target(name=name, folder=_relative_folder(raw.get("folder", name), at / "folder"), kind=kind, fill=fill)
 
 
@@ -227,8 +243,9 @@ def _inputs(value: Any, at: At) -> Inputs:
         unpaired=_choice(raw.get("unpaired", "fail"), at / "unpaired", UNPAIRED),
     )
     if Path(inputs.images) == Path(inputs.masks) and inputs.mask_suffix == inputs.image_suffix:
-        raise (at / "masks").error("is the same folder as inputs.images; set inputs.mask_suffix "
-                                   "(e.g. _mask) so masks can be told from images")
+        raise (at / "masks").error(
+            "is the same folder as inputs.images; set inputs.mask_suffix (e.g. _mask) so masks can be told from images"
+        )
     return inputs
 
 
@@ -300,8 +317,7 @@ def _mask_fill(value: Any, at: At) -> int | tuple[int, int, int]:
 def _image_fill(value: Any, at: At) -> tuple[float, ...]:
     values = value if isinstance(value, list) else [value]
     if not 1 <= len(values) <= MAX_CHANNELS:
-        raise at.error("must be a number or a list of one number per channel (R, G, B, A), "
-                       f"got {show(value)}")
+        raise at.error(f"must be a number or a list of one number per channel (R, G, B, A), got {show(value)}")
     return tuple(_number(v, at, 0, 65535) for v in values)
 
 
@@ -323,18 +339,24 @@ def _op(item: Any, at: At) -> Op:
         item = {item: None}
     if not isinstance(item, dict) or len(item) != 1:
         raise at.error("each transform must be one op name with its settings, e.g. '- hflip: {p: 0.5}'")
-    (name, body), = item.items()
+    ((name, body),) = item.items()
     if name not in OPS:
         raise at.error(f"unknown op {name!r}; expected one of: {', '.join(OPS)}")
     spec, at = OPS[name], at / name
     raw = _mapping(body, at, ("p", *spec.params, *spec.settings))
     p = _number(raw.get("p", 1.0), at / "p", 0, 1)
-    ranges = tuple((param, _range(raw.get(param, pspec.default), at / param, pspec))
-                   for param, pspec in spec.params.items())
-    fixed = tuple((key, _fixed(raw.get(key, sspec.default), at / key, sspec))
-                  for key, sspec in spec.settings.items() if not isinstance(sspec, Members))
+    ranges = tuple(
+        (param, _range(raw.get(param, pspec.default), at / param, pspec)) for param, pspec in spec.params.items()
+    )
+    fixed = tuple(
+        (key, _fixed(raw.get(key, sspec.default), at / key, sspec))
+        for key, sspec in spec.settings.items()
+        if not isinstance(sspec, Members)
+    )
     members = tuple(
-        member for key, sspec in spec.settings.items() if isinstance(sspec, Members)
+        member
+        for key, sspec in spec.settings.items()
+        if isinstance(sspec, Members)
         for member in _transforms(raw.get(key), at / key)
     )
     op = Op(name=name, p=p, ranges=ranges, settings=fixed, ops=members)

@@ -32,6 +32,7 @@ def elastic(noise_x: np.ndarray, noise_y: np.ndarray, alpha: float, sigma: float
         noise_x, noise_y: (H, W) float32 noise in [-1, 1].
         alpha: RMS displacement in pixels; sigma: smoothing in pixels.
     """
+
     def smooth(noise: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(noise, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101).astype(np.float64)
 
@@ -53,8 +54,10 @@ def grid_distortion(x_steps: np.ndarray, y_steps: np.ndarray, shape: Shape) -> F
     ys = _piecewise(y_steps, h)
     grid_x = np.broadcast_to(xs[None, :], (h, w))
     grid_y = np.broadcast_to(ys[:, None], (h, w))
-    return Field((grid_x - np.arange(w, dtype=np.float32)[None, :]).astype(np.float32),
-                 (grid_y - np.arange(h, dtype=np.float32)[:, None]).astype(np.float32))
+    return Field(
+        (grid_x - np.arange(w, dtype=np.float32)[None, :]).astype(np.float32),
+        (grid_y - np.arange(h, dtype=np.float32)[:, None]).astype(np.float32),
+    )
 
 
 def _piecewise(steps: np.ndarray, size: int) -> np.ndarray:

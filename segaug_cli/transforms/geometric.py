@@ -146,8 +146,12 @@ def crop_to(x0: float, y0: float, box: Shape, out_shape: Shape) -> np.ndarray:
 def rot90(k: int, shape: Shape) -> np.ndarray:
     """k quarter turns counter-clockwise, as ``np.rot90``; odd k swaps width and height."""
     h, w = shape
-    quarter = {0: [[1, 0, 0], [0, 1, 0]], 1: [[0, 1, 0], [-1, 0, w - 1]],
-               2: [[-1, 0, w - 1], [0, -1, h - 1]], 3: [[0, -1, h - 1], [1, 0, 0]]}[k % 4]
+    quarter = {
+        0: [[1, 0, 0], [0, 1, 0]],
+        1: [[0, 1, 0], [-1, 0, w - 1]],
+        2: [[-1, 0, w - 1], [0, -1, h - 1]],
+        3: [[0, -1, h - 1], [1, 0, 0]],
+    }[k % 4]
     return np.vstack([np.array(quarter, dtype=np.float64), [0, 0, 1]])
 
 
@@ -168,8 +172,15 @@ def is_affine(m: np.ndarray) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def resample_image(image: np.ndarray, m: np.ndarray | None, out_shape: Shape, interpolation: str, border: str,
-                   fill: tuple[float, ...], maps: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def resample_image(
+    image: np.ndarray,
+    m: np.ndarray | None,
+    out_shape: Shape,
+    interpolation: str,
+    border: str,
+    fill: tuple[float, ...],
+    maps: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Resample an image once: by ``maps`` (output pixel -> source x, y) when given, else by ``m``.
 
     OpenCV warps at most 4 channels at a time (and a border value has 4 entries), so wider images
@@ -187,15 +198,28 @@ def resample_image(image: np.ndarray, m: np.ndarray | None, out_shape: Shape, in
     return np.dstack([g if g.ndim == 3 else g[:, :, None] for g in groups])
 
 
-def resample_mask(mask: np.ndarray, m: np.ndarray | None, out_shape: Shape, border: str,
-                  fill: int | tuple[int, ...], maps: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def resample_mask(
+    mask: np.ndarray,
+    m: np.ndarray | None,
+    out_shape: Shape,
+    border: str,
+    fill: int | tuple[int, ...],
+    maps: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Resample a mask once, nearest-neighbour (no interpolation parameter, as ``warp_mask``)."""
     fill = (fill,) * 4 if isinstance(fill, int) else tuple(fill)
     return _resample(mask, m, out_shape, cv2.INTER_NEAREST, border, fill, maps)
 
 
-def _resample(array: np.ndarray, m: np.ndarray | None, out_shape: Shape, flags: int, border: str,
-              fill: tuple[float, ...], maps: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+def _resample(
+    array: np.ndarray,
+    m: np.ndarray | None,
+    out_shape: Shape,
+    flags: int,
+    border: str,
+    fill: tuple[float, ...],
+    maps: tuple[np.ndarray, np.ndarray] | None,
+) -> np.ndarray:
     value = tuple(fill) + (0,) * (4 - len(fill))
     size = (out_shape[1], out_shape[0])
     array = _reflect_safe(array, border)
