@@ -211,11 +211,15 @@ class _RecordingContext:
         return getattr(self._context, name)
 
     def end_processes(self) -> None:
-        started = [process for process in self._processes if process.pid is not None]
-        for process in started:
-            process.terminate()
-        for process in started:
-            process.join()
+        """Terminate and join every process this context started, also one the pool's manager thread
+        started while the others were being ended (it replaces a worker that exits)."""
+        ended: set[int] = set()
+        while started := [p for p in self._processes if p.pid is not None and id(p) not in ended]:
+            for process in started:
+                process.terminate()
+            for process in started:
+                process.join()
+                ended.add(id(process))
 
 
 def pool_context() -> multiprocessing.context.BaseContext:
