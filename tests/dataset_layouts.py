@@ -98,6 +98,11 @@ CITYSCAPES_FRAMES = {
 }
 
 
+# labelIds -> trainIds, as cityscapesScripts' helpers/labels.py defines them; every other id is 255.
+CITYSCAPES_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12,
+                        26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}  # fmt: skip
+
+
 def cityscapes_label_ids() -> np.ndarray:
     """labelIds: road (7) below, sky (23) above, a car (26) in the box, ego vehicle (1) on the last row."""
     mask = np.full(SHAPE, 23, np.uint8)

@@ -13,6 +13,7 @@ from conftest import REPO, colour_coded, decode_labels, output_files, read_manif
 from dataset_layouts import (
     ADE_FRAMES,
     CITYSCAPES_FRAMES,
+    CITYSCAPES_TRAIN_IDS,
     ISIC_KEYS,
     KVASIR_KEYS,
     POTSDAM_RGB,
@@ -33,27 +34,6 @@ from segaug_cli import codecs, recipe
 from segaug_cli.labels import relabel
 
 DATASETS = REPO / "recipes" / "datasets"
-CITYSCAPES_TRAIN_IDS = {
-    7: 0,
-    8: 1,
-    11: 2,
-    12: 3,
-    13: 4,
-    17: 5,
-    19: 6,
-    20: 7,
-    21: 8,
-    22: 9,
-    23: 10,
-    24: 11,
-    25: 12,
-    26: 13,
-    27: 14,
-    28: 15,
-    31: 16,
-    32: 17,
-    33: 18,
-}  # cityscapesScripts' helpers/labels.py
 
 
 def expand(cli, recipe_path: Path, in_dir: Path, out: Path, *extra: str):

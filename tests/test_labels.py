@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from dataset_layouts import CITYSCAPES_TRAIN_IDS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,27 +21,6 @@ from segaug_cli.labels import (
     threshold_mask,
 )
 
-CITYSCAPES = {
-    7: 0,
-    8: 1,
-    11: 2,
-    12: 3,
-    13: 4,
-    17: 5,
-    19: 6,
-    20: 7,
-    21: 8,
-    22: 9,
-    23: 10,
-    24: 11,
-    25: 12,
-    26: 13,
-    27: 14,
-    28: 15,
-    31: 16,
-    32: 17,
-    33: 18,
-}
 POTSDAM = {"#ffffff": 0, "#0000ff": 1, "#00ffff": 2, "#00ff00": 3, "#ffff00": 4, "#ff0000": 5}
 
 
@@ -49,7 +29,7 @@ POTSDAM = {"#ffffff": 0, "#0000ff": 1, "#00ffff": 2, "#00ff00": 3, "#ffff00": 4,
 
 def test_map_listed_labels_map_and_the_rest_take_default():
     mask = np.array([[7, 8, 0], [33, 34, 255]], np.uint8)
-    out = map_labels(mask, CITYSCAPES, 255)
+    out = map_labels(mask, CITYSCAPES_TRAIN_IDS, 255)
     assert out.labels.tolist() == [[0, 1, 255], [18, 255, 255]]
     assert out.labels.dtype == np.uint8
     assert out.unlisted == 3  # 0, 34 and 255 are not in the table
@@ -113,7 +93,7 @@ def test_map_needs_a_label_mask():
 
 def test_the_source_mask_is_not_changed():
     mask = np.array([[7, 8]], np.uint8)
-    map_labels(mask, CITYSCAPES, 255)
+    map_labels(mask, CITYSCAPES_TRAIN_IDS, 255)
     reduce_zero_label(mask)
     assert mask.tolist() == [[7, 8]]
 

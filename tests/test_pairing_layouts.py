@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from dataset_layouts import (
+    CITYSCAPES_TRAIN_IDS,
     POTSDAM_RGB,
     ade20k,
     box_mask,
@@ -26,28 +27,6 @@ from segaug_cli.errors import UsageError
 from segaug_cli.labels import parse_labels, relabel
 from segaug_cli.pairing import Pair, Pairing, find_pairs
 from segaug_cli.tiles import parse_tiles, tiles
-
-CITYSCAPES_TRAIN_IDS = {
-    7: 0,
-    8: 1,
-    11: 2,
-    12: 3,
-    13: 4,
-    17: 5,
-    19: 6,
-    20: 7,
-    21: 8,
-    22: 9,
-    23: 10,
-    24: 11,
-    25: 12,
-    26: 13,
-    27: 14,
-    28: 15,
-    31: 16,
-    32: 17,
-    33: 18,
-}
 
 
 def mask_of(root: Path, pair: Pair) -> np.ndarray:
