@@ -505,7 +505,7 @@ class _Run:
         if not self.dry_run:
             self.journal.add([s.row for s in outcome.samples if s.action is Action.WRITTEN and s.row])
         if self.remote is not None:
-            self.remote.note_receipts(r for s in outcome.samples for r in s.receipts)
+            self.remote.note_receipts(outcome.receipts)
         self._settle(job, outcome)
 
     def _settle(self, job: PairJob, outcome: PairOutcome) -> None:

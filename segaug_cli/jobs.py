@@ -83,7 +83,6 @@ class SampleOutcome:
     row: Row | None = None
     path: str = ""  # the output file the reason is about (the mask, when only the mask is missing/altered)
     detail: str = ""  # check: what differs, where the reason alone does not say (the columns of a row)
-    receipts: tuple[tuple[str, str, str], ...] = ()  # written to an object store: (path, ETag, sha256) per file
 
 
 @dataclass(frozen=True)
@@ -96,3 +95,4 @@ class PairOutcome:
     # with class-aware copies: pixels per class of the source mask, and of the output masks
     class_pixels: tuple[dict, dict] | None = None
     unlisted_pixels: int = 0  # source mask pixels whose label or colour the recipe's label map does not list
+    receipts: tuple[tuple[str, str, str], ...] = ()  # written to an object store: (path, ETag, sha256) per file

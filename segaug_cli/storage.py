@@ -279,6 +279,14 @@ class S3Location(ObjectLocation):
     def write(self, name: str, data: bytes) -> Receipt:
         return self._put(name, data)
 
+    def write_soon(self, name: str, data: bytes) -> PendingWrite:
+        """Start ``write`` on the backend's event loop and return at once, so the caller computes the
+        next output while this one uploads; ``PendingWrite.result()`` waits for the receipt."""
+        import asyncio
+
+        coroutine = self.fs._call_s3("put_object", **self._put_arguments(name, data))
+        return PendingWrite(self, name, asyncio.run_coroutine_threadsafe(coroutine, self.fs.loop))
+
     def create(self, name: str, data: bytes) -> Receipt:
         """Write only if no object has this name (``If-None-Match: *``).
 
@@ -312,21 +320,39 @@ class S3Location(ObjectLocation):
         with explained(self.join(name)), contextlib.suppress(PreconditionFailed, FileNotFoundError):
             self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self._key(name), IfMatch=etag)
 
-    def _put(self, name: str, data: bytes, **conditions: str) -> Receipt:
+    def _put_arguments(self, name: str, data: bytes, **conditions: str) -> dict:
         digest = hashlib.sha256(data).digest()
+        return {
+            "Bucket": self.bucket,
+            "Key": self._key(name),
+            "Body": data,
+            "ChecksumAlgorithm": "SHA256",
+            "ChecksumSHA256": base64.b64encode(digest).decode(),
+            **conditions,
+        }
+
+    def _put(self, name: str, data: bytes, **conditions: str) -> Receipt:
         with explained(self.join(name)):
-            answer = self.fs.call_s3(
-                "put_object",
-                Bucket=self.bucket,
-                Key=self._key(name),
-                Body=data,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=base64.b64encode(digest).decode(),
-                **conditions,
-            )
+            answer = self.fs.call_s3("put_object", **self._put_arguments(name, data, **conditions))
+        return self._receipt(name, answer)
+
+    def _receipt(self, name: str, answer: dict) -> Receipt:
         self.fs.invalidate_cache(self.join(name))
         checked = answer.get("ChecksumSHA256")
         return Receipt(answer["ETag"], base64.b64decode(checked).hex() if checked else None)
+
+
+class PendingWrite:
+    """A whole-object write under way (``S3Location.write_soon``)."""
+
+    def __init__(self, location: S3Location, name: str, future):
+        self.location, self.name, self._future = location, name, future
+
+    def result(self) -> Receipt:
+        """Wait for the write; its receipt, or the one-line ``StorageError`` that ``write`` raises."""
+        with explained(self.location.join(self.name)):
+            answer = self._future.result()
+        return self.location._receipt(self.name, answer)
 
 
 def _entry(item: dict, strip: int) -> Entry:

@@ -56,7 +56,7 @@ def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
     pair = job.pair
     if pair.problem:
         return PairOutcome(pair.key, pair.image, failure=f"{pair.image}: {pair.problem}")
-    written: list[str] = []
+    written = _Outputs(settings)
     try:
         sources = _read_sources(settings, pair)
         outcomes: list[SampleOutcome] = []
@@ -71,30 +71,88 @@ def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
             )
             outcomes.extend(found)
             if settings.recipe.class_copies:
+                written.finish()  # the output masks are read back below
                 _add_class_pixels(stats, settings, unit, found)
+        receipts = written.finish()
         class_pixels = (dict(stats[0]), dict(stats[1])) if settings.recipe.class_copies else None
         return PairOutcome(
-            pair.key, pair.image, tuple(outcomes), class_pixels=class_pixels, unlisted_pixels=sources.unlisted
+            pair.key,
+            pair.image,
+            tuple(outcomes),
+            class_pixels=class_pixels,
+            unlisted_pixels=sources.unlisted,
+            receipts=receipts,
         )
     except PairError as exc:
-        _discard(settings, written)
+        written.discard()
         message = str(exc)
         return PairOutcome(
             pair.key, pair.image, failure=message if message.startswith(pair.image) else f"{pair.image}: {message}"
         )
     except OSError as exc:
-        _discard(settings, written)
+        written.discard()
         return PairOutcome(pair.key, pair.image, fatal=f"{exc.filename or settings.out_dir}: {exc.strerror or exc}")
     except storage.StorageError as exc:  # the store refused or cannot be reached: the run stops, as on a full disk
-        _discard(settings, written)
+        written.discard()
         return PairOutcome(pair.key, pair.image, fatal=str(exc))
     except Exception as exc:  # a bug of ours, or a codec's: this pair fails, the run and its pool go on
-        _discard(settings, written)
+        written.discard()
         return PairOutcome(
             pair.key,
             pair.image,
             failure=f"{pair.image}: internal error ({type(exc).__name__}: {exc}); please report it with this pair",
         )
+
+
+class _Outputs:
+    """The files one pair writes to OUT: written at once on a local disk; on an object store, uploaded
+    while the worker renders the next sample (the network overlaps the CPU work), and all awaited
+    before the pair's outcome returns, so an outcome only ever reports files that are there whole."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.written: list[str] = []
+        self._pending: list = []
+        self._receipts: list[tuple[str, str, str]] = []
+        self._store = (
+            storage.opened(settings.out_dir, settings.storage_options) if storage.is_url(settings.out_dir) else None
+        )
+
+    def write(self, rel: str, data: bytes) -> None:
+        if self._store is None:
+            atomic.atomic_write(os.path.join(self.settings.out_dir, rel), data)
+        elif hasattr(self._store, "write_soon"):
+            self._pending.append(self._store.write_soon(rel, data))
+        else:
+            self._store.write(rel, data)
+        self.written.append(rel)
+
+    def finish(self) -> tuple[tuple[str, str, str], ...]:
+        """Wait for every upload; the (path, ETag, sha256) of each. Raises the first upload's error."""
+        pending, self._pending = self._pending, []
+        try:
+            for write in pending:
+                receipt = write.result()
+                if receipt.sha256:
+                    self._receipts.append((write.name, receipt.etag, receipt.sha256))
+        finally:
+            for write in pending:  # none left running when the pair is discarded
+                with contextlib.suppress(Exception):
+                    write.result()
+        return tuple(self._receipts)
+
+    def discard(self) -> None:
+        """Remove what this pair wrote: a pair is written whole or not at all."""
+        with contextlib.suppress(Exception):
+            self.finish()
+        if self._store is None:
+            for rel in self.written:
+                atomic.remove_if_present(os.path.join(self.settings.out_dir, rel))
+            return
+        for rel in self.written:
+            # the store out of reach: the next run rewrites the file, or reports it
+            with contextlib.suppress(storage.StorageError):
+                self._store.remove(rel)
 
 
 def _read_sources(settings: Settings, pair: Pair) -> _Sources:
@@ -129,15 +187,6 @@ def _read_output(settings: Settings, rel: str) -> bytes:
     if not storage.is_url(settings.out_dir):
         return (Path(settings.out_dir) / rel).read_bytes()
     return storage.opened(settings.out_dir, settings.storage_options).read(rel)
-
-
-def _write_output(settings: Settings, rel: str, data: bytes) -> tuple[str, str, str] | None:
-    """Write one output whole; on an object store, the (path, ETag, sha256) the store answered."""
-    if not storage.is_url(settings.out_dir):
-        atomic.atomic_write(os.path.join(settings.out_dir, rel), data)
-        return None
-    receipt = storage.opened(settings.out_dir, settings.storage_options).write(rel, data)
-    return (rel, receipt.etag, receipt.sha256) if receipt is not None and receipt.sha256 else None
 
 
 def _units(recipe: Recipe, sources: _Sources) -> Iterator[_Sources]:
@@ -280,7 +329,7 @@ def _add_class_pixels(
 
 
 def _process_sample(
-    settings: Settings, sources: _Sources, job: PairJob, sample: Sample, written: list[str]
+    settings: Settings, sources: _Sources, job: PairJob, sample: Sample, written: _Outputs
 ) -> SampleOutcome:
     fp = fingerprint(settings.recipe, sources.key, sample.copy, sources.hashes)
     previous = next((r for r in job.previous if r.image == sample.image), None)
@@ -298,13 +347,9 @@ def _process_sample(
     if settings.mode is not Mode.EXPAND:
         return SampleOutcome(sample.image, sample.mask, Action.PENDING, reason, path=path, detail=detail)
     encoded, row = _render(settings, sources, job.pair, sample, fp)
-    receipts = []
     for rel, data in zip(sample.outputs(), encoded, strict=True):
-        receipt = _write_output(settings, rel, data)
-        written.append(rel)
-        if receipt is not None:
-            receipts.append(receipt)
-    return SampleOutcome(sample.image, sample.mask, Action.WRITTEN, reason, row, receipts=tuple(receipts))
+        written.write(rel, data)
+    return SampleOutcome(sample.image, sample.mask, Action.WRITTEN, reason, row)
 
 
 def _why_outdated(
@@ -429,16 +474,3 @@ def _compare_row(
     fresh = _render(settings, sources, pair, sample, recorded.fingerprint)[1]
     fields = [name for name in Row.__dataclass_fields__ if getattr(fresh, name) != getattr(recorded, name)]
     return (Reason.ROW_DIFFERS, sample.image, ", ".join(fields)) if fields else (None, "", "")
-
-
-def _discard(settings: Settings, written: list[str]) -> None:
-    """Remove what a failed pair wrote in this call: a pair is written whole or not at all."""
-    if not storage.is_url(settings.out_dir):
-        for rel in written:
-            atomic.remove_if_present(os.path.join(settings.out_dir, rel))
-        return
-    location = storage.opened(settings.out_dir, settings.storage_options)
-    for rel in written:
-        # the store out of reach: the next run rewrites the file, or reports it
-        with contextlib.suppress(storage.StorageError):
-            location.remove(rel)
