@@ -263,7 +263,8 @@ def merge(recipe, in_dir, out_dir, quiet):
 @main.command()
 @recipe_arg
 @click.argument("in_dir", metavar="[IN]", required=False, type=click.Path())
-def validate(recipe, in_dir):
+@storage_opts
+def validate(recipe, in_dir, storage_pairs, storage_file):
     """Parse and validate RECIPE; print what it does. Exit 2 on the first error.
 
     With IN, also report how IN pairs up under the recipe (pairs, images without masks, masks without
@@ -287,7 +288,7 @@ def validate(recipe, in_dir):
     from . import survey as surveys
 
     with _boundary():
-        found = surveys.survey(rcp, in_dir)
+        found = surveys.survey(rcp, in_dir, storage_options=_storage_options(storage_pairs, storage_file))
     for line in _survey_lines(found, in_dir, rcp.labels):
         click.echo(line)
     sys.exit(1 if found.failing else 0)

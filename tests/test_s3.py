@@ -246,3 +246,10 @@ def test_in_and_out_nested_in_one_bucket_are_refused(endpoint):
         f"Error: IN (s3://{BUCKET}/raw) and OUT (s3://{BUCKET}/raw/out) must be separate folders, "
         "neither inside the other\n"
     )
+
+
+def test_validate_pairs_a_bucket_as_a_local_folder(endpoint):
+    local = segaug("validate", str(RECIPE), str(SAMPLE))
+    remote = segaug("validate", str(RECIPE), f"s3://{BUCKET}/raw", "--storage-option", f"endpoint_url={endpoint}")
+    assert remote.returncode == local.returncode == 0, remote.stderr
+    assert remote.stdout == local.stdout.replace(str(SAMPLE), f"s3://{BUCKET}/raw")
