@@ -34,6 +34,7 @@ from .studies.dask import run_dask
 from .studies.memory import run_memory
 from .studies.png import candidates, run_png
 from .studies.profiling import run_profile
+from .studies.s3 import run_s3
 from .studies.scale import run_scale
 from .studies.startup import run_startup
 from .studies.throughput import FloorSettings, run_throughput
@@ -62,6 +63,7 @@ def parser(prog: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--profile", action="store_true", help="only a cProfile of `segaug expand --workers 1`")
     p.add_argument("--dask", action="store_true", help="only Dask (a local scheduler and workers) vs the local pool")
+    p.add_argument("--s3", action="store_true", help="only a bucket on a local S3 server (moto) vs local disk")
     p.add_argument(
         "--dataset",
         type=Path,
@@ -239,7 +241,7 @@ def set_up(args: argparse.Namespace, scratch: Path) -> Setup:
 
 def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
     """(throughput, memory, startup, png, scale) results, None for each study not asked for; --profile only logs."""
-    only = args.memory or args.png_study or args.profile or args.dask or args.scale
+    only = args.memory or args.png_study or args.profile or args.dask or args.scale or args.s3
     tp = mem = startup = png = scale = None
     if args.profile:
         run_profile(scratch, s.dataset.folder, s.work.copies, s.segaug)
@@ -251,6 +253,10 @@ def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
         startup = run_startup(5 if args.quick else 9, s.segaug)
     if args.dask or not only and not args.quick:  # logged, not in the report's tables
         run_dask(
+            scratch, s.out_root, exact_pairs(scratch, s.dataset.folder, s.work.pairs), s.work, s.workers[-1], s.segaug
+        )
+    if args.s3 or not only and not args.quick:  # logged, not in the report's tables
+        run_s3(
             scratch, s.out_root, exact_pairs(scratch, s.dataset.folder, s.work.pairs), s.work, s.workers[-1], s.segaug
         )
     if args.png_study or not only and not args.quick:
@@ -270,7 +276,7 @@ def publish(text: str, args: argparse.Namespace) -> None:
     """Print the report, and write it to --output, else to RESULTS.md after a full run."""
     log("")
     log(text)
-    only = args.memory or args.png_study or args.profile or args.dask or args.scale
+    only = args.memory or args.png_study or args.profile or args.dask or args.scale or args.s3
     target = args.output or (RESULTS if not (args.quick or only) else None)
     if target:
         target.write_text(text, encoding="utf-8")

@@ -71,6 +71,34 @@ shard_opt = click.option(
 )
 
 
+def storage_opts(command):
+    """``--storage-option KEY=VALUE`` (repeatable) and ``--storage-options FILE``, for IN and OUT as URLs."""
+    command = click.option(
+        "--storage-options",
+        "storage_file",
+        metavar="FILE.yaml",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="A YAML file with a storage_options: mapping (kept out of the recipe; --storage-option wins).",
+    )(command)
+    return click.option(
+        "--storage-option",
+        "storage_pairs",
+        metavar="KEY=VALUE",
+        multiple=True,
+        help="An option for the backend of s3:// (gs://, az://) URLs, e.g. endpoint_url=http://host:9000. "
+        "Repeatable; never printed nor written to OUT.",
+    )(command)
+
+
+def _storage_options(pairs: tuple[str, ...], file: str | None) -> dict:
+    """The options file's mapping, then the command line's pairs over it."""
+    from . import storage
+
+    options = storage.load_storage_options(file) if file else {}
+    return {**options, **storage.parse_storage_options(pairs)}
+
+
 def _shard(value: str | None):
     from . import shards
 
@@ -102,8 +130,23 @@ def _shard(value: str | None):
     type=click.Path(dir_okay=False),
     help="The same, with the scheduler named by the file `dask scheduler --scheduler-file` writes.",
 )
+@storage_opts
 def expand(
-    recipe, in_dir, out_dir, workers, seed, copies, force, dry_run, quiet, strict, shard, scheduler, scheduler_file
+    recipe,
+    in_dir,
+    out_dir,
+    workers,
+    seed,
+    copies,
+    force,
+    dry_run,
+    quiet,
+    strict,
+    shard,
+    scheduler,
+    scheduler_file,
+    storage_pairs,
+    storage_file,
 ):
     """Write augmented copies of every image/mask pair in IN to OUT.
 
@@ -122,7 +165,14 @@ def expand(
         share = _shard(shard)
         rcp = recipes.load(recipe).with_overrides(seed=seed, copies=copies)
         workers = _cluster(scheduler, scheduler_file, workers) or workers
-        options = engine.ExpandOptions(workers=workers, shard=share, force=force, dry_run=dry_run, strict=strict)
+        options = engine.ExpandOptions(
+            workers=workers,
+            shard=share,
+            force=force,
+            dry_run=dry_run,
+            strict=strict,
+            storage_options=_storage_options(storage_pairs, storage_file),
+        )
         summary = engine.expand(rcp, in_dir, out_dir, options, progress=bar)
     bar.close()
     _report_expand(summary, out_dir, quiet, dry_run, share)
@@ -142,7 +192,8 @@ def expand(
 )
 @quiet_opt
 @shard_opt
-def check(recipe, in_dir, out_dir, workers, deep, quiet, shard):
+@storage_opts
+def check(recipe, in_dir, out_dir, workers, deep, quiet, shard, storage_pairs, storage_file):
     """Exit 0 when OUT is exactly what `expand` would produce; else list the differences, exit 1.
 
     Hashes only (no augmentation) unless --deep is given. Writes nothing.
@@ -159,7 +210,8 @@ def check(recipe, in_dir, out_dir, workers, deep, quiet, shard):
     with _boundary():
         share = _shard(shard)
         rcp = recipes.load(recipe)
-        options = engine.CheckOptions(workers=workers, shard=share, deep=deep_count)
+        storage_options = _storage_options(storage_pairs, storage_file)
+        options = engine.CheckOptions(workers=workers, shard=share, deep=deep_count, storage_options=storage_options)
         report = engine.check(rcp, in_dir, out_dir, options, progress=bar)
     bar.close()
     for note in report.notes:
@@ -211,7 +263,8 @@ def merge(recipe, in_dir, out_dir, quiet):
 @main.command()
 @recipe_arg
 @click.argument("in_dir", metavar="[IN]", required=False, type=click.Path())
-def validate(recipe, in_dir):
+@storage_opts
+def validate(recipe, in_dir, storage_pairs, storage_file):
     """Parse and validate RECIPE; print what it does. Exit 2 on the first error.
 
     With IN, also report how IN pairs up under the recipe (pairs, images without masks, masks without
@@ -235,7 +288,7 @@ def validate(recipe, in_dir):
     from . import survey as surveys
 
     with _boundary():
-        found = surveys.survey(rcp, in_dir)
+        found = surveys.survey(rcp, in_dir, storage_options=_storage_options(storage_pairs, storage_file))
     for line in _survey_lines(found, in_dir, rcp.labels):
         click.echo(line)
     sys.exit(1 if found.failing else 0)

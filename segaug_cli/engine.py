@@ -22,14 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from . import executors, lock, shards, store
+from . import executors, lock, objectlock, shards, storage, store
 from .errors import UsageError, WorkerLost
 from .executors import Executor
 from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
 from .manifest import WINDOW, Row, image_of, lines, target_names
 from .naming import clashing_pair, output_key_of, output_samples, row_key_of
-from .pairing import Pair, Pairing, find_pairs
+from .pairing import Listed, Pair, Pairing, find_pairs
 from .recipe import Recipe
+from .remote import RemoteOut
 from .shards import Shard
 
 Workers = int | Executor | None  # local worker processes (None: one per CPU), or an executor to use
@@ -55,6 +56,8 @@ class ExpandOptions:
         force: regenerate every output, even those up to date.
         dry_run: write nothing; list what would be written and removed.
         strict: stop at the first pair that fails.
+        storage_options: for IN or OUT given as URLs, the backend's options (``endpoint_url``...);
+            never written anywhere, and kept from a cluster's scheduler where they look like secrets.
     """
 
     workers: Workers = None
@@ -62,6 +65,7 @@ class ExpandOptions:
     force: bool = False
     dry_run: bool = False
     strict: bool = False
+    storage_options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,13 @@ class CheckOptions:
             rows of manifest.csv that belong to it.
         deep: recompute this many samples (chosen by a stable hash of their names) and compare their
             pixels with the stored files; None recomputes all of them.
+        storage_options: as for ``ExpandOptions``.
     """
 
     workers: Workers = None
     shard: Shard | None = None
     deep: int | None = 0
+    storage_options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -260,22 +266,28 @@ def expand(
             OUT now (``lock.OutLocked``).
     """
     started = time.perf_counter()
-    in_dir, out_dir = Path(in_dir), Path(out_dir)
-    store.check_folders(in_dir, out_dir)
+    in_dir, out_dir = place(in_dir), place(out_dir)
+    check_places(in_dir, out_dir)
     try:
-        pairing = find_in(recipe, in_dir)
+        pairing = find_in(recipe, source_of(in_dir, options.storage_options))
         _pause_for_tests("planning")
     except KeyboardInterrupt:  # nothing is written before the pairs are known
         return Summary(interrupted=True, seconds=time.perf_counter() - started)
     shard, dry_run = options.shard, options.dry_run
     mode = Mode.DRY_RUN if dry_run else Mode.EXPAND
-    settings = Settings(recipe, str(in_dir), str(out_dir), mode, options.force)
+    settings = Settings(recipe, str(in_dir), str(out_dir), mode, options.force, storage_options=options.storage_options)
     executor = executors.choose(options.workers, share_size(pairing, shard))
     executors.preflight(executor, settings)  # before OUT is touched: an executor that cannot run the job refuses here
     with contextlib.ExitStack() as stack:
-        if not dry_run:  # a dry run writes nothing, so it takes no lock (and creates no OUT)
-            _take_out(stack, out_dir, shard)
-        previous = stack.enter_context(previous_of(recipe, out_dir, shard))
+        remote = None
+        if isinstance(out_dir, str):  # a URL: the books are kept in a local folder during the run
+            remote = _take_remote_out(stack, out_dir, options.storage_options, shard, dry_run)
+            books_dir = remote.folder
+        else:
+            if not dry_run:  # a dry run writes nothing, so it takes no lock (and creates no OUT)
+                _take_out(stack, out_dir, shard)
+            books_dir = out_dir
+        previous = stack.enter_context(previous_of(recipe, books_dir, shard))
         count = share_size(pairing, shard)
         summary = Summary(
             pairs=count,
@@ -285,8 +297,10 @@ def expand(
             skipped=pairing.skipped,
             left_out=pairing.left_out,
         )
-        run = _Run(recipe, out_dir, previous, dry_run, summary, shard=shard, about=_shard_about(recipe, pairing, shard))
-        jobs = run.track(planned_jobs(recipe, pairing, previous.by_key(), run.unclaimed, shard))
+        about = _shard_about(recipe, pairing, shard)
+        run = _Run(recipe, books_dir, previous, dry_run, summary, shard=shard, about=about, remote=remote)
+        planned = planned_jobs(recipe, pairing, previous.by_key(), run.unclaimed, shard)
+        jobs = run.track(remote.with_stored(planned) if remote else planned)
         if not dry_run:
             run.prepare_out()
         if progress:
@@ -295,6 +309,63 @@ def expand(
         run.finish(complete)
     run.summary.seconds = time.perf_counter() - started
     return run.summary
+
+
+def place(folder: str | Path) -> str | Path:
+    """A URL stays a string (``Path`` would fold its ``//``); anything else is a local ``Path``."""
+    return os.fspath(folder).rstrip("/") if storage.is_url(folder) else Path(folder)
+
+
+def check_places(in_dir: str | Path, out_dir: str | Path) -> None:
+    """``store.check_folders`` for folders and URLs alike: IN and OUT apart, neither inside the other.
+
+    Raises:
+        UsageError: with the folders named.
+    """
+    if isinstance(in_dir, Path) and isinstance(out_dir, Path):
+        store.check_folders(in_dir, out_dir)
+    elif isinstance(in_dir, str) and isinstance(out_dir, str) and storage.nested(in_dir, out_dir):
+        raise UsageError(f"IN ({in_dir}) and OUT ({out_dir}) must be separate folders, neither inside the other")
+    elif isinstance(in_dir, Path) and not in_dir.is_dir():
+        raise UsageError(f"{in_dir}: " + ("is a file, not a folder" if in_dir.exists() else "no such folder"))
+    elif isinstance(out_dir, Path) and out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: exists and is not a folder")
+
+
+def source_of(in_dir: str | Path, storage_options: dict) -> Path | Listed:
+    """IN as pairing reads it: a local folder, or a URL's one listing and its reader.
+
+    Raises:
+        UsageError: nothing is stored under the URL (an object store has no empty folders).
+        StorageError: the store cannot be read (no bucket, access denied, unreachable).
+    """
+    if isinstance(in_dir, Path):
+        return in_dir
+    location = storage.open_location(in_dir, storage_options)
+    files = tuple(entry.name for entry in location.list())
+    if not files:
+        raise UsageError(f"{in_dir}: no such folder (nothing is stored under this prefix)")
+    return Listed(in_dir, files, location.read)
+
+
+def _take_remote_out(
+    stack: contextlib.ExitStack, url: str, storage_options: dict, shard: Shard | None, dry_run: bool
+) -> RemoteOut:
+    """Hold OUT's lock object (not for a dry run, which writes nothing), then list OUT and fetch its books.
+
+    Raises:
+        OutLocked: another run writes OUT (or this shard of it) now.
+        StorageError: the store cannot be reached, or refuses.
+    """
+    location = storage.open_location(url, storage_options)
+    lease = None
+    if not dry_run:
+        # tests shorten the lease, so that a killed run's successor need not wait a minute
+        seconds = float(os.environ.get("SEGAUG_TEST_LEASE_SECONDS", objectlock.LEASE_SECONDS))
+        lease = stack.enter_context(objectlock.hold(location, (shard.index, shard.count) if shard else None, seconds))
+    out = stack.enter_context(RemoteOut(location, store.books_for(shard)))
+    out.lease = lease
+    return out
 
 
 def _take_out(stack: contextlib.ExitStack, out_dir: Path, shard: Shard | None) -> None:
@@ -374,13 +445,14 @@ class _Run:
     summary: Summary
     shard: Shard | None = None
     about: dict | None = None  # a shard's identity for its sidecar (``complete`` is added at commit)
+    remote: RemoteOut | None = None  # OUT in an object store (``out_dir`` is then the local folder of its books)
     unclaimed: list[Row] = field(default_factory=list, init=False)  # earlier rows no planned job produces
     settled: dict[str, Row] = field(default_factory=dict, init=False)  # earlier rows a finished pair no longer produces
     in_flight: dict[str, PairJob] = field(default_factory=dict, init=False)  # by key: taken, outcome not yet in
 
     def __post_init__(self) -> None:
         self.books = store.books_for(self.shard)
-        self.journal = store.Journal(self.out_dir, self.books)
+        self.journal = self.remote.journal() if self.remote else store.Journal(self.out_dir, self.books)
         self.concern = _concern_of(self.recipe, self.shard)
         self._queued: Iterator[PairJob] = iter(())
 
@@ -396,8 +468,9 @@ class _Run:
         return taken()
 
     def prepare_out(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        store.remove_temp_files(self.out_dir, _target_folders(self.recipe), self.concern)
+        if self.remote is None:  # an object store has no temporary files: a write is one whole PUT
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            store.remove_temp_files(self.out_dir, _target_folders(self.recipe), self.concern)
 
     def execute(
         self, executor: Executor, jobs: Iterator[PairJob], settings: Settings, strict: bool, progress: Progress | None
@@ -431,6 +504,8 @@ class _Run:
         _tally(self.summary, outcome)
         if not self.dry_run:
             self.journal.add([s.row for s in outcome.samples if s.action is Action.WRITTEN and s.row])
+        if self.remote is not None:
+            self.remote.note_receipts(outcome.receipts)
         self._settle(job, outcome)
 
     def _settle(self, job: PairJob, outcome: PairOutcome) -> None:
@@ -451,14 +526,22 @@ class _Run:
             with _interrupt_deferred() as interrupted:
                 known = self._commit_or_keep_journal(complete)
             self.summary.interrupted |= interrupted()
-        self.summary.foreign = store.foreign_files(self.out_dir, known, _target_folders(self.recipe), self.concern)
+        folders = _target_folders(self.recipe)
+        if self.remote is not None:
+            self.summary.foreign = self.remote.foreign(known, folders, self.concern)
+        else:
+            self.summary.foreign = store.foreign_files(self.out_dir, known, folders, self.concern)
 
     def _commit_or_keep_journal(self, complete: bool) -> store.PathSet:
-        store.remove_temp_files(self.out_dir, _target_folders(self.recipe), self.concern)
+        if self.remote is None:
+            store.remove_temp_files(self.out_dir, _target_folders(self.recipe), self.concern)
         try:
             return self._commit(complete)
         except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun
             self.summary.fatal = self.summary.fatal or f"{exc.filename or self.out_dir}: {exc.strerror or exc}"
+            return _known(self.previous.by_image())
+        except storage.StorageError as exc:  # the store failed: its journal objects keep what was written
+            self.summary.fatal = self.summary.fatal or str(exc)
             return _known(self.previous.by_image())
 
     def _plan_removals(self) -> None:
@@ -473,8 +556,10 @@ class _Run:
         and files, untouched. The manifest merges the earlier rows (streamed in image order) with this
         run's, which the journal sorts on disk; a row of this run replaces the earlier one of its image.
         """
+        if self.remote is not None and self.remote.lease is not None:
+            self.remote.lease.ensure_held()  # taken over while paused past the lease: commit nothing
         removals = self._removals(complete)
-        store.remove_outputs(self.out_dir, removals)
+        self._remove_files(rel for row in removals for rel, _ in row.outputs())
         self.summary.removed = len(removals)
         self._remove_unrecorded()
         gone = {row.image for row in removals}
@@ -497,8 +582,17 @@ class _Run:
                 names = target_names(kept()) | ({WINDOW} if self.recipe.tiles else set())
             about = None if self.about is None else {**self.about, "complete": complete}
             store.commit(self.out_dir, rows, names, self.summary.failures, self.books, about)
+            if self.remote is not None:
+                self.remote.publish(known)
         self.journal.close(remove=True)
         return known
+
+    def _remove_files(self, rels: Iterable[str]) -> None:
+        if self.remote is not None:
+            self.remote.remove(rels)
+            return
+        for rel in rels:
+            (self.out_dir / rel).unlink(missing_ok=True)
 
     def _removals(self, complete: bool) -> list[Row]:
         """Earlier rows whose files go: those finished pairs no longer produce and, after a complete
@@ -512,13 +606,21 @@ class _Run:
         """A stopped pool's workers may have written samples whose outcome never arrived: nothing records
         them, so they go (the pool is already ended); the next run writes them again, recorded. So
         do the unrecorded outputs of the pairs the run never reached (a killed earlier run's)."""
-        unfinished = itertools.chain(list(self.in_flight.values()), self._queued)
-        for job in unfinished:
+        unfinished = itertools.chain(
+            ((job, True) for job in list(self.in_flight.values())), ((job, False) for job in self._queued)
+        )
+        for job, ran in unfinished:
             recorded = {row.image for row in job.previous}
             for sample in output_samples(self.recipe, job.pair):
                 if sample.image not in recorded:
-                    for rel in sample.outputs():
-                        (self.out_dir / rel).unlink(missing_ok=True)
+                    self._remove_files(sample.outputs() if ran else self._listed(sample.outputs()))
+
+    def _listed(self, rels: Iterable[str]) -> Iterable[str]:
+        """On an object store, only the files OUT's listing shows: a pair no worker reached has nothing
+        new there, so no DELETE is sent for each of its outputs."""
+        if self.remote is None:
+            return rels
+        return [rel for rel in rels if rel in self.remote.listing]
 
 
 @contextlib.contextmanager
@@ -586,38 +688,82 @@ def check(
     progress: Progress | None = None,
 ) -> CheckReport:
     """Compare OUT with what ``expand`` would produce, writing nothing."""
-    shard = options.shard
-    in_dir, out_dir = Path(in_dir), Path(out_dir)
-    store.check_folders(in_dir, out_dir)
-    books = _check_books(out_dir, shard)
-    report = CheckReport(differences=_manifest_differences(out_dir, books))
-    report.notes.extend(_lock_notes(out_dir))
-    pairing = find_in(recipe, in_dir)
+    in_dir, out_dir = place(in_dir), place(out_dir)
+    check_places(in_dir, out_dir)
+    with contextlib.ExitStack() as stack:
+        remote = None
+        if isinstance(out_dir, str):  # read OUT's books into a local folder, from one listing
+            location = storage.open_location(out_dir, options.storage_options)
+            remote = stack.enter_context(RemoteOut(location, store.books_for(options.shard)))
+        return _check(recipe, _Checked(in_dir, out_dir, remote), options, progress)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """IN and OUT of a check; ``books`` is where OUT's bookkeeping files are read (OUT, or the local
+    folder of an object store's)."""
+
+    in_dir: str | Path
+    out_dir: str | Path
+    remote: RemoteOut | None
+
+    @property
+    def books(self) -> Path:
+        return self.remote.folder if self.remote else self.out_dir
+
+    def holder_notes(self) -> list[str]:
+        if self.remote is None:
+            return _lock_notes(self.out_dir)
+        holder = objectlock.holder_of(self.remote.location)
+        return [] if holder is None else [_busy_note(holder)]
+
+    def foreign(self, known: store.PathSet, folders: tuple[str, ...], concern: Callable[[str], bool]) -> list[str]:
+        if self.remote is not None:
+            return self.remote.foreign(known, folders, concern)
+        return store.foreign_files(self.out_dir, known, folders, concern)
+
+
+def _check(recipe: Recipe, where: _Checked, options: CheckOptions, progress: Progress | None) -> CheckReport:
+    shard, books_dir = options.shard, where.books
+    books = _check_books(books_dir, shard)
+    report = CheckReport(differences=_manifest_differences(books_dir, books))
+    report.notes.extend(where.holder_notes())
+    pairing = find_in(recipe, source_of(where.in_dir, options.storage_options))
     _pause_for_tests("checking")
     # Without segaug.json's hash of the manifest (or against it), nothing vouches for the rows: each is
     # recomputed from recipe and inputs, so a hand-edited row is a difference rather than the truth.
-    untrusted = (out_dir / books.manifest).is_file() and not store.manifest_vouched_for(out_dir, books)
+    untrusted = (books_dir / books.manifest).is_file() and not store.manifest_vouched_for(books_dir, books)
     if untrusted and not report.differences:
         report.notes.append(f"OUT has no {books.versions} vouching for its manifest: every row was recomputed")
     selection = _deep_selection(recipe, pairing, shard, options.deep)
-    settings = Settings(recipe, str(in_dir), str(out_dir), Mode.CHECK, deep=selection, verify_rows=untrusted)
+    settings = Settings(
+        recipe,
+        str(where.in_dir),
+        str(where.out_dir),
+        Mode.CHECK,
+        deep=selection,
+        verify_rows=untrusted,
+        storage_options=options.storage_options,
+    )
     count = share_size(pairing, shard)
     executor = executors.choose(options.workers, count)
     executors.preflight(executor, settings)
-    with previous_of(recipe, out_dir, shard, distrust_edited=False) as previous:
+    with previous_of(recipe, books_dir, shard, distrust_edited=False) as previous:
         unclaimed: list[Row] = []
         jobs = planned_jobs(recipe, pairing, previous.by_key(), unclaimed, shard)
+        if where.remote is not None:
+            jobs = where.remote.with_stored(jobs)
         if progress:
             progress.start(count)
         dropped = _compare_outputs(report, executor, jobs, settings, progress)
         for row in sorted([*unclaimed, *dropped], key=image_of):
             report.differences.append(Difference(row.image, "extra", "the recipe no longer produces it"))
         concern = _concern_of(recipe, shard)
-        for rel in store.foreign_files(out_dir, _known(previous.by_image()), _target_folders(recipe), concern):
+        for rel in where.foreign(_known(previous.by_image()), _target_folders(recipe), concern):
             report.differences.append(Difference(rel, "extra", "not in the manifest"))
         if books is store.books_for(shard):  # a share of a merged OUT: the whole file is the whole check's
-            _check_manifest_text(report, out_dir, previous, books)
-    report.notes.extend(_version_notes(out_dir, books))
+            _check_manifest_text(report, books_dir, previous, books)
+    report.notes.extend(_version_notes(books_dir, books))
     report.differences.sort(key=lambda d: (d.path, d.kind))
     return report
 
@@ -632,9 +778,11 @@ def _check_books(out_dir: Path, shard: Shard | None) -> store.Books:
 
 def _lock_notes(out_dir: Path) -> list[str]:
     holder = lock.holder_of(out_dir)
-    if holder is None:
-        return []
-    return [f"a segaug run is writing OUT now ({holder.describe()}): what it has not finished shows as differences"]
+    return [] if holder is None else [_busy_note(holder)]
+
+
+def _busy_note(holder: lock.Holder) -> str:
+    return f"a segaug run is writing OUT now ({holder.describe()}): what it has not finished shows as differences"
 
 
 def _manifest_differences(out_dir: Path, books: store.Books = store.WHOLE) -> list[Difference]:

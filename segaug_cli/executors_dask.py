@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from . import store, worker
+from . import storage, store, worker
 from .errors import UsageError, WorkerLost
 from .jobs import Mode, PairJob, PairOutcome, Settings
 
@@ -205,8 +205,20 @@ class DaskExecutor:
 
 
 def _absolute(settings: Settings) -> Settings:
-    """IN and OUT as absolute paths: a worker's current folder is not this process's."""
-    return replace(settings, in_dir=os.path.abspath(settings.in_dir), out_dir=os.path.abspath(settings.out_dir))
+    """IN and OUT as absolute paths (a worker's current folder is not this process's), URLs as they are;
+    storage options without what looks like a secret: workers take credentials from their own
+    environment (``AWS_ACCESS_KEY_ID``..., ``~/.aws``, an instance role), and nothing secret crosses
+    the scheduler."""
+
+    def absolute(folder: str) -> str:
+        return folder if storage.is_url(folder) else os.path.abspath(folder)
+
+    return replace(
+        settings,
+        in_dir=absolute(settings.in_dir),
+        out_dir=absolute(settings.out_dir),
+        storage_options=storage.without_secrets(settings.storage_options),
+    )
 
 
 def _names(names_by_address: dict[str, str]) -> dict[str, str]:
@@ -236,7 +248,15 @@ def _refuse_other_versions(reported: dict[str, dict[str, str]], workers: dict[st
 
 def _refuse_unshared_folders(client, settings: Settings, workers: dict[str, str]) -> None:
     """Every worker must list IN as this machine does and, to expand, create a file in OUT (or in the
-    folder that will hold it) that this machine then sees."""
+    folder that will hold it) that this machine then sees. With IN or OUT in an object store, every
+    worker must reach the store itself instead (its backend installed, its own credentials)."""
+    urls = [folder for folder in (settings.in_dir, settings.out_dir) if storage.is_url(folder)]
+    if urls:
+        problems = client.run(probe_store, urls, settings.storage_options)
+        for address in sorted(problems):
+            if problems[address]:
+                raise UsageError(f"Dask worker {workers.get(address, address)}: {problems[address]}")
+        return
     in_names = sorted(os.listdir(settings.in_dir))
     writable = _existing_folder(Path(settings.out_dir)) if settings.mode is Mode.EXPAND else None
     probe = f"{PROBE_PREFIX}{uuid.uuid4().hex}-"
@@ -295,6 +315,17 @@ def worker_versions() -> dict[str, str]:
 
 def _worker_name(dask_worker=None) -> str:
     return str(dask_worker.name) if dask_worker is not None else ""
+
+
+def probe_store(urls: list[str], storage_options: dict) -> str:
+    """On a worker: one listing of a name under each URL that nothing has, which fails as the run
+    would (no backend, no credentials, no bucket, no route); "" when the store answers."""
+    try:
+        for url in urls:
+            storage.open_location(url, storage_options).list(PROBE_PREFIX.strip("."))
+    except storage.StorageError as exc:
+        return str(exc)
+    return ""
 
 
 def probe_folders(

@@ -8,7 +8,7 @@ so they hold only strings, numbers and rows.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .manifest import Row
 from .pairing import Pair
@@ -61,12 +61,17 @@ class Settings:
     force: bool = False
     deep: frozenset[str] = frozenset()  # check: output images whose pixels are recomputed and compared
     verify_rows: bool = False  # check of a manifest it cannot trust: recompute every row and compare
+    # IN or OUT as URLs: the backend's options (each worker opens the store itself); never secrets on a cluster
+    storage_options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class PairJob:
     pair: Pair
     previous: tuple[Row, ...] = ()  # what an earlier run recorded for this pair's outputs
+    # OUT in an object store: (output path, sha256) of the outputs the store vouches are as uploaded
+    # (the listing's ETag is the one of segaug's own PUT), so the worker does not download them
+    stored: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,3 +95,4 @@ class PairOutcome:
     # with class-aware copies: pixels per class of the source mask, and of the output masks
     class_pixels: tuple[dict, dict] | None = None
     unlisted_pixels: int = 0  # source mask pixels whose label or colour the recipe's label map does not list
+    receipts: tuple[tuple[str, str, str], ...] = ()  # written to an object store: (path, ETag, sha256) per file

@@ -30,8 +30,10 @@ class ObjectJournal:
     """The rows this run writes, sent as write-once batch objects. Same role as ``store.Journal``:
     ``add`` as rows come, ``close(remove=...)`` at the end; ``rows()`` reads this run's rows back."""
 
-    def __init__(self, out: Location, batch_rows: int = BATCH_ROWS, batch_seconds: float = BATCH_SECONDS):
-        self.out = out
+    def __init__(
+        self, out: Location, batch_rows: int = BATCH_ROWS, batch_seconds: float = BATCH_SECONDS, folder: str = FOLDER
+    ):
+        self.out, self.folder = out, folder
         self.run = f"{time.time_ns():020d}-{os.getpid()}"
         self.names: set[str] = set()  # target names seen in this run's rows
         self.batches: list[str] = []  # this run's objects, in order
@@ -50,7 +52,7 @@ class ObjectJournal:
         """Send the rows not yet sent as one new object."""
         if not self._pending:
             return
-        name = f"{FOLDER}/{self.run}/{len(self.batches):08d}.jsonl"
+        name = f"{self.folder}/{self.run}/{len(self.batches):08d}.jsonl"
         self.out.write(name, "".join(self._pending).encode("utf-8"))
         self.batches.append(name)
         self._pending = []
@@ -66,20 +68,21 @@ class ObjectJournal:
         """Send what is pending; with ``remove`` (after the commit), delete every journal object of OUT."""
         if remove:
             self._pending = []
-            remove_all(self.out)
+            remove_all(self.out, self.folder)
         else:
             self.flush()
 
 
-def journal_objects(out: Location) -> list[str]:
+def journal_objects(out: Location, folder: str = FOLDER) -> list[str]:
     """Every journal object in OUT, in the order they were written (one listing)."""
-    return [entry.name for entry in out.list(FOLDER) if entry.name.endswith(".jsonl")]
+    return [entry.name for entry in out.list(folder) if entry.name.endswith(".jsonl")]
 
 
-def read_previous(out: Location) -> Iterator[Row]:
+def read_previous(out: Location, folder: str = FOLDER, names: list[str] | None = None) -> Iterator[Row]:
     """The rows of every journal object left in OUT (by killed runs), oldest first; a later row
-    of the same image replaces an earlier one, as the local journal's later lines do."""
-    for name in journal_objects(out):
+    of the same image replaces an earlier one, as the local journal's later lines do. ``names``:
+    the journal objects, when a listing of OUT already gave them."""
+    for name in journal_objects(out, folder) if names is None else names:
         try:
             data = out.read(name)
         except FileNotFoundError:  # removed by a commit that finished meanwhile
@@ -87,8 +90,8 @@ def read_previous(out: Location) -> Iterator[Row]:
         yield from _rows_of(data)
 
 
-def remove_all(out: Location) -> None:
-    for name in journal_objects(out):
+def remove_all(out: Location, folder: str = FOLDER) -> None:
+    for name in journal_objects(out, folder):
         out.remove(name)
 
 

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from .errors import UsageError
 from .extensions import IMAGE_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An IN known by one listing (an object store's): its URL, its files as POSIX paths relative to it
+    (sorted), and how to read one of them. ``find_pairs`` takes it where it takes a folder."""
+
+    url: str
+    files: tuple[str, ...]
+    read: Callable[[str], bytes]
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,7 @@ UNPAIRED = ("fail", "skip")
 
 
 def find_pairs(
-    in_dir: str | Path,
+    in_dir: str | Path | Listed,
     images: str = "images",
     masks: str = "masks",
     mask_suffix: str = "",
@@ -81,7 +92,7 @@ def find_pairs(
     """
     if unpaired not in UNPAIRED:
         raise ValueError(f"unpaired must be one of {UNPAIRED}, got {unpaired!r}")
-    in_dir = Path(in_dir)
+    in_dir = in_dir if isinstance(in_dir, Listed) else Path(in_dir)
     image_files, ignored_images = _walk(in_dir, images, "images")
     mask_files, ignored_masks = _walk(in_dir, masks, "masks")
     # Images and masks may share a folder (told apart by the suffix), or the masks folder may lie
@@ -119,7 +130,7 @@ def _is_beside(rel: str, folder: str, paired_keys: set[str]) -> bool:
     return any(stem[:cut] in paired_keys for cut in range(len(stem)) if stem[cut] == "_")
 
 
-def read_split(in_dir: str | Path, split: str) -> dict[str, int]:
+def read_split(in_dir: str | Path | Listed, split: str) -> dict[str, int]:
     """The keys a split file lists, each with its line number, in the file's order.
 
     VOC's ``ImageSets/Segmentation/train.txt`` and mmsegmentation's split files hold one key per line
@@ -129,9 +140,11 @@ def read_split(in_dir: str | Path, split: str) -> dict[str, int]:
     Raises:
         UsageError: the file does not exist, is not UTF-8 text, or lists a key twice.
     """
-    path = Path(in_dir) / split
+    path = f"{in_dir.url}/{split}" if isinstance(in_dir, Listed) else Path(in_dir) / split
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark from a Windows editor is not a key
+        # a byte-order mark from a Windows editor is not a key
+        raw = in_dir.read(split) if isinstance(in_dir, Listed) else path.read_bytes()
+        text = raw.decode("utf-8-sig")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise UsageError(f"{path}: no such split file (inputs.split is a file of keys, relative to IN)") from None
     except UnicodeDecodeError:
@@ -246,12 +259,14 @@ def _mask_key(rel: str, folder: str, suffix: str) -> str | None:
     return stem
 
 
-def _walk(in_dir: Path, folder: str, role: str) -> tuple[list[str], list[str]]:
+def _walk(in_dir: Path | Listed, folder: str, role: str) -> tuple[list[str], list[str]]:
     """Image files and ignored files under ``in_dir/folder``, as POSIX paths relative to ``in_dir``.
 
     Symlinked folders are followed once; a link back to a folder already seen is skipped, so a link
     loop cannot hang the walk. Hidden files and folders are skipped silently.
     """
+    if isinstance(in_dir, Listed):
+        return _walk_listed(in_dir, folder, role)
     root = in_dir / folder
     if not root.is_dir():
         where = role if role.startswith("targets") else f"inputs.{role}"
@@ -269,4 +284,20 @@ def _walk(in_dir: Path, folder: str, role: str) -> tuple[list[str], list[str]]:
                 continue
             rel = Path(current, name).relative_to(in_dir).as_posix()
             (found if Path(name).suffix.lower() in IMAGE_EXTENSIONS else ignored).append(rel)
+    return sorted(found), sorted(ignored)
+
+
+def _walk_listed(in_dir: Listed, folder: str, role: str) -> tuple[list[str], list[str]]:
+    """``_walk`` over a listing: the files under ``folder``, hidden files and folders left out."""
+    top = PurePosixPath(folder).as_posix().strip("/")
+    start = "" if top in ("", ".") else f"{top}/"
+    under = [name for name in in_dir.files if name.startswith(start)]
+    if not under:  # an object store has no empty folders: no file under it is no folder
+        where = role if role.startswith("targets") else f"inputs.{role}"
+        raise UsageError(f"{in_dir.url}/{top}: no such folder (set {where} in the recipe to rename it)")
+    found, ignored = [], []
+    for rel in under:
+        if any(part.startswith(".") for part in rel[len(start) :].split("/")):
+            continue
+        (found if PurePosixPath(rel).suffix.lower() in IMAGE_EXTENSIONS else ignored).append(rel)
     return sorted(found), sorted(ignored)

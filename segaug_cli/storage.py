@@ -83,6 +83,46 @@ def open_location(url_or_path: str | os.PathLike, storage_options: dict[str, Any
     return ObjectLocation(fs, root)
 
 
+_SECRET = re.compile(r"secret|token|password|passwd|credential|sas|signature|(^|_)key$", re.IGNORECASE)
+
+
+def without_secrets(options: dict[str, Any]) -> dict[str, Any]:
+    """The options minus those that look like credentials (``key``, ``secret``, ``token``...), nested
+    mappings included: what may cross a network to workers that take credentials from their own
+    environment."""
+    return {
+        name: without_secrets(value) if isinstance(value, dict) else value
+        for name, value in options.items()
+        if not _SECRET.search(name)
+    }
+
+
+def nested(a: str, b: str) -> bool:
+    """True when two URLs name the same prefix, or one lies inside the other (``s3://b/x`` and ``s3://b/x/y``)."""
+
+    def parts(url: str) -> list[str]:
+        scheme, _, rest = _public(url).partition("://")
+        return [scheme.lower(), *(part for part in rest.split("/") if part not in ("", "."))]
+
+    pa, pb = parts(a), parts(b)
+    shorter = min(len(pa), len(pb))
+    return pa[:shorter] == pb[:shorter]
+
+
+_OPENED: dict[tuple[int, str, str], Location] = {}
+
+
+def opened(url: str, storage_options: dict[str, Any] | None = None) -> Location:
+    """``open_location``, once per process for each URL and options: what a worker process calls per pair."""
+    import json
+
+    # by pid too: a forked worker must not use its parent's client, whose event loop did not fork with it
+    key = (os.getpid(), url, json.dumps(storage_options or {}, sort_keys=True, default=str))
+    if key not in _OPENED:
+        _OPENED[key] = open_location(url, storage_options)
+    return _OPENED[key]
+
+
 def unchanged_since_write(entry: Entry, receipt: Receipt | None) -> str | None:
     """The SHA-256 (hex) an object is vouched to hold, or None when it must be downloaded to know.
 
@@ -229,8 +269,23 @@ class S3Location(ObjectLocation):
                 request["ContinuationToken"] = page["NextContinuationToken"]
         return sorted(found, key=lambda e: e.name)
 
+    def read(self, name: str) -> bytes:
+        """One GetObject (fsspec's ``cat_file`` asks with a HeadObject first)."""
+        found = self.read_tagged(name)
+        if found is None:
+            raise FileNotFoundError(self.join(name))
+        return found[0]
+
     def write(self, name: str, data: bytes) -> Receipt:
         return self._put(name, data)
+
+    def write_soon(self, name: str, data: bytes) -> PendingWrite:
+        """Start ``write`` on the backend's event loop and return at once, so the caller computes the
+        next output while this one uploads; ``PendingWrite.result()`` waits for the receipt."""
+        import asyncio
+
+        coroutine = self.fs._call_s3("put_object", **self._put_arguments(name, data))
+        return PendingWrite(self, name, asyncio.run_coroutine_threadsafe(coroutine, self.fs.loop))
 
     def create(self, name: str, data: bytes) -> Receipt:
         """Write only if no object has this name (``If-None-Match: *``).
@@ -253,7 +308,9 @@ class S3Location(ObjectLocation):
         with explained(self.join(name)):
             try:
                 answer = self.fs.call_s3("get_object", Bucket=self.bucket, Key=self._key(name))
-            except FileNotFoundError:
+            except FileNotFoundError as exc:
+                if _code(exc) == "NoSuchBucket":
+                    raise  # not an absent object: ``explained`` names the missing bucket
                 return None
             body = _read_body(self.fs, answer["Body"])
         return body, answer["ETag"]
@@ -263,21 +320,39 @@ class S3Location(ObjectLocation):
         with explained(self.join(name)), contextlib.suppress(PreconditionFailed, FileNotFoundError):
             self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self._key(name), IfMatch=etag)
 
-    def _put(self, name: str, data: bytes, **conditions: str) -> Receipt:
+    def _put_arguments(self, name: str, data: bytes, **conditions: str) -> dict:
         digest = hashlib.sha256(data).digest()
+        return {
+            "Bucket": self.bucket,
+            "Key": self._key(name),
+            "Body": data,
+            "ChecksumAlgorithm": "SHA256",
+            "ChecksumSHA256": base64.b64encode(digest).decode(),
+            **conditions,
+        }
+
+    def _put(self, name: str, data: bytes, **conditions: str) -> Receipt:
         with explained(self.join(name)):
-            answer = self.fs.call_s3(
-                "put_object",
-                Bucket=self.bucket,
-                Key=self._key(name),
-                Body=data,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=base64.b64encode(digest).decode(),
-                **conditions,
-            )
+            answer = self.fs.call_s3("put_object", **self._put_arguments(name, data, **conditions))
+        return self._receipt(name, answer)
+
+    def _receipt(self, name: str, answer: dict) -> Receipt:
         self.fs.invalidate_cache(self.join(name))
         checked = answer.get("ChecksumSHA256")
         return Receipt(answer["ETag"], base64.b64decode(checked).hex() if checked else None)
+
+
+class PendingWrite:
+    """A whole-object write under way (``S3Location.write_soon``)."""
+
+    def __init__(self, location: S3Location, name: str, future):
+        self.location, self.name, self._future = location, name, future
+
+    def result(self) -> Receipt:
+        """Wait for the write; its receipt, or the one-line ``StorageError`` that ``write`` raises."""
+        with explained(self.location.join(self.name)):
+            answer = self._future.result()
+        return self.location._receipt(self.name, answer)
 
 
 def _entry(item: dict, strip: int) -> Entry:
@@ -345,6 +420,10 @@ def explained(url: str) -> Iterator[None]:
         code = _code(exc)
         if code in ("PreconditionFailed", "412") or isinstance(exc, FileExistsError):
             raise PreconditionFailed(f"{_public(url)}: changed by another writer") from None
+        if _named(exc, {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"}):
+            raise StorageError(
+                f"{_public(url)}: no usable credentials (give them in the environment, ~/.aws, or as storage options)"
+            ) from None
         if code in _DENIED or isinstance(exc, PermissionError):
             raise StorageError(
                 f"{_public(url)}: access denied (check the credentials and the bucket's policy)"
@@ -358,11 +437,16 @@ def explained(url: str) -> Iterator[None]:
         raise
 
 
-def _unreachable(exc: BaseException) -> bool:
+def _named(exc: BaseException, wanted: set[str]) -> bool:
+    """Whether the exception, or one it wraps, is of a class with one of these names (no backend import)."""
     names = {cls.__name__ for err in (exc, exc.__cause__, exc.__context__) if err for cls in type(err).__mro__}
-    return bool(
-        names
-        & {
+    return bool(names & wanted)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    return _named(
+        exc,
+        {
             "EndpointConnectionError",
             "ConnectionError",
             "ClientConnectorError",
@@ -371,7 +455,7 @@ def _unreachable(exc: BaseException) -> bool:
             "TimeoutError",
             "HTTPClientError",
             "ConnectionRefusedError",
-        }
+        },
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PairError
-from .pairing import Pair, Pairing, find_pairs
+from .pairing import Listed, Pair, Pairing, find_pairs
 from .recipe import Recipe
 
 SAMPLE = 16  # masks decoded to look for unlisted labels: enough to catch a wrong table, fast on any IN
@@ -40,15 +40,18 @@ class Survey:
         return len(self.split_missing) + len(self.other_problems) + (0 if self.skipped else len(self.without_mask))
 
 
-def survey(recipe: Recipe, in_dir: str | Path, sample: int = SAMPLE) -> Survey:
-    """Pair IN as ``expand`` would and decode a sample of the masks; writes nothing.
+def survey(recipe: Recipe, in_dir: str | Path, sample: int = SAMPLE, storage_options: dict | None = None) -> Survey:
+    """Pair IN (a folder, or a URL read with ``storage_options``) as ``expand`` would and decode a
+    sample of the masks; writes nothing.
 
     Raises:
         UsageError: the images or masks folder, or the split file, does not exist.
+        StorageError: a URL whose store cannot be read.
     """
     i = recipe.inputs
+    source = _source(in_dir, storage_options or {})
     pairing = find_pairs(
-        in_dir,
+        source,
         i.images,
         i.masks,
         i.mask_suffix,
@@ -61,7 +64,7 @@ def survey(recipe: Recipe, in_dir: str | Path, sample: int = SAMPLE) -> Survey:
     spec = recipe.labels
     tabled = spec is not None and bool(spec.table or spec.colors)  # rules (reduce, threshold) take any value
     chosen = usable[:: max(1, -(-len(usable) // sample))][:sample] if sample and tabled else []
-    unlisted, unreadable = _unlisted_labels(recipe, Path(in_dir), chosen)
+    unlisted, unreadable = _unlisted_labels(recipe, source, chosen)
     return Survey(
         pairs=len(usable),
         without_mask=_without_mask(pairing),
@@ -101,7 +104,20 @@ def _split_problem(pair: Pair, split: str) -> str:
     return f"{split} {pair.problem}" if pair.image == split else f"{pair.image}: {pair.problem}"
 
 
-def _unlisted_labels(recipe: Recipe, in_dir: Path, pairs: list[Pair]) -> tuple[tuple[int | str, ...], tuple[str, ...]]:
+def _source(in_dir: str | Path, storage_options: dict) -> Path | Listed:
+    """A local folder, or a URL's one listing (the store's backend is imported only for a URL)."""
+    from .storage import is_url
+
+    if not is_url(in_dir):
+        return Path(in_dir)
+    from .engine import place, source_of
+
+    return source_of(place(in_dir), storage_options)
+
+
+def _unlisted_labels(
+    recipe: Recipe, in_dir: Path | Listed, pairs: list[Pair]
+) -> tuple[tuple[int | str, ...], tuple[str, ...]]:
     """Labels (or colours) of the sampled masks that the recipe's map or colour table does not list."""
     spec = recipe.labels
     if not pairs or spec is None:
@@ -115,10 +131,20 @@ def _unlisted_labels(recipe: Recipe, in_dir: Path, pairs: list[Pair]) -> tuple[t
     unreadable = []
     for pair in pairs:
         try:
-            mask = codecs.decode_mask(codecs.read_bytes(in_dir / pair.mask), pair.mask).labels
+            data = (
+                _read_listed(in_dir, pair.mask) if isinstance(in_dir, Listed) else codecs.read_bytes(in_dir / pair.mask)
+            )
+            mask = codecs.decode_mask(data, pair.mask).labels
             relabel(mask, spec)  # the kind of mask the table converts (labels for map, colours for colors)
         except PairError as exc:
             unreadable.append(str(exc) if str(exc).startswith(pair.mask) else f"{pair.mask}: {exc}")
             continue
         seen.update(class_counts(mask))
     return tuple(sorted(seen - listed)), tuple(unreadable)  # all labels, or all colours
+
+
+def _read_listed(in_dir: Listed, rel: str) -> bytes:
+    try:
+        return in_dir.read(rel)
+    except FileNotFoundError:
+        raise PairError(f"{rel}: cannot be read (no such object)") from None

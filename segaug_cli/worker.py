@@ -7,6 +7,7 @@ encodes and writes only the samples that need it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections import Counter
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic, codecs
+from . import atomic, codecs, storage
 from .augment import Rendered, render
 from .errors import PairError
 from .extensions import suffix
@@ -55,7 +56,7 @@ def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
     pair = job.pair
     if pair.problem:
         return PairOutcome(pair.key, pair.image, failure=f"{pair.image}: {pair.problem}")
-    written: list[str] = []
+    written = _Outputs(settings)
     try:
         sources = _read_sources(settings, pair)
         outcomes: list[SampleOutcome] = []
@@ -70,22 +71,32 @@ def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
             )
             outcomes.extend(found)
             if settings.recipe.class_copies:
+                written.finish()  # the output masks are read back below
                 _add_class_pixels(stats, settings, unit, found)
+        receipts = written.finish()
         class_pixels = (dict(stats[0]), dict(stats[1])) if settings.recipe.class_copies else None
         return PairOutcome(
-            pair.key, pair.image, tuple(outcomes), class_pixels=class_pixels, unlisted_pixels=sources.unlisted
+            pair.key,
+            pair.image,
+            tuple(outcomes),
+            class_pixels=class_pixels,
+            unlisted_pixels=sources.unlisted,
+            receipts=receipts,
         )
     except PairError as exc:
-        _discard(written)
+        written.discard()
         message = str(exc)
         return PairOutcome(
             pair.key, pair.image, failure=message if message.startswith(pair.image) else f"{pair.image}: {message}"
         )
     except OSError as exc:
-        _discard(written)
+        written.discard()
         return PairOutcome(pair.key, pair.image, fatal=f"{exc.filename or settings.out_dir}: {exc.strerror or exc}")
+    except storage.StorageError as exc:  # the store refused or cannot be reached: the run stops, as on a full disk
+        written.discard()
+        return PairOutcome(pair.key, pair.image, fatal=str(exc))
     except Exception as exc:  # a bug of ours, or a codec's: this pair fails, the run and its pool go on
-        _discard(written)
+        written.discard()
         return PairOutcome(
             pair.key,
             pair.image,
@@ -93,13 +104,89 @@ def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
         )
 
 
+class _Outputs:
+    """The files one pair writes to OUT: written at once on a local disk; on an object store, uploaded
+    while the worker renders the next sample (the network overlaps the CPU work), and all awaited
+    before the pair's outcome returns, so an outcome only ever reports files that are there whole."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.written: list[str] = []
+        self._pending: list = []
+        self._receipts: list[tuple[str, str, str]] = []
+        self._store = (
+            storage.opened(settings.out_dir, settings.storage_options) if storage.is_url(settings.out_dir) else None
+        )
+
+    def write(self, rel: str, data: bytes) -> None:
+        if self._store is None:
+            atomic.atomic_write(os.path.join(self.settings.out_dir, rel), data)
+        elif hasattr(self._store, "write_soon"):
+            self._pending.append(self._store.write_soon(rel, data))
+        else:
+            self._store.write(rel, data)
+        self.written.append(rel)
+
+    def finish(self) -> tuple[tuple[str, str, str], ...]:
+        """Wait for every upload; the (path, ETag, sha256) of each. Raises the first upload's error."""
+        pending, self._pending = self._pending, []
+        try:
+            for write in pending:
+                receipt = write.result()
+                if receipt.sha256:
+                    self._receipts.append((write.name, receipt.etag, receipt.sha256))
+        finally:
+            for write in pending:  # none left running when the pair is discarded
+                with contextlib.suppress(Exception):
+                    write.result()
+        return tuple(self._receipts)
+
+    def discard(self) -> None:
+        """Remove what this pair wrote: a pair is written whole or not at all."""
+        with contextlib.suppress(Exception):
+            self.finish()
+        if self._store is None:
+            for rel in self.written:
+                atomic.remove_if_present(os.path.join(self.settings.out_dir, rel))
+            return
+        for rel in self.written:
+            # the store out of reach: the next run rewrites the file, or reports it
+            with contextlib.suppress(storage.StorageError):
+                self._store.remove(rel)
+
+
 def _read_sources(settings: Settings, pair: Pair) -> _Sources:
-    in_dir = Path(settings.in_dir)
-    image_bytes = codecs.read_bytes(in_dir / pair.image)
-    mask_bytes = codecs.read_bytes(in_dir / pair.mask)
-    target_bytes = tuple(codecs.read_bytes(in_dir / t) for t in pair.targets)
+    read = _reader(settings.in_dir, settings)
+    image_bytes = read(pair.image)
+    mask_bytes = read(pair.mask)
+    target_bytes = tuple(read(t) for t in pair.targets)
     hashes = tuple(sha256(b) for b in (image_bytes, mask_bytes, *target_bytes))
     return _Sources(pair, image_bytes, mask_bytes, target_bytes, hashes, settings.recipe, pair.key)
+
+
+def _reader(folder: str, settings: Settings):
+    """Reads a file of IN or OUT by its relative path; one that cannot be read is a ``PairError``.
+
+    A local folder reads as segaug always did; a URL through the store this worker process opened.
+    """
+    if not storage.is_url(folder):
+        return lambda rel: codecs.read_bytes(Path(folder) / rel)
+    location = storage.opened(folder, settings.storage_options)
+
+    def read(rel: str) -> bytes:
+        try:
+            return location.read(rel)
+        except FileNotFoundError:
+            raise PairError(f"{location.join(rel)}: cannot be read (no such object)") from None
+
+    return read
+
+
+def _read_output(settings: Settings, rel: str) -> bytes:
+    """The bytes of an output file; ``FileNotFoundError`` when it is not there."""
+    if not storage.is_url(settings.out_dir):
+        return (Path(settings.out_dir) / rel).read_bytes()
+    return storage.opened(settings.out_dir, settings.storage_options).read(rel)
 
 
 def _units(recipe: Recipe, sources: _Sources) -> Iterator[_Sources]:
@@ -234,19 +321,21 @@ def _add_class_pixels(
 ) -> None:
     """Add the pixels per class of a unit's source mask (before) and of its output masks (after)."""
     before, after = stats
-    out = Path(settings.out_dir)
+    read = _reader(settings.out_dir, settings)
     for o in outcomes:
         if o.action in (Action.WRITTEN, Action.UNCHANGED):
-            after.update(class_counts(codecs.decode_mask(codecs.read_bytes(out / o.mask), o.mask).labels))
+            after.update(class_counts(codecs.decode_mask(read(o.mask), o.mask).labels))
     before.update(class_counts(unit.mask().labels))
 
 
 def _process_sample(
-    settings: Settings, sources: _Sources, job: PairJob, sample: Sample, written: list[str]
+    settings: Settings, sources: _Sources, job: PairJob, sample: Sample, written: _Outputs
 ) -> SampleOutcome:
     fp = fingerprint(settings.recipe, sources.key, sample.copy, sources.hashes)
     previous = next((r for r in job.previous if r.image == sample.image), None)
-    outdated = (Reason.FORCED, sample.image) if settings.force else _why_outdated(settings, sample, fp, previous)
+    outdated = (
+        (Reason.FORCED, sample.image) if settings.force else _why_outdated(settings, sample, fp, previous, job.stored)
+    )
     reason, path = outdated
     if reason is None and sample.image in settings.deep:
         reason, path = _compare_pixels(settings, sources, job.pair, sample)
@@ -259,23 +348,28 @@ def _process_sample(
         return SampleOutcome(sample.image, sample.mask, Action.PENDING, reason, path=path, detail=detail)
     encoded, row = _render(settings, sources, job.pair, sample, fp)
     for rel, data in zip(sample.outputs(), encoded, strict=True):
-        path = os.path.join(settings.out_dir, rel)
-        atomic.atomic_write(path, data)
-        written.append(path)
+        written.write(rel, data)
     return SampleOutcome(sample.image, sample.mask, Action.WRITTEN, reason, row)
 
 
-def _why_outdated(settings: Settings, sample: Sample, fp: str, previous: Row | None) -> tuple[Reason | None, str]:
-    """Why this sample must be (re)written and the output file concerned; (None, "") when OUT holds it."""
+def _why_outdated(
+    settings: Settings, sample: Sample, fp: str, previous: Row | None, stored: tuple[tuple[str, str], ...] = ()
+) -> tuple[Reason | None, str]:
+    """Why this sample must be (re)written and the output file concerned; (None, "") when OUT holds it.
+
+    An output whose sha256 the store vouches for (``stored``) is compared without being downloaded.
+    """
     if previous is None:
         return Reason.NEW, sample.image
     recorded = dict(previous.outputs())
     if previous.fingerprint != fp or set(recorded) != set(sample.outputs()):
         return Reason.STALE, sample.image
-    out = Path(settings.out_dir)
+    vouched = dict(stored)
     for rel in sample.outputs():
+        if vouched.get(rel) == recorded[rel]:
+            continue
         try:
-            if sha256((out / rel).read_bytes()) != recorded[rel]:
+            if sha256(_read_output(settings, rel)) != recorded[rel]:
                 return Reason.ALTERED, rel
         except FileNotFoundError:
             return Reason.MISSING, rel
@@ -364,9 +458,9 @@ def _compare_pixels(settings: Settings, sources: _Sources, pair: Pair, sample: S
     """check --deep: recompute a sample and compare its decoded pixels with each stored file."""
     fp = fingerprint(settings.recipe, sources.key, sample.copy, sources.hashes)
     encoded, _ = _render(settings, sources, pair, sample, fp)
-    out = Path(settings.out_dir)
+    read = _reader(settings.out_dir, settings)
     for rel, fresh in zip(sample.outputs(), encoded, strict=True):
-        stored = codecs.read_bytes(out / rel)
+        stored = read(rel)
         if stored != fresh and not np.array_equal(codecs.decode_pixels(stored, rel), codecs.decode_pixels(fresh, rel)):
             return Reason.PIXELS_DIFFER, rel
     return None, ""
@@ -380,9 +474,3 @@ def _compare_row(
     fresh = _render(settings, sources, pair, sample, recorded.fingerprint)[1]
     fields = [name for name in Row.__dataclass_fields__ if getattr(fresh, name) != getattr(recorded, name)]
     return (Reason.ROW_DIFFERS, sample.image, ", ".join(fields)) if fields else (None, "", "")
-
-
-def _discard(paths: list[str]) -> None:
-    """Remove what a failed pair wrote in this call: a pair is written whole or not at all."""
-    for path in paths:
-        atomic.remove_if_present(path)

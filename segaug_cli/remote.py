@@ -1,0 +1,188 @@
+"""An OUT in an object store, as ``expand`` and ``check`` use it: one listing, bookkeeping kept locally.
+
+The engine's bookkeeping (``store.Previous``, ``store.Journal``, ``store.commit``) works on files in a
+folder. For an OUT in an object store that folder is a private local temporary one: opening lists
+OUT once (one paginated listing), downloads ``manifest.csv``, ``segaug.json`` and ``errors.csv``
+into it, with the rows of any journal objects a killed run left; ``publish`` uploads, after the
+commit, each of those files that changed (one whole PUT each) and the receipts of the outputs.
+
+Receipts (``.segaug-objects.csv``: path, ETag, sha256) are what S3 answered to segaug's own PUTs of
+the outputs. A later listing showing the same ETag names the object segaug wrote, whose SHA-256 S3
+checked at upload, so a rerun compares it without downloading it (``PairJob.stored``). The file is
+written for object stores only, so ``manifest.csv`` and its bytes are those of a local run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from . import objectjournal, store
+from .jobs import PairJob
+from .manifest import Row
+from .storage import Entry, Location, Receipt, unchanged_since_write
+
+
+def receipts_name(books: store.Books) -> str:
+    """``.segaug-objects.csv``, or a shard's ``.segaug-objects.shard-K-of-N.csv``, beside its manifest."""
+    return ".segaug-objects" + books.manifest.removeprefix("manifest")
+
+
+def journal_folder(books: store.Books) -> str:
+    """``.segaug-journal`` (or a shard's): where the run's journal objects go."""
+    return books.journal.removesuffix(".jsonl")
+
+
+class RemoteOut:
+    """OUT in an object store for one run: its listing, its receipts, and a local folder of its books.
+
+    A context manager: the local folder is removed on exit, whatever happened.
+    """
+
+    def __init__(self, location: Location, books: store.Books = store.WHOLE):
+        self.location, self.books = location, books
+        self.listing: dict[str, Entry] = {}
+        self.receipts: dict[str, Receipt] = {}
+        self.folder = Path()
+        self._digests: dict[str, str] = {}  # sha256 of each book as downloaded
+        self._receipts_bytes = b""
+        self.lease = None  # the lock's lease while a run writes OUT (``objectlock.Lease``)
+        self._leftover_journal = False
+
+    def __enter__(self) -> RemoteOut:
+        self.folder = Path(tempfile.mkdtemp(prefix="segaug-out-"))
+        try:
+            self.listing = {entry.name: entry for entry in self.location.list()}
+            # a shard's books, and the whole run's: a shard's first run into a merged OUT reads manifest.csv
+            books = {self.books.manifest, self.books.versions, self.books.errors, *_names(store.WHOLE)}
+            for name in sorted(books):
+                if name in self.listing:
+                    data = self.location.read(name)
+                    (self.folder / name).write_bytes(data)
+                    self._digests[name] = hashlib.sha256(data).hexdigest()
+            self._restore_journal()
+            self.receipts = self._read_receipts()
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _restore_journal(self) -> None:
+        """The rows of journal objects a killed run left, as the local journal file they stand for."""
+        prefix = journal_folder(self.books) + "/"
+        names = sorted(name for name in self.listing if name.startswith(prefix) and name.endswith(".jsonl"))
+        if not names:
+            return
+        self._leftover_journal = True
+        from .manifest import to_json
+
+        rows = objectjournal.read_previous(self.location, names=names)
+        with open(self.folder / self.books.journal, "w", encoding="utf-8") as fh:
+            fh.writelines(to_json(row) + "\n" for row in rows)
+
+    def _read_receipts(self) -> dict[str, Receipt]:
+        name = receipts_name(self.books)
+        if name not in self.listing:
+            return {}
+        self._receipts_bytes = self.location.read(name)
+        text = self._receipts_bytes.decode("utf-8")
+        return {path: Receipt(etag, sha or None) for path, etag, sha in csv.reader(io.StringIO(text)) if path}
+
+    def exists(self) -> bool:
+        """Whether OUT holds anything at all (an object store has no empty folders)."""
+        return bool(self.listing)
+
+    def with_stored(self, jobs: Iterator[PairJob]) -> Iterator[PairJob]:
+        """Each job with the sha256 the store vouches for of its earlier outputs (``PairJob.stored``)."""
+        for job in jobs:
+            stored = tuple(
+                (rel, sha)
+                for row in job.previous
+                for rel, _ in row.outputs()
+                if (sha := self._vouched(rel)) is not None
+            )
+            yield replace(job, stored=stored) if stored else job
+
+    def _vouched(self, rel: str) -> str | None:
+        entry = self.listing.get(rel)
+        return None if entry is None else unchanged_since_write(entry, self.receipts.get(rel))
+
+    def note_receipts(self, receipts: Iterable[tuple[str, str, str]]) -> None:
+        for path, etag, sha in receipts:
+            self.receipts[path] = Receipt(etag, sha)
+
+    def foreign(self, known, folders: tuple[str, ...], concern: Callable[[str], bool]) -> list[str]:
+        """Files under OUT's output folders that segaug did not write, from the one listing."""
+        prefixes = tuple(f"{folder}/" for folder in store.OUTPUT_FOLDERS + folders)
+        return sorted(
+            name for name in self.listing if name.startswith(prefixes) and name not in known and concern(name)
+        )
+
+    def remove(self, rels: Iterable[str]) -> None:
+        for rel in rels:
+            self.location.remove(rel)
+            self.receipts.pop(rel, None)
+
+    def journal(self) -> MirroredJournal:
+        return MirroredJournal(self.folder, self.books, self.location, self._leftover_journal)
+
+    def publish(self, known) -> None:
+        """Upload the books the commit changed (manifest first, as locally), remove those it removed,
+        then the receipts of the outputs the manifest lists."""
+        for name in _names(self.books):
+            path = self.folder / name
+            if path.is_file():
+                data = path.read_bytes()
+                if hashlib.sha256(data).hexdigest() != self._digests.get(name):
+                    self.location.write(name, data)
+                    self._digests[name] = hashlib.sha256(data).hexdigest()
+            elif name in self._digests:
+                self.location.remove(name)
+                del self._digests[name]
+        self._publish_receipts(known)
+
+    def _publish_receipts(self, known) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerows((path, r.etag, r.sha256 or "") for path, r in sorted(self.receipts.items()) if path in known)
+        data = buffer.getvalue().encode("utf-8")
+        name = receipts_name(self.books)
+        if data and data != self._receipts_bytes:
+            self.location.write(name, data)
+        elif not data and self._receipts_bytes:
+            self.location.remove(name)
+        self._receipts_bytes = data
+
+
+def _names(books: store.Books) -> tuple[str, str, str]:
+    return (books.manifest, books.versions, books.errors)
+
+
+class MirroredJournal(store.Journal):
+    """The local journal of the books folder, each batch of rows also sent as a write-once journal
+    object (``objectjournal``): a killed run's successor reads them back; the commit removes them."""
+
+    def __init__(self, folder: Path, books: store.Books, location: Location, leftover: bool = False):
+        super().__init__(folder, books)
+        self.objects = objectjournal.ObjectJournal(location, folder=journal_folder(books))
+        self._leftover = leftover  # a killed run's journal objects are there to remove at commit
+
+    def add(self, rows: list[Row]) -> None:
+        super().add(rows)
+        if rows:
+            self.objects.add(rows)
+
+    def close(self, remove: bool) -> None:
+        super().close(remove)
+        if remove and not (self.objects.batches or self._leftover):
+            return  # nothing was sent: no listing of the journal folder to find nothing in it
+        self.objects.close(remove)
