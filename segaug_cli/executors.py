@@ -187,7 +187,11 @@ class LocalPool:
     def cancel(self) -> None:
         """Stop the workers now, whatever they are doing: a stopped run must not write after its commit."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # Workers first: a worker that ends politely on shutdown's sentinel makes the pool's manager
+            # thread start a replacement (CPython's _adjust_process_count), which could outlive us.
+            # Killed workers break the pool instead, and a broken pool starts none.
+            self._context.end_processes()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._context.end_processes()
         self._running.clear()
         self._stack.close()
@@ -211,8 +215,8 @@ class _RecordingContext:
         return getattr(self._context, name)
 
     def end_processes(self) -> None:
-        """Terminate and join every process this context started, also one the pool's manager thread
-        started while the others were being ended (it replaces a worker that exits)."""
+        """Terminate and join every process this context started, also one started while the others
+        were being ended."""
         ended: set[int] = set()
         while started := [p for p in self._processes if p.pid is not None and id(p) not in ended]:
             for process in started:
