@@ -28,7 +28,7 @@ from .executors import Executor
 from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
 from .manifest import WINDOW, Row, image_of, lines, target_names
 from .naming import clashing_pair, output_key_of, output_samples, row_key_of
-from .pairing import Listed, Pair, Pairing, find_pairs
+from .pairing import Listed, Pair, Pairing, find_inputs
 from .recipe import Recipe
 from .remote import RemoteOut
 from .shards import Shard
@@ -219,17 +219,7 @@ def share_size(pairing: Pairing, shard: Shard | None) -> int:
 
 def find_in(recipe: Recipe, in_dir: Path) -> Pairing:
     """The pairs of IN as the recipe's inputs name them."""
-    i = recipe.inputs
-    return find_pairs(
-        in_dir,
-        i.images,
-        i.masks,
-        i.mask_suffix,
-        tuple((t.name, t.folder) for t in recipe.targets),
-        image_suffix=i.image_suffix,
-        split=i.split,
-        unpaired=i.unpaired,
-    )
+    return find_inputs(in_dir, recipe.inputs, recipe.targets)
 
 
 def _target_folders(recipe: Recipe) -> tuple[str, ...]:

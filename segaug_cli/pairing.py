@@ -130,6 +130,21 @@ def _is_beside(rel: str, folder: str, paired_keys: set[str]) -> bool:
     return any(stem[:cut] in paired_keys for cut in range(len(stem)) if stem[cut] == "_")
 
 
+def find_inputs(source: str | Path | Listed, inputs, targets: tuple = ()) -> Pairing:
+    """The pairs of IN as a recipe's ``inputs`` section and its extra ``targets`` name them (duck-typed:
+    pairing imports nothing of the recipe)."""
+    return find_pairs(
+        source,
+        inputs.images,
+        inputs.masks,
+        inputs.mask_suffix,
+        tuple((t.name, t.folder) for t in targets),
+        image_suffix=inputs.image_suffix,
+        split=inputs.split,
+        unpaired=inputs.unpaired,
+    )
+
+
 def read_split(in_dir: str | Path | Listed, split: str) -> dict[str, int]:
     """The keys a split file lists, each with its line number, in the file's order.
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PairError
-from .pairing import Listed, Pair, Pairing, find_pairs
+from .pairing import Listed, Pair, Pairing, find_inputs
 from .recipe import Recipe
 
 SAMPLE = 16  # masks decoded to look for unlisted labels: enough to catch a wrong table, fast on any IN
@@ -50,16 +50,7 @@ def survey(recipe: Recipe, in_dir: str | Path, sample: int = SAMPLE, storage_opt
     """
     i = recipe.inputs
     source = _source(in_dir, storage_options or {})
-    pairing = find_pairs(
-        source,
-        i.images,
-        i.masks,
-        i.mask_suffix,
-        tuple((t.name, t.folder) for t in recipe.targets),
-        image_suffix=i.image_suffix,
-        split=i.split,
-        unpaired=i.unpaired,
-    )
+    pairing = find_inputs(source, i, recipe.targets)
     usable = [p for p in pairing.pairs if not p.problem]
     spec = recipe.labels
     tabled = spec is not None and bool(spec.table or spec.colors)  # rules (reduce, threshold) take any value
