@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -114,6 +116,44 @@ def run_segaug(*args: str, env: dict[str, str] | None = None, **kwargs) -> subpr
     return subprocess.run(
         [sys.executable, "-m", "segaug_cli", *map(str, args)], capture_output=True, text=True, env=full_env, **kwargs
     )
+
+
+def start_segaug(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``python -m segaug_cli`` in a session of its own, so a signal can reach it and its pool workers
+    together, as a terminal's Ctrl-C does (``os.killpg(proc.pid, ...)``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "segaug_cli", *map(str, args)],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_until(proc: subprocess.Popen, ready, what: str, timeout: float) -> None:
+    """Return once ``ready()`` holds, with the run still going; else kill its group and fail."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"the run never reached {what} (exit {proc.wait()}): {proc.stderr.read()}")
+        time.sleep(0.005)
+
+
+def wait_for_outputs(proc: subprocess.Popen, out: Path, count: int, timeout: float = 20.0) -> None:
+    """Return once OUT/images holds ``count`` finished images, with the run still going."""
+    images = out / "images"
+    wait_until(
+        proc, lambda: images.is_dir() and sum(1 for _ in images.rglob("*.png")) >= count, f"{count} outputs", timeout
+    )
+
+
+def paused_at(point: str, marker: Path) -> dict[str, str]:
+    """The environment that makes a run stop at a named point and create ``marker`` there."""
+    return {"SEGAUG_TEST_PAUSE_AT": point, "SEGAUG_TEST_PAUSE_FILE": str(marker)}
 
 
 def read_manifest(out: Path) -> list[dict[str, str]]:

@@ -20,14 +20,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import (
-    REPO,
     blocky_mask,
     colour_coded,
     error_lines,
     make_dataset,
     run_segaug,
+    start_segaug,
     summary_counts,
     tree_digest,
+    wait_for_outputs,
     write_png,
     write_recipe,
 )
@@ -205,29 +206,6 @@ def test_a_dry_run_on_the_cluster_writes_nothing(cluster, job, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def start_expand(recipe: Path, in_dir: Path, out: Path, address: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "segaug_cli", "expand", str(recipe), str(in_dir), str(out), "--scheduler", address],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def wait_for_outputs(proc: subprocess.Popen, out: Path, count: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"expand ended (exit {proc.returncode}) too soon: {proc.stderr.read()}")
-        if (out / "images").is_dir() and sum(1 for _ in (out / "images").rglob("*.png")) >= count:
-            return
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    pytest.fail("no outputs appeared in time")
-
-
 def assert_complete_and_unique(out: Path) -> None:
     with open(out / "manifest.csv", newline="", encoding="utf-8") as fh:
         images = [row["image"] for row in csv.DictReader(fh)]
@@ -237,8 +215,8 @@ def assert_complete_and_unique(out: Path) -> None:
 def test_ctrl_c_cancels_the_tasks_exits_130_and_a_rerun_finishes(cluster, slow_job, tmp_path):
     in_dir, recipe, local = slow_job
     out = tmp_path / "out"
-    proc = start_expand(recipe, in_dir, out, cluster.address)
-    wait_for_outputs(proc, out, 2 * SLOW_COPIES)
+    proc = start_segaug("expand", recipe, in_dir, out, "--scheduler", cluster.address)
+    wait_for_outputs(proc, out, 2 * SLOW_COPIES, timeout=60.0)
 
     os.killpg(proc.pid, signal.SIGINT)  # the client's process group, as a terminal's Ctrl-C
     stdout, stderr = proc.communicate(timeout=60)
@@ -258,8 +236,8 @@ def test_a_worker_killed_mid_run_costs_nothing_but_time(slow_job, tmp_path):
     in_dir, recipe, local = slow_job
     out = tmp_path / "out"
     with dask_cluster(tmp_path / "cluster", workers=2) as own:
-        proc = start_expand(recipe, in_dir, out, own.address)
-        wait_for_outputs(proc, out, 2 * SLOW_COPIES)
+        proc = start_segaug("expand", recipe, in_dir, out, "--scheduler", own.address)
+        wait_for_outputs(proc, out, 2 * SLOW_COPIES, timeout=60.0)
         os.kill(own.workers[0].pid, signal.SIGKILL)  # mid-task: Dask runs its task again on the other
         stdout, stderr = proc.communicate(timeout=120)
 

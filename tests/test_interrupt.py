@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from conftest import (
-    REPO,
     blocky_mask,
     colour_coded,
     run_segaug,
+    start_segaug,
     summary_counts,
     tree_digest,
+    wait_for_outputs,
     write_png,
     write_recipe,
 )
@@ -61,30 +59,6 @@ def job(tmp_path_factory):
     return in_dir, recipe, tree_digest(root / "clean")
 
 
-def start_expand(recipe: Path, in_dir: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "segaug_cli", "expand", str(recipe), str(in_dir), str(out), "--workers", "2"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def wait_for_outputs(proc: subprocess.Popen, out: Path, count: int, timeout: float = 20.0) -> None:
-    """Return once OUT/images holds ``count`` finished images, with the run still going."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"expand ended (exit {proc.returncode}) before it could be interrupted")
-        if (out / "images").is_dir() and sum(1 for _ in (out / "images").rglob("*.png")) >= count:
-            return
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    pytest.fail("no outputs appeared in time")
-
-
 def assert_no_partial_file(out: Path) -> None:
     """Every file under a final name is whole: a complete PNG that decodes."""
     finals = [p for folder in ("images", "masks") for p in (out / folder).rglob("*.png")]
@@ -106,7 +80,7 @@ def finish(recipe: Path, in_dir: Path, out: Path) -> None:
 def test_sigkill_then_rerun_matches_a_clean_run(job, tmp_path):
     in_dir, recipe, clean = job
     out = tmp_path / "out"
-    proc = start_expand(recipe, in_dir, out)
+    proc = start_segaug("expand", recipe, in_dir, out, "--workers", "2")
     wait_for_outputs(proc, out, 3 * COPIES)
 
     os.killpg(proc.pid, signal.SIGKILL)  # the parent and every pool worker, mid-write
@@ -121,7 +95,7 @@ def test_sigkill_then_rerun_matches_a_clean_run(job, tmp_path):
 def test_ctrl_c_exits_130_with_one_line_then_rerun_matches_a_clean_run(job, tmp_path):
     in_dir, recipe, clean = job
     out = tmp_path / "out"
-    proc = start_expand(recipe, in_dir, out)
+    proc = start_segaug("expand", recipe, in_dir, out, "--workers", "2")
     wait_for_outputs(proc, out, 3 * COPIES)
 
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does

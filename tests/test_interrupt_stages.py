@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, make_dataset, run_segaug, tree_digest, write_recipe
+from conftest import make_dataset, paused_at, run_segaug, start_segaug, tree_digest, wait_until, write_recipe
 
 RECIPE = "seed: 2\ncopies: 3\ntransforms:\n  - rotate: {degrees: [-20, 20]}\n  - brightness: {range: [-0.1, 0.1]}\n"
 PAIRS = {"a": (40, 48), "b": (36, 36), "city/c": (30, 44), "d": (33, 21)}
@@ -31,22 +28,8 @@ def job(tmp_path_factory):
 
 def interrupt_at(point: str, workers: int, recipe: Path, in_dir: Path, out: Path, tmp_path: Path):
     marker = tmp_path / "paused"
-    env = {**os.environ, "SEGAUG_TEST_PAUSE_AT": point, "SEGAUG_TEST_PAUSE_FILE": str(marker)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "segaug_cli", "expand", str(recipe), str(in_dir), str(out), "--workers", str(workers)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while not marker.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"the run never reached {point}: {proc.communicate()[1]}")
-        time.sleep(0.005)
+    proc = start_segaug("expand", recipe, in_dir, out, "--workers", workers, env=paused_at(point, marker))
+    wait_until(proc, marker.exists, point, timeout=30)
     os.killpg(proc.pid, signal.SIGINT)
     return proc.communicate(timeout=30)[1], proc.returncode
 
@@ -75,19 +58,8 @@ def test_ctrl_c_during_check_exits_130_with_one_line(job, tmp_path):
     out = tmp_path / "out"
     assert run_segaug("expand", recipe, in_dir, out, "--workers", "1").returncode == 0
     marker = tmp_path / "paused"
-    env = {**os.environ, "SEGAUG_TEST_PAUSE_AT": "checking", "SEGAUG_TEST_PAUSE_FILE": str(marker)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "segaug_cli", "check", str(recipe), str(in_dir), str(out)],
-        cwd=REPO,
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
+    proc = start_segaug("check", recipe, in_dir, out, env=paused_at("checking", marker))
+    wait_until(proc, marker.exists, "checking", timeout=30)
     os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
     assert (proc.returncode, stdout, stderr) == (130, "", "segaug: interrupted\n")
