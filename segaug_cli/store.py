@@ -243,12 +243,6 @@ def _path_hash(path: str) -> int:
     return int.from_bytes(hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "little")
 
 
-def manifest_text(out_dir: Path, books: Books = WHOLE) -> str:
-    """manifest.csv as written: no newline translation, so a quoted "\r" in a file name stays one."""
-    with open(out_dir / books.manifest, encoding="utf-8", newline="") as fh:
-        return fh.read()
-
-
 Concern = Callable[[str], bool]  # which files under OUT's output folders a run may touch or report
 
 
@@ -509,10 +503,3 @@ def _errors_csv(failures: list[tuple[str, str]]) -> str:
     writer.writerow(("source_image", "reason"))
     writer.writerows(sorted(failures))
     return buffer.getvalue()
-
-
-def remove_outputs(out_dir: Path, rows: list[Row]) -> None:
-    """Delete outputs that segaug wrote earlier and that the recipe no longer produces."""
-    for row in rows:
-        for rel, _ in row.outputs():
-            (out_dir / rel).unlink(missing_ok=True)
