@@ -7,7 +7,6 @@ process, a local pool, something else) is not the engine's concern.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import hashlib
 import heapq
@@ -28,7 +27,7 @@ from .executors import Executor
 from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
 from .manifest import WINDOW, Row, image_of, lines, target_names
 from .naming import clashing_pair, output_key_of, output_samples, row_key_of
-from .pairing import Listed, Pair, Pairing, find_inputs
+from .pairing import Listed, Notes, Pair, Pairing, PairScan, find_inputs, scan_inputs
 from .recipe import Recipe
 from .remote import RemoteOut
 from .shards import Shard
@@ -145,25 +144,29 @@ def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[Pai
     for callers with the earlier rows in memory; the engine streams them with ``planned_jobs``)."""
     row_key = row_key_of(recipe)
     ordered = sorted(previous.values(), key=lambda row: (row_key(row), row.image))
-    return list(planned_jobs(recipe, pairing, iter(ordered), []))
+    return list(planned_jobs(recipe, pairing.pairs, iter(ordered), []))
 
 
 def planned_jobs(
-    recipe: Recipe, pairing: Pairing, previous_by_key: Iterator[Row], unclaimed: list[Row], shard: Shard | None = None
+    recipe: Recipe, pairs: Iterable[Pair], previous_by_key: Iterator[Row], unclaimed: list[Row], shard: Shard | None = None
 ) -> Iterator[PairJob]:
     """One job per pair of the share, in key order, each with the earlier rows of its output names.
 
-    ``previous_by_key`` (sorted by key, then image) is walked beside the pairs, so neither side is
-    held whole: a job carries its own rows, and no list of output names (``output_samples`` derives
-    them when needed). Earlier rows that no job claims (their pair left IN or now fails before it
-    runs, the recipe makes fewer copies or other names) are appended to ``unclaimed``: the recipe no
-    longer produces them. Names are checked for clashes against every pair, of any shard.
+    ``pairs`` (every pair of IN, in key order) and ``previous_by_key`` (sorted by key, then image) are
+    walked side by side, so neither is held whole: a job carries its own rows, and no list of output
+    names (``output_samples`` derives them when needed). Earlier rows that no job claims (their pair
+    left IN or now fails before it runs, the recipe makes fewer copies or other names) are appended to
+    ``unclaimed``: the recipe no longer produces them. Names are checked for clashes against every
+    pair, of any shard.
     """
     rows = _Peekable(previous_by_key)
-    by_key = _PairsByKey(pairing.pairs)
+    ancestors = _Ancestors()
     row_key = row_key_of(recipe)
-    for pair in pairing.pairs:
-        clash = clashing_pair(recipe, pair, by_key)
+    for pair in pairs:
+        ancestors.move_to(pair.key)
+        clash = clashing_pair(recipe, pair, ancestors)
+        if not pair.problem:
+            ancestors.add(pair)
         if clash is not None:
             pair = Pair(pair.key, pair.image, pair.mask, f"its output names collide with those of {clash}")
         key = pair.key
@@ -192,16 +195,24 @@ class _Peekable:
             yield row
 
 
-class _PairsByKey:
-    """The pairs that have outputs, looked up by key in the sorted pairing (no dict of every pair)."""
+class _Ancestors:
+    """The usable pairs whose keys begin the current key, looked up by key (``clashing_pair`` asks for
+    ``x`` at ``x_aug0``). In key order every key between ``x`` and ``x_aug0`` begins with ``x``, so
+    a stack of such prefixes holds all there is to find: no map of every pair."""
 
-    def __init__(self, pairs: tuple[Pair, ...]):
-        self._pairs = pairs
+    def __init__(self):
+        self._stack: list[Pair] = []
+
+    def move_to(self, key: str) -> None:
+        while self._stack and not key.startswith(self._stack[-1].key):
+            self._stack.pop()
+
+    def add(self, pair: Pair) -> None:
+        if not self._stack or self._stack[-1].key != pair.key:
+            self._stack.append(pair)
 
     def _find(self, key: str) -> Pair | None:
-        at = bisect.bisect_left(self._pairs, key, key=lambda pair: pair.key)
-        found = self._pairs[at] if at < len(self._pairs) else None
-        return found if found is not None and found.key == key and not found.problem else None
+        return next((pair for pair in self._stack if pair.key == key), None)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._find(key) is not None
@@ -213,13 +224,37 @@ class _PairsByKey:
         return found
 
 
-def share_size(pairing: Pairing, shard: Shard | None) -> int:
-    return len(pairing.pairs) if shard is None else sum(1 for pair in pairing.pairs if shard.holds(pair.key))
+@dataclass(frozen=True)
+class _Census:
+    """One walk of IN before a run: how many pairs the share holds, a digest of all of them (a shard
+    records it for ``merge``) and what the walk found besides (orphan masks, ignored files...)."""
+
+    share: int
+    inputs_sha256: str
+    found: Notes
+
+
+def census_of(scan: PairScan, shard: Shard | None) -> _Census:
+    notes = Notes()
+    share = [0]
+
+    def counted() -> Iterator[Pair]:
+        for pair in scan.walk(notes):
+            share[0] += shard is None or shard.holds(pair.key)
+            yield pair
+
+    digest = shards.inputs_digest(counted())
+    return _Census(share[0], digest, notes)
 
 
 def find_in(recipe: Recipe, in_dir: Path) -> Pairing:
-    """The pairs of IN as the recipe's inputs name them."""
+    """The pairs of IN as the recipe's inputs name them, all at once."""
     return find_inputs(in_dir, recipe.inputs, recipe.targets)
+
+
+def scan_in(recipe: Recipe, in_dir: Path | Listed) -> PairScan:
+    """The pairs of IN as the recipe's inputs name them, walked afresh each time they are iterated."""
+    return scan_inputs(in_dir, recipe.inputs, recipe.targets)
 
 
 def _target_folders(recipe: Recipe) -> tuple[str, ...]:
@@ -259,14 +294,15 @@ def expand(
     in_dir, out_dir = place(in_dir), place(out_dir)
     check_places(in_dir, out_dir)
     try:
-        pairing = find_in(recipe, source_of(in_dir, options.storage_options))
+        scan = scan_in(recipe, source_of(in_dir, options.storage_options))
+        census = census_of(scan, options.shard)
         _pause_for_tests("planning")
     except KeyboardInterrupt:  # nothing is written before the pairs are known
         return Summary(interrupted=True, seconds=time.perf_counter() - started)
     shard, dry_run = options.shard, options.dry_run
     mode = Mode.DRY_RUN if dry_run else Mode.EXPAND
     settings = Settings(recipe, str(in_dir), str(out_dir), mode, options.force, storage_options=options.storage_options)
-    executor = executors.choose(options.workers, share_size(pairing, shard))
+    executor = executors.choose(options.workers, census.share)
     executors.preflight(executor, settings)  # before OUT is touched: an executor that cannot run the job refuses here
     with contextlib.ExitStack() as stack:
         remote = None
@@ -278,18 +314,18 @@ def expand(
                 _take_out(stack, out_dir, shard)
             books_dir = out_dir
         previous = stack.enter_context(previous_of(recipe, books_dir, shard))
-        count = share_size(pairing, shard)
+        count, found = census.share, census.found.pairing()
         summary = Summary(
             pairs=count,
-            orphan_masks=pairing.orphan_masks,
-            ignored=pairing.ignored,
-            beside=pairing.beside,
-            skipped=pairing.skipped,
-            left_out=pairing.left_out,
+            orphan_masks=found.orphan_masks,
+            ignored=found.ignored,
+            beside=found.beside,
+            skipped=found.skipped,
+            left_out=found.left_out,
         )
-        about = _shard_about(recipe, pairing, shard)
+        about = _shard_about(recipe, census, shard)
         run = _Run(recipe, books_dir, previous, dry_run, summary, shard=shard, about=about, remote=remote)
-        planned = planned_jobs(recipe, pairing, previous.by_key(), run.unclaimed, shard)
+        planned = planned_jobs(recipe, scan, previous.by_key(), run.unclaimed, shard)
         jobs = run.track(remote.with_stored(planned) if remote else planned)
         if not dry_run:
             run.prepare_out()
@@ -408,14 +444,14 @@ def _concern_of(recipe: Recipe, shard: Shard | None) -> Callable[[str], bool]:
     return lambda rel: shard.holds(output_key(rel))
 
 
-def _shard_about(recipe: Recipe, pairing: Pairing, shard: Shard | None) -> dict | None:
+def _shard_about(recipe: Recipe, census: _Census, shard: Shard | None) -> dict | None:
     """What a shard's sidecar records for ``merge`` to compare: which shard, of what recipe and inputs."""
     if shard is None:
         return None
     return {
         "shard": [shard.index, shard.count],
         "recipe_sha256": shards.recipe_digest(recipe),
-        "inputs_sha256": shards.inputs_digest(pairing.pairs),
+        "inputs_sha256": census.inputs_sha256,
     }
 
 
@@ -718,29 +754,30 @@ def _check(recipe: Recipe, where: _Checked, options: CheckOptions, progress: Pro
     books = _check_books(books_dir, shard)
     report = CheckReport(differences=_manifest_differences(books_dir, books))
     report.notes.extend(where.holder_notes())
-    pairing = find_in(recipe, source_of(where.in_dir, options.storage_options))
+    scan = scan_in(recipe, source_of(where.in_dir, options.storage_options))
+    count = census_of(scan, shard).share
     _pause_for_tests("checking")
     # Without segaug.json's hash of the manifest (or against it), nothing vouches for the rows: each is
     # recomputed from recipe and inputs, so a hand-edited row is a difference rather than the truth.
     untrusted = (books_dir / books.manifest).is_file() and not store.manifest_vouched_for(books_dir, books)
     if untrusted and not report.differences:
         report.notes.append(f"OUT has no {books.versions} vouching for its manifest: every row was recomputed")
-    selection = _deep_selection(recipe, pairing, shard, options.deep)
+    selection = _deep_selection(recipe, scan, shard, options.deep)
     settings = Settings(
         recipe,
         str(where.in_dir),
         str(where.out_dir),
         Mode.CHECK,
         deep=selection,
+        deep_all=options.deep is None,
         verify_rows=untrusted,
         storage_options=options.storage_options,
     )
-    count = share_size(pairing, shard)
     executor = executors.choose(options.workers, count)
     executors.preflight(executor, settings)
     with previous_of(recipe, books_dir, shard, distrust_edited=False) as previous:
         unclaimed: list[Row] = []
-        jobs = planned_jobs(recipe, pairing, previous.by_key(), unclaimed, shard)
+        jobs = planned_jobs(recipe, scan, previous.by_key(), unclaimed, shard)
         if where.remote is not None:
             jobs = where.remote.with_stored(jobs)
         if progress:
@@ -869,12 +906,11 @@ def _version_note(name: str, recorded: str, running: str) -> str:
     )
 
 
-def _deep_selection(recipe: Recipe, pairing: Pairing, shard: Shard | None, deep: int | None) -> frozenset[str]:
-    if deep == 0:
+def _deep_selection(recipe: Recipe, scan: PairScan, shard: Shard | None, deep: int | None) -> frozenset[str]:
+    """The ``deep`` output images to recompute, chosen by a stable hash of their names (for ``--deep all``
+    none are listed: ``Settings.deep_all`` says so without a set of every output)."""
+    if deep == 0 or deep is None:
         return frozenset()
-    pairs = (pair for pair in pairing.pairs if shard is None or shard.holds(pair.key))
-    images = [s.image for pair in pairs for s in output_samples(recipe, pair) if s.copy is not None]
-    if deep is None:
-        return frozenset(images)
-    ranked = sorted(images, key=lambda image: hashlib.sha256(image.encode()).hexdigest())
-    return frozenset(ranked[:deep])
+    pairs = (pair for pair in scan if shard is None or shard.holds(pair.key))
+    images = (s.image for pair in pairs for s in output_samples(recipe, pair) if s.copy is not None)
+    return frozenset(heapq.nsmallest(deep, images, key=lambda image: hashlib.sha256(image.encode()).hexdigest()))

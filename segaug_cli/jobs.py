@@ -60,6 +60,7 @@ class Settings:
     mode: Mode = Mode.EXPAND
     force: bool = False
     deep: frozenset[str] = frozenset()  # check: output images whose pixels are recomputed and compared
+    deep_all: bool = False  # check --deep all: every output's, without a set of every name
     verify_rows: bool = False  # check of a manifest it cannot trust: recompute every row and compare
     # IN or OUT as URLs: the backend's options (each worker opens the store itself); never secrets on a cluster
     storage_options: dict = field(default_factory=dict)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import lock, shards, store
-from .engine import find_in
+from .engine import scan_in
 from .errors import SegaugError, UsageError
 from .manifest import ManifestError, Row, header_target_names, image_of, read_rows
 from .naming import row_key_of
@@ -55,7 +55,7 @@ def merge(recipe: Recipe, in_dir: str | Path, out_dir: str | Path) -> MergeSumma
         found = _complete_set(out_dir)
         expected = {
             "recipe_sha256": shards.recipe_digest(recipe),
-            "inputs_sha256": shards.inputs_digest(find_in(recipe, in_dir).pairs),
+            "inputs_sha256": shards.inputs_digest(scan_in(recipe, in_dir)),
         }
         for shard in found:
             _vet(out_dir, shard, expected)

@@ -1,11 +1,19 @@
-"""Pair discovery: walk IN/images and IN/masks and match files by relative path without extension."""
+"""Pair discovery: walk IN/images and IN/masks and match files by relative path without extension.
+
+The walk is streamed in key order: each folder is listed one directory at a time, its entries sorted
+so that a depth-first walk meets the keys in code-point order, and the image, mask and target walks
+are merged by key. Nothing is held for the whole dataset but what a run reports (orphan masks,
+ignored and skipped files) and, with ``inputs.split``, the split's keys: memory is that of the
+largest directory, not of IN.
+"""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from .errors import UsageError
@@ -59,8 +67,71 @@ class Pairing:
     beside: tuple[str, ...] = ()
 
 
+@dataclass
+class Notes:
+    """What one walk of IN found besides its pairs, filled in as the walk goes; whole once it ends."""
+
+    orphan_masks: list[str] = field(default_factory=list)
+    ignored: set[str] = field(default_factory=set)
+    skipped: list[str] = field(default_factory=list)
+    left_out: int = 0
+    beside: list[str] = field(default_factory=list)
+
+    def pairing(self, pairs: tuple[Pair, ...] = ()) -> Pairing:
+        """What was found, sorted, with ``pairs`` (none: a caller that walks the pairs again)."""
+        return Pairing(
+            pairs,
+            tuple(sorted(self.orphan_masks)),
+            tuple(sorted(self.ignored)),
+            tuple(sorted(self.skipped)),
+            self.left_out,
+            tuple(sorted(self.beside)),
+        )
+
+
 NO_MASK = "no mask found for this image"
 UNPAIRED = ("fail", "skip")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the pairs are in IN and how their names read (the arguments of ``find_pairs``)."""
+
+    images: str = "images"
+    masks: str = "masks"
+    mask_suffix: str = ""
+    targets: tuple[tuple[str, str], ...] = ()
+    image_suffix: str = ""
+    split: str | None = None
+    unpaired: str = "fail"
+
+
+class PairScan:
+    """The pairs of one IN under one layout, walked afresh (in key order) each time they are iterated.
+
+    The folders and the split file are checked when the scan is made, so a missing one fails before
+    anything runs. ``walk(notes)`` fills ``notes`` with what the walk found besides the pairs.
+    """
+
+    def __init__(self, in_dir: str | Path | Listed, layout: Layout):
+        if layout.unpaired not in UNPAIRED:
+            raise ValueError(f"unpaired must be one of {UNPAIRED}, got {layout.unpaired!r}")
+        self.in_dir = in_dir if isinstance(in_dir, Listed) else Path(in_dir)
+        self.layout = layout
+        for folder, role in _folders(layout):
+            _require_folder(self.in_dir, folder, role)
+        self._listed = read_split(self.in_dir, layout.split) if layout.split is not None else None
+
+    def __iter__(self) -> Iterator[Pair]:
+        return self.walk(Notes())
+
+    def walk(self, notes: Notes) -> Iterator[Pair]:
+        pairs = _pairs_by_key(self.in_dir, self.layout, notes)
+        if self._listed is not None:
+            pairs = _only_listed(pairs, self._listed, self.layout, notes)
+        if self.layout.unpaired == "skip":
+            pairs = _skip_unpaired(pairs, notes)
+        return pairs
 
 
 def find_pairs(
@@ -90,59 +161,36 @@ def find_pairs(
     Raises:
         UsageError: the images, masks or a target folder, or the split file, does not exist.
     """
-    if unpaired not in UNPAIRED:
-        raise ValueError(f"unpaired must be one of {UNPAIRED}, got {unpaired!r}")
-    in_dir = in_dir if isinstance(in_dir, Listed) else Path(in_dir)
-    image_files, ignored_images = _walk(in_dir, images, "images")
-    mask_files, ignored_masks = _walk(in_dir, masks, "masks")
-    # Images and masks may share a folder (told apart by the suffix), or the masks folder may lie
-    # inside the images folder: a file that is a mask is never also an image.
-    masks_found = {m for m in mask_files if _mask_key(m, masks, mask_suffix) is not None}
-    image_files = [f for f in image_files if f not in masks_found]
-    ignored_images = [f for f in ignored_images if f not in set(ignored_masks)]
-    images_by_key = _group(image_files, images, image_suffix)
-    masks_by_key = _group(sorted(masks_found), masks, mask_suffix)
-    pairs = tuple(_pair(key, found, masks_by_key.get(key, [])) for key, found in sorted(images_by_key.items()))
-    if image_suffix:
-        pairs = _with_unsuffixed(pairs, image_files, images, image_suffix)
-    for name, folder in targets:
-        found_targets, _ = _walk(in_dir, folder, f"targets[{name}].folder")
-        pairs = tuple(_with_target(p, name, folder, _group(found_targets, folder, "")) for p in pairs)
-    orphans = tuple(m for key, ms in masks_by_key.items() if key not in images_by_key for m in ms)
-    unmatched = [m for m in mask_files if m not in masks_found and m not in set(image_files)]
-    paired_keys = {p.key for p in pairs if not p.problem}
-    beside = tuple(m for m in unmatched if _is_beside(m, masks, paired_keys))
-    orphans += tuple(m for m in unmatched if m not in set(beside))
-    pairing = Pairing(
-        pairs, tuple(sorted(orphans)), tuple(sorted(ignored_images + ignored_masks)), beside=tuple(sorted(beside))
-    )
-    if split is not None:
-        pairing = _only_listed(pairing, read_split(in_dir, split), split, images)
-    if unpaired == "skip":
-        pairing = _skip_unpaired(pairing)
-    return pairing
+    layout = Layout(images, masks, mask_suffix, targets, image_suffix, split, unpaired)
+    notes = Notes()
+    pairs = tuple(PairScan(in_dir, layout).walk(notes))
+    return notes.pairing(pairs)
 
 
-def _is_beside(rel: str, folder: str, paired_keys: set[str]) -> bool:
-    """``gtFine/train/a/a_1_gtFine_color.png`` lies beside the mask of the paired key ``a/a_1``: its
-    name, without extension, is that key, an underscore, and more."""
-    stem = _mask_key(rel, folder, "") or ""
-    return any(stem[:cut] in paired_keys for cut in range(len(stem)) if stem[cut] == "_")
-
-
-def find_inputs(source: str | Path | Listed, inputs, targets: tuple = ()) -> Pairing:
-    """The pairs of IN as a recipe's ``inputs`` section and its extra ``targets`` name them (duck-typed:
-    pairing imports nothing of the recipe)."""
-    return find_pairs(
-        source,
+def layout_of(inputs, targets: tuple = ()) -> Layout:
+    """The layout a recipe's ``inputs`` section and its extra ``targets`` name (duck-typed: pairing
+    imports nothing of the recipe)."""
+    return Layout(
         inputs.images,
         inputs.masks,
         inputs.mask_suffix,
         tuple((t.name, t.folder) for t in targets),
-        image_suffix=inputs.image_suffix,
-        split=inputs.split,
-        unpaired=inputs.unpaired,
+        inputs.image_suffix,
+        inputs.split,
+        inputs.unpaired,
     )
+
+
+def scan_inputs(source: str | Path | Listed, inputs, targets: tuple = ()) -> PairScan:
+    """The pairs of IN as a recipe names them, streamed (see ``PairScan``)."""
+    return PairScan(source, layout_of(inputs, targets))
+
+
+def find_inputs(source: str | Path | Listed, inputs, targets: tuple = ()) -> Pairing:
+    """The pairs of IN as a recipe's ``inputs`` section and its extra ``targets`` name them, all at once."""
+    notes = Notes()
+    pairs = tuple(scan_inputs(source, inputs, targets).walk(notes))
+    return notes.pairing(pairs)
 
 
 def read_split(in_dir: str | Path | Listed, split: str) -> dict[str, int]:
@@ -175,64 +223,218 @@ def read_split(in_dir: str | Path | Listed, split: str) -> dict[str, int]:
     return listed
 
 
-def _only_listed(pairing: Pairing, listed: dict[str, int], split: str, images: str) -> Pairing:
-    """The pairs a split lists; a listed key with no image, or no mask, fails naming the line."""
-    by_key = {p.key: p for p in pairing.pairs}
-    kept = []
-    for key, line in listed.items():
-        pair = by_key.get(key)
-        if pair is None:  # no image to name: the split file is where the key comes from
-            kept.append(
-                Pair(key, split, None, f"line {line}: {key!r} is listed but no image under {images}/ has this key")
-            )
-        elif _is_unpaired(pair):  # reworded, so that unpaired="skip" cannot skip what the list asked for
-            kept.append(replace(pair, problem=f"listed on line {line} of {split} but {NO_MASK}"))
+def pair_key(rel: str, folder: str, suffix: str) -> str | None:
+    """The key of the file at ``rel`` (relative to IN) under ``folder`` with ``suffix``; None when it has
+    none there (another folder, or the suffix missing). A manifest row's key is its source image's."""
+    start = _prefix(folder)
+    if not rel.startswith(start):
+        return None
+    return _key(_stem(rel[len(start) :]), suffix)
+
+
+# ---------------------------------------------------------------------------------------------
+# one walk, in key order
+# ---------------------------------------------------------------------------------------------
+
+# What the walks of the folders yield, merged by key: (key, kind, path relative to IN, target index).
+IMAGE, UNSUFFIXED, MASK, UNMATCHED, TARGET = range(5)
+
+
+@dataclass
+class _Group:
+    """Every file of one key: what decides that key's pairs, orphans and files beside."""
+
+    images: list[str] = field(default_factory=list)
+    unsuffixed: list[str] = field(default_factory=list)
+    masks: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+    targets: dict[int, list[str]] = field(default_factory=dict)
+
+    def add(self, kind: int, rel: str, target: int) -> None:
+        if kind == TARGET:
+            self.targets.setdefault(target, []).append(rel)
         else:
-            kept.append(pair)
-    left_out = len(by_key.keys() - listed.keys())
-    return replace(pairing, pairs=tuple(sorted(kept, key=lambda p: (p.key, p.image))), left_out=left_out)
+            (self.images, self.unsuffixed, self.masks, self.unmatched)[kind].append(rel)
 
 
-def _skip_unpaired(pairing: Pairing) -> Pairing:
-    skipped = tuple(sorted(p.image for p in pairing.pairs if _is_unpaired(p)))
-    kept = tuple(p for p in pairing.pairs if not _is_unpaired(p))
-    return replace(pairing, pairs=kept, skipped=skipped)
+def _pairs_by_key(in_dir: Path | Listed, layout: Layout, notes: Notes) -> Iterator[Pair]:
+    """Every pair, in (key, image) order; orphan masks, files beside and ignored files go to ``notes``."""
+    streams = [_images(in_dir, layout, notes), _masks(in_dir, layout, notes)]
+    streams += [_target_files(in_dir, folder, index) for index, (_, folder) in enumerate(layout.targets)]
+    merged = heapq.merge(*streams, key=lambda item: item[0])
+    paired: list[str] = []  # the paired keys that begin the current key, shortest first
+    for key, items in itertools.groupby(merged, key=lambda item: item[0]):
+        group = _Group()
+        for _, kind, rel, target in items:
+            group.add(kind, rel, target)
+        while paired and not key.startswith(paired[-1]):
+            paired.pop()
+        yield from _pairs_of(key, group, layout, paired)
+        for rel in sorted(group.unmatched):
+            beside = any(len(p) < len(key) and key[len(p)] == "_" for p in paired if p != key)
+            (notes.beside if beside else notes.orphan_masks).append(rel)
+        if not group.images:
+            notes.orphan_masks.extend(group.masks)
 
 
-def _is_unpaired(pair: Pair) -> bool:
-    """An image that simply has no mask (not one of several, not a split's missing entry)."""
-    return pair.problem is not None and pair.problem.startswith(NO_MASK)
+def _pairs_of(key: str, group: _Group, layout: Layout, paired: list[str]) -> Iterator[Pair]:
+    """The pairs of one key, by image: the pair its images make, and one per image lacking the suffix."""
+    found = []
+    if group.images:
+        pair = _pair(key, sorted(group.images), sorted(group.masks))
+        for index, (name, folder) in enumerate(layout.targets):
+            pair = _with_target(pair, name, folder, sorted(group.targets.get(index, [])))
+        if not pair.problem:
+            paired.append(key)
+        found.append(pair)
+    found += [Pair(key, rel, None, _unsuffixed(layout.image_suffix)) for rel in group.unsuffixed]
+    yield from sorted(found, key=lambda p: p.image)
 
 
-def _with_unsuffixed(pairs: tuple[Pair, ...], image_files: list[str], images: str, suffix: str) -> tuple[Pair, ...]:
-    """Images whose name lacks the suffix have no key a mask could match: an unpaired image each."""
-    lacking = [f for f in image_files if _mask_key(f, images, suffix) is None]
-    extra = tuple(Pair(_mask_key(f, images, "") or "", f, None, _unsuffixed(suffix)) for f in lacking)
-    return tuple(sorted(pairs + extra, key=lambda p: (p.key, p.image))) if extra else pairs
+def _images(in_dir: Path | Listed, layout: Layout, notes: Notes) -> Iterator[tuple[str, int, str, int]]:
+    """The images folder's images by key; a file that is a mask (the folders may be one, told apart by
+    the suffix, or nested) is the masks' walk's, and one lacking the image suffix is keyed by its stem."""
+    mask_start = _prefix(layout.masks)
+    for rel, inner_stem in _files(in_dir, layout.images, lambda stem: _key(stem, layout.image_suffix) or stem, notes):
+        if rel.startswith(mask_start) and _key(_stem(rel[len(mask_start) :]), layout.mask_suffix) is not None:
+            continue
+        key = _key(inner_stem, layout.image_suffix)
+        yield (inner_stem, UNSUFFIXED, rel, 0) if key is None else (key, IMAGE, rel, 0)
 
 
-def _unsuffixed(suffix: str) -> str:
-    return f"{NO_MASK}: its name does not end with the image suffix {suffix!r}"
+def _masks(in_dir: Path | Listed, layout: Layout, notes: Notes) -> Iterator[tuple[str, int, str, int]]:
+    """The masks folder's masks by key; an image there with no mask key (and not in the images folder)
+    is unmatched, keyed by its stem: beside a paired mask, or an orphan."""
+    image_start = _prefix(layout.images)
+    for rel, inner_stem in _files(in_dir, layout.masks, lambda stem: _key(stem, layout.mask_suffix) or stem, notes):
+        key = _key(inner_stem, layout.mask_suffix)
+        if key is not None:
+            yield key, MASK, rel, 0
+        elif not rel.startswith(image_start):
+            yield inner_stem, UNMATCHED, rel, 0
 
 
-def _suffix_after_key(rel: str, key: str) -> str:
-    stem = PurePosixPath(rel).with_suffix("").name
-    base = key.rsplit("/", 1)[-1]
-    return stem[len(base) :] if stem.startswith(base) else ""
+def _target_files(in_dir: Path | Listed, folder: str, index: int) -> Iterator[tuple[str, int, str, int]]:
+    for rel, inner_stem in _files(in_dir, folder, lambda stem: stem, Notes()):
+        yield inner_stem, TARGET, rel, index
 
 
-def _with_target(pair: Pair, name: str, folder: str, by_key: dict[str, list[str]]) -> Pair:
-    if pair.problem:
-        return pair
-    found = by_key.get(pair.key, [])
-    if len(found) != 1:
-        why = (
-            f"no {name} file found (looked for {folder}/{pair.key}.*)"
-            if not found
-            else f"several {name} files match: {', '.join(found)}"
-        )
-        return Pair(pair.key, pair.image, pair.mask, why, pair.targets)
-    return Pair(pair.key, pair.image, pair.mask, None, pair.targets + (found[0],))
+def _files(
+    in_dir: Path | Listed, folder: str, order: Callable[[str], str], notes: Notes
+) -> Iterator[tuple[str, str]]:
+    """(path relative to IN, stem relative to ``folder``) of each image under ``folder``, in the order
+    of ``order(stem)``: the key the stem gives. Files that are not images go to ``notes.ignored``;
+    hidden files and folders are skipped silently."""
+    start = _prefix(folder)
+    if isinstance(in_dir, Listed):
+        yield from _listed_files(in_dir, start, order, notes)
+        return
+    root = in_dir / folder
+    yield from _walk_sorted(str(root), start, "", order, notes, {os.path.realpath(root)})
+
+
+def _walk_sorted(
+    path: str, start: str, inner: str, order: Callable[[str], str], notes: Notes, seen: set[str]
+) -> Iterator[tuple[str, str]]:
+    """One directory's images and sub-folders, depth first, sorted so that keys come in code-point order.
+
+    A sub-folder sorts as its name plus ``/`` among its siblings' keys: every key under it begins so,
+    and no key of a file (which holds no ``/``) can sit between them. Symlinked folders are followed
+    once; a link back to a folder already seen is skipped, so a link loop cannot hang the walk.
+    """
+    entries = []
+    try:
+        with os.scandir(path) as listing:
+            for entry in listing:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                name = entry.name
+                if is_dir:
+                    entries.append((f"{inner}{name}/", name, True))
+                elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                    stem = inner + _stem(name)
+                    entries.append((order(stem), name, False))
+                else:
+                    notes.ignored.add(start + inner + name)
+    except OSError:  # unreadable, or gone since it was listed: as os.walk, nothing under it is found
+        return
+    entries.sort()
+    for _, name, is_dir in entries:
+        if is_dir:
+            sub = os.path.join(path, name)
+            real = os.path.realpath(sub)
+            if real in seen:
+                continue
+            seen.add(real)
+            yield from _walk_sorted(sub, start, f"{inner}{name}/", order, notes, seen)
+        else:
+            yield start + inner + name, inner + _stem(name)
+
+
+def _listed_files(
+    in_dir: Listed, start: str, order: Callable[[str], str], notes: Notes
+) -> Iterator[tuple[str, str]]:
+    found = []
+    for rel in in_dir.files:
+        if not rel.startswith(start) or any(part.startswith(".") for part in rel[len(start) :].split("/")):
+            continue
+        if os.path.splitext(rel)[1].lower() in IMAGE_EXTENSIONS:
+            stem = _stem(rel[len(start) :])
+            found.append((order(stem), rel, stem))
+        else:
+            notes.ignored.add(rel)
+    found.sort()
+    for _, rel, stem in found:
+        yield rel, stem
+
+
+def _folders(layout: Layout) -> Iterator[tuple[str, str]]:
+    yield layout.images, "inputs.images"
+    yield layout.masks, "inputs.masks"
+    for name, folder in layout.targets:
+        yield folder, f"targets[{name}].folder"
+
+
+def _require_folder(in_dir: Path | Listed, folder: str, where: str) -> None:
+    if isinstance(in_dir, Listed):
+        start = _prefix(folder)
+        if not any(rel.startswith(start) for rel in in_dir.files):  # an object store has no empty folders
+            raise UsageError(f"{in_dir.url}/{start.rstrip('/')}: no such folder (set {where} in the recipe to rename it)")
+    elif not (in_dir / folder).is_dir():
+        raise UsageError(f"{in_dir / folder}: no such folder (set {where} in the recipe to rename it)")
+
+
+def _prefix(folder: str) -> str:
+    """What every path under ``folder`` begins with, relative to IN: ``images/``, or nothing for IN itself."""
+    top = PurePosixPath(folder).as_posix().strip("/")
+    return "" if top in ("", ".") else f"{top}/"
+
+
+def _stem(rel: str) -> str:
+    """The path without its last extension, as ``PurePosixPath.with_suffix('')`` gives it."""
+    head, _, name = rel.rpartition("/")
+    dot = name.rfind(".")
+    if 0 < dot < len(name) - 1:
+        name = name[:dot]
+    return f"{head}/{name}" if head else name
+
+
+def _key(stem: str, suffix: str) -> str | None:
+    """``city/a_mask`` -> ``city/a`` for suffix ``_mask``; None when the suffix is absent."""
+    if not suffix:
+        return stem
+    if not stem.endswith(suffix) or len(stem) == len(suffix):
+        return None
+    return stem[: -len(suffix)]
+
+
+# ---------------------------------------------------------------------------------------------
+# what a pair is, and what a split or unpaired="skip" keeps
+# ---------------------------------------------------------------------------------------------
 
 
 def _pair(key: str, images: list[str], masks: list[str]) -> Pair:
@@ -245,74 +447,69 @@ def _pair(key: str, images: list[str], masks: list[str]) -> Pair:
     return Pair(key, images[0], masks[0])
 
 
-def _group(files: list[str], folder: str, suffix: str) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = defaultdict(list)
-    for rel in files:
-        key = _mask_key(rel, folder, suffix)
-        if key is not None:
-            groups[key].append(rel)
-    return {key: sorted(found) for key, found in groups.items()}
+def _with_target(pair: Pair, name: str, folder: str, found: list[str]) -> Pair:
+    if pair.problem:
+        return pair
+    if len(found) != 1:
+        why = (
+            f"no {name} file found (looked for {folder}/{pair.key}.*)"
+            if not found
+            else f"several {name} files match: {', '.join(found)}"
+        )
+        return Pair(pair.key, pair.image, pair.mask, why, pair.targets)
+    return Pair(pair.key, pair.image, pair.mask, None, pair.targets + (found[0],))
 
 
-def pair_key(rel: str, folder: str, suffix: str) -> str | None:
-    """The key of the file at ``rel`` (relative to IN) under ``folder`` with ``suffix``; None when it has
-    none there (another folder, or the suffix missing). A manifest row's key is its source image's."""
-    try:
-        return _mask_key(rel, folder, suffix)
-    except ValueError:
-        return None
+def _only_listed(pairs: Iterable[Pair], listed: dict[str, int], layout: Layout, notes: Notes) -> Iterator[Pair]:
+    """The pairs a split lists, in key order; a listed key with no image, or no mask, fails naming the line.
 
-
-def _mask_key(rel: str, folder: str, suffix: str) -> str | None:
-    """``folder/city/a_mask.png`` -> ``city/a`` for suffix ``_mask``; None when the suffix is absent."""
-    inner = PurePosixPath(rel).relative_to(PurePosixPath(folder).as_posix())
-    stem = inner.with_suffix("").as_posix()
-    if suffix:
-        if not stem.endswith(suffix) or len(stem) == len(suffix):
-            return None
-        stem = stem[: -len(suffix)]
-    return stem
-
-
-def _walk(in_dir: Path | Listed, folder: str, role: str) -> tuple[list[str], list[str]]:
-    """Image files and ignored files under ``in_dir/folder``, as POSIX paths relative to ``in_dir``.
-
-    Symlinked folders are followed once; a link back to a folder already seen is skipped, so a link
-    loop cannot hang the walk. Hidden files and folders are skipped silently.
+    The split's keys are sorted and walked beside the pairs. Of several pairs of one key (an image
+    lacking the suffix beside one that has it) the last by image stands for the key.
     """
-    if isinstance(in_dir, Listed):
-        return _walk_listed(in_dir, folder, role)
-    root = in_dir / folder
-    if not root.is_dir():
-        where = role if role.startswith("targets") else f"inputs.{role}"
-        raise UsageError(f"{root}: no such folder (set {where} in the recipe to rename it)")
-    found, ignored, seen = [], [], set()
-    for current, dirs, names in os.walk(root, followlinks=True):
-        real = os.path.realpath(current)
-        if real in seen:
-            dirs[:] = []
+    split = layout.split
+    wanted = iter(sorted(listed))
+    next_wanted = next(wanted, None)
+    for key, same in itertools.groupby(pairs, key=lambda p: p.key):
+        pair = list(same)[-1]
+        while next_wanted is not None and next_wanted < key:
+            yield _listed_missing(next_wanted, listed[next_wanted], split, layout.images)
+            next_wanted = next(wanted, None)
+        if next_wanted != key:
+            notes.left_out += 1
             continue
-        seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in names:
-            if name.startswith("."):
-                continue
-            rel = Path(current, name).relative_to(in_dir).as_posix()
-            (found if Path(name).suffix.lower() in IMAGE_EXTENSIONS else ignored).append(rel)
-    return sorted(found), sorted(ignored)
+        next_wanted = next(wanted, None)
+        if _is_unpaired(pair):  # reworded, so that unpaired="skip" cannot skip what the list asked for
+            yield replace(pair, problem=f"listed on line {listed[key]} of {split} but {NO_MASK}")
+        else:
+            yield pair
+    while next_wanted is not None:
+        yield _listed_missing(next_wanted, listed[next_wanted], split, layout.images)
+        next_wanted = next(wanted, None)
 
 
-def _walk_listed(in_dir: Listed, folder: str, role: str) -> tuple[list[str], list[str]]:
-    """``_walk`` over a listing: the files under ``folder``, hidden files and folders left out."""
-    top = PurePosixPath(folder).as_posix().strip("/")
-    start = "" if top in ("", ".") else f"{top}/"
-    under = [name for name in in_dir.files if name.startswith(start)]
-    if not under:  # an object store has no empty folders: no file under it is no folder
-        where = role if role.startswith("targets") else f"inputs.{role}"
-        raise UsageError(f"{in_dir.url}/{top}: no such folder (set {where} in the recipe to rename it)")
-    found, ignored = [], []
-    for rel in under:
-        if any(part.startswith(".") for part in rel[len(start) :].split("/")):
-            continue
-        (found if PurePosixPath(rel).suffix.lower() in IMAGE_EXTENSIONS else ignored).append(rel)
-    return sorted(found), sorted(ignored)
+def _listed_missing(key: str, line: int, split: str, images: str) -> Pair:
+    # no image to name: the split file is where the key comes from
+    return Pair(key, split, None, f"line {line}: {key!r} is listed but no image under {images}/ has this key")
+
+
+def _skip_unpaired(pairs: Iterable[Pair], notes: Notes) -> Iterator[Pair]:
+    for pair in pairs:
+        if _is_unpaired(pair):
+            notes.skipped.append(pair.image)
+        else:
+            yield pair
+
+
+def _is_unpaired(pair: Pair) -> bool:
+    """An image that simply has no mask (not one of several, not a split's missing entry)."""
+    return pair.problem is not None and pair.problem.startswith(NO_MASK)
+
+
+def _unsuffixed(suffix: str) -> str:
+    return f"{NO_MASK}: its name does not end with the image suffix {suffix!r}"
+
+
+def _suffix_after_key(rel: str, key: str) -> str:
+    stem = PurePosixPath(rel).with_suffix("").name
+    base = key.rsplit("/", 1)[-1]
+    return stem[len(base) :] if stem.startswith(base) else ""

@@ -337,7 +337,7 @@ def _process_sample(
         (Reason.FORCED, sample.image) if settings.force else _why_outdated(settings, sample, fp, previous, job.stored)
     )
     reason, path = outdated
-    if reason is None and sample.image in settings.deep:
+    if reason is None and (settings.deep_all or sample.image in settings.deep):
         reason, path = _compare_pixels(settings, sources, job.pair, sample)
     detail = ""
     if reason is None and settings.verify_rows:
