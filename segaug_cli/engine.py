@@ -148,7 +148,11 @@ def plan(recipe: Recipe, pairing: Pairing, previous: dict[str, Row]) -> list[Pai
 
 
 def planned_jobs(
-    recipe: Recipe, pairs: Iterable[Pair], previous_by_key: Iterator[Row], unclaimed: list[Row], shard: Shard | None = None
+    recipe: Recipe,
+    pairs: Iterable[Pair],
+    previous_by_key: Iterator[Row],
+    unclaimed: list[Row],
+    shard: Shard | None = None,
 ) -> Iterator[PairJob]:
     """One job per pair of the share, in key order, each with the earlier rows of its output names.
 

@@ -319,9 +319,7 @@ def _target_files(in_dir: Path | Listed, folder: str, index: int) -> Iterator[tu
         yield inner_stem, TARGET, rel, index
 
 
-def _files(
-    in_dir: Path | Listed, folder: str, order: Callable[[str], str], notes: Notes
-) -> Iterator[tuple[str, str]]:
+def _files(in_dir: Path | Listed, folder: str, order: Callable[[str], str], notes: Notes) -> Iterator[tuple[str, str]]:
     """(path relative to IN, stem relative to ``folder``) of each image under ``folder``, in the order
     of ``order(stem)``: the key the stem gives. Files that are not images go to ``notes.ignored``;
     hidden files and folders are skipped silently."""
@@ -375,9 +373,7 @@ def _walk_sorted(
             yield start + inner + name, inner + _stem(name)
 
 
-def _listed_files(
-    in_dir: Listed, start: str, order: Callable[[str], str], notes: Notes
-) -> Iterator[tuple[str, str]]:
+def _listed_files(in_dir: Listed, start: str, order: Callable[[str], str], notes: Notes) -> Iterator[tuple[str, str]]:
     found = []
     for rel in in_dir.files:
         if not rel.startswith(start) or any(part.startswith(".") for part in rel[len(start) :].split("/")):
@@ -403,7 +399,8 @@ def _require_folder(in_dir: Path | Listed, folder: str, where: str) -> None:
     if isinstance(in_dir, Listed):
         start = _prefix(folder)
         if not any(rel.startswith(start) for rel in in_dir.files):  # an object store has no empty folders
-            raise UsageError(f"{in_dir.url}/{start.rstrip('/')}: no such folder (set {where} in the recipe to rename it)")
+            where_url = f"{in_dir.url}/{start.rstrip('/')}"
+            raise UsageError(f"{where_url}: no such folder (set {where} in the recipe to rename it)")
     elif not (in_dir / folder).is_dir():
         raise UsageError(f"{in_dir / folder}: no such folder (set {where} in the recipe to rename it)")
 

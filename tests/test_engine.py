@@ -228,6 +228,20 @@ def test_a_kept_original_named_like_another_pairs_copy_fails_and_the_other_pair_
     assert rows["images/x_aug1.png"]["source_image"] == "images/x.png"  # x's copy 1, not x_aug1's original
 
 
+def test_a_clash_is_found_across_the_keys_that_sort_between_the_two_pairs(tmp_path):
+    # The planner remembers only the keys that begin the current one: x-1, x_a and x_aug lie between
+    # x and x_aug1 in key order and must not make it forget x.
+    sizes = {"x": (30, 40), "x-1": (20, 20), "x_a": (20, 20), "x_aug": (20, 20), "x_aug1": (30, 40), "xy": (20, 20)}
+    in_dir = make_dataset(tmp_path / "in", sizes)
+    summary = engine.expand(
+        recipes.load(write_recipe(tmp_path / "r.yaml", KEEP)), in_dir, tmp_path / "out", engine.ExpandOptions(workers=1)
+    )
+    assert summary.failures == [
+        ("images/x_aug1.png", "images/x_aug1.png: its output names collide with those of images/x.png")
+    ]
+    assert summary.written == 5 * 3
+
+
 def test_names_that_meet_only_in_the_mask_folder_are_a_collision_too(tmp_path):
     in_dir = make_dataset(tmp_path / "in", {"x": (30, 40), "x_aug0": (30, 40)})
     image = in_dir / "images" / "x_aug0.png"

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
 from conftest import make_dataset
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segaug_cli.errors import UsageError
-from segaug_cli.pairing import Pair, Pairing, find_pairs
+from segaug_cli.pairing import NO_MASK, Layout, Pair, Pairing, PairScan, find_pairs
 
 
 def touch(root: Path, *rels: str) -> Path:
@@ -251,3 +254,33 @@ def test_a_masks_folder_inside_the_images_folder_is_not_walked_as_images(tmp_pat
         (tmp_path / name).write_bytes(b"x")
     found = find_pairs(tmp_path, ".", "masks", "")
     assert [(p.key, p.mask) for p in found.pairs] == [("a", "masks/a.png")]
+
+
+# Names whose order as keys differs from their order as file names or paths: '-' (0x2D) and '.' (0x2E)
+# sort before '/' (0x2F), '_' after it, 'é' after everything ASCII. No 'p', so no folder is named
+# like a file (x.png).
+_PART = st.text(alphabet="ab-._Zé", min_size=1, max_size=4).filter(lambda part: not part.startswith("."))
+_STEM = st.lists(_PART, min_size=1, max_size=3).map("/".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(images=st.sets(_STEM, max_size=12), masks=st.sets(_STEM, max_size=12))
+def test_the_streamed_walk_finds_what_a_sort_of_every_name_finds(images, masks):
+    """Pairs in code-point order of their keys, whatever the names, as if every key were listed and
+    sorted; unmatched masks are orphans."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "images").mkdir()
+        (root / "masks").mkdir()
+        touch(root, *[f"images/{stem}.png" for stem in images], *[f"masks/{stem}.png" for stem in masks])
+        expected = tuple(
+            Pair(key, f"images/{key}.png", f"masks/{key}.png")
+            if key in masks
+            else Pair(key, f"images/{key}.png", None, NO_MASK)
+            for key in sorted(images)
+        )
+        found = find_pairs(root)
+        assert found.pairs == expected
+        assert found.orphan_masks == tuple(sorted(f"masks/{key}.png" for key in masks - images))
+        scan = PairScan(root, Layout())
+        assert tuple(scan) == tuple(scan) == expected  # each iteration walks IN again
