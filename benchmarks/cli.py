@@ -35,7 +35,7 @@ from .studies.memory import run_memory
 from .studies.png import candidates, run_png
 from .studies.profiling import run_profile
 from .studies.s3 import run_s3
-from .studies.scale import run_scale
+from .studies.scale import SHARD_COPIES, run_scale
 from .studies.startup import run_startup
 from .studies.throughput import FloorSettings, run_throughput
 from .summary import log
@@ -267,7 +267,8 @@ def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
     if args.scale or not only and not args.quick:
         sizes = tuple(int(n) for n in (args.scale_pairs or SCALE_PAIRS).split(","))
         real_dir = exact_pairs(scratch, s.dataset.folder, s.work.pairs)
-        real = (real_dir, s.work.copies, f"{s.work.pairs} pairs of the throughput dataset x {s.work.copies} copies")
+        copies = max(s.work.copies, SHARD_COPIES)
+        real = (real_dir, copies, f"{s.work.pairs} pairs of the throughput dataset x {copies} copies")
         scale = run_scale(scratch, s.out_root, s.segaug, sizes, s.workers[-1], real, reps=2 if args.scale else 3)
     return tp, mem, startup, png, scale
 

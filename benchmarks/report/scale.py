@@ -43,8 +43,11 @@ def scale_lines(result: ScaleResult) -> list[str]:
     if result.real_unsharded_cpu:
         ratios = [s / o for s, o in zip(result.real_sharded_cpu, result.real_unsharded_cpu, strict=True)]
         paired = spread(ratios, "{:.3f}")
+        extra = [s - o for s, o in zip(result.real_sharded_cpu, result.real_unsharded_cpu, strict=True)]
+        fixed = sorted(extra)[len(extra) // 2] / SHARDS  # SHARDS - 1 more expands, and merge
         out.append(
             f"On {result.real_pairs}: one run {spread(list(result.real_unsharded_cpu))} s of CPU, {SHARDS} shards "
-            f"plus merge {spread(list(result.real_sharded_cpu))} s: **{paired}x** (paired per repetition)."
+            f"plus merge {spread(list(result.real_sharded_cpu))} s: **{paired}x** (paired per repetition); "
+            f"what the {SHARDS - 1} extra runs and merge add is their fixed cost, about {fixed:.2f} s of CPU each."
         )
     return out + [""]
