@@ -89,17 +89,18 @@ def _local_masks(folder: str | Path) -> Masks:
 
 
 def _stored_masks(url: str, storage_options: dict) -> Masks:
-    """The masks under a URL, from one listing (of ``masks/`` when it holds any), in the local walk's order."""
+    """The masks under a URL (under its ``masks/`` when that holds any), from one listing, in the local
+    walk's order."""
     location = storage.open_location(url, storage_options)
-    entries, start = location.list("masks"), "masks/"
+    entries = location.list()
     if not entries:
-        entries, start = location.list(), ""
-        if not entries:
-            raise UsageError(f"{url}: no such folder (nothing is stored under this prefix)")
+        raise UsageError(f"{url}: no such folder (nothing is stored under this prefix)")
+    start = "masks/" if any(e.name.startswith("masks/") for e in entries) else ""
     names = [
         e.name
         for e in entries
-        if not any(part.startswith(".") for part in e.name[len(start) :].split("/"))
+        if e.name.startswith(start)
+        and not any(part.startswith(".") for part in e.name[len(start) :].split("/"))
         and PurePosixPath(e.name).suffix.lower() in IMAGE_EXTENSIONS
     ]
 
