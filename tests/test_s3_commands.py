@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,12 @@ pytest.importorskip("moto")
 
 import boto3  # noqa: E402
 import requests  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
 from conftest import run_segaug  # noqa: E402
 from services import dask_cluster, s3_server  # noqa: E402
 
 from segaug_cli import engine, recipe  # noqa: E402
+from segaug_cli.cli import main  # noqa: E402
 from segaug_cli.shards import Shard  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,11 +102,24 @@ def expand(endpoint: str, out: str, shard: Shard | None = None, workers=1) -> en
     return summary
 
 
-def segaug(*args, store_file: Path, env: dict | None = None):
-    """The command line in its own process, its options (credentials included) from a file."""
-    result = run_segaug(*args, "--storage-options", store_file, env={**CREDENTIALS, **(env or {})}, timeout=120)
-    assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr
-    return result
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def here(*args) -> Ran:
+    """The command line in this process (no interpreter to start), stdout and stderr apart."""
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    ran = Ran(result.exit_code, result.stdout, result.stderr)
+    assert "Traceback" not in ran.stderr and SECRET not in ran.stdout + ran.stderr
+    return ran
+
+
+def segaug(*args, store_file: Path) -> Ran:
+    """The command line with its options, credentials included, from a --storage-options file."""
+    return here(*args, "--storage-options", store_file)
 
 
 def manifest_outputs(data: bytes) -> set[str]:
@@ -167,7 +183,7 @@ def test_merged_shards_in_a_bucket_are_the_unsharded_run_object_for_object(endpo
     assert {k: v for k, v in stored.items() if k.startswith(("images/", "masks/"))} == {
         k: v for k, v in local_run.items() if k.startswith(("images/", "masks/"))
     }
-    checked = segaug("check", RECIPE, RAW, out, store_file=store_file)
+    checked = segaug("check", RECIPE, RAW, out, "-j", "1", store_file=store_file)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stderr == "segaug check: OUT is up to date (48 output pairs)\n"
 
@@ -236,13 +252,13 @@ def test_merge_refuses_a_shard_stopped_in_a_bucket(endpoint, sharded, store_file
 def test_check_deep_on_a_bucket_passes_then_names_an_output_altered_in_place(endpoint, store_file):
     out = fresh()
     expand(endpoint, out)
-    assert segaug("check", RECIPE, RAW, out, "--deep", "all", store_file=store_file).returncode == 0
+    assert segaug("check", RECIPE, RAW, out, "--deep", "all", "-j", "1", store_file=store_file).returncode == 0
     image = sorted(name for name in objects(endpoint, out) if name.startswith("images/"))[5]
     other = sorted(name for name in objects(endpoint, out) if name.startswith("images/"))[6]
     body = s3(endpoint).get_object(Bucket=BUCKET, Key=f"{key_of(out)}/{other}")["Body"].read()
     s3(endpoint).put_object(Bucket=BUCKET, Key=f"{key_of(out)}/{image}", Body=body)  # a valid PNG, not this one
 
-    result = segaug("check", RECIPE, RAW, out, "--deep", "all", store_file=store_file)
+    result = segaug("check", RECIPE, RAW, out, "--deep", "all", "-j", "1", store_file=store_file)
 
     assert result.returncode == 1
     assert result.stdout == f"altered: {image}: the file's bytes differ from the manifest's sha256\n"
@@ -322,7 +338,7 @@ def test_a_put_refused_mid_run_stops_it_with_one_line_and_leaves_only_whole_list
 
 def test_preview_of_a_bucket_is_the_preview_of_a_local_copy(endpoint, store_file, tmp_path):
     args = ("--pairs", "3", "--samples", "2", "--tile", "64")
-    local = run_segaug("preview", RECIPE, SAMPLE, "-o", tmp_path / "local.png", *args, timeout=120)
+    local = here("preview", RECIPE, SAMPLE, "-o", tmp_path / "local.png", *args)
     assert local.returncode == 0, local.stderr
     sheet_url = f"{fresh()}/sheet.png"
 
@@ -352,7 +368,7 @@ def test_preview_refuses_an_unusable_output_url(endpoint, store_file, output, me
 
 @pytest.mark.parametrize("folder", ["", "/masks"])
 def test_stats_of_a_bucket_print_what_they_print_for_a_local_copy(endpoint, store_file, folder):
-    local = run_segaug("stats", f"{SAMPLE}{folder}", timeout=60)
+    local = here("stats", f"{SAMPLE}{folder}")
     remote = segaug("stats", f"{RAW}{folder}", store_file=store_file)
     assert local.returncode == remote.returncode == 0, remote.stderr
     assert remote.stdout == local.stdout and remote.stderr == local.stderr
@@ -371,10 +387,10 @@ def test_stats_of_a_damaged_mask_in_a_bucket_warn_as_for_a_local_one(endpoint, s
     (local / "masks/a.png").write_bytes((SAMPLE / "masks/street/frame_000.png").read_bytes())
     (local / "masks/b.png").write_bytes(b"not a png")
 
-    remote, here = segaug("stats", out, store_file=store_file), run_segaug("stats", local, timeout=60)
+    remote, copy = segaug("stats", out, store_file=store_file), here("stats", local)
 
-    assert remote.returncode == here.returncode == 0
-    assert (remote.stdout, remote.stderr) == (here.stdout, here.stderr)
+    assert remote.returncode == copy.returncode == 0
+    assert (remote.stdout, remote.stderr) == (copy.stdout, copy.stderr)
     assert remote.stderr.startswith("warning: masks/b.png")
 
 
@@ -382,12 +398,12 @@ def test_stats_of_a_damaged_mask_in_a_bucket_warn_as_for_a_local_one(endpoint, s
     "command",
     [
         ("stats", "s3://no-such-bucket-here/raw"),
-        ("preview", RECIPE, "s3://no-such-bucket-here/raw", "-o", "sheet.png"),
+        ("preview", RECIPE, "s3://no-such-bucket-here/raw", "-o", "{tmp}/sheet.png"),
         ("merge", RECIPE, RAW, "s3://no-such-bucket-here/out"),
     ],
 )
 def test_a_missing_bucket_is_one_line_exit_2_for_every_command(endpoint, store_file, command, tmp_path):
-    result = run_segaug(*command, "--storage-options", store_file, env=CREDENTIALS, timeout=60, cwd=tmp_path)
+    result = segaug(*(str(arg).format(tmp=tmp_path) for arg in command), store_file=store_file)
     assert result.returncode == 2
     url = next(arg for arg in map(str, command) if "no-such-bucket" in arg)
     assert result.stderr.startswith(f"Error: {url}") and result.stderr.endswith(": the bucket does not exist\n")
