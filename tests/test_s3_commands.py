@@ -178,6 +178,7 @@ def test_merged_shards_in_a_bucket_are_the_unsharded_run_object_for_object(endpo
     assert merged.stderr == f"segaug merge: {N} shards, 48 output pairs; manifest: {out}/manifest.csv\n"
     stored = objects(endpoint, out)
     assert stored == objects(endpoint, whole)  # every object, the receipts of the uploads included
+    assert SECRET.encode() not in b"".join(stored.values())
     assert stored["manifest.csv"] == local_run["manifest.csv"]
     assert stored["segaug.json"] == local_run["segaug.json"]
     assert {k: v for k, v in stored.items() if k.startswith(("images/", "masks/"))} == {
