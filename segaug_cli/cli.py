@@ -232,7 +232,8 @@ def check(recipe, in_dir, out_dir, workers, deep, quiet, shard, storage_pairs, s
 @in_arg
 @out_arg
 @quiet_opt
-def merge(recipe, in_dir, out_dir, quiet):
+@storage_opts
+def merge(recipe, in_dir, out_dir, quiet, storage_pairs, storage_file):
     """Join the complete set of shards in OUT into manifest.csv and segaug.json, as one run writes them.
 
     OUT holds the outputs and bookkeeping of `expand --shard K/N` for every K of one N (run into one
@@ -247,8 +248,9 @@ def merge(recipe, in_dir, out_dir, quiet):
 
     with _boundary():
         rcp = recipes.load(recipe)
+        storage_options = _storage_options(storage_pairs, storage_file)
         try:
-            summary = merging.merge(rcp, in_dir, out_dir)
+            summary = merging.merge(rcp, in_dir, out_dir, storage_options)
         except merging.MergeRefused as exc:  # the shards are not one complete set: exit 1, not a usage error
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
@@ -329,11 +331,12 @@ def _survey_lines(found, in_dir: str, labels) -> list[str]:
 
 @main.command()
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
-def stats(folder):
+@storage_opts
+def stats(folder, storage_pairs, storage_file):
     """Print the pixel share and mask count of every class of the masks in DIR.
 
-    DIR is a dataset folder (its masks/ subfolder is read) or a folder of masks. Palette masks count
-    their indices; colour masks count their colours (#rrggbb).
+    DIR is a dataset folder (its masks/ subfolder is read) or a folder of masks, local or a URL
+    (s3://bucket/raw). Palette masks count their indices; colour masks count their colours (#rrggbb).
 
     \b
     Example:
@@ -342,7 +345,7 @@ def stats(folder):
     from . import stats as class_stats
 
     with _boundary():
-        counts, problems = class_stats.folder_stats(folder)
+        counts, problems = class_stats.folder_stats(folder, _storage_options(storage_pairs, storage_file))
     for line in problems:
         click.echo(f"warning: {line}", err=True)
     for line in class_stats.table(counts):
@@ -378,25 +381,29 @@ def stats(folder):
     "--tile", type=click.IntRange(min=32), default=256, show_default=True, help="Side of each square tile, in pixels."
 )
 @click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
-def preview(recipe, in_dir, output, pairs, samples, tile, seed):
+@storage_opts
+def preview(recipe, in_dir, output, pairs, samples, tile, seed, storage_pairs, storage_file):
     """Write a contact sheet of sampled pairs, each mask overlaid on its image, to FILE.png.
 
     Each row is one pair of IN: the source first, then the copies `expand` would write for it,
     rendered from the same seeds. Each class has one colour in every tile; label 255 is hatched.
+    IN and FILE.png may be URLs (s3://bucket/raw, s3://bucket/preview.png).
 
     \b
     Example:
         segaug preview recipes/default.yaml sample_data -o preview.png
     """
-    from . import atomic
     from . import preview as sheets
     from . import recipe as recipes
 
     with _boundary():
         rcp = recipes.load(recipe)
         path = sheets.output_path(in_dir, output)
-        sheet = sheets.contact_sheet(rcp, in_dir, pairs=pairs, samples=samples, tile=tile, seed=seed)
-        atomic.atomic_write(path, sheets.png_bytes(sheet))
+        storage_options = _storage_options(storage_pairs, storage_file)
+        sheet = sheets.contact_sheet(
+            rcp, in_dir, pairs=pairs, samples=samples, tile=tile, seed=seed, storage_options=storage_options
+        )
+        sheets.write_sheet(path, sheets.png_bytes(sheet), storage_options)
     click.echo(f"segaug preview: wrote {output} ({sheet.shape[1]}x{sheet.shape[0]} pixels)")
 
 

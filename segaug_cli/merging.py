@@ -5,6 +5,11 @@ Every shard is checked before anything is written: all N present, one N, each ma
 run of this recipe on these inputs with these library versions, none edited, none a copy of another.
 The shard manifests are merged as streams (each is sorted by image), so memory does not grow with
 the dataset.
+
+OUT in an object store is merged the same way on a local copy of its bookkeeping: OUT is listed once
+under its lock object, the shards' books are downloaded into a private temporary folder, vetted and
+merged there, and the files an unsharded run keeps are uploaded (one whole PUT each) before the
+shards' books are deleted; the shards' upload receipts join into the whole run's.
 """
 
 from __future__ import annotations
@@ -13,19 +18,21 @@ import contextlib
 import csv
 import heapq
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import lock, shards, store
-from .engine import scan_in
+from . import lock, objectlock, remote, shards, storage, store
+from .engine import check_places, place, scan_in, source_of
 from .errors import SegaugError, UsageError
 from .manifest import ManifestError, Row, header_target_names, image_of, read_rows
 from .naming import row_key_of
+from .pairing import Pair
 from .recipe import Recipe
 from .shards import Shard
 
 _SHARD_MANIFEST = re.compile(r"manifest\.shard-(\d+)-of-(\d+)\.csv")
+_SHARD_BOOK = re.compile(r"(manifest|segaug|errors)\.shard-\d+-of-\d+\.(csv|json)")
 
 
 class MergeRefused(SegaugError):
@@ -39,37 +46,114 @@ class MergeSummary:
     failures: int
 
 
-def merge(recipe: Recipe, in_dir: str | Path, out_dir: str | Path) -> MergeSummary:
+def merge(recipe: Recipe, in_dir: str | Path, out_dir: str | Path, storage_options: dict | None = None) -> MergeSummary:
     """Join the N shards in OUT into the files an unsharded run writes, then remove their bookkeeping.
 
+    Args:
+        recipe: the recipe every shard ran.
+        in_dir: IN, a folder or a URL.
+        out_dir: OUT, a folder or a URL (an S3 or S3-compatible prefix).
+        storage_options: the backend's options for IN or OUT given as URLs; never written anywhere.
     Raises:
         MergeRefused: a shard is missing, duplicated, unfinished, edited, or made with another N,
             recipe, inputs or library versions; the sentence names it.
         UsageError: IN or OUT unusable, or another run writes OUT now.
+        StorageError: the store cannot be read or written; a rerun of the merge finishes it.
     """
-    in_dir, out_dir = Path(in_dir), Path(out_dir)
-    store.check_folders(in_dir, out_dir)
+    options = storage_options or {}
+    in_dir, out_dir = place(in_dir), place(out_dir)
+    check_places(in_dir, out_dir)
+
+    def in_pairs() -> Iterable[Pair]:
+        return scan_in(recipe, source_of(in_dir, options))
+
+    if isinstance(out_dir, str):
+        return _merge_in_store(recipe, in_pairs, storage.open_location(out_dir, options))
     if not out_dir.is_dir():
         raise UsageError(f"{out_dir}: no such folder")
     with _holding(out_dir):
-        found = _complete_set(out_dir)
-        expected = {
-            "recipe_sha256": shards.recipe_digest(recipe),
-            "inputs_sha256": shards.inputs_digest(scan_in(recipe, in_dir)),
-        }
-        for shard in found:
-            _vet(out_dir, shard, expected)
-        counter = [0]
-        names = {name for shard in found for name in _target_names(out_dir, shard)}
-        failures = [failure for shard in found for failure in _failures(out_dir, shard)]
-        row_key = row_key_of(recipe)
-
-        def rows() -> Iterator[Row]:
-            return _counted(_merged_rows(out_dir, found, row_key), counter)
-
-        store.commit(out_dir, rows, names, failures)
+        books = _Books(out_dir, str(out_dir), tuple(p.name for p in out_dir.iterdir()))
+        summary, found = _merge_books(recipe, in_pairs, books)
         _remove_bookkeeping(out_dir, found)
-    return MergeSummary(len(found), counter[0], len(failures))
+    return summary
+
+
+@dataclass(frozen=True)
+class _Books:
+    """The shards' bookkeeping files as merge reads them: in ``folder`` (OUT, or the local copy of an
+    object store's), named in messages under ``shown`` (OUT as the user gave it); ``names`` are the
+    files at OUT's top and, in a store, its journal objects."""
+
+    folder: Path
+    shown: str
+    names: tuple[str, ...]
+
+    def named(self, name: str) -> str:
+        return f"{self.shown}/{name}"
+
+    def unfinished(self, books: store.Books) -> bool:
+        """A shard run stopped before its commit leaves its journal: a file, or objects in a folder."""
+        folder = remote.journal_folder(books) + "/"
+        return (self.folder / books.journal).exists() or any(name.startswith(folder) for name in self.names)
+
+
+def _merge_books(
+    recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], books: _Books, known: store.PathSet | None = None
+) -> tuple[MergeSummary, list[Shard]]:
+    """Vet the shards of ``books`` and commit their merge into ``books.folder``; ``known`` collects
+    the output paths the merged manifest lists."""
+    found = _complete_set(books)
+    expected = {
+        "recipe_sha256": shards.recipe_digest(recipe),
+        "inputs_sha256": shards.inputs_digest(in_pairs()),
+    }
+    for shard in found:
+        _vet(books, shard, expected)
+    counter = [0]
+    names = {name for shard in found for name in _target_names(books.folder, shard)}
+    failures = [failure for shard in found for failure in _failures(books.folder, shard)]
+    row_key = row_key_of(recipe)
+
+    def rows() -> Iterator[Row]:
+        merged = _counted(_merged_rows(books, found, row_key), counter)
+        return merged if known is None else _noted(merged, known)
+
+    store.commit(books.folder, rows, names, failures)
+    return MergeSummary(len(found), counter[0], len(failures)), found
+
+
+def _noted(rows: Iterator[Row], known: store.PathSet) -> Iterator[Row]:
+    known.clear()  # each pass of the commit (hash, then write if changed) notes the paths anew
+    for row in rows:
+        known.update(path for path, _ in row.outputs())
+        yield row
+
+
+def _merge_in_store(recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], location: storage.Location) -> MergeSummary:
+    """``merge`` for OUT in an object store: under OUT's lock object, on a local copy of its books.
+
+    The merged books are uploaded before any shard's books are deleted, so a merge stopped by the
+    store leaves every shard in place and a rerun merges them again.
+    """
+    with objectlock.hold(location) as lease, remote.RemoteOut(location) as out:
+        books = _Books(out.folder, location.url, tuple(out.listing))
+        shard_books = [name for name in out.listing if _SHARD_BOOK.fullmatch(name)]
+        for name in shard_books:
+            (out.folder / name).write_bytes(location.read(name))
+        known = store.PathSet()
+        summary, found = _merge_books(recipe, in_pairs, books, known)
+        for shard in found:
+            name = remote.receipts_name(store.books_for(shard))
+            if name in out.listing:
+                out.receipts.update(remote.parse_receipts(location.read(name)))
+        lease.ensure_held()  # taken over while paused past the lease: upload nothing
+        out.publish(known)
+        for shard in found:
+            own = store.books_for(shard)
+            for name in (remote.receipts_name(own), *remote.book_names(own)):
+                if name in out.listing:
+                    location.remove(name)
+    return summary
 
 
 @contextlib.contextmanager
@@ -85,50 +169,48 @@ def _holding(out_dir: Path) -> Iterator[None]:
         yield
 
 
-def _complete_set(out_dir: Path) -> list[Shard]:
+def _complete_set(books: _Books) -> list[Shard]:
     """The shards of OUT, 1..N, one N, none missing."""
     found = sorted(
-        Shard(int(m.group(1)), int(m.group(2)))
-        for m in (_SHARD_MANIFEST.fullmatch(p.name) for p in out_dir.iterdir())
-        if m
+        Shard(int(m.group(1)), int(m.group(2))) for m in (_SHARD_MANIFEST.fullmatch(name) for name in books.names) if m
     )
     if not found:
         raise MergeRefused(
-            f"{out_dir}: holds no shards (no manifest.shard-K-of-N.csv); run "
+            f"{books.shown}: holds no shards (no manifest.shard-K-of-N.csv); run "
             "`segaug expand RECIPE IN OUT --shard K/N` for each K first"
         )
     counts = sorted({shard.count for shard in found})
     if len(counts) > 1:
         raise MergeRefused(
-            f"{out_dir}: holds shards made with different N ({', '.join(map(str, counts))}); "
+            f"{books.shown}: holds shards made with different N ({', '.join(map(str, counts))}); "
             "keep the shards of one job only"
         )
     count = counts[0]
     missing = [str(Shard(k, count)) for k in range(1, count + 1) if Shard(k, count) not in found]
     if missing:
         raise MergeRefused(
-            f"{out_dir}: shard {', '.join(missing)} is missing (no "
+            f"{books.shown}: shard {', '.join(missing)} is missing (no "
             f"{store.books_for(Shard(int(missing[0].split('/')[0]), count)).manifest}); run it, "
             "or copy its folder into OUT"
         )
     return found
 
 
-def _vet(out_dir: Path, shard: Shard, expected: dict[str, str]) -> None:
+def _vet(books: _Books, shard: Shard, expected: dict[str, str]) -> None:
     """Refuse a shard that is not this job's finished, untouched share."""
-    books = store.books_for(shard)
-    sidecar = store.read_sidecar(out_dir, books)
+    own = store.books_for(shard)
+    sidecar = store.read_sidecar(books.folder, own)
     if sidecar is None:
-        raise MergeRefused(f"{out_dir / books.versions}: missing or unreadable; run shard {shard} again")
+        raise MergeRefused(f"{books.named(own.versions)}: missing or unreadable; run shard {shard} again")
     if sidecar.get("shard") != [shard.index, shard.count]:
         raise MergeRefused(
-            f"{out_dir / books.manifest}: is a duplicate of shard {_named(sidecar)}, not shard "
+            f"{books.named(own.manifest)}: is a duplicate of shard {_named(sidecar)}, not shard "
             f"{shard}; run shard {shard} again"
         )
-    if (out_dir / books.journal).exists() or sidecar.get("complete") is not True:
+    if books.unfinished(own) or sidecar.get("complete") is not True:
         raise MergeRefused(f"shard {shard} did not finish (stopped or interrupted); run it again to complete it")
-    if store.manifest_edited(out_dir, books):
-        raise MergeRefused(f"{out_dir / books.manifest}: edited since segaug wrote it; run shard {shard} again")
+    if store.manifest_edited(books.folder, own):
+        raise MergeRefused(f"{books.named(own.manifest)}: edited since segaug wrote it; run shard {shard} again")
     if sidecar.get("recipe_sha256") != expected["recipe_sha256"]:
         raise MergeRefused(f"shard {shard} was made with another recipe (or --seed/--copies) than this one")
     if sidecar.get("inputs_sha256") != expected["inputs_sha256"]:
@@ -164,14 +246,14 @@ def _failures(out_dir: Path, shard: Shard) -> list[tuple[str, str]]:
         return [(row["source_image"], row["reason"]) for row in csv.DictReader(fh)]
 
 
-def _merged_rows(out_dir: Path, found: list[Shard], row_key: Callable[[Row], str]) -> Iterator[Row]:
+def _merged_rows(books: _Books, found: list[Shard], row_key: Callable[[Row], str]) -> Iterator[Row]:
     """Every shard's rows in image order, each checked to belong to its shard and to no other."""
     with contextlib.ExitStack() as stack:
         streams = []
         for shard in found:
-            path = out_dir / store.books_for(shard).manifest
-            fh = stack.enter_context(open(path, encoding="utf-8", newline=""))
-            streams.append(_of_shard(read_rows(fh), shard, path, row_key))
+            name = store.books_for(shard).manifest
+            fh = stack.enter_context(open(books.folder / name, encoding="utf-8", newline=""))
+            streams.append(_of_shard(read_rows(fh), shard, books.named(name), row_key))
         previous: Row | None = None
         for row in heapq.merge(*streams, key=image_of):
             if previous is not None and previous.image == row.image:
@@ -183,7 +265,7 @@ def _merged_rows(out_dir: Path, found: list[Shard], row_key: Callable[[Row], str
             yield row
 
 
-def _of_shard(rows: Iterator[Row], shard: Shard, path: Path, row_key: Callable[[Row], str]) -> Iterator[Row]:
+def _of_shard(rows: Iterator[Row], shard: Shard, path: str, row_key: Callable[[Row], str]) -> Iterator[Row]:
     try:
         for row in rows:
             owner = shards.shard_of(row_key(row), shard.count)

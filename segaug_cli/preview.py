@@ -16,23 +16,26 @@ Choices, all written down in the README's "Preview" section:
   dark diagonal hatch rather than a colour.
 - Display: uint16 images are scaled by 65535 -> 255, float32 by 1.0 -> 255 (clipped), grey becomes
   grey BGR, alpha is composited over mid-grey, and images of more than 4 channels show their first 3.
+- IN may be a URL (``s3://bucket/raw``): it is paired from one listing and only the pairs shown are
+  read, one GET each for image and mask; the sheet may be written to a URL too, as one whole object.
 """
 
 from __future__ import annotations
 
 import colorsys
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
 
-from . import codecs
+from . import atomic, codecs, storage
 from .augment import render
-from .errors import SegaugError, UsageError
-from .pairing import Pair, find_pairs
+from .errors import PairError, SegaugError, UsageError
+from .pairing import Listed, Pair, find_pairs
 from .recipe import Recipe, spec_of
 from .sampling import Draw, applied_leaves, draw_for, sample_seed
 
@@ -105,34 +108,53 @@ class Cell:
 
 
 def contact_sheet(
-    recipe: Recipe, in_dir: str | Path, pairs: int = 4, samples: int = 4, tile: int = 256, seed: int | None = None
+    recipe: Recipe,
+    in_dir: str | Path,
+    pairs: int = 4,
+    samples: int = 4,
+    tile: int = 256,
+    seed: int | None = None,
+    storage_options: dict | None = None,
 ) -> np.ndarray:
     """A contact sheet: ``pairs`` rows of the source pair then ``samples`` augmented copies.
 
     Args:
         recipe: the parsed recipe; its ``inputs`` say where the pairs are.
-        in_dir: the dataset folder (IN).
+        in_dir: the dataset folder (IN), or its URL.
         pairs: how many pairs (rows), spread evenly over the dataset in key order.
         samples: how many copies per pair (copies 0..samples-1, as ``expand`` seeds them).
         tile: the side of each square tile, in pixels.
         seed: overrides the recipe's seed, as ``expand --seed`` does.
+        storage_options: the backend's options when ``in_dir`` is a URL.
     Returns:
         (H, W, 3) uint8 BGR image of ``layout_for(tile).size(rows, samples + 1)``.
     Raises:
         UsageError: IN has no pairs, its folders are missing, or a count is out of range.
         RecipeError: the seed override is invalid.
+        StorageError: IN is a URL whose store cannot be read.
     """
     if pairs < 1 or samples < 0:
         raise UsageError(f"--pairs must be at least 1 and --samples at least 0 (got {pairs} and {samples})")
     recipe = recipe.with_overrides(seed=seed)
     layout = layout_for(tile)
-    if not Path(in_dir).is_dir():
-        raise UsageError(f"{in_dir}: no such folder")
-    found = find_pairs(in_dir, recipe.inputs.images, recipe.inputs.masks, recipe.inputs.mask_suffix).pairs
+    source = _source(in_dir, storage_options or {})
+    found = find_pairs(source, recipe.inputs.images, recipe.inputs.masks, recipe.inputs.mask_suffix).pairs
     if not found:
-        raise UsageError(f"{Path(in_dir) / recipe.inputs.images}: no images found")
-    rows = [_row(recipe, Path(in_dir), pair, samples, layout.tile) for pair in spread(found, pairs)]
+        where = f"{source.url}/{recipe.inputs.images}" if isinstance(source, Listed) else source / recipe.inputs.images
+        raise UsageError(f"{where}: no images found")
+    rows = [_row(recipe, source, pair, samples, layout.tile) for pair in spread(found, pairs)]
     return _assemble(rows, layout, samples + 1)
+
+
+def _source(in_dir: str | Path, storage_options: dict) -> Path | Listed:
+    """IN as pairing reads it: a local folder, or a URL's one listing (its backend imported only then)."""
+    if not storage.is_url(in_dir):
+        if not Path(in_dir).is_dir():
+            raise UsageError(f"{in_dir}: no such folder")
+        return Path(in_dir)
+    from .engine import place, source_of
+
+    return source_of(place(in_dir), storage_options)
 
 
 def spread(items: Sequence[Pair], count: int) -> list[Pair]:
@@ -153,21 +175,33 @@ def _assemble(rows: list[list[Cell]], layout: Layout, cols: int) -> np.ndarray:
     return sheet
 
 
-def _row(recipe: Recipe, in_dir: Path, pair: Pair, samples: int, size: int) -> list[Cell]:
-    """The source cell and one cell per copy; a pair that cannot be loaded gets one error cell."""
+def _row(recipe: Recipe, in_dir: Path | Listed, pair: Pair, samples: int, size: int) -> list[Cell]:
+    """The source cell and one cell per copy; a pair that cannot be loaded gets one error cell (a
+    store that fails stops the command instead: it is no fault of the pair)."""
     try:
         image, mask = _load(in_dir, pair)
+    except storage.StorageError:
+        raise
     except SegaugError as exc:
         return [Cell(error_tile(str(exc), size), pair.key, "source", "cannot be loaded")]
     source = Cell(tile(image, mask.labels, mask.palette, size), pair.key, "source", _describe(image, mask))
     return [source] + [_copy_cell(recipe, pair.key, image, mask, k, size) for k in range(samples)]
 
 
-def _load(in_dir: Path, pair: Pair) -> tuple[np.ndarray, codecs.Mask]:
+def _load(in_dir: Path | Listed, pair: Pair) -> tuple[np.ndarray, codecs.Mask]:
     if pair.problem:
         raise UsageError(f"{pair.image}: {pair.problem}")
-    image_bytes, mask_bytes = codecs.read_bytes(in_dir / pair.image), codecs.read_bytes(in_dir / pair.mask)
+    image_bytes, mask_bytes = _read(in_dir, pair.image), _read(in_dir, pair.mask)
     return codecs.decode_pair(image_bytes, mask_bytes, pair.image, pair.mask)
+
+
+def _read(in_dir: Path | Listed, rel: str) -> bytes:
+    if not isinstance(in_dir, Listed):
+        return codecs.read_bytes(in_dir / rel)
+    try:
+        return in_dir.read(rel)
+    except FileNotFoundError:  # removed since the listing
+        raise PairError(f"{in_dir.url}/{rel}: cannot be read (no such object)") from None
 
 
 def _copy_cell(recipe: Recipe, key: str, image: np.ndarray, mask: codecs.Mask, copy: int, size: int) -> Cell:
@@ -384,15 +418,37 @@ def png_bytes(sheet: np.ndarray) -> bytes:
     return buffer.tobytes()
 
 
-def output_path(in_dir: str | Path, output: str | Path) -> Path:
-    """Where the sheet may be written: a ``.png`` file outside IN, which is never written to.
+def output_path(in_dir: str | Path, output: str | Path) -> str | Path:
+    """Where the sheet may be written: a ``.png`` file (or object, at a URL) outside IN, which is never
+    written to.
 
     Raises:
-        UsageError: another extension, or a path inside IN.
+        UsageError: another extension, a path inside IN, or a URL that names no object in a bucket.
     """
+    if storage.is_url(output):
+        return _output_url(os.fspath(in_dir), os.fspath(output))
     path = Path(output)
     if path.suffix.lower() != ".png":
         raise UsageError(f"{output}: the contact sheet is a PNG; name it with .png")
-    if path.resolve().is_relative_to(Path(in_dir).resolve()):
+    if not storage.is_url(in_dir) and path.resolve().is_relative_to(Path(in_dir).resolve()):
         raise UsageError(f"{output}: inside IN ({in_dir}), which segaug never writes to")
     return path
+
+
+def _output_url(in_dir: str, output: str) -> str:
+    if PurePosixPath(output).suffix.lower() != ".png":
+        raise UsageError(f"{output}: the contact sheet is a PNG; name it with .png")
+    if not storage.is_url(output.rpartition("/")[0]):
+        raise UsageError(f"{output}: name an object in a bucket, e.g. s3://bucket/preview.png")
+    if storage.is_url(in_dir) and storage.nested(in_dir, output):
+        raise UsageError(f"{output}: inside IN ({in_dir}), which segaug never writes to")
+    return output
+
+
+def write_sheet(path: str | Path, data: bytes, storage_options: dict | None = None) -> None:
+    """Write the sheet's PNG whole: a local file atomically, or at a URL one object in one PUT."""
+    if not storage.is_url(path):
+        atomic.atomic_write(path, data)
+        return
+    folder, _, name = os.fspath(path).rpartition("/")
+    storage.open_location(folder, storage_options).write(name, data)

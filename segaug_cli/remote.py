@@ -60,7 +60,7 @@ class RemoteOut:
         try:
             self.listing = {entry.name: entry for entry in self.location.list()}
             # a shard's books, and the whole run's: a shard's first run into a merged OUT reads manifest.csv
-            books = {self.books.manifest, self.books.versions, self.books.errors, *_names(store.WHOLE)}
+            books = {self.books.manifest, self.books.versions, self.books.errors, *book_names(store.WHOLE)}
             for name in sorted(books):
                 if name in self.listing:
                     data = self.location.read(name)
@@ -94,8 +94,7 @@ class RemoteOut:
         if name not in self.listing:
             return {}
         self._receipts_bytes = self.location.read(name)
-        text = self._receipts_bytes.decode("utf-8")
-        return {path: Receipt(etag, sha or None) for path, etag, sha in csv.reader(io.StringIO(text)) if path}
+        return parse_receipts(self._receipts_bytes)
 
     def exists(self) -> bool:
         """Whether OUT holds anything at all (an object store has no empty folders)."""
@@ -138,7 +137,7 @@ class RemoteOut:
     def publish(self, known) -> None:
         """Upload the books the commit changed (manifest first, as locally), remove those it removed,
         then the receipts of the outputs the manifest lists."""
-        for name in _names(self.books):
+        for name in book_names(self.books):
             path = self.folder / name
             if path.is_file():
                 data = path.read_bytes()
@@ -163,8 +162,15 @@ class RemoteOut:
         self._receipts_bytes = data
 
 
-def _names(books: store.Books) -> tuple[str, str, str]:
+def book_names(books: store.Books) -> tuple[str, str, str]:
+    """The books a run keeps in OUT: manifest, versions, errors (a shard's, or the whole run's)."""
     return (books.manifest, books.versions, books.errors)
+
+
+def parse_receipts(data: bytes) -> dict[str, Receipt]:
+    """The receipts of a ``.segaug-objects.csv`` (path, ETag, sha256 per line), by path."""
+    text = data.decode("utf-8")
+    return {path: Receipt(etag, sha or None) for path, etag, sha in csv.reader(io.StringIO(text)) if path}
 
 
 class MirroredJournal(store.Journal):

@@ -1,15 +1,16 @@
-"""Per-class pixel shares and image counts of label masks."""
+"""Per-class pixel shares and image counts of label masks, in a local folder or at a URL."""
 
 from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from . import codecs
+from . import codecs, storage
 from .errors import PairError, UsageError
 from .extensions import IMAGE_EXTENSIONS
 
@@ -49,29 +50,70 @@ def class_counts(labels: np.ndarray) -> dict[Label, int]:
     return {f"#{int(v):06x}": int(c) for v, c in zip(values, counts, strict=True)}
 
 
-def folder_stats(folder: str | Path) -> tuple[ClassStats, list[str]]:
+def folder_stats(folder: str | Path, storage_options: dict | None = None) -> tuple[ClassStats, list[str]]:
     """Class statistics of every mask under ``folder`` (its ``masks/`` subfolder when it has one).
 
+    Args:
+        folder: a local folder, or a URL (``s3://bucket/raw``) read from one listing.
+        storage_options: the backend's options when ``folder`` is a URL.
     Returns:
         The statistics, and one line per file that could not be read.
     Raises:
-        UsageError: the folder does not exist.
+        UsageError: the folder does not exist (nothing is stored under the URL).
+        StorageError: the store cannot be read.
     """
-    root = Path(folder)
-    if not root.is_dir():
-        raise UsageError(f"{root}: no such folder")
-    if (root / "masks").is_dir():
-        root = root / "masks"
+    masks = _stored_masks(os.fspath(folder), storage_options or {}) if storage.is_url(folder) else _local_masks(folder)
     stats, problems = ClassStats(), []
-    for path in _mask_files(root):
+    for name, read in masks:
         try:
-            # named relative to the DIR given (masks/city/a.png), so the warning says where the file is
-            mask = codecs.decode_mask(codecs.read_bytes(path), path.relative_to(folder).as_posix())
+            mask = codecs.decode_mask(read(), name)
         except PairError as exc:
             problems.append(str(exc))
             continue
         stats.add(class_counts(mask.labels))
     return stats, problems
+
+
+Masks = Iterator[tuple[str, Callable[[], bytes]]]  # each mask's name relative to DIR, and how to read it
+
+
+def _local_masks(folder: str | Path) -> Masks:
+    root = Path(folder)
+    if not root.is_dir():
+        raise UsageError(f"{root}: no such folder")
+    if (root / "masks").is_dir():
+        root = root / "masks"
+    # named relative to the DIR given (masks/city/a.png), so the warning says where the file is
+    for path in _mask_files(root):
+        yield path.relative_to(folder).as_posix(), lambda path=path: codecs.read_bytes(path)
+
+
+def _stored_masks(url: str, storage_options: dict) -> Masks:
+    """The masks under a URL (under its ``masks/`` when that holds any), from one listing, in the local
+    walk's order."""
+    location = storage.open_location(url, storage_options)
+    entries = location.list()
+    if not entries:
+        raise UsageError(f"{url}: no such folder (nothing is stored under this prefix)")
+    start = "masks/" if any(e.name.startswith("masks/") for e in entries) else ""
+    names = [
+        e.name
+        for e in entries
+        if e.name.startswith(start)
+        and not any(part.startswith(".") for part in e.name[len(start) :].split("/"))
+        and PurePosixPath(e.name).suffix.lower() in IMAGE_EXTENSIONS
+    ]
+
+    def reader(name: str) -> Callable[[], bytes]:
+        def read() -> bytes:
+            try:
+                return location.read(name)
+            except FileNotFoundError:  # removed since the listing
+                raise PairError(f"{location.join(name)}: cannot be read (no such object)") from None
+
+        return read
+
+    return ((name, reader(name)) for name in sorted(names, key=lambda name: name.split("/")))
 
 
 def _mask_files(root: Path) -> list[Path]:
