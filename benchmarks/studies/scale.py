@@ -33,7 +33,7 @@ SHARDS = 3
 # Copies per pair where shards are compared with one run on real pairs: a shard's fixed costs (start-up,
 # its pool, listing all of IN) are paid per run, so the workload is sized like a CI shard's, long
 # enough that the ratio shows what sharding adds per pair; the fixed cost is reported beside it.
-SHARD_COPIES = 36
+SHARD_COPIES = 60
 PHASES = ("fresh expand", "no-op rerun", "check", "merge")
 
 # Runs ``segaug`` in this process, then prints its own peak RSS since start-up (KiB) as stderr's last line.
