@@ -6,24 +6,34 @@ repetition runs `segaug expand --workers N` on local folders and on the bucket o
 which goes first, every run into a new OUT. The ratio is paired per repetition: local wall time /
 bucket wall time, i.e. the bucket run's throughput as a fraction of the local one's (target: at
 least 0.7x). Needs the dev extras (moto, s3fs); without them the study says so and is skipped.
+
+The server's CPU is measured too (this process's, during the bucket runs: moto answers in its
+threads here, and this process does nothing else meanwhile), beside segaug's, because on a machine
+of few cores the server's cost per request, not segaug, sets the ceiling. The study runs the
+throughput workload and then a few Cityscapes-sized pairs (2048x1024), where each request carries
+more work and the fixed cost per request weighs less.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import resource
 import shutil
 import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..dataset import synthesize
 from ..measure import wall_time
 from ..segaug_api import Segaug
 from ..summary import log, med, spread
 from ..workloads import Workload, recipe_text
 
 TARGET = 0.7
+LARGE_SIZE = (2048, 1024)  # Cityscapes' frames
+LARGE_PAIRS, LARGE_COPIES = 12, 4
 BUCKET = "segaug-bench"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -35,6 +45,7 @@ class S3Result:
     local: tuple[float, ...]  # wall seconds per repetition
     bucket: tuple[float, ...]
     ratios: tuple[float, ...]  # bucket throughput / local throughput, per repetition
+    server_cpu: float = 0.0  # seconds of the server's CPU per bucket run (median)
 
     @property
     def median_ratio(self) -> float:
@@ -44,7 +55,23 @@ class S3Result:
 def run_s3(
     scratch: Path, out_root: Path, in_dir: Path, work: Workload, workers: int, segaug: Segaug
 ) -> S3Result | None:
-    """``work`` on ``workers`` local processes, from and to local folders and from and to a bucket."""
+    """``work`` on ``workers`` local processes, from and to local folders and from and to a bucket;
+    then the same on a few Cityscapes-sized pairs."""
+    result = _bucket_vs_disk(scratch, out_root, in_dir, work, workers, segaug, "raw")
+    if result is not None:
+        large = scratch / "s3_large_pairs"
+        synthesize(large, LARGE_PAIRS, LARGE_SIZE)
+        log(f"the same on {LARGE_PAIRS} pairs of {LARGE_SIZE[0]}x{LARGE_SIZE[1]}:")
+        _bucket_vs_disk(
+            scratch, out_root, large, Workload(LARGE_PAIRS, LARGE_COPIES, work.reps), workers, segaug, "raw-large"
+        )
+        shutil.rmtree(large)
+    return result
+
+
+def _bucket_vs_disk(
+    scratch: Path, out_root: Path, in_dir: Path, work: Workload, workers: int, segaug: Segaug, raw: str
+) -> S3Result | None:
     try:
         import boto3
         from moto.server import ThreadedMotoServer
@@ -64,22 +91,32 @@ def run_s3(
     try:
         client = boto3.client("s3", endpoint_url=endpoint, **_boto_credentials())
         client.create_bucket(Bucket=BUCKET)
-        _upload(client, in_dir)
+        _upload(client, in_dir, raw)
         remote = ["--storage-option", f"endpoint_url={endpoint}"]
-        local, bucket, ratios = [], [], []
-        _timed(segaug, env, recipe, f"s3://{BUCKET}/raw", f"s3://{BUCKET}/warmup", [*remote, "--workers", str(workers)])
+        local, bucket, ratios, server_cpu = [], [], [], []
+        _timed(
+            segaug,
+            env,
+            recipe,
+            f"s3://{BUCKET}/{raw}",
+            f"s3://{BUCKET}/{raw}-warmup",
+            [*remote, "--workers", str(workers)],
+        )
         for rep in range(work.reps):
             variants = {
                 "local": lambda: _timed(
                     segaug, env, recipe, str(in_dir), str(out_root / "s3_local"), ["--workers", str(workers)]
                 ),
-                "bucket": lambda: _timed(
-                    segaug,
-                    env,
-                    recipe,
-                    f"s3://{BUCKET}/raw",
-                    f"s3://{BUCKET}/out-{uuid.uuid4().hex[:8]}",
-                    [*remote, "--workers", str(workers)],
+                "bucket": lambda: _server_timed(
+                    server_cpu,
+                    lambda: _timed(
+                        segaug,
+                        env,
+                        recipe,
+                        f"s3://{BUCKET}/{raw}",
+                        f"s3://{BUCKET}/out-{uuid.uuid4().hex[:8]}",
+                        [*remote, "--workers", str(workers)],
+                    ),
                 ),  # fmt: skip
             }
             order = list(variants) if rep % 2 == 0 else list(reversed(variants))
@@ -90,13 +127,24 @@ def run_s3(
             ratios.append(times["local"] / times["bucket"])
     finally:
         server.stop()
-    result = S3Result(workers, work.outputs, tuple(local), tuple(bucket), tuple(ratios))
+    result = S3Result(workers, work.outputs, tuple(local), tuple(bucket), tuple(ratios), med(server_cpu))
     log(f"bucket vs local disk, {workers} workers, {work.outputs} output pairs x {work.reps} (median, min–max):")
     log(f"  local disk  {spread([work.outputs / t for t in local])} pairs/s")
     log(f"  moto S3     {spread([work.outputs / t for t in bucket])} pairs/s")
+    per_pair = result.server_cpu / work.outputs * 1e3
+    log(f"  the server's CPU per bucket run {result.server_cpu:.2f} s, {per_pair:.1f} ms per output pair")
     verdict = "meets" if result.median_ratio >= TARGET else "misses"
     log(f"  bucket / local throughput {spread(ratios, '{:.2f}')}x ({verdict} the {TARGET}x target)")
     return result
+
+
+def _server_timed(server_cpu: list[float], run) -> float:
+    """``run()``'s wall time; the CPU this process (the server) spent meanwhile goes to ``server_cpu``."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    wall = run()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    server_cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
 
 
 def _boto_credentials() -> dict[str, str]:
@@ -107,10 +155,11 @@ def _boto_credentials() -> dict[str, str]:
     }
 
 
-def _upload(client, in_dir: Path) -> None:
+def _upload(client, in_dir: Path, raw: str) -> None:
     for path in sorted(in_dir.rglob("*")):
         if path.is_file():
-            client.put_object(Bucket=BUCKET, Key=f"raw/{path.relative_to(in_dir).as_posix()}", Body=path.read_bytes())
+            key = f"{raw}/{path.relative_to(in_dir).as_posix()}"
+            client.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
 
 
 def _timed(segaug: Segaug, env: dict, recipe: Path, in_dir: str, out: str, options: list[str]) -> float:
