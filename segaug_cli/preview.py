@@ -8,7 +8,9 @@ least copy+1 copies). Pure arrays out: the caller encodes and writes the sheet.
 Choices, all written down in the README's "Preview" section:
 
 - Which pairs: K spread evenly over the dataset in key order (pair ``i * N // K`` for i < K), so a
-  dataset of several folders shows several of them; the first pair is always included.
+  dataset of several folders shows several of them; the first pair is always included. IN is paired
+  exactly as ``expand`` pairs it (suffixes, split file, extra targets), and walked twice instead of
+  held: once to count the pairs, once to take the K.
 - Colours: one fixed colour per label value, from a golden-ratio walk round the hue circle (so
   neighbouring labels are far apart), the same in every tile and every sheet. Palette PNG masks use
   their own palette; colour-coded masks use their own colours.
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import colorsys
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -35,7 +37,7 @@ import numpy as np
 from . import atomic, codecs, storage
 from .augment import render
 from .errors import PairError, SegaugError, UsageError
-from .pairing import Listed, Pair, find_pairs
+from .pairing import Listed, Pair, scan_inputs
 from .recipe import Recipe, spec_of
 from .sampling import Draw, applied_leaves, draw_for, sample_seed
 
@@ -138,11 +140,13 @@ def contact_sheet(
     recipe = recipe.with_overrides(seed=seed)
     layout = layout_for(tile)
     source = _source(in_dir, storage_options or {})
-    found = find_pairs(source, recipe.inputs.images, recipe.inputs.masks, recipe.inputs.mask_suffix).pairs
-    if not found:
+    # Paired as expand pairs (suffixes, split, targets), walked twice rather than held: once to count.
+    scan = scan_inputs(source, recipe.inputs, recipe.targets)
+    total = sum(1 for _ in scan)
+    if not total:
         where = f"{source.url}/{recipe.inputs.images}" if isinstance(source, Listed) else source / recipe.inputs.images
         raise UsageError(f"{where}: no images found")
-    rows = [_row(recipe, source, pair, samples, layout.tile) for pair in spread(found, pairs)]
+    rows = [_row(recipe, source, pair, samples, layout.tile) for pair in spread(scan, total, pairs)]
     return _assemble(rows, layout, samples + 1)
 
 
@@ -157,10 +161,11 @@ def _source(in_dir: str | Path, storage_options: dict) -> Path | Listed:
     return source_of(place(in_dir), storage_options)
 
 
-def spread(items: Sequence[Pair], count: int) -> list[Pair]:
-    """``count`` items evenly spread over ``items`` (all of them when there are fewer), first included."""
-    n = len(items)
-    return [items[i * n // count] for i in range(count)] if count < n else list(items)
+def spread(items: Iterable[Pair], n: int, count: int) -> list[Pair]:
+    """``count`` of the ``n`` items evenly spread over them (all of them when there are fewer), first
+    included: item ``i * n // count`` for each i < count."""
+    wanted = {i * n // count for i in range(count)} if count < n else range(n)
+    return [item for index, item in enumerate(items) if index in wanted]
 
 
 def _assemble(rows: list[list[Cell]], layout: Layout, cols: int) -> np.ndarray:

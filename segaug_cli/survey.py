@@ -7,11 +7,12 @@ report takes about a second for 10,000 pairs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import PairError
-from .pairing import Listed, Pair, Pairing, find_inputs
+from .pairing import Listed, Notes, Pair, scan_inputs
 from .recipe import Recipe
 
 SAMPLE = 16  # masks decoded to look for unlisted labels: enough to catch a wrong table, fast on any IN
@@ -50,34 +51,57 @@ def survey(recipe: Recipe, in_dir: str | Path, sample: int = SAMPLE, storage_opt
     """
     i = recipe.inputs
     source = _source(in_dir, storage_options or {})
-    pairing = find_inputs(source, i, recipe.targets)
-    usable = [p for p in pairing.pairs if not p.problem]
+    scan = scan_inputs(source, i, recipe.targets)
+    notes, found = Notes(), _Found()
+    for pair in scan.walk(notes):  # IN streamed: only what the report lists is kept
+        found.add(pair, i.split)
     spec = recipe.labels
     tabled = spec is not None and bool(spec.table or spec.colors)  # rules (reduce, threshold) take any value
-    chosen = usable[:: max(1, -(-len(usable) // sample))][:sample] if sample and tabled else []
+    chosen = _spread_sample(scan, found.usable, sample) if sample and tabled else []
     unlisted, unreadable = _unlisted_labels(recipe, source, chosen)
+    listed = notes.pairing()
     return Survey(
-        pairs=len(usable),
-        without_mask=_without_mask(pairing),
+        pairs=found.usable,
+        without_mask=listed.skipped + tuple(found.without_mask),
         skipped=i.unpaired == "skip",
-        orphan_masks=pairing.orphan_masks,
-        beside=pairing.beside,
-        ignored=pairing.ignored,
-        split_missing=tuple(_split_problem(p, i.split) for p in pairing.pairs if _from_split(p, i.split)),
-        left_out=pairing.left_out,
-        other_problems=tuple(
-            f"{p.image}: {p.problem}"
-            for p in pairing.pairs
-            if p.problem and not _unpaired(p) and not _from_split(p, i.split)
-        ),
+        orphan_masks=listed.orphan_masks,
+        beside=listed.beside,
+        ignored=listed.ignored,
+        split_missing=tuple(found.split_missing),
+        left_out=listed.left_out,
+        other_problems=tuple(found.other_problems),
         sampled=len(chosen),
         unlisted=unlisted,
         unreadable=unreadable,
     )
 
 
-def _without_mask(pairing: Pairing) -> tuple[str, ...]:
-    return pairing.skipped + tuple(p.image for p in pairing.pairs if _unpaired(p))
+@dataclass
+class _Found:
+    """What the report says of the pairs, gathered as they are walked."""
+
+    usable: int = 0
+    without_mask: list[str] = field(default_factory=list)
+    split_missing: list[str] = field(default_factory=list)
+    other_problems: list[str] = field(default_factory=list)
+
+    def add(self, pair: Pair, split: str | None) -> None:
+        if not pair.problem:
+            self.usable += 1
+            return
+        if _unpaired(pair):
+            self.without_mask.append(pair.image)
+        if _from_split(pair, split):
+            self.split_missing.append(_split_problem(pair, split))
+        elif not _unpaired(pair):
+            self.other_problems.append(f"{pair.image}: {pair.problem}")
+
+
+def _spread_sample(pairs: Iterable[Pair], usable: int, sample: int) -> list[Pair]:
+    """At most ``sample`` of the ``usable`` pairs, spread evenly over them in key order."""
+    step = max(1, -(-usable // sample))
+    kept = (pair for pair in pairs if not pair.problem)
+    return [pair for index, pair in enumerate(kept) if index % step == 0][:sample]
 
 
 def _unpaired(pair: Pair) -> bool:

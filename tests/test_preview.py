@@ -71,9 +71,9 @@ def test_more_pairs_asked_than_exist_gives_one_row_per_pair(tmp_path, dataset):
 
 def test_pairs_are_spread_over_the_dataset_first_included():
     items = [f"p{i:02}" for i in range(12)]
-    assert preview.spread(items, 4) == ["p00", "p03", "p06", "p09"]
-    assert preview.spread(items, 1) == ["p00"]
-    assert preview.spread(items[:3], 5) == items[:3]
+    assert preview.spread(iter(items), 12, 4) == ["p00", "p03", "p06", "p09"]
+    assert preview.spread(iter(items), 12, 1) == ["p00"]
+    assert preview.spread(iter(items[:3]), 3, 5) == items[:3]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,3 +243,15 @@ def test_cli_unusable_in_or_output_exits_2(cli, tmp_path, where, message):
     assert result.exit_code == 2
     assert result.stderr == "Error: " + message.format(in_dir=in_dir, out=out) + "\n"
     assert not out.exists()
+
+
+def test_pairs_are_found_as_expand_finds_them_suffixes_included(tmp_path):
+    # Cityscapes names images <frame>_leftImg8bit and masks <frame>_gtFine_labelIds: without the
+    # recipe's image suffix no image would have a mask, and every row would be one error tile.
+    from dataset_layouts import cityscapes
+
+    rcp = recipe.load(Path(__file__).resolve().parent.parent / "recipes" / "datasets" / "cityscapes.yaml")
+    sheet = preview.contact_sheet(rcp, cityscapes(tmp_path), pairs=2, samples=1, tile=TILE)
+    assert sheet.shape[:2] == preview.layout_for(TILE).size(2, 2)
+    for row in range(2):
+        assert not (cell(sheet, row, 1) == preview.SHEET_BACKGROUND).all()  # a copy was rendered
