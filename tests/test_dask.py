@@ -24,11 +24,13 @@ from conftest import (
     colour_coded,
     error_lines,
     make_dataset,
+    paused_at,
     run_segaug,
     start_segaug,
     summary_counts,
     tree_digest,
     wait_for_outputs,
+    wait_until,
     write_png,
     write_recipe,
 )
@@ -215,8 +217,11 @@ def assert_complete_and_unique(out: Path) -> None:
 def test_ctrl_c_cancels_the_tasks_exits_130_and_a_rerun_finishes(cluster, slow_job, tmp_path):
     in_dir, recipe, local = slow_job
     out = tmp_path / "out"
-    proc = start_segaug("expand", recipe, in_dir, out, "--scheduler", cluster.address)
-    wait_for_outputs(proc, out, 2 * SLOW_COPIES, timeout=60.0)
+    # Paused as the first outcome is recorded, with tasks still out on the cluster: a warm cluster can
+    # finish the whole job before a poll for outputs would see some.
+    marker = tmp_path / "paused"
+    proc = start_segaug("expand", recipe, in_dir, out, "--scheduler", cluster.address, env=paused_at("running", marker))
+    wait_until(proc, marker.exists, "running", timeout=60.0)
 
     os.killpg(proc.pid, signal.SIGINT)  # the client's process group, as a terminal's Ctrl-C
     stdout, stderr = proc.communicate(timeout=60)
