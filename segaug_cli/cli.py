@@ -254,12 +254,18 @@ def merge(recipe, in_dir, out_dir, quiet, storage_pairs, storage_file):
         except merging.MergeRefused as exc:  # the shards are not one complete set: exit 1, not a usage error
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-    if not quiet:
+    if quiet:
+        return
+    manifest = f"{out_dir.rstrip('/')}/manifest.csv"
+    if summary.finished_earlier:
         click.echo(
-            f"segaug merge: {summary.shards} shards, {summary.rows} output pairs; manifest: "
-            f"{out_dir.rstrip('/')}/manifest.csv",
+            f"segaug merge: OUT was merged already; removed the files {summary.shards} shard(s) left behind; "
+            f"manifest: {manifest}",
             err=True,
         )
+    else:
+        merged = f"{summary.shards} shards, {summary.rows} output pairs"
+        click.echo(f"segaug merge: {merged}; manifest: {manifest}", err=True)
 
 
 @main.command()

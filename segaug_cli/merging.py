@@ -44,6 +44,9 @@ class MergeSummary:
     shards: int
     rows: int
     failures: int
+    # OUT was merged already, by a merge stopped while it removed the shards' files: only their
+    # leftovers were removed now
+    finished_earlier: bool = False
 
 
 def merge(recipe: Recipe, in_dir: str | Path, out_dir: str | Path, storage_options: dict | None = None) -> MergeSummary:
@@ -101,12 +104,17 @@ def _merge_books(
     recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], books: _Books, known: store.PathSet | None = None
 ) -> tuple[MergeSummary, list[Shard]]:
     """Vet the shards of ``books`` and commit their merge into ``books.folder``; ``known`` collects
-    the output paths the merged manifest lists."""
-    found = _complete_set(books)
+    the output paths the merged manifest lists. The shards an earlier merge committed but did not
+    finish removing are returned with nothing committed (``MergeSummary.finished_earlier``)."""
+    present = _shards_in(books)
     expected = {
         "recipe_sha256": shards.recipe_digest(recipe),
         "inputs_sha256": shards.inputs_digest(in_pairs()),
     }
+    leftovers = _left_by_a_merge(books, present, expected)
+    if leftovers:
+        return MergeSummary(len(leftovers), 0, 0, finished_earlier=True), leftovers
+    found = _complete_set(books, present)
     for shard in found:
         _vet(books, shard, expected)
     counter = [0]
@@ -142,12 +150,13 @@ def _merge_in_store(recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], loca
             (out.folder / name).write_bytes(location.read(name))
         known = store.PathSet()
         summary, found = _merge_books(recipe, in_pairs, books, known)
-        for shard in found:
-            name = remote.receipts_name(store.books_for(shard))
-            if name in out.listing:
-                out.receipts.update(remote.parse_receipts(location.read(name)))
-        lease.ensure_held()  # taken over while paused past the lease: upload nothing
-        out.publish(known)
+        if not summary.finished_earlier:  # else the merged books are in OUT already
+            for shard in found:
+                name = remote.receipts_name(store.books_for(shard))
+                if name in out.listing:
+                    out.receipts.update(remote.parse_receipts(location.read(name)))
+            lease.ensure_held()  # taken over while paused past the lease: upload nothing
+            out.publish(known)
         for shard in found:
             own = store.books_for(shard)
             for name in (remote.receipts_name(own), *remote.book_names(own)):
@@ -169,11 +178,53 @@ def _holding(out_dir: Path) -> Iterator[None]:
         yield
 
 
-def _complete_set(books: _Books) -> list[Shard]:
-    """The shards of OUT, 1..N, one N, none missing."""
-    found = sorted(
+def _shards_in(books: _Books) -> list[Shard]:
+    """The shards whose manifests OUT holds, sorted."""
+    return sorted(
         Shard(int(m.group(1)), int(m.group(2))) for m in (_SHARD_MANIFEST.fullmatch(name) for name in books.names) if m
     )
+
+
+def _left_by_a_merge(books: _Books, present: list[Shard], expected: dict[str, str]) -> list[Shard]:
+    """The shards a merge of this job committed but was stopped before removing, if that is what OUT
+    holds: an incomplete set beside the merged manifest segaug wrote, each of this recipe, inputs and
+    versions, whose rows the merged manifest holds unchanged. Otherwise none."""
+    counts = {shard.count for shard in present}
+    whole = len(counts) == 1 and len(present) == next(iter(counts))
+    if not present or whole or not store.manifest_vouched_for(books.folder):
+        return []
+    try:
+        for shard in present:
+            _vet(books, shard, expected)
+    except MergeRefused:
+        return []  # not this job's leftovers: the usual refusal names what is wrong
+    for shard in present:
+        with contextlib.ExitStack() as files:
+            merged, own = (
+                read_rows(files.enter_context(open(books.folder / name, encoding="utf-8", newline="")))
+                for name in (store.MANIFEST, store.books_for(shard).manifest)
+            )
+            try:
+                if not _all_within(own, merged):
+                    return []
+            except ManifestError:  # the usual refusal names the file
+                return []
+    return present
+
+
+def _all_within(rows: Iterator[Row], merged: Iterator[Row]) -> bool:
+    """Every row of ``rows`` is, unchanged, in ``merged``; both in image order, walked side by side."""
+    current = next(merged, None)
+    for row in rows:
+        while current is not None and current.image < row.image:
+            current = next(merged, None)
+        if current != row:
+            return False
+    return True
+
+
+def _complete_set(books: _Books, found: list[Shard]) -> list[Shard]:
+    """The shards of OUT, 1..N, one N, none missing."""
     if not found:
         raise MergeRefused(
             f"{books.shown}: holds no shards (no manifest.shard-K-of-N.csv); run "

@@ -245,6 +245,26 @@ def test_merge_refuses_a_shard_stopped_in_a_bucket(endpoint, sharded, store_file
     )
 
 
+def test_a_merge_stopped_while_deleting_the_shards_objects_is_finished_by_a_rerun(endpoint, sharded, store_file):
+    out = copy_of(endpoint, sharded)
+    whole = fresh()
+    expand(endpoint, whole)
+    client, prefix = s3(endpoint), key_of(out)
+    left = {name: data for name, data in objects(endpoint, out).items() if f"shard-3-of-{N}" in name}
+    assert segaug("merge", RECIPE, RAW, out, store_file=store_file).returncode == 0
+    for name, data in left.items():  # what a merge stopped by the store after shards 1 and 2 leaves
+        client.put_object(Bucket=BUCKET, Key=f"{prefix}/{name}", Body=data)
+
+    rerun = segaug("merge", RECIPE, RAW, out, store_file=store_file)
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stderr == (
+        "segaug merge: OUT was merged already; removed the files 1 shard(s) left behind; "
+        f"manifest: {out}/manifest.csv\n"
+    )
+    assert objects(endpoint, out) == objects(endpoint, whole)
+
+
 # ---------------------------------------------------------------------------------------------
 # check --deep on a bucket
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ turned away with the holder named, while the shards of one job write side by sid
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -221,6 +223,53 @@ def test_merge_refuses_a_shard_that_did_not_finish(cli, sharded):
     assert refused(cli, recipe, in_dir, out) == (
         "error: shard 3/3 did not finish (stopped or interrupted); run it again to complete it"
     )
+
+
+def _stopped_while_removing(cli, recipe, in_dir, out, tmp_path, left=(2, 3)) -> None:
+    """A merge stopped after it committed and removed shard 1/3's files but not the others'."""
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    leftovers = [p for p in out.iterdir() if any(f"shard-{k}-of-{N}" in p.name for k in left)]
+    for path in leftovers:
+        shutil.copy(path, aside / path.name)
+    assert cli("merge", recipe, in_dir, out).exit_code == 0
+    for path in leftovers:
+        shutil.copy(aside / path.name, path)
+
+
+def test_a_merge_stopped_while_removing_the_shards_files_is_finished_by_a_rerun(cli, job, sharded, tmp_path):
+    recipe, in_dir, out = sharded
+    expand(cli, recipe, in_dir, tmp_path / "whole")
+    _stopped_while_removing(cli, recipe, in_dir, out, tmp_path)
+    assert shard_files(out) != []
+
+    result = cli("merge", recipe, in_dir, out)
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (
+        f"segaug merge: OUT was merged already; removed the files 2 shard(s) left behind; manifest: {out}/manifest.csv"
+    )
+    assert shard_files(out) == []
+    assert tree_digest(out) == tree_digest(tmp_path / "whole")
+    assert cli("check", recipe, in_dir, out).exit_code == 0
+
+
+def test_leftovers_that_the_merged_manifest_does_not_hold_are_refused_as_usual(cli, job, sharded, tmp_path):
+    recipe, in_dir, out = sharded
+    _stopped_while_removing(cli, recipe, in_dir, out, tmp_path, left=(2,))
+    name = out / "manifest.shard-2-of-3.csv"
+    lines = name.read_text(encoding="utf-8").splitlines(keepends=True)
+    name.write_text("".join(lines[:1] + lines[2:]), encoding="utf-8")  # one row fewer: edited since written
+    assert refused(cli, recipe, in_dir, out).startswith(f"error: {out}: shard 1/3, 3/3 is missing")
+    # The same with the shard's sidecar vouching for the edit: its rows still differ from the merged ones.
+    sidecar = out / "segaug.shard-2-of-3.json"
+    about = json.loads(sidecar.read_text(encoding="utf-8"))
+    row = lines[1].rstrip("\r\n")
+    row = row[:-64] + "0" * 64  # another mask_sha256 (the last column): not the merged row
+    name.write_text("".join([lines[0], row + "\r\n", *lines[2:]]), encoding="utf-8")
+    about["manifest_sha256"] = hashlib.sha256(name.read_bytes()).hexdigest()
+    sidecar.write_text(json.dumps(about), encoding="utf-8")
+    assert refused(cli, recipe, in_dir, out).startswith(f"error: {out}: shard 1/3, 3/3 is missing")
 
 
 def test_merge_refuses_an_out_without_shards(cli, job, tmp_path):
