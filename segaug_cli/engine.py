@@ -27,7 +27,7 @@ from .executors import Executor
 from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
 from .manifest import WINDOW, Row, image_of, lines, target_names
 from .naming import clashing_pair, output_key_of, output_samples, row_key_of
-from .pairing import Listed, Notes, Pair, Pairing, PairScan, find_inputs, scan_inputs
+from .pairing import Listed, Notes, Pair, Pairing, PairScan, scan_inputs
 from .recipe import Recipe
 from .remote import RemoteOut
 from .shards import Shard
@@ -249,11 +249,6 @@ def census_of(scan: PairScan, shard: Shard | None) -> _Census:
 
     digest = shards.inputs_digest(counted())
     return _Census(share[0], digest, notes)
-
-
-def find_in(recipe: Recipe, in_dir: Path) -> Pairing:
-    """The pairs of IN as the recipe's inputs name them, all at once."""
-    return find_inputs(in_dir, recipe.inputs, recipe.targets)
 
 
 def scan_in(recipe: Recipe, in_dir: Path | Listed) -> PairScan:

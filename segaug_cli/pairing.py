@@ -186,13 +186,6 @@ def scan_inputs(source: str | Path | Listed, inputs, targets: tuple = ()) -> Pai
     return PairScan(source, layout_of(inputs, targets))
 
 
-def find_inputs(source: str | Path | Listed, inputs, targets: tuple = ()) -> Pairing:
-    """The pairs of IN as a recipe's ``inputs`` section and its extra ``targets`` name them, all at once."""
-    notes = Notes()
-    pairs = tuple(scan_inputs(source, inputs, targets).walk(notes))
-    return notes.pairing(pairs)
-
-
 def read_split(in_dir: str | Path | Listed, split: str) -> dict[str, int]:
     """The keys a split file lists, each with its line number, in the file's order.
 
