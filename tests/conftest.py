@@ -61,6 +61,19 @@ def decode_labels(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dist.argmin(axis=2).astype(np.uint8), dist.min(axis=2)
 
 
+def make_noisy_dataset(in_dir: Path, pairs: int) -> Path:
+    """``pairs`` noisy 256x256 pairs in folders a/, b/, c/ (colour a function of the label, plus noise
+    that compresses badly): slow enough to encode that a run can be interrupted or a worker killed."""
+    for i in range(pairs):
+        rng = np.random.default_rng(i)
+        mask = blocky_mask(rng, (256, 256), 6)
+        image = colour_coded(mask) // 2 + rng.integers(0, 128, (256, 256, 3), dtype=np.uint8)
+        key = f"{'abc'[i % 3]}/p{i:02d}"
+        write_png(in_dir / "images" / f"{key}.png", image)
+        write_png(in_dir / "masks" / f"{key}.png", mask)
+    return in_dir
+
+
 def make_dataset(
     root: Path, pairs: dict[str, tuple[int, int]] | None = None, labels: int = 5, seed: int = 7, colour: bool = True
 ) -> Path:

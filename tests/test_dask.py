@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import (
-    blocky_mask,
-    colour_coded,
     error_lines,
     make_dataset,
+    make_noisy_dataset,
     paused_at,
     run_segaug,
     start_segaug,
@@ -74,13 +73,7 @@ def slow_job(tmp_path_factory):
     """Noisy 256x256 pairs, many copies: a run long enough to interrupt; and a local run's digest."""
     root = tmp_path_factory.mktemp("slow")
     in_dir = root / "in"
-    for i in range(SLOW_PAIRS):
-        rng = np.random.default_rng(i)
-        mask = blocky_mask(rng, (256, 256), 6)
-        image = colour_coded(mask) // 2 + rng.integers(0, 128, (256, 256, 3), dtype=np.uint8)
-        key = f"{'abc'[i % 3]}/p{i:02d}"
-        write_png(in_dir / "images" / f"{key}.png", image)
-        write_png(in_dir / "masks" / f"{key}.png", mask)
+    make_noisy_dataset(in_dir, SLOW_PAIRS)
     recipe = write_recipe(root / "r.yaml", RECIPE.replace(f"copies: {COPIES}", f"copies: {SLOW_COPIES}"))
     local = run_segaug("expand", recipe, in_dir, root / "local", "--workers", "2")
     assert local.returncode == 0, local.stderr

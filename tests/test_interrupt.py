@@ -12,17 +12,14 @@ import signal
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 from conftest import (
-    blocky_mask,
-    colour_coded,
+    make_noisy_dataset,
     run_segaug,
     start_segaug,
     summary_counts,
     tree_digest,
     wait_for_outputs,
-    write_png,
     write_recipe,
 )
 
@@ -45,13 +42,7 @@ def job(tmp_path_factory):
     an uninterrupted run."""
     root = tmp_path_factory.mktemp("interrupt")
     in_dir = root / "in"
-    for i in range(PAIRS):
-        rng = np.random.default_rng(i)
-        mask = blocky_mask(rng, (256, 256), 6)
-        image = colour_coded(mask) // 2 + rng.integers(0, 128, (256, 256, 3), dtype=np.uint8)
-        key = f"{'abc'[i % 3]}/p{i:02d}"
-        write_png(in_dir / "images" / f"{key}.png", image)
-        write_png(in_dir / "masks" / f"{key}.png", mask)
+    make_noisy_dataset(in_dir, PAIRS)
     recipe = write_recipe(root / "r.yaml", RECIPE)
     clean = run_segaug("expand", recipe, in_dir, root / "clean", "--workers", "2")
     assert clean.returncode == 0, clean.stderr
