@@ -293,7 +293,7 @@ def expand(
     in_dir, out_dir = place(in_dir), place(out_dir)
     check_places(in_dir, out_dir)
     try:
-        scan = scan_in(recipe, source_of(in_dir, options.storage_options))
+        scan = scan_in(recipe, storage.source_of(in_dir, options.storage_options))
         census = census_of(scan, options.shard)
         _pause_for_tests("planning")
     except KeyboardInterrupt:  # nothing is written before the pairs are known
@@ -355,22 +355,6 @@ def check_places(in_dir: str | Path, out_dir: str | Path) -> None:
         raise UsageError(f"{in_dir}: " + ("is a file, not a folder" if in_dir.exists() else "no such folder"))
     elif isinstance(out_dir, Path) and out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir}: exists and is not a folder")
-
-
-def source_of(in_dir: str | Path, storage_options: dict) -> Path | Listed:
-    """IN as pairing reads it: a local folder, or a URL's one listing and its reader.
-
-    Raises:
-        UsageError: nothing is stored under the URL (an object store has no empty folders).
-        StorageError: the store cannot be read (no bucket, access denied, unreachable).
-    """
-    if isinstance(in_dir, Path):
-        return in_dir
-    location = storage.open_location(in_dir, storage_options)
-    files = tuple(entry.name for entry in location.list())
-    if not files:
-        raise UsageError(f"{in_dir}: no such folder (nothing is stored under this prefix)")
-    return Listed(in_dir, files, location.read)
 
 
 def _take_remote_out(
@@ -753,8 +737,8 @@ def _check(recipe: Recipe, where: _Checked, options: CheckOptions, progress: Pro
     books = _check_books(books_dir, shard)
     report = CheckReport(differences=_manifest_differences(books_dir, books))
     report.notes.extend(where.holder_notes())
-    scan = scan_in(recipe, source_of(where.in_dir, options.storage_options))
-    count = census_of(scan, shard).share
+    scan = scan_in(recipe, storage.source_of(where.in_dir, options.storage_options))
+    count = sum(1 for pair in scan if shard is None or shard.holds(pair.key))
     _pause_for_tests("checking")
     # Without segaug.json's hash of the manifest (or against it), nothing vouches for the rows: each is
     # recomputed from recipe and inputs, so a hand-edited row is a difference rather than the truth.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import lock, objectlock, remote, shards, storage, store
-from .engine import check_places, place, scan_in, source_of
+from .engine import check_places, place, scan_in
 from .errors import SegaugError, UsageError
 from .manifest import ManifestError, Row, header_target_names, image_of, read_rows
 from .naming import row_key_of
@@ -68,7 +68,7 @@ def merge(recipe: Recipe, in_dir: str | Path, out_dir: str | Path, storage_optio
     check_places(in_dir, out_dir)
 
     def in_pairs() -> Iterable[Pair]:
-        return scan_in(recipe, source_of(in_dir, options))
+        return scan_in(recipe, storage.source_of(in_dir, options))
 
     if isinstance(out_dir, str):
         return _merge_in_store(recipe, in_pairs, storage.open_location(out_dir, options))
@@ -107,14 +107,11 @@ def _merge_books(
     the output paths the merged manifest lists. The shards an earlier merge committed but did not
     finish removing are returned with nothing committed (``MergeSummary.finished_earlier``)."""
     present = _shards_in(books)
-    expected = {
-        "recipe_sha256": shards.recipe_digest(recipe),
-        "inputs_sha256": shards.inputs_digest(in_pairs()),
-    }
-    leftovers = _left_by_a_merge(books, present, expected)
+    leftovers = _left_by_a_merge(books, present, lambda: _expected(recipe, in_pairs))
     if leftovers:
         return MergeSummary(len(leftovers), 0, 0, finished_earlier=True), leftovers
-    found = _complete_set(books, present)
+    found = _complete_set(books, present)  # refused before IN is walked
+    expected = _expected(recipe, in_pairs)
     for shard in found:
         _vet(books, shard, expected)
     counter = [0]
@@ -185,7 +182,12 @@ def _shards_in(books: _Books) -> list[Shard]:
     )
 
 
-def _left_by_a_merge(books: _Books, present: list[Shard], expected: dict[str, str]) -> list[Shard]:
+def _expected(recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]]) -> dict[str, str]:
+    """What every shard's sidecar must record: this recipe, and these inputs (IN is walked for them)."""
+    return {"recipe_sha256": shards.recipe_digest(recipe), "inputs_sha256": shards.inputs_digest(in_pairs())}
+
+
+def _left_by_a_merge(books: _Books, present: list[Shard], expected_of: Callable[[], dict[str, str]]) -> list[Shard]:
     """The shards a merge of this job committed but was stopped before removing, if that is what OUT
     holds: an incomplete set beside the merged manifest segaug wrote, each of this recipe, inputs and
     versions, whose rows the merged manifest holds unchanged. Otherwise none."""
@@ -193,6 +195,7 @@ def _left_by_a_merge(books: _Books, present: list[Shard], expected: dict[str, st
     whole = len(counts) == 1 and len(present) == next(iter(counts))
     if not present or whole or not store.manifest_vouched_for(books.folder):
         return []
+    expected = expected_of()
     try:
         for shard in present:
             _vet(books, shard, expected)

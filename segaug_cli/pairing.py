@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from .errors import UsageError
+from .errors import PairError, UsageError
 from .extensions import IMAGE_EXTENSIONS
 
 
@@ -28,6 +28,13 @@ class Listed:
     url: str
     files: tuple[str, ...]
     read: Callable[[str], bytes]
+
+    def fetch(self, rel: str) -> bytes:
+        """The bytes of one listed file; one removed since the listing fails its pair, not the run."""
+        try:
+            return self.read(rel)
+        except FileNotFoundError:
+            raise PairError(f"{self.url}/{rel}: cannot be read (no such object)") from None
 
 
 @dataclass(frozen=True)

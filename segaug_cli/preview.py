@@ -36,7 +36,7 @@ import numpy as np
 
 from . import atomic, codecs, storage
 from .augment import render
-from .errors import PairError, SegaugError, UsageError
+from .errors import SegaugError, UsageError
 from .pairing import Listed, Pair, scan_inputs
 from .recipe import Recipe, spec_of
 from .sampling import Draw, applied_leaves, draw_for, sample_seed
@@ -156,9 +156,7 @@ def _source(in_dir: str | Path, storage_options: dict) -> Path | Listed:
         if not Path(in_dir).is_dir():
             raise UsageError(f"{in_dir}: no such folder")
         return Path(in_dir)
-    from .engine import place, source_of
-
-    return source_of(place(in_dir), storage_options)
+    return storage.source_of(in_dir, storage_options)
 
 
 def spread(items: Iterable[Pair], n: int, count: int) -> list[Pair]:
@@ -201,12 +199,7 @@ def _load(in_dir: Path | Listed, pair: Pair) -> tuple[np.ndarray, codecs.Mask]:
 
 
 def _read(in_dir: Path | Listed, rel: str) -> bytes:
-    if not isinstance(in_dir, Listed):
-        return codecs.read_bytes(in_dir / rel)
-    try:
-        return in_dir.read(rel)
-    except FileNotFoundError:  # removed since the listing
-        raise PairError(f"{in_dir.url}/{rel}: cannot be read (no such object)") from None
+    return in_dir.fetch(rel) if isinstance(in_dir, Listed) else codecs.read_bytes(in_dir / rel)
 
 
 def _copy_cell(recipe: Recipe, key: str, image: np.ndarray, mask: codecs.Mask, copy: int, size: int) -> Cell:

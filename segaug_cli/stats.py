@@ -91,29 +91,16 @@ def _local_masks(folder: str | Path) -> Masks:
 def _stored_masks(url: str, storage_options: dict) -> Masks:
     """The masks under a URL (under its ``masks/`` when that holds any), from one listing, in the local
     walk's order."""
-    location = storage.open_location(url, storage_options)
-    entries = location.list()
-    if not entries:
-        raise UsageError(f"{url}: no such folder (nothing is stored under this prefix)")
-    start = "masks/" if any(e.name.startswith("masks/") for e in entries) else ""
+    listed = storage.source_of(url, storage_options)
+    start = "masks/" if any(name.startswith("masks/") for name in listed.files) else ""
     names = [
-        e.name
-        for e in entries
-        if e.name.startswith(start)
-        and not any(part.startswith(".") for part in e.name[len(start) :].split("/"))
-        and PurePosixPath(e.name).suffix.lower() in IMAGE_EXTENSIONS
+        name
+        for name in listed.files
+        if name.startswith(start)
+        and not any(part.startswith(".") for part in name[len(start) :].split("/"))
+        and PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
     ]
-
-    def reader(name: str) -> Callable[[], bytes]:
-        def read() -> bytes:
-            try:
-                return location.read(name)
-            except FileNotFoundError:  # removed since the listing
-                raise PairError(f"{location.join(name)}: cannot be read (no such object)") from None
-
-        return read
-
-    return ((name, reader(name)) for name in sorted(names, key=lambda name: name.split("/")))
+    return ((name, lambda name=name: listed.fetch(name)) for name in sorted(names, key=lambda name: name.split("/")))
 
 
 def _mask_files(root: Path) -> list[Path]:

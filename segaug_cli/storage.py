@@ -20,10 +20,12 @@ import posixpath
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import atomic
 from .errors import UsageError
+from .pairing import Listed
 
 # fsspec protocol -> the segaug extra that installs its backend
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure"}
@@ -84,6 +86,23 @@ def open_location(url_or_path: str | os.PathLike, storage_options: dict[str, Any
 
 
 _SECRET = re.compile(r"secret|token|password|passwd|credential|sas|signature|(^|_)key$", re.IGNORECASE)
+
+
+def source_of(in_dir: str | os.PathLike, storage_options: dict[str, Any] | None = None) -> Path | Listed:
+    """IN as pairing reads it: a local folder, or a URL's one listing and its reader.
+
+    Raises:
+        UsageError: nothing is stored under the URL (an object store has no empty folders).
+        StorageError: the store cannot be read (no bucket, access denied, unreachable).
+    """
+    if not is_url(in_dir):
+        return Path(in_dir)
+    url = os.fspath(in_dir).rstrip("/")
+    location = open_location(url, storage_options)
+    files = tuple(entry.name for entry in location.list())
+    if not files:
+        raise UsageError(f"{url}: no such folder (nothing is stored under this prefix)")
+    return Listed(url, files, location.read)
 
 
 def without_secrets(options: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from .errors import PairError
 from .pairing import Listed, Notes, Pair, scan_inputs
 from .recipe import Recipe
+from .storage import source_of
 
 SAMPLE = 16  # masks decoded to look for unlisted labels: enough to catch a wrong table, fast on any IN
 
@@ -50,7 +51,7 @@ def survey(recipe: Recipe, in_dir: str | Path, sample: int = SAMPLE, storage_opt
         StorageError: a URL whose store cannot be read.
     """
     i = recipe.inputs
-    source = _source(in_dir, storage_options or {})
+    source = source_of(in_dir, storage_options)  # a URL's backend is imported only then
     scan = scan_inputs(source, i, recipe.targets)
     notes, found = Notes(), _Found()
     for pair in scan.walk(notes):  # IN streamed: only what the report lists is kept
@@ -117,17 +118,6 @@ def _from_split(pair: Pair, split: str | None) -> bool:
 
 def _split_problem(pair: Pair, split: str) -> str:
     return f"{split} {pair.problem}" if pair.image == split else f"{pair.image}: {pair.problem}"
-
-
-def _source(in_dir: str | Path, storage_options: dict) -> Path | Listed:
-    """A local folder, or a URL's one listing (the store's backend is imported only for a URL)."""
-    from .storage import is_url
-
-    if not is_url(in_dir):
-        return Path(in_dir)
-    from .engine import place, source_of
-
-    return source_of(place(in_dir), storage_options)
 
 
 def _unlisted_labels(
