@@ -16,14 +16,17 @@ from typing import Any
 
 import numpy as np
 
+from . import cpu
 from .errors import PairError
 from .ops.spec import GeometricOp, GroupOp, PhotometricOp
 from .recipe import Recipe, Target, spec_of
 from .sampling import Draw, applied_leaves
-from .transforms import fields, geometric, photometric
+from .transforms import exact, fields, geometric, photometric
 
 Shape = tuple[int, int]
 Stage = np.ndarray | fields.Field
+
+cpu.require_pinned()  # every render goes through this module: refuse OpenCV kernels that vary by CPU
 
 
 # ---------------------------------------------------------------------------------------------
@@ -40,7 +43,7 @@ class Geometry:
 
     def then(self, stage: Stage, shape: Shape) -> None:
         if isinstance(stage, np.ndarray) and self.stages and isinstance(self.stages[-1], np.ndarray):
-            self.stages[-1] = stage @ self.stages[-1]  # adjacent homographies compose into one
+            self.stages[-1] = exact.matmul(stage, self.stages[-1])  # adjacent homographies compose into one
         else:
             self.stages.append(stage)
         self.shape = shape

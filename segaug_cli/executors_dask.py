@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from . import storage, store, worker
+from . import cpu, storage, store, worker
 from .errors import UsageError, WorkerLost
 from .jobs import Mode, PairJob, PairOutcome, Settings
 
@@ -78,6 +78,7 @@ class DaskExecutor:
         try:
             workers = _names(self._ask_workers())
             _refuse_other_versions(self._client.run(worker_versions), workers)
+            _refuse_unpinned_opencv(self._client.run(cpu.unpinned_features), workers)
             _refuse_unshared_folders(self._client, settings, workers)
         except BaseException:
             self._close()
@@ -243,6 +244,17 @@ def _refuse_other_versions(reported: dict[str, dict[str, str]], workers: dict[st
                 f"Dask worker {workers.get(address, address)} has {'; '.join(differences)}: it "
                 f"would write other bytes; install the same versions on every worker "
                 f"(pip install -c constraints.txt 'segaug[dask]')"
+            )
+
+
+def _refuse_unpinned_opencv(reported: dict[str, list[str]], workers: dict[str, str]) -> None:
+    """A worker that loaded OpenCV before segaug runs kernels whose bytes depend on its CPU."""
+    for address in sorted(reported):
+        if reported[address]:
+            raise UsageError(
+                f"Dask worker {workers.get(address, address)} loaded OpenCV before segaug and runs its "
+                f"{'/'.join(reported[address])} kernels, whose bytes depend on the CPU: restart it with "
+                f"OPENCV_CPU_DISABLE={','.join(reported[address])} or without importing cv2 before segaug_cli"
             )
 
 

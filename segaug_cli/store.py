@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from . import __version__, atomic
+from . import __version__, atomic, cpu
 from .errors import UsageError
 from .fingerprint import FORMAT_VERSION
 from .manifest import ManifestError, Row, from_json, image_of, image_of_json, lines, read_rows, target_names, to_json
@@ -371,6 +371,7 @@ def versions() -> dict[str, str]:
 
     return {
         "segaug": __version__,
+        "cpu": cpu.description(),
         "opencv": cv2.__version__,
         "numpy": numpy.__version__,
         "pillow": PIL.__version__,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# First, before anything loads OpenCV: segaug pins OpenCV's kernels as it is imported (segaug_cli.cpu).
+import segaug_cli  # noqa: F401
+
+# isort: split
 import hashlib
 import os
 import re

@@ -148,11 +148,13 @@ def _draw_resized_crop(op: Configured, rng) -> Values:
     """torchvision's scheme: up to CROP_TRIES (area fraction, log aspect, x, y) candidates."""
     import numpy as np
 
+    from ..transforms import exact
+
     area, aspect = op.range("area"), op.range("aspect")
     tries = np.column_stack(
         [
             rng.uniform(area.lo, area.hi, CROP_TRIES),
-            rng.uniform(np.log(aspect.lo), np.log(aspect.hi), CROP_TRIES),
+            rng.uniform(exact.log(aspect.lo), exact.log(aspect.hi), CROP_TRIES),
             rng.random((CROP_TRIES, 2)),
         ]
     )
@@ -162,12 +164,12 @@ def _draw_resized_crop(op: Configured, rng) -> Values:
 def _resized_crop(d: Sampled, frame: Frame) -> Resolved:
     import numpy as np
 
-    from ..transforms import geometric
+    from ..transforms import exact, geometric
 
     h, w = frame.shape
     size = tuple(d.setting("size"))
     for area, log_aspect, u, v in d.value("_tries")[:CROP_TRIES]:
-        target, aspect = area * h * w, float(np.exp(log_aspect))
+        target, aspect = area * h * w, exact.exp(log_aspect)
         fw, fh = np.sqrt(target * aspect), np.sqrt(target / aspect)
         if not (fw < w + 1 and fh < h + 1):  # also an aspect so extreme that a side is infinite
             continue

@@ -4,7 +4,7 @@ A sample's geometry is a chain of stages, each a homography (3x3, source -> outp
 displacement field (output pixel p reads its input at p + d(p)). ``compose_maps`` walks the chain
 backwards from the final output grid, so any mix of stages still costs ONE ``cv2.remap`` per target.
 
-This module imports nothing from segaug.
+This module imports nothing from segaug outside ``transforms``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from . import exact
 
 Shape = tuple[int, int]
 
@@ -79,10 +81,7 @@ def compose_maps(stages: list[np.ndarray | Field], out_shape: Shape) -> tuple[np
             x = x + cv2.remap(stage.dx, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             y = y + cv2.remap(stage.dy, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         else:
-            try:
-                inv = np.linalg.inv(stage)
-            except np.linalg.LinAlgError:  # a stage that collapses the image (a scale of 1e-300)
-                inv = np.linalg.pinv(stage)
+            inv = exact.inverse(stage)
             with np.errstate(all="ignore"):
                 xs = inv[0, 0] * x + inv[0, 1] * y + inv[0, 2]
                 ys = inv[1, 0] * x + inv[1, 1] * y + inv[1, 2]

@@ -5,15 +5,17 @@ right and y down, mapping SOURCE pixels to OUTPUT pixels (what ``cv2.warpAffine`
 ``WARP_INVERSE_MAP``). Pixel centres are the reference, so the centre of an (H, W) image is
 ((W - 1) / 2, (H - 1) / 2) and a horizontal flip maps column x to W - 1 - x exactly.
 
-This module imports nothing from segaug: it never sees paths, YAML or recipes.
+Every matrix is built with ``exact``'s arithmetic, so its bits (and the manifest's digits) are the same
+on every CPU. This module imports nothing from segaug outside ``transforms``: it never sees paths, YAML or
+recipes.
 """
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
+
+from . import exact
 
 Shape = tuple[int, int]  # (height, width)
 
@@ -43,7 +45,7 @@ def _about_centre(linear: np.ndarray, shape: Shape) -> np.ndarray:
     back = np.array([[1, 0, cx], [0, 1, cy], [0, 0, 1]], dtype=np.float64)
     m = np.eye(3)
     m[:2, :2] = linear
-    return back @ m @ to_origin
+    return exact.matmul(exact.matmul(back, m), to_origin)
 
 
 def identity() -> np.ndarray:
@@ -52,8 +54,7 @@ def identity() -> np.ndarray:
 
 def rotate(degrees: float, shape: Shape) -> np.ndarray:
     """Counter-clockwise rotation as seen on screen (y down), like ``cv2.getRotationMatrix2D``."""
-    t = math.radians(degrees)
-    c, s = math.cos(t), math.sin(t)
+    s, c = exact.sin_cos_degrees(degrees)
     return _about_centre(np.array([[c, s], [-s, c]]), shape)
 
 
@@ -63,7 +64,7 @@ def scale(factor: float, shape: Shape) -> np.ndarray:
 
 def shear(degrees: float, shape: Shape) -> np.ndarray:
     """x-shear: each row moves sideways by tan(angle) times its distance from the centre row."""
-    return _about_centre(np.array([[1.0, math.tan(math.radians(degrees))], [0.0, 1.0]]), shape)
+    return _about_centre(np.array([[1.0, exact.tan_degrees(degrees)], [0.0, 1.0]]), shape)
 
 
 def translate(x_fraction: float, y_fraction: float, shape: Shape) -> np.ndarray:
@@ -84,7 +85,7 @@ def compose(matrices: list[np.ndarray]) -> np.ndarray:
     """One matrix doing ``matrices[0]`` first, then ``matrices[1]``, and so on."""
     out = np.eye(3)
     for m in matrices:
-        out = m @ out
+        out = exact.matmul(m, out)
     return out
 
 
@@ -140,7 +141,7 @@ def resize(out_shape: Shape, shape: Shape) -> np.ndarray:
 def crop_to(x0: float, y0: float, box: Shape, out_shape: Shape) -> np.ndarray:
     """Map the box of size ``box`` at (x0, y0) onto an image of ``out_shape`` (a crop, maybe resized)."""
     shift = np.array([[1.0, 0, -x0], [0, 1, -y0], [0, 0, 1]])
-    return resize(out_shape, box) @ shift
+    return exact.matmul(resize(out_shape, box), shift)
 
 
 def rot90(k: int, shape: Shape) -> np.ndarray:

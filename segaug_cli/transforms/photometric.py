@@ -6,16 +6,19 @@ to the pixels once. That keeps uint8 and uint16 exact and free of overflow or wr
 one pass over the image however many ops there are. float32 images are taken to have a full scale of
 1.0 and go through the same steps directly on their pixels.
 
-This module imports nothing from segaug.
+This module imports nothing from segaug outside ``transforms``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from . import exact
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ def contrast(factor: float) -> Step:
 
 def gamma(g: float) -> Step:
     """``full * (value / full) ** g``: below 1 brightens shadows, above 1 darkens them."""
-    return Step(lambda levels, full, mean: full * np.power(levels / full, g))
+    return Step(lambda levels, full, mean: full * exact.power(levels / full, g))
 
 
 def apply(image: np.ndarray, steps: Sequence[Step]) -> np.ndarray:
@@ -83,9 +86,15 @@ def _chain(colour: np.ndarray, steps: Sequence[Step], histogram: Callable[[], np
     levels = np.arange(full + 1, dtype=np.float64)
     hist = histogram() if any(step.needs_mean for step in steps) else None
     for step in steps:
-        mean = float(hist @ levels) / hist.sum() if hist is not None and hist.sum() else 0.0
+        mean = _mean_level(hist, levels) if hist is not None and hist.sum() else 0.0
         levels = step(levels, full, mean)
     return np.rint(np.clip(levels, 0, full)).astype(colour.dtype)
+
+
+def _mean_level(hist: np.ndarray, levels: np.ndarray) -> float:
+    """The image's mean from its histogram: an exactly rounded sum (``fsum``), where a BLAS dot product
+    would add in an order chosen per CPU."""
+    return math.fsum((hist * levels).tolist()) / float(hist.sum())
 
 
 # The last read-only image toned, and its histogram: every copy of a pair tones the same source, so
