@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: install demo test lint golden bench bench-quick sample-data preview clean
+.PHONY: install demo test lint golden bench bench-quick sample-data preview cpu-roots clean
 
 install: $(INSTALLED)
 
@@ -23,6 +23,11 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q
+
+# An aarch64 Python with segaug's pinned wheels, which tests/test_cpu_bytes.py runs under qemu-aarch64
+# (Debian's qemu-user); downloads about 70 MB. CI builds it; without it that comparison is skipped.
+cpu-roots: $(INSTALLED)
+	PYTHON=$(BIN)/python scripts/aarch64_root.sh .cpu-roots/aarch64
 
 # The same checks as .pre-commit-config.yaml: lint rules, then formatting (checked, never rewritten here).
 LINTED := segaug_cli tests scripts benchmarks
@@ -52,5 +57,5 @@ preview: $(INSTALLED)
 	$(BIN)/segaug preview recipes/default.yaml sample_data -o docs/preview.png --pairs 3 --samples 3 --tile 200
 
 clean:
-	rm -rf $(VENV) $(OUT) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(OUT) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis .cpu-roots
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
