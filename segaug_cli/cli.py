@@ -523,7 +523,7 @@ def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool, shard=None
         f"segaug: {summary.written} written, {summary.unchanged} unchanged, {summary.removed} removed, "
         f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.1f} pairs/s)"
     )
-    from .store import books_for
+    from .storage.books import books_for
 
     books = books_for(shard)
     if not summary.fatal:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 
 LOCK_FILE = ".segaug.lock"
 _BUSY = (errno.EACCES, errno.EAGAIN)
