@@ -114,7 +114,6 @@ def contact_sheet(
     pairs: int = 4,
     samples: int = 4,
     tile: int = 256,
-    seed: int | None = None,
     storage_options: dict | None = None,
 ) -> np.ndarray:
     """A contact sheet: ``pairs`` rows of the source pair then ``samples`` augmented copies.
@@ -125,18 +124,15 @@ def contact_sheet(
         pairs: how many pairs (rows), spread evenly over the dataset in key order.
         samples: how many copies per pair (copies 0..samples-1, as ``expand`` seeds them).
         tile: the side of each square tile, in pixels.
-        seed: overrides the recipe's seed, as ``expand --seed`` does.
         storage_options: the backend's options when ``in_dir`` is a URL.
     Returns:
         (H, W, 3) uint8 BGR image of ``layout_for(tile).size(rows, samples + 1)``.
     Raises:
         UsageError: IN has no pairs, its folders are missing, or a count is out of range.
-        RecipeError: the seed override is invalid.
         StorageError: IN is a URL whose store cannot be read.
     """
     if pairs < 1 or samples < 0:
         raise UsageError(f"--pairs must be at least 1 and --samples at least 0 (got {pairs} and {samples})")
-    recipe = recipe.with_overrides(seed=seed)
     layout = layout_for(tile)
     source = _source(in_dir, storage_options or {})
     # Paired as expand pairs (suffixes, split, targets), walked twice rather than held: once to count.
