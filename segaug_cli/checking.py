@@ -130,13 +130,14 @@ def _compare_outputs(
 
 def _collect_differences(report: CheckReport, outcome: PairOutcome) -> None:
     if outcome.failure or outcome.fatal:
-        report.differences.append(Difference(outcome.source_image, "failed", outcome.failure or outcome.fatal))
+        report.differences.append(Difference(outcome.source_image, "failed", outcome.failure or outcome.fatal or ""))
         return
     for s in outcome.samples:
         if s.action is Action.DROPPED:
             continue
         report.checked += 1
         if s.action is not Action.UNCHANGED or s.row is None:
+            assert s.reason is not None, "a sample to rewrite has a reason"
             kind = Reason.MISSING if s.reason is Reason.NEW else s.reason
             why = f"{_REASONS[s.reason]}: {s.detail}" if s.detail else _REASONS[s.reason]
             report.differences.append(Difference(s.path or s.image, kind.value, why))

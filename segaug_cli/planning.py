@@ -7,9 +7,10 @@ notes what a run reports besides pairs (orphan masks, ignored files...).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import shards
 from .jobs import PairJob
@@ -57,8 +58,8 @@ def planned_jobs(
         if clash is not None:
             pair = Pair(pair.key, pair.image, pair.mask, f"its output names collide with those of {clash}")
         key = pair.key
-        unclaimed.extend(rows.take_while(lambda row, key=key: row_key(row) < key))
-        group = list(rows.take_while(lambda row, key=key: row_key(row) == key))
+        unclaimed.extend(rows.take_while(_keyed(row_key, key, before=True)))
+        group = list(rows.take_while(_keyed(row_key, key, before=False)))
         if shard is not None and not shard.holds(pair.key):
             continue
         if recipe.tiles is not None and not pair.problem:
@@ -72,8 +73,15 @@ def planned_jobs(
     unclaimed.extend(rows.take_while(lambda row: True))
 
 
+def _keyed(row_key: Callable[[Row], str], key: str, before: bool) -> Callable[[Row], bool]:
+    """Whether a row's pair key sorts before ``key`` (or, ``before`` False, is ``key``)."""
+    if before:
+        return lambda row: row_key(row) < key
+    return lambda row: row_key(row) == key
+
+
 class _Peekable:
-    def __init__(self, rows: Iterator[Row]):
+    def __init__(self, rows: Iterator[Row]) -> None:
         self._rows, self._next = rows, next(rows, None)
 
     def take_while(self, wanted: Callable[[Row], bool]) -> Iterator[Row]:
@@ -82,12 +90,12 @@ class _Peekable:
             yield row
 
 
-class _Ancestors:
+class _Ancestors(Mapping[str, Pair]):
     """The usable pairs whose keys begin the current key, looked up by key (``clashing_pair`` asks for
     ``x`` at ``x_aug0``). In key order every key between ``x`` and ``x_aug0`` begins with ``x``, so
     a stack of such prefixes holds all there is to find: no map of every pair."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._stack: list[Pair] = []
 
     def move_to(self, key: str) -> None:
@@ -97,6 +105,12 @@ class _Ancestors:
     def add(self, pair: Pair) -> None:
         if not self._stack or self._stack[-1].key != pair.key:
             self._stack.append(pair)
+
+    def __iter__(self) -> Iterator[str]:
+        return (pair.key for pair in self._stack)
+
+    def __len__(self) -> int:
+        return len(self._stack)
 
     def _find(self, key: str) -> Pair | None:
         return next((pair for pair in self._stack if pair.key == key), None)
@@ -168,7 +182,7 @@ def concern_of(recipe: Recipe, shard: Shard | None) -> Callable[[str], bool]:
     return lambda rel: shard.holds(output_key(rel))
 
 
-def shard_about(recipe: Recipe, census: Census, shard: Shard | None) -> dict | None:
+def shard_about(recipe: Recipe, census: Census, shard: Shard | None) -> dict[str, Any] | None:
     """What a shard's sidecar records for ``merge`` to compare: which shard, of what recipe and inputs."""
     if shard is None:
         return None

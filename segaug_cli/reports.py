@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .executors import Executor
 from .shards import Shard
@@ -42,7 +42,7 @@ class ExpandOptions:
     force: bool = False
     dry_run: bool = False
     strict: bool = False
-    storage_options: dict = field(default_factory=dict)
+    storage_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class CheckOptions:
     workers: Workers = None
     shard: Shard | None = None
     deep: int | None = 0
-    storage_options: dict = field(default_factory=dict)
+    storage_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,8 +81,8 @@ class Summary:
     ignored: tuple[str, ...] = ()
     foreign: list[str] = field(default_factory=list)
     dropped: set[str] = field(default_factory=set)  # copies a class-aware rule does not give this pair
-    class_before: Counter = field(default_factory=Counter)  # pixels per class, with class-aware copies
-    class_after: Counter = field(default_factory=Counter)
+    class_before: Counter[int | str] = field(default_factory=Counter)  # pixels per class, with class-aware copies
+    class_after: Counter[int | str] = field(default_factory=Counter)
     beside: tuple[str, ...] = ()  # files beside a paired mask, with its key and another suffix: not read
     skipped: tuple[str, ...] = ()  # images without a mask, skipped (inputs.unpaired: skip)
     left_out: int = 0  # images the split file does not list

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import executors, testing
 from .errors import WorkerLost
@@ -34,7 +35,7 @@ class Run:
     dry_run: bool
     summary: Summary
     shard: Shard | None = None
-    about: dict | None = None  # a shard's identity for its sidecar (``complete`` is added at commit)
+    about: dict[str, Any] | None = None  # a shard's identity for its sidecar (``complete`` is added at commit)
     unclaimed: list[Row] = field(default_factory=list, init=False)  # earlier rows no planned job produces
     settled: dict[str, Row] = field(default_factory=dict, init=False)  # earlier rows a finished pair no longer produces
     in_flight: dict[str, PairJob] = field(default_factory=dict, init=False)  # by key: taken, outcome not yet in

@@ -17,6 +17,7 @@ take either, as the user gave it, and answer in the same terms for both.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -210,6 +211,7 @@ def files_of(
     if not is_url(folder):
         return LocalLocation(os.fspath(folder)).files(prefer, suffixes)
     listed = source_of(folder, storage_options)
+    assert isinstance(listed, Listed), "a URL is read from its listing"
     start = f"{prefer}/" if any(name.startswith(f"{prefer}/") for name in listed.files) else ""
     names = [
         name
@@ -218,7 +220,7 @@ def files_of(
         and not any(part.startswith(".") for part in name[len(start) :].split("/"))
         and PurePosixPath(name).suffix.lower() in suffixes
     ]
-    return ((name, lambda name=name: listed.fetch(name)) for name in sorted(names, key=lambda name: name.split("/")))
+    return ((name, functools.partial(listed.fetch, name)) for name in sorted(names, key=lambda name: name.split("/")))
 
 
 def check_output_file(in_dir: str | os.PathLike[str], output: str | os.PathLike[str], suffix: str, what: str) -> Place:

@@ -48,10 +48,10 @@ class Receipt:
     sha256: str | None
 
 
-def is_url(path: str | os.PathLike) -> bool:
+def is_url(path: str | os.PathLike[str]) -> bool:
     """True for ``scheme://...`` other than ``file://``: what needs fsspec."""
     match = _URL.match(os.fspath(path))
-    return bool(match) and match.group(1).lower() != "file"
+    return match is not None and match.group(1).lower() != "file"
 
 
 def nested(a: str, b: str) -> bool:

@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .. import __version__, atomic
 from ..fingerprint import FORMAT_VERSION
@@ -81,7 +82,7 @@ def read_versions(out_dir: Path, books: Books = WHOLE) -> dict[str, str] | None:
     return data.get("versions") if data is not None else None
 
 
-def read_sidecar(out_dir: Path, books: Books = WHOLE) -> dict | None:
+def read_sidecar(out_dir: Path, books: Books = WHOLE) -> dict[str, Any] | None:
     """``segaug.json`` (or a shard's), or None when it is absent or not a JSON object."""
     try:
         data = json.loads((out_dir / books.versions).read_text(encoding="utf-8"))
@@ -103,7 +104,7 @@ def commit(
     names: Iterable[str],
     failures: list[tuple[str, str]],
     books: Books = WHOLE,
-    about: dict | None = None,
+    about: dict[str, Any] | None = None,
 ) -> None:
     """Write manifest, versions and error list atomically; each is whole or absent.
 
@@ -124,7 +125,7 @@ def commit(
     write_errors(out_dir, books, failures)
 
 
-def write_sidecar(out_dir: Path, books: Books, sidecar: dict) -> None:
+def write_sidecar(out_dir: Path, books: Books, sidecar: dict[str, Any]) -> None:
     _write_if_changed(
         out_dir / books.versions, lambda: [(json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode()]
     )
@@ -157,7 +158,7 @@ def _write_if_changed(path: Path, content: Callable[[], Iterable[bytes]]) -> str
     return digest.hexdigest()
 
 
-def _hashed(chunks: Iterable[bytes], digest) -> Iterator[bytes]:
+def _hashed(chunks: Iterable[bytes], digest: Any) -> Iterator[bytes]:
     for chunk in chunks:
         digest.update(chunk)
         yield chunk
@@ -189,7 +190,7 @@ def manifest_vouched_for(out_dir: Path, books: Books = WHOLE) -> bool:
     """True when segaug.json (or a shard's) records the sha256 of the manifest as it is now: segaug wrote it so."""
     try:
         recorded = json.loads((out_dir / books.versions).read_text(encoding="utf-8")).get("manifest_sha256")
-        return recorded == sha256_of(out_dir / books.manifest)
+        return bool(recorded == sha256_of(out_dir / books.manifest))
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -23,7 +23,7 @@ from .base import EXTRAS, Entry, Location, PreconditionFailed, Receipt, StorageE
 class ObjectLocation(Location):
     """A prefix of an object store through fsspec: one whole-object write per file, no rename."""
 
-    def __init__(self, fs, root: str):
+    def __init__(self, fs: Any, root: str):
         self.fs = fs
         self.url = root
 
@@ -49,7 +49,8 @@ class ObjectLocation(Location):
 
     def read(self, name: str) -> bytes:
         with explained(self.join(name)):
-            return self.fs.cat_file(self.join(name))
+            data: bytes = self.fs.cat_file(self.join(name))
+            return data
 
     def write(self, name: str, data: bytes) -> Receipt | None:
         with explained(self.join(name)):
@@ -58,7 +59,7 @@ class ObjectLocation(Location):
 
     def exists(self, name: str) -> bool:
         with explained(self.join(name)):
-            return self.fs.exists(self.join(name))
+            return bool(self.fs.exists(self.join(name)))
 
     def remove(self, name: str) -> None:
         with explained(self.join(name)), contextlib.suppress(FileNotFoundError):
@@ -71,7 +72,7 @@ class ObjectLocation(Location):
             raise PairError(f"{self.join(name)}: cannot be read (no such object)") from None
 
 
-def filesystem(protocol: str, options: dict[str, Any]):
+def filesystem(protocol: str, options: dict[str, Any]) -> Any:
     hint = f"install segaug[{EXTRAS.get(protocol, 'cloud')}] to read {protocol}:// URLs"
     try:
         import fsspec

@@ -4,6 +4,7 @@ URLs: ``atomic``, ``os``), and OUT in a folder (``LocalOut``)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
@@ -71,7 +72,7 @@ class LocalLocation(Location):
 
         # named relative to the folder given (masks/city/a.png), so a warning says where the file is
         for path in _visible_files(root, suffixes):
-            yield path.relative_to(self.url).as_posix(), lambda path=path: read_bytes(path)
+            yield path.relative_to(self.url).as_posix(), functools.partial(read_bytes, path)
 
 
 def _visible_files(root: Path, suffixes: frozenset[str]) -> list[Path]:
@@ -118,9 +119,10 @@ class LocalOut(Out):
             raise UsageError(f"{self.folder}: cannot write in this folder ({exc.strerror or exc})") from None
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+    def __exit__(self, *exc: object) -> None:
+        kind = exc[0] if exc else None
         try:  # while the lock is still held, so no other run sees what is undone
-            if self._create and kind is not None and issubclass(kind, UsageError):
+            if self._create and isinstance(kind, type) and issubclass(kind, UsageError):
                 for path in set(self.folder.glob(".segaug*.lock")) - self._locks_before:
                     path.unlink(missing_ok=True)
                 self._remove_if_created()

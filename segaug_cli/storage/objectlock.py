@@ -124,7 +124,7 @@ class Lease:
     def _renew_until_released(self) -> None:
         while not self._stop.wait(self.lease_seconds / 4):
             try:
-                self.etag = self.out.replace(self.name, self._record(), self.etag).etag
+                self.etag = self.out.replace(self.name, self._record(), self.etag or "").etag
             except PreconditionFailed:
                 self.lost = True  # taken over: this run must not commit
                 return

@@ -53,7 +53,7 @@ def _value(text: str) -> Any:
     return text
 
 
-def load_storage_options(path: str | os.PathLike) -> dict[str, Any]:
+def load_storage_options(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``storage_options:`` mapping of a YAML file (kept apart from the recipe, out of the fingerprint).
 
     Raises:

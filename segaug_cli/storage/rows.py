@@ -16,7 +16,7 @@ import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ..errors import UsageError
 from ..manifest import ManifestError, Row, from_json, image_of, image_of_json, read_rows, target_names, to_json
@@ -65,7 +65,7 @@ class Previous:
             self._stack = stack.pop_all()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stack.close()
 
     def _spill_manifest(self, stack: contextlib.ExitStack) -> bool:
@@ -139,7 +139,9 @@ def last_of_each(rows: Iterable[Row]) -> Iterator[Row]:
         yield held
 
 
-def _spill_rows(stack: contextlib.ExitStack, folder: Path, rows: Iterable[Row], key: Callable) -> list[IO[str]]:
+def _spill_rows(
+    stack: contextlib.ExitStack, folder: Path, rows: Iterable[Row], key: Callable[[Row], Any]
+) -> list[IO[str]]:
     """Rows sorted by ``key`` into anonymous temporary files, ``SORT_CHUNK`` in memory at a time (stable)."""
     runs: list[IO[str]] = []
     rows = iter(rows)
@@ -155,7 +157,7 @@ def _spill_rows(stack: contextlib.ExitStack, folder: Path, rows: Iterable[Row], 
     return runs
 
 
-def _merge_rows(runs: list[IO[str]], key: Callable) -> Iterator[Row]:
+def _merge_rows(runs: list[IO[str]], key: Callable[[Row], Any]) -> Iterator[Row]:
     """The rows of sorted run files, merged by ``key``; stable: equal rows keep the runs' order."""
     for run in runs:
         run.seek(0)
@@ -168,7 +170,7 @@ class PathSet:
 
     def __init__(self) -> None:
         self._added = array("Q")
-        self._sorted = None
+        self._sorted: Any = None  # the hashes as a sorted NumPy array, made on the first lookup
 
     def clear(self) -> None:
         self._added = array("Q")
@@ -178,7 +180,9 @@ class PathSet:
         self._added.extend(_path_hash(path) for path in paths)
         self._sorted = None
 
-    def __contains__(self, path: str) -> bool:
+    def __contains__(self, path: object) -> bool:
+        if not isinstance(path, str):
+            return False
         import numpy as np
 
         if self._sorted is None:
@@ -201,7 +205,7 @@ class Journal:
     def __init__(self, out_dir: Path, books: Books = WHOLE):
         self.path = out_dir / books.journal
         self.names: set[str] = set()  # target names seen in this run's rows
-        self._fh = None
+        self._fh: IO[str] | None = None
         self._start: int | None = None  # where this run's lines begin; None: it wrote none
 
     def add(self, rows: list[Row]) -> None:

@@ -7,6 +7,8 @@ import base64
 import contextlib
 import hashlib
 import posixpath
+from concurrent.futures import Future
+from typing import Any
 
 from .base import Entry, PendingWrite, PreconditionFailed, Receipt
 from .fsspec_ro import ObjectLocation, error_code, explained
@@ -16,7 +18,7 @@ class S3Location(ObjectLocation):
     """S3 and S3-compatible stores (MinIO...): SHA-256 checked at upload, one paginated listing,
     and the conditional writes (``If-None-Match: *``, ``If-Match: <etag>``) the OUT lock is built on."""
 
-    def __init__(self, fs, root: str):
+    def __init__(self, fs: Any, root: str):
         super().__init__(fs, root)
         self.bucket, _, self.key = root.split("://", 1)[1].partition("/")
 
@@ -89,7 +91,7 @@ class S3Location(ObjectLocation):
         with explained(self.join(name)), contextlib.suppress(PreconditionFailed, FileNotFoundError):
             self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self._key(name), IfMatch=etag)
 
-    def _put_arguments(self, name: str, data: bytes, **conditions: str) -> dict:
+    def _put_arguments(self, name: str, data: bytes, **conditions: str) -> dict[str, Any]:
         digest = hashlib.sha256(data).digest()
         return {
             "Bucket": self.bucket,
@@ -105,7 +107,7 @@ class S3Location(ObjectLocation):
             answer = self.fs.call_s3("put_object", **self._put_arguments(name, data, **conditions))
         return self._receipt(name, answer)
 
-    def _receipt(self, name: str, answer: dict) -> Receipt:
+    def _receipt(self, name: str, answer: dict[str, Any]) -> Receipt:
         self.fs.invalidate_cache(self.join(name))
         checked = answer.get("ChecksumSHA256")
         return Receipt(answer["ETag"], base64.b64decode(checked).hex() if checked else None)
@@ -114,7 +116,7 @@ class S3Location(ObjectLocation):
 class Upload(PendingWrite):
     """A whole-object write under way (``S3Location.write_soon``)."""
 
-    def __init__(self, location: S3Location, name: str, future):
+    def __init__(self, location: S3Location, name: str, future: Future[dict[str, Any]]):
         self.location, self.name, self._future = location, name, future
 
     def result(self) -> Receipt:
@@ -124,18 +126,20 @@ class Upload(PendingWrite):
         return self.location._receipt(self.name, answer)
 
 
-def _entry(item: dict, strip: int) -> Entry:
+def _entry(item: dict[str, Any], strip: int) -> Entry:
     return Entry(
         item["Key"][strip:], int(item["Size"]), item.get("ETag"), "SHA256" in item.get("ChecksumAlgorithm", ())
     )
 
 
-def _read_body(fs, body) -> bytes:
+def _read_body(fs: Any, body: Any) -> bytes:
     """Read an aiobotocore streaming body on s3fs's event loop."""
     from fsspec.asyn import sync
 
     async def read() -> bytes:
         async with body as stream:
-            return await stream.read()
+            data: bytes = await stream.read()
+            return data
 
-    return sync(fs.loop, read)
+    data: bytes = sync(fs.loop, read)
+    return data
