@@ -7,7 +7,6 @@ import base64
 import contextlib
 import hashlib
 import posixpath
-from concurrent.futures import Future
 from typing import Any
 
 from .base import Entry, PendingWrite, PreconditionFailed, Receipt
@@ -116,7 +115,7 @@ class S3Location(ObjectLocation):
 class Upload(PendingWrite):
     """A whole-object write under way (``S3Location.write_soon``)."""
 
-    def __init__(self, location: S3Location, name: str, future: Future[dict[str, Any]]):
+    def __init__(self, location: S3Location, name: str, future: Any):  # a concurrent.futures.Future of the PUT's answer
         self.location, self.name, self._future = location, name, future
 
     def result(self) -> Receipt:
