@@ -29,11 +29,13 @@ test: $(INSTALLED)
 cpu-roots: $(INSTALLED)
 	PYTHON=$(BIN)/python scripts/aarch64_root.sh .cpu-roots/aarch64
 
-# The same checks as .pre-commit-config.yaml: lint rules, then formatting (checked, never rewritten here).
+# The same checks as .pre-commit-config.yaml: lint rules, then formatting (checked, never rewritten here),
+# then types (mypy, strict on the storage layer and the engine: the files listed in pyproject.toml).
 LINTED := segaug_cli tests scripts benchmarks
 lint: $(INSTALLED)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 
 # Pin the bytes every recipe writes on sample_data/ anew: only after a change meant to alter outputs.
 golden: $(INSTALLED)

@@ -13,10 +13,8 @@ from collections.abc import Iterator
 
 import click
 
-from . import __version__
+from . import __version__, messages
 from .errors import SegaugError
-
-EXAMPLES_SHOWN = 5  # how many names a warning lists before "and N more"
 
 
 class UserError(click.ClickException):
@@ -175,7 +173,8 @@ def expand(
         )
         summary = engine.expand(rcp, in_dir, out_dir, options, progress=bar)
     bar.close()
-    _report_expand(summary, out_dir, quiet, dry_run, share)
+    for to_stdout, line in messages.expand_report(summary, out_dir, quiet, dry_run, share):
+        click.echo(line, err=not to_stdout)
     sys.exit(_expand_exit_code(summary))
 
 
@@ -297,42 +296,9 @@ def validate(recipe, in_dir, storage_pairs, storage_file):
 
     with _boundary():
         found = surveys.survey(rcp, in_dir, storage_options=_storage_options(storage_pairs, storage_file))
-    for line in _survey_lines(found, in_dir, rcp.labels):
+    for line in messages.survey_lines(found, in_dir, rcp.labels):
         click.echo(line)
     sys.exit(1 if found.failing else 0)
-
-
-def _survey_lines(found, in_dir: str, labels) -> list[str]:
-    """The pairing report, one fact per line: what a run would augment, fail, skip or not read."""
-    lines = [f"{in_dir}: {found.pairs} pair(s) found"]
-    if found.without_mask:
-        fate = "skipped (inputs.unpaired: skip)" if found.skipped else "would fail (set inputs.unpaired: skip)"
-        lines.append(f"{len(found.without_mask)} image(s) without a mask {fate}: {_names(list(found.without_mask))}")
-    if found.left_out:
-        lines.append(f"{found.left_out} image(s) left out: not listed in the split file")
-    for problem in found.split_missing:
-        lines.append(f"split entry missing: {problem}")
-    for problem in found.other_problems:
-        lines.append(f"would fail: {problem}")
-    if found.orphan_masks:
-        lines.append(f"{len(found.orphan_masks)} mask(s) without an image: {_names(list(found.orphan_masks))}")
-    if found.beside:
-        lines.append(
-            f"{len(found.beside)} other annotation file(s) beside the masks, not read: {_names(list(found.beside))}"
-        )
-    if found.ignored:
-        lines.append(f"{len(found.ignored)} non-image file(s) ignored: {_names(list(found.ignored))}")
-    for problem in found.unreadable:
-        lines.append(f"would fail: {problem}")
-    if found.unlisted:
-        shown = _names([str(v) for v in found.unlisted])
-        becomes = "stay as they are" if labels.default is None else f"would become {labels.default}"
-        lines.append(
-            f"labels: {shown} seen in {found.sampled} sampled mask(s) but not listed (they {becomes}, labels.default)"
-        )
-    elif found.sampled:
-        lines.append(f"labels: every value in {found.sampled} sampled mask(s) is listed")
-    return lines
 
 
 @main.command()
@@ -407,7 +373,12 @@ def preview(recipe, in_dir, output, pairs, samples, tile, seed, storage_pairs, s
         path = sheets.output_path(in_dir, output)
         storage_options = _storage_options(storage_pairs, storage_file)
         sheet = sheets.contact_sheet(
-            rcp, in_dir, pairs=pairs, samples=samples, tile=tile, seed=seed, storage_options=storage_options
+            rcp.with_overrides(seed=seed),
+            in_dir,
+            pairs=pairs,
+            samples=samples,
+            tile=tile,
+            storage_options=storage_options,
         )
         sheets.write_sheet(path, sheets.png_bytes(sheet), storage_options)
     click.echo(f"segaug preview: wrote {output} ({sheet.shape[1]}x{sheet.shape[0]} pixels)")
@@ -462,76 +433,6 @@ def _parse_deep(value: str) -> int | None:
     if value.isdigit():
         return int(value)
     raise UserError(f"--deep: expected a number or 'all', got {value!r}")
-
-
-def _names(names, limit: int = EXAMPLES_SHOWN) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _report_expand(summary, out_dir: str, quiet: bool, dry_run: bool, shard=None) -> None:
-    err = lambda text: click.echo(text, err=True)  # noqa: E731
-    for _source, reason in summary.failures:
-        err(f"error: {reason}")
-    if summary.orphan_masks:
-        err(f"warning: {len(summary.orphan_masks)} mask(s) have no image: {_names(list(summary.orphan_masks))}")
-    if summary.unlisted_pixels:
-        err(
-            f"warning: {summary.unlisted_pixels} mask pixel(s) had a colour not in labels.colors and took "
-            "labels.default; check the table with `segaug validate RECIPE IN`"
-        )
-    if summary.skipped:
-        err(
-            f"note: {len(summary.skipped)} image(s) without a mask skipped (inputs.unpaired: skip): "
-            f"{_names(list(summary.skipped))}"
-        )
-    if summary.left_out:
-        err(f"note: {summary.left_out} image(s) left out: not listed in the split file (inputs.split)")
-    if summary.beside:
-        err(
-            f"note: {len(summary.beside)} other annotation file(s) beside the masks not read: "
-            f"{_names(list(summary.beside))}"
-        )
-    if summary.ignored:
-        err(f"note: {len(summary.ignored)} non-image file(s) ignored: {_names(list(summary.ignored))}")
-    if summary.foreign:
-        err(
-            f"warning: {len(summary.foreign)} file(s) in OUT were not written by segaug and were left alone: "
-            f"{_names(summary.foreign)}"
-        )
-    if dry_run:
-        for action, what in summary.planned:
-            click.echo(f"would {action} {what}")
-        err(
-            f"segaug expand --dry-run: would write {summary.would_write}, "
-            f"leave {summary.unchanged} unchanged, remove {summary.removed}; {summary.failed} failed"
-        )
-        return
-    if summary.class_before and not quiet:
-        from .stats import share_table
-
-        err("pixel share per class, source masks (before) and the augmented dataset (after):")
-        for line in share_table(summary.class_before, summary.class_after):
-            err(line)
-    if summary.fatal:
-        err(f"error: {summary.fatal}")
-    if summary.interrupted:
-        err(f"segaug: interrupted after writing {summary.written} pairs; run the same command again to finish")
-        return
-    rate = summary.written / summary.seconds if summary.seconds else 0.0
-    line = (
-        f"segaug: {summary.written} written, {summary.unchanged} unchanged, {summary.removed} removed, "
-        f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.1f} pairs/s)"
-    )
-    from .store import books_for
-
-    books = books_for(shard)
-    if not summary.fatal:
-        line += f"; manifest: {out_dir.rstrip('/')}/{books.manifest}"
-    if summary.failed:
-        line += f"; failures listed in {out_dir.rstrip('/')}/{books.errors}"
-    if not quiet or summary.failed or summary.fatal:
-        err(line)
 
 
 def _expand_exit_code(summary) -> int:

@@ -23,9 +23,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from . import cpu, storage, store, worker
+from . import cpu, storage, worker
 from .errors import UsageError, WorkerLost
 from .jobs import Mode, PairJob, PairOutcome, Settings
+from .storage import books
 
 INSTALL = "pip install 'segaug[dask]'"
 PROBE_PREFIX = ".segaug-probe-"
@@ -211,13 +212,10 @@ def _absolute(settings: Settings) -> Settings:
     environment (``AWS_ACCESS_KEY_ID``..., ``~/.aws``, an instance role), and nothing secret crosses
     the scheduler."""
 
-    def absolute(folder: str) -> str:
-        return folder if storage.is_url(folder) else os.path.abspath(folder)
-
     return replace(
         settings,
-        in_dir=absolute(settings.in_dir),
-        out_dir=absolute(settings.out_dir),
+        in_dir=storage.absolute(settings.in_dir),
+        out_dir=storage.absolute(settings.out_dir),
         storage_options=storage.without_secrets(settings.storage_options),
     )
 
@@ -262,7 +260,7 @@ def _refuse_unshared_folders(client, settings: Settings, workers: dict[str, str]
     """Every worker must list IN as this machine does and, to expand, create a file in OUT (or in the
     folder that will hold it) that this machine then sees. With IN or OUT in an object store, every
     worker must reach the store itself instead (its backend installed, its own credentials)."""
-    urls = [folder for folder in (settings.in_dir, settings.out_dir) if storage.is_url(folder)]
+    urls = storage.network_places((settings.in_dir, settings.out_dir))
     if urls:
         problems = client.run(probe_store, urls, settings.storage_options)
         for address in sorted(problems):
@@ -319,10 +317,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 def worker_versions() -> dict[str, str]:
-    """What segaug.json records (``store.versions``), plus the PNG writer's libdeflate binding."""
+    """What segaug.json records (``books.versions``), plus the PNG writer's libdeflate binding."""
     import deflate
 
-    return {**store.versions(), "deflate": deflate.__version__}
+    return {**books.versions(), "deflate": deflate.__version__}
 
 
 def _worker_name(dask_worker=None) -> str:

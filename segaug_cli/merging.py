@@ -22,14 +22,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import lock, objectlock, remote, shards, storage, store
-from .engine import check_places, place, scan_in
-from .errors import SegaugError, UsageError
+from . import shards, storage
+from .errors import SegaugError
 from .manifest import ManifestError, Row, header_target_names, image_of, read_rows
 from .naming import row_key_of
-from .pairing import Pair
+from .pairing import Pair, scan_inputs
 from .recipe import Recipe
 from .shards import Shard
+from .storage import books as store
+from .storage.books import journal_folder
+from .storage.rows import PathSet
 
 _SHARD_MANIFEST = re.compile(r"manifest\.shard-(\d+)-of-(\d+)\.csv")
 _SHARD_BOOK = re.compile(r"(manifest|segaug|errors)\.shard-\d+-of-\d+\.(csv|json)")
@@ -64,21 +66,14 @@ def merge(recipe: Recipe, in_dir: str | Path, out_dir: str | Path, storage_optio
         StorageError: the store cannot be read or written; a rerun of the merge finishes it.
     """
     options = storage_options or {}
-    in_dir, out_dir = place(in_dir), place(out_dir)
-    check_places(in_dir, out_dir)
+    in_place, out_place = storage.place(in_dir), storage.place(out_dir)
+    storage.check_places(in_place, out_place)
 
     def in_pairs() -> Iterable[Pair]:
-        return scan_in(recipe, storage.source_of(in_dir, options))
+        return scan_inputs(storage.source_of(in_place, options), recipe.inputs, recipe.targets)
 
-    if isinstance(out_dir, str):
-        return _merge_in_store(recipe, in_pairs, storage.open_location(out_dir, options))
-    if not out_dir.is_dir():
-        raise UsageError(f"{out_dir}: no such folder")
-    with _holding(out_dir):
-        books = _Books(out_dir, str(out_dir), tuple(p.name for p in out_dir.iterdir()))
-        summary, found = _merge_books(recipe, in_pairs, books)
-        _remove_bookkeeping(out_dir, found)
-    return summary
+    with storage.hold_existing(out_place, options) as out:
+        return _merge_out(recipe, in_pairs, out, str(out_place))
 
 
 @dataclass(frozen=True)
@@ -96,12 +91,12 @@ class _Books:
 
     def unfinished(self, books: store.Books) -> bool:
         """A shard run stopped before its commit leaves its journal: a file, or objects in a folder."""
-        folder = remote.journal_folder(books) + "/"
+        folder = journal_folder(books) + "/"
         return (self.folder / books.journal).exists() or any(name.startswith(folder) for name in self.names)
 
 
 def _merge_books(
-    recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], books: _Books, known: store.PathSet | None = None
+    recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], books: _Books, known: PathSet | None = None
 ) -> tuple[MergeSummary, list[Shard]]:
     """Vet the shards of ``books`` and commit their merge into ``books.folder``; ``known`` collects
     the output paths the merged manifest lists. The shards an earlier merge committed but did not
@@ -127,52 +122,32 @@ def _merge_books(
     return MergeSummary(len(found), counter[0], len(failures)), found
 
 
-def _noted(rows: Iterator[Row], known: store.PathSet) -> Iterator[Row]:
+def _noted(rows: Iterator[Row], known: PathSet) -> Iterator[Row]:
     known.clear()  # each pass of the commit (hash, then write if changed) notes the paths anew
     for row in rows:
         known.update(path for path, _ in row.outputs())
         yield row
 
 
-def _merge_in_store(recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], location: storage.Location) -> MergeSummary:
-    """``merge`` for OUT in an object store: under OUT's lock object, on a local copy of its books.
+def _merge_out(recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], out: storage.Out, shown: str) -> MergeSummary:
+    """``merge`` under OUT's lock, on the books in ``out.folder`` (OUT itself, or a local copy of a store's).
 
-    The merged books are uploaded before any shard's books are deleted, so a merge stopped by the
+    The merged books are published before any shard's books are deleted, so a merge stopped by the
     store leaves every shard in place and a rerun merges them again.
     """
-    with objectlock.hold(location) as lease, remote.RemoteOut(location) as out:
-        books = _Books(out.folder, location.url, tuple(out.listing))
-        shard_books = [name for name in out.listing if _SHARD_BOOK.fullmatch(name)]
-        for name in shard_books:
-            (out.folder / name).write_bytes(location.read(name))
-        known = store.PathSet()
-        summary, found = _merge_books(recipe, in_pairs, books, known)
-        if not summary.finished_earlier:  # else the merged books are in OUT already
-            for shard in found:
-                name = remote.receipts_name(store.books_for(shard))
-                if name in out.listing:
-                    out.receipts.update(remote.parse_receipts(location.read(name)))
-            lease.ensure_held()  # taken over while paused past the lease: upload nothing
-            out.publish(known)
+    names = out.names()
+    books = _Books(out.folder, shown, names)
+    out.fetch(name for name in names if _SHARD_BOOK.fullmatch(name))
+    known = PathSet()
+    summary, found = _merge_books(recipe, in_pairs, books, known)
+    if not summary.finished_earlier:  # else the merged books are in OUT already
         for shard in found:
-            own = store.books_for(shard)
-            for name in (remote.receipts_name(own), *remote.book_names(own)):
-                if name in out.listing:
-                    location.remove(name)
+            out.adopt_receipts(store.books_for(shard))
+        out.ensure_held()  # taken over while paused past the lease: publish nothing
+        out.publish(known)
+    for shard in found:  # the shards are merged: their files go, so OUT is what an unsharded run leaves
+        out.drop_books(shard)
     return summary
-
-
-@contextlib.contextmanager
-def _holding(out_dir: Path) -> Iterator[None]:
-    """OUT exclusively: no shard run may write while its shards are merged."""
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(lock.hold(out_dir))
-        except lock.OutLocked:
-            raise
-        except OSError as exc:
-            raise UsageError(f"{out_dir}: cannot write in this folder ({exc.strerror or exc})") from None
-        yield
 
 
 def _shards_in(books: _Books) -> list[Shard]:
@@ -338,11 +313,3 @@ def _counted(rows: Iterator[Row], counter: list[int]) -> Iterator[Row]:
     for row in rows:
         counter[0] += 1
         yield row
-
-
-def _remove_bookkeeping(out_dir: Path, found: list[Shard]) -> None:
-    """The shards are merged: their files go, so OUT is exactly what an unsharded run leaves."""
-    for shard in found:
-        books = store.books_for(shard)
-        for name in (books.manifest, books.versions, books.errors, lock.shard_lock_file((shard.index, shard.count))):
-            (out_dir / name).unlink(missing_ok=True)

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .errors import PairError, UsageError
 from .extensions import IMAGE_EXTENSIONS
@@ -102,7 +103,20 @@ UNPAIRED = ("fail", "skip")
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the pairs are in IN and how their names read (the arguments of ``find_pairs``)."""
+    """Where the pairs are in IN and how their names read.
+
+    Attributes:
+        images, masks: the folders, relative to IN; they may be one folder told apart by suffixes.
+        mask_suffix, image_suffix: the end of a file name, before the extension, that is not part of the
+            key: ``aachen_000000_000019_leftImg8bit.png`` has key ``aachen_000000_000019`` for
+            ``_leftImg8bit``. An image without its suffix has no key a mask could match.
+        targets: (name, folder) of each extra target; a pair missing one of them fails.
+        split: a file relative to IN with one key per line (blank lines and ``#`` comments ignored);
+            only listed pairs are used, and a listed key without image or mask fails, naming the line.
+            ``Pairing.left_out`` counts the images it does not list.
+        unpaired: ``fail``: an image with no mask is a failed pair; ``skip``: it is left out and listed in
+            ``Pairing.skipped``. Listed in a split, it fails either way: the list asked for it.
+    """
 
     images: str = "images"
     masks: str = "masks"
@@ -141,36 +155,17 @@ class PairScan:
         return pairs
 
 
-def find_pairs(
-    in_dir: str | Path | Listed,
-    images: str = "images",
-    masks: str = "masks",
-    mask_suffix: str = "",
-    targets: tuple[tuple[str, str], ...] = (),
-    *,
-    image_suffix: str = "",
-    split: str | None = None,
-    unpaired: str = "fail",
-) -> Pairing:
-    """Find every image/mask pair under ``in_dir``, with its extra target files if any.
+def find_pairs(in_dir: str | Path | Listed, *folders: str, **layout: Any) -> Pairing:
+    """Every image/mask pair under ``in_dir``, held whole (``PairScan`` streams them instead).
 
-    Args:
-        images, masks: the folders, relative to ``in_dir``; they may be one folder told apart by suffixes.
-        mask_suffix, image_suffix: the end of a file name, before the extension, that is not part of the
-            key: ``aachen_000000_000019_leftImg8bit.png`` has key ``aachen_000000_000019`` for
-            ``_leftImg8bit``. An image without its suffix has no key a mask could match.
-        targets: (name, folder) of each extra target; a pair missing one of them fails.
-        split: a file relative to ``in_dir`` with one key per line (blank lines and ``#`` comments
-            ignored); only listed pairs are used, and a listed key without image or mask fails, naming
-            the line. ``Pairing.left_out`` counts the images it does not list.
-        unpaired: ``fail``: an image with no mask is a failed pair; ``skip``: it is left out and listed in
-            ``Pairing.skipped``. Listed in a split, it fails either way: the list asked for it.
+    ``folders`` and ``layout`` are the fields of ``Layout``, in its order (images, masks, mask_suffix)
+    or by name (``image_suffix=``, ``split=``, ``unpaired=``, ``targets=``).
+
     Raises:
         UsageError: the images, masks or a target folder, or the split file, does not exist.
     """
-    layout = Layout(images, masks, mask_suffix, targets, image_suffix, split, unpaired)
     notes = Notes()
-    pairs = tuple(PairScan(in_dir, layout).walk(notes))
+    pairs = tuple(PairScan(in_dir, Layout(*folders, **layout)).walk(notes))
     return notes.pairing(pairs)
 
 

@@ -25,16 +25,15 @@ Choices, all written down in the README's "Preview" section:
 from __future__ import annotations
 
 import colorsys
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from . import atomic, codecs, storage
+from . import codecs, storage
 from .augment import render
 from .errors import SegaugError, UsageError
 from .pairing import Listed, Pair, scan_inputs
@@ -115,7 +114,6 @@ def contact_sheet(
     pairs: int = 4,
     samples: int = 4,
     tile: int = 256,
-    seed: int | None = None,
     storage_options: dict | None = None,
 ) -> np.ndarray:
     """A contact sheet: ``pairs`` rows of the source pair then ``samples`` augmented copies.
@@ -126,18 +124,15 @@ def contact_sheet(
         pairs: how many pairs (rows), spread evenly over the dataset in key order.
         samples: how many copies per pair (copies 0..samples-1, as ``expand`` seeds them).
         tile: the side of each square tile, in pixels.
-        seed: overrides the recipe's seed, as ``expand --seed`` does.
         storage_options: the backend's options when ``in_dir`` is a URL.
     Returns:
         (H, W, 3) uint8 BGR image of ``layout_for(tile).size(rows, samples + 1)``.
     Raises:
         UsageError: IN has no pairs, its folders are missing, or a count is out of range.
-        RecipeError: the seed override is invalid.
         StorageError: IN is a URL whose store cannot be read.
     """
     if pairs < 1 or samples < 0:
         raise UsageError(f"--pairs must be at least 1 and --samples at least 0 (got {pairs} and {samples})")
-    recipe = recipe.with_overrides(seed=seed)
     layout = layout_for(tile)
     source = _source(in_dir, storage_options or {})
     # Paired as expand pairs (suffixes, split, targets), walked twice rather than held: once to count.
@@ -152,11 +147,7 @@ def contact_sheet(
 
 def _source(in_dir: str | Path, storage_options: dict) -> Path | Listed:
     """IN as pairing reads it: a local folder, or a URL's one listing (its backend imported only then)."""
-    if not storage.is_url(in_dir):
-        if not Path(in_dir).is_dir():
-            raise UsageError(f"{in_dir}: no such folder")
-        return Path(in_dir)
-    return storage.source_of(in_dir, storage_options)
+    return storage.source_of(in_dir, storage_options, must_exist=True)
 
 
 def spread(items: Iterable[Pair], n: int, count: int) -> list[Pair]:
@@ -423,30 +414,9 @@ def output_path(in_dir: str | Path, output: str | Path) -> str | Path:
     Raises:
         UsageError: another extension, a path inside IN, or a URL that names no object in a bucket.
     """
-    if storage.is_url(output):
-        return _output_url(os.fspath(in_dir), os.fspath(output))
-    path = Path(output)
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"{output}: the contact sheet is a PNG; name it with .png")
-    if not storage.is_url(in_dir) and path.resolve().is_relative_to(Path(in_dir).resolve()):
-        raise UsageError(f"{output}: inside IN ({in_dir}), which segaug never writes to")
-    return path
-
-
-def _output_url(in_dir: str, output: str) -> str:
-    if PurePosixPath(output).suffix.lower() != ".png":
-        raise UsageError(f"{output}: the contact sheet is a PNG; name it with .png")
-    if not storage.is_url(output.rpartition("/")[0]):
-        raise UsageError(f"{output}: name an object in a bucket, e.g. s3://bucket/preview.png")
-    if storage.is_url(in_dir) and storage.nested(in_dir, output):
-        raise UsageError(f"{output}: inside IN ({in_dir}), which segaug never writes to")
-    return output
+    return storage.check_output_file(in_dir, output, ".png", "the contact sheet is a PNG")
 
 
 def write_sheet(path: str | Path, data: bytes, storage_options: dict | None = None) -> None:
     """Write the sheet's PNG whole: a local file atomically, or at a URL one object in one PUT."""
-    if not storage.is_url(path):
-        atomic.atomic_write(path, data)
-        return
-    folder, _, name = os.fspath(path).rpartition("/")
-    storage.open_location(folder, storage_options).write(name, data)
+    storage.write_file(path, data, storage_options)

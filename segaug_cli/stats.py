@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from . import codecs, storage
-from .errors import PairError, UsageError
+from .errors import PairError
 from .extensions import IMAGE_EXTENSIONS
 
 Label = int | str  # an index, or "#rrggbb" for colour masks
@@ -62,7 +60,7 @@ def folder_stats(folder: str | Path, storage_options: dict | None = None) -> tup
         UsageError: the folder does not exist (nothing is stored under the URL).
         StorageError: the store cannot be read.
     """
-    masks = _stored_masks(os.fspath(folder), storage_options or {}) if storage.is_url(folder) else _local_masks(folder)
+    masks = storage.files_of(folder, storage_options or {}, "masks", IMAGE_EXTENSIONS)
     stats, problems = ClassStats(), []
     for name, read in masks:
         try:
@@ -72,45 +70,6 @@ def folder_stats(folder: str | Path, storage_options: dict | None = None) -> tup
             continue
         stats.add(class_counts(mask.labels))
     return stats, problems
-
-
-Masks = Iterator[tuple[str, Callable[[], bytes]]]  # each mask's name relative to DIR, and how to read it
-
-
-def _local_masks(folder: str | Path) -> Masks:
-    root = Path(folder)
-    if not root.is_dir():
-        raise UsageError(f"{root}: no such folder")
-    if (root / "masks").is_dir():
-        root = root / "masks"
-    # named relative to the DIR given (masks/city/a.png), so the warning says where the file is
-    for path in _mask_files(root):
-        yield path.relative_to(folder).as_posix(), lambda path=path: codecs.read_bytes(path)
-
-
-def _stored_masks(url: str, storage_options: dict) -> Masks:
-    """The masks under a URL (under its ``masks/`` when that holds any), from one listing, in the local
-    walk's order."""
-    listed = storage.source_of(url, storage_options)
-    start = "masks/" if any(name.startswith("masks/") for name in listed.files) else ""
-    names = [
-        name
-        for name in listed.files
-        if name.startswith(start)
-        and not any(part.startswith(".") for part in name[len(start) :].split("/"))
-        and PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
-    ]
-    return ((name, lambda name=name: listed.fetch(name)) for name in sorted(names, key=lambda name: name.split("/")))
-
-
-def _mask_files(root: Path) -> list[Path]:
-    found = []
-    for current, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [
-            Path(current, n) for n in names if not n.startswith(".") and Path(n).suffix.lower() in IMAGE_EXTENSIONS
-        ]
-    return sorted(found)
 
 
 def table(stats: ClassStats) -> list[str]:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
-from . import atomic, codecs, storage
+from . import codecs, storage
 from .augment import Rendered, render
 from .errors import PairError
 from .extensions import suffix
@@ -114,17 +112,10 @@ class _Outputs:
         self.written: list[str] = []
         self._pending: list = []
         self._receipts: list[tuple[str, str, str]] = []
-        self._store = (
-            storage.opened(settings.out_dir, settings.storage_options) if storage.is_url(settings.out_dir) else None
-        )
+        self._out = storage.opened(settings.out_dir, settings.storage_options)
 
     def write(self, rel: str, data: bytes) -> None:
-        if self._store is None:
-            atomic.atomic_write(os.path.join(self.settings.out_dir, rel), data)
-        elif hasattr(self._store, "write_soon"):
-            self._pending.append(self._store.write_soon(rel, data))
-        else:
-            self._store.write(rel, data)
+        self._pending.append(self._out.write_soon(rel, data))
         self.written.append(rel)
 
     def finish(self) -> tuple[tuple[str, str, str], ...]:
@@ -133,7 +124,7 @@ class _Outputs:
         try:
             for write in pending:
                 receipt = write.result()
-                if receipt.sha256:
+                if receipt is not None and receipt.sha256:
                     self._receipts.append((write.name, receipt.etag, receipt.sha256))
         finally:
             for write in pending:  # none left running when the pair is discarded
@@ -145,14 +136,10 @@ class _Outputs:
         """Remove what this pair wrote: a pair is written whole or not at all."""
         with contextlib.suppress(Exception):
             self.finish()
-        if self._store is None:
-            for rel in self.written:
-                atomic.remove_if_present(os.path.join(self.settings.out_dir, rel))
-            return
         for rel in self.written:
             # the store out of reach: the next run rewrites the file, or reports it
             with contextlib.suppress(storage.StorageError):
-                self._store.remove(rel)
+                self._out.remove(rel)
 
 
 def _read_sources(settings: Settings, pair: Pair) -> _Sources:
@@ -164,28 +151,14 @@ def _read_sources(settings: Settings, pair: Pair) -> _Sources:
     return _Sources(pair, image_bytes, mask_bytes, target_bytes, hashes, settings.recipe, pair.key)
 
 
-def _reader(folder: str, settings: Settings):
+def _reader(folder: str, settings: Settings) -> Callable[[str], bytes]:
     """Reads a file of IN or OUT by its relative path; one that cannot be read is a ``PairError``.
-
-    A local folder reads as segaug always did; a URL through the store this worker process opened.
-    """
-    if not storage.is_url(folder):
-        return lambda rel: codecs.read_bytes(Path(folder) / rel)
-    location = storage.opened(folder, settings.storage_options)
-
-    def read(rel: str) -> bytes:
-        try:
-            return location.read(rel)
-        except FileNotFoundError:
-            raise PairError(f"{location.join(rel)}: cannot be read (no such object)") from None
-
-    return read
+    Through the location this worker process opened for the folder (``storage.opened``)."""
+    return storage.opened(folder, settings.storage_options).read_input
 
 
 def _read_output(settings: Settings, rel: str) -> bytes:
     """The bytes of an output file; ``FileNotFoundError`` when it is not there."""
-    if not storage.is_url(settings.out_dir):
-        return (Path(settings.out_dir) / rel).read_bytes()
     return storage.opened(settings.out_dir, settings.storage_options).read(rel)
 
 

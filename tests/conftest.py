@@ -170,7 +170,9 @@ def wait_for_outputs(proc: subprocess.Popen, out: Path, count: int, timeout: flo
 
 def paused_at(point: str, marker: Path) -> dict[str, str]:
     """The environment that makes a run stop at a named point and create ``marker`` there."""
-    return {"SEGAUG_TEST_PAUSE_AT": point, "SEGAUG_TEST_PAUSE_FILE": str(marker)}
+    from segaug_cli import testing
+
+    return testing.pausing(point, marker)
 
 
 def read_manifest(out: Path) -> list[dict[str, str]]:

@@ -17,9 +17,11 @@ import cv2
 import pytest
 from conftest import error_lines, make_dataset, read_manifest, tree_digest, write_recipe
 
-from segaug_cli import engine, executors, store
+from segaug_cli import engine, executors
 from segaug_cli import recipe as recipes
 from segaug_cli.manifest import Row, to_json
+from segaug_cli.storage import books
+from segaug_cli.storage import rows as books_rows
 
 RECIPE = """\
 seed: 3
@@ -144,9 +146,9 @@ def _row(image: str, targets=()) -> Row:
 
 
 def test_the_journal_sorts_this_runs_rows_through_spilled_runs(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "SORT_CHUNK", 3)
-    (tmp_path / store.JOURNAL).write_text(to_json(_row("images/left_by_a_killed_run.png")) + "\n")
-    journal = store.Journal(tmp_path)
+    monkeypatch.setattr(books_rows, "SORT_CHUNK", 3)
+    (tmp_path / books.JOURNAL).write_text(to_json(_row("images/left_by_a_killed_run.png")) + "\n")
+    journal = books_rows.Journal(tmp_path)
     images = [f"images/{name}.png" for name in ("k", "b", "z", "a", "é", "m", "B", "c_10", "c_9", "c")]
     for start in range(0, len(images), 4):  # outcomes arrive a few rows at a time
         journal.add([_row(image, (("depth", f"depth/{image}", "c" * 64),)) for image in images[start : start + 4]])
@@ -160,8 +162,8 @@ def test_the_journal_sorts_this_runs_rows_through_spilled_runs(tmp_path, monkeyp
 
 
 def test_a_run_that_wrote_nothing_has_no_rows_even_beside_a_leftover_journal(tmp_path):
-    (tmp_path / store.JOURNAL).write_text(to_json(_row("images/old.png")) + "\n")
-    journal = store.Journal(tmp_path)
+    (tmp_path / books.JOURNAL).write_text(to_json(_row("images/old.png")) + "\n")
+    journal = books_rows.Journal(tmp_path)
     journal.close(remove=False)
     with journal.sorted_rows() as rows:
         assert list(rows()) == []
@@ -172,7 +174,7 @@ def test_a_manifest_merged_from_many_spilled_runs_matches_one_sorted_in_memory(t
     in_dir = make_dataset(tmp_path / "in", pairs)
     recipe = write_recipe(tmp_path / "r.yaml", RECIPE.replace("copies: 3", "copies: 12"))
     in_memory = engine.expand(recipes.load(recipe), in_dir, tmp_path / "one", engine.ExpandOptions(workers=2))
-    monkeypatch.setattr(store, "SORT_CHUNK", 5)  # 108 rows: 22 runs to merge
+    monkeypatch.setattr(books_rows, "SORT_CHUNK", 5)  # 108 rows: 22 runs to merge
     spilled = engine.expand(recipes.load(recipe), in_dir, tmp_path / "many", engine.ExpandOptions(workers=2))
 
     assert in_memory.written == spilled.written == 12 * len(pairs)
@@ -187,7 +189,7 @@ def test_a_rerun_merges_kept_earlier_rows_with_new_ones_through_spilled_runs(tmp
     out = tmp_path / "out"
     engine.expand(recipes.load(recipe), in_dir, out, engine.ExpandOptions(workers=2))
     make_dataset(in_dir, {"b": (41, 39), "a0": (30, 30), "e": (25, 35)}, seed=99)  # one changed, two new
-    monkeypatch.setattr(store, "SORT_CHUNK", 2)
+    monkeypatch.setattr(books_rows, "SORT_CHUNK", 2)
 
     rerun = engine.expand(recipes.load(recipe), in_dir, out, engine.ExpandOptions(workers=2))
 
@@ -196,9 +198,9 @@ def test_a_rerun_merges_kept_earlier_rows_with_new_ones_through_spilled_runs(tmp
 
 
 def test_more_runs_than_may_be_open_at_once_are_folded_without_losing_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "SORT_CHUNK", 2)
-    monkeypatch.setattr(store, "MERGE_FAN_IN", 3)
-    journal = store.Journal(tmp_path)
+    monkeypatch.setattr(books_rows, "SORT_CHUNK", 2)
+    monkeypatch.setattr(books_rows, "MERGE_FAN_IN", 3)
+    journal = books_rows.Journal(tmp_path)
     images = [f"images/{i * 7919 % 101:03d}.png" for i in range(41)]  # 21 runs: folded again and again
     journal.add([_row(image) for image in images])
     journal.close(remove=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -181,10 +182,92 @@ def test_lower_layers_import_only_below(module, allowed):
     assert internal(module) <= allowed
 
 
+ENGINE_PHASES = ["segaug_cli.planning", "segaug_cli.running", "segaug_cli.committing", "segaug_cli.checking"]
+
+
 def test_the_engine_reaches_workers_only_through_an_executor():
     # so another executor (a cluster) is one more class in executors.py, and the engine does not change
     assert "segaug_cli.worker" not in internal("segaug_cli.engine")
     assert "segaug_cli.executors" in internal("segaug_cli.engine")
+    for phase in ENGINE_PHASES:
+        assert "segaug_cli.worker" not in internal(phase)
+
+
+# ---------------------------------------------------------------------------------------------
+# One storage layer: only segaug_cli/storage/ knows a URL from a path
+# ---------------------------------------------------------------------------------------------
+
+STORAGE_BACKENDS = {"fsspec", "s3fs", "gcsfs", "adlfs", "botocore", "aiobotocore", "boto3"}
+URL_SCHEME = re.compile(r"\b(s3a?|gs|gcs|az|abfss?|file|memory)://")
+URL_TESTS = {"is_url", "nested"}  # the storage layer's own questions about a place
+
+
+def in_storage(module: str) -> bool:
+    return module == "segaug_cli.storage.__init__" or module.startswith("segaug_cli.storage.")
+
+
+OUTSIDE_STORAGE = [m for m in MODULES if not in_storage(m)]
+
+
+def docstrings(module: str) -> set[int]:
+    found = set()
+    for node in ast.walk(tree(module)):
+        body = getattr(node, "body", None)
+        first = body[0] if isinstance(body, list) and body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+            found.add(id(first.value))
+    return found
+
+
+def help_texts(module: str) -> set[int]:
+    """String constants given as ``help=`` to click (the command line's own words for its users)."""
+    return {
+        id(node)
+        for call in ast.walk(tree(module))
+        if isinstance(call, ast.Call)
+        for keyword in call.keywords
+        if keyword.arg == "help"
+        for node in ast.walk(keyword.value)
+    }
+
+
+def url_talk(module: str) -> list[str]:
+    """Where a module outside the storage layer asks whether a place is a URL, or names a scheme."""
+    skipped = docstrings(module) | help_texts(module)
+    found = []
+    for node in ast.walk(tree(module)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skipped:
+            if URL_SCHEME.search(node.value):
+                found.append(f"line {node.lineno}: {node.value[:40]!r}")
+        elif isinstance(node, ast.Attribute) and node.attr in URL_TESTS:
+            found.append(f"line {node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.Name) and node.id in URL_TESTS:
+            found.append(f"line {node.lineno}: {node.id}")
+        elif isinstance(node, ast.alias) and node.name in URL_TESTS:
+            found.append(f"line {node.lineno}: import {node.name}")
+    return found
+
+
+def test_the_storage_rules_see_what_is_there():
+    assert "fsspec" in roots("segaug_cli.storage.fsspec_ro")
+    assert url_talk("segaug_cli.storage.__init__")  # the layer itself asks, so the finder sees asking
+    assert {"segaug_cli.engine", "segaug_cli.worker", "segaug_cli.merging", "segaug_cli.cli"} <= set(OUTSIDE_STORAGE)
+
+
+@pytest.mark.parametrize("module", OUTSIDE_STORAGE, ids=short)
+def test_only_the_storage_layer_imports_fsspec_and_its_backends(module):
+    assert not roots(module) & STORAGE_BACKENDS
+
+
+@pytest.mark.parametrize("module", OUTSIDE_STORAGE, ids=short)
+def test_no_branch_on_the_kind_of_place_outside_the_storage_layer(module):
+    # a folder and a bucket are the same thing to the engine: a new backend is one class in storage/
+    assert url_talk(module) == []
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if in_storage(m)], ids=short)
+def test_the_storage_layer_never_imports_the_engine(module):
+    assert not internal(module) & {"segaug_cli.engine", "segaug_cli.worker", "segaug_cli.cli", *ENGINE_PHASES}
 
 
 @cache
@@ -291,9 +374,13 @@ def private_reads(module: str) -> list[str]:
     "module",
     [
         "segaug_cli.engine",
+        *ENGINE_PHASES,
         "segaug_cli.executors",
         "segaug_cli.worker",
-        "segaug_cli.store",
+        "segaug_cli.storage.books",
+        "segaug_cli.storage.rows",
+        "segaug_cli.storage.out",
+        "segaug_cli.storage.local",
         "segaug_cli.atomic",
         "segaug_cli.codecs",
     ],

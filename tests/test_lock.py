@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from segaug_cli import lock
+from segaug_cli.storage import lock
 
 HOLD = """
 import sys, time
-from segaug_cli import lock
+from segaug_cli.storage import lock
 shard = tuple(map(int, sys.argv[2].split("/"))) if len(sys.argv) > 2 else None
 with lock.hold(sys.argv[1], shard=shard):
     print("held", flush=True)

@@ -19,7 +19,7 @@ from PIL import Image
 import segaug_cli.codecs
 import segaug_cli.errors
 import segaug_cli.fingerprint
-import segaug_cli.store
+import segaug_cli.storage.books
 from segaug_cli import codecs, png
 
 RECIPE = "seed: 3\ncopies: 2\ntransforms:\n  - rotate: {degrees: [-20, 20]}\n  - hflip: {p: 0.5}\n"
@@ -77,9 +77,9 @@ def write_as_before(monkeypatch, recipe: Path, in_dir: Path, out: Path, cli) -> 
     """An OUT as the segaug before its own writer made it: OpenCV's encoder, format 1, no png version."""
     monkeypatch.setattr(segaug_cli.fingerprint, "FORMAT_VERSION", 1)
     monkeypatch.setattr(segaug_cli.fingerprint, "_png_encoder", lambda: "")
-    monkeypatch.setattr(segaug_cli.store, "FORMAT_VERSION", 1)
-    old_versions = {k: v for k, v in segaug_cli.store.versions().items() if k != "png"}
-    monkeypatch.setattr(segaug_cli.store, "versions", lambda: old_versions)
+    monkeypatch.setattr(segaug_cli.storage.books, "FORMAT_VERSION", 1)
+    old_versions = {k: v for k, v in segaug_cli.storage.books.versions().items() if k != "png"}
+    monkeypatch.setattr(segaug_cli.storage.books, "versions", lambda: old_versions)
     monkeypatch.setattr(
         segaug_cli.codecs,
         "_encode_png",

@@ -22,7 +22,7 @@ pytest.importorskip("moto")
 import boto3  # noqa: E402
 from services import dask_cluster, free_port, s3_server  # noqa: E402
 
-from segaug_cli import engine, recipe, storage  # noqa: E402
+from segaug_cli import engine, recipe, storage, testing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -152,7 +152,7 @@ def test_check_fails_after_an_object_is_altered(endpoint):
 def test_a_killed_run_resumes_to_the_same_result(endpoint, local_run, tmp_path):
     out = f"s3://{BUCKET}/{prefix()}"
     pause = tmp_path / "paused"
-    env = {"SEGAUG_TEST_PAUSE_AT": "running", "SEGAUG_TEST_PAUSE_FILE": str(pause), "SEGAUG_TEST_LEASE_SECONDS": "2"}
+    env = {**testing.pausing("running", pause), **testing.short_lease(2)}
     args = ["expand", str(RECIPE), f"s3://{BUCKET}/raw", out, "-j", "2", "--storage-option", f"endpoint_url={endpoint}"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "segaug_cli", *args],
@@ -170,7 +170,7 @@ def test_a_killed_run_resumes_to_the_same_result(endpoint, local_run, tmp_path):
     stored = objects(endpoint, out.split("/", 3)[3])
     assert "manifest.csv" not in stored and ".segaug-lock/out.json" in stored
     time.sleep(2.5)  # the killed run's lease expires; its successor takes the lock over
-    again = segaug(*args, env={"SEGAUG_TEST_LEASE_SECONDS": "2"})
+    again = segaug(*args, env=testing.short_lease(2))
     assert again.returncode == 0, again.stderr
     same_as_local(objects(endpoint, out.split("/", 3)[3]), local_run)
 

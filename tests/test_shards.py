@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import make_dataset, run_segaug, tree_digest, write_recipe
 
-from segaug_cli import lock, shards
+from segaug_cli import shards
+from segaug_cli.storage import lock
 
 RECIPE = "seed: 5\ncopies: 2\ntransforms:\n  - rotate: {degrees: [-20, 20]}\n  - hflip: {p: 0.5}\n"
 PAIRS = {f"{folder}p{i}": (20 + i, 24) for i, folder in enumerate(["", "", "city/", "city/", "a/b/", "", "x", ""])}
@@ -284,7 +285,7 @@ def test_merge_refuses_an_out_without_shards(cli, job, tmp_path):
 
 HOLD = """
 import sys, time
-from segaug_cli import lock
+from segaug_cli.storage import lock
 with lock.hold(sys.argv[1]):
     print("held", flush=True)
     time.sleep(60)

@@ -22,8 +22,9 @@ import boto3  # noqa: E402
 import requests  # noqa: E402
 from services import free_port, s3_server  # noqa: E402
 
-from segaug_cli import lock, objectjournal, objectlock, storage  # noqa: E402
+from segaug_cli import storage  # noqa: E402
 from segaug_cli.manifest import Row  # noqa: E402
+from segaug_cli.storage import lock, objectjournal, objectlock  # noqa: E402
 
 BUCKET = "segaug-test"
 SECRET = "SeCrEt-do-not-show-4f1c"  # the secret key every client here uses: it must appear nowhere
@@ -302,10 +303,9 @@ def test_shards_share_out_but_exclude_a_whole_run(out):
 
 
 def test_a_local_out_keeps_the_fcntl_lock(tmp_path):
-    local = storage.open_location(tmp_path)
-    with objectlock.hold(local) as lease:
-        assert lease is None and lock.holder_of(tmp_path) is not None
-        assert objectlock.holder_of(local).pid == _who_pid()
+    with storage.open_out(tmp_path, {}, hold=True) as out:  # a local OUT holds no lease: its lock is fcntl's
+        assert not hasattr(out, "lease") and lock.holder_of(tmp_path) is not None
+        assert out.holder().pid == _who_pid()
 
 
 def _who_pid() -> int:
@@ -460,7 +460,7 @@ def test_a_missing_extra_is_one_line(url, extra):
 
 def test_fsspec_is_imported_only_for_a_url():
     code = (
-        "import sys; from segaug_cli import storage, objectlock, objectjournal; "
+        "import sys; from segaug_cli import storage; from segaug_cli.storage import objectlock, objectjournal; "
         "storage.open_location('.'); print('fsspec' in sys.modules, 's3fs' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

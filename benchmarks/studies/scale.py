@@ -39,9 +39,10 @@ PHASES = ("fresh expand", "no-op rerun", "check", "merge")
 # Runs ``segaug`` in this process, then prints its own peak RSS since start-up (KiB) as stderr's last line.
 WRAPPER = """
 import atexit, sys
-from segaug_cli import engine, executors, merging, store, worker
+from segaug_cli import engine, executors, merging, worker
+from segaug_cli.storage import books
 from segaug_cli.cli import main
-store.versions()  # imports OpenCV, NumPy, Pillow and tifffile
+books.versions()  # imports OpenCV, NumPy, Pillow and tifffile
 
 
 def peak_kib():

@@ -15,7 +15,7 @@ the other and steps back (both may, and both then say so). A run that lost its l
 than the lease, and taken over) learns it at its next renewal; ``Lease.ensure_held`` raises then,
 and the engine calls it before the commit.
 
-Local folders keep ``lock.py``'s ``fcntl`` lock: ``hold`` and ``holder_of`` pass straight to it.
+Local folders keep ``lock.py``'s ``fcntl`` lock (``local.LocalOut``).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import lock
+from .base import Location, PreconditionFailed, StorageError
 from .lock import Holder, OutLocked
-from .storage import LocalLocation, Location, PreconditionFailed, S3Location, StorageError
+from .s3 import S3Location
 
 FOLDER = ".segaug-lock"
 OUT_LOCK = f"{FOLDER}/out.json"
@@ -124,7 +124,7 @@ class Lease:
     def _renew_until_released(self) -> None:
         while not self._stop.wait(self.lease_seconds / 4):
             try:
-                self.etag = self.out.replace(self.name, self._record(), self.etag).etag
+                self.etag = self.out.replace(self.name, self._record(), self.etag or "").etag
             except PreconditionFailed:
                 self.lost = True  # taken over: this run must not commit
                 return
@@ -152,20 +152,13 @@ class Lease:
 
 
 @contextlib.contextmanager
-def hold(
-    out: Location, shard: tuple[int, int] | None = None, lease_seconds: float = LEASE_SECONDS
-) -> Iterator[Lease | None]:
-    """Hold OUT for one run: wholly, or one shard of it. Yields the lease (None for a local folder,
-    whose ``fcntl`` lock needs none).
+def hold(out: Location, shard: tuple[int, int] | None = None, lease_seconds: float = LEASE_SECONDS) -> Iterator[Lease]:
+    """Hold OUT for one run: wholly, or one shard of it. Yields the lease.
 
     Raises:
         OutLocked: another run holds a conflicting lock; its holder is named in the message.
         StorageError: OUT is in a store segaug cannot lock yet (only S3 and S3-compatible stores).
     """
-    if isinstance(out, LocalLocation):
-        with lock.hold(out.url, shard=shard):
-            yield None
-        return
     if not isinstance(out, S3Location):
         raise StorageError(f"{out.url}: writing OUT needs conditional writes, which segaug uses on s3:// only so far")
     with contextlib.ExitStack() as stack:
@@ -179,8 +172,6 @@ def hold(
 
 def holder_of(out: Location) -> Holder | None:
     """Who writes OUT now (for shards, one of them), or None: reads the lock objects, writes nothing."""
-    if isinstance(out, LocalLocation):
-        return lock.holder_of(out.url)
     if not isinstance(out, S3Location):
         return None
     record = _live_record(out, OUT_LOCK) or _live_shard(out)

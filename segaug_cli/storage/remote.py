@@ -1,10 +1,10 @@
-"""An OUT in an object store, as ``expand`` and ``check`` use it: one listing, bookkeeping kept locally.
+"""The object-store backend of OUT (``StoreOut``): one listing, bookkeeping kept locally.
 
-The engine's bookkeeping (``store.Previous``, ``store.Journal``, ``store.commit``) works on files in a
-folder. For an OUT in an object store that folder is a private local temporary one: opening lists
-OUT once (one paginated listing), downloads ``manifest.csv``, ``segaug.json`` and ``errors.csv``
-into it, with the rows of any journal objects a killed run left; ``publish`` uploads, after the
-commit, each of those files that changed (one whole PUT each) and the receipts of the outputs.
+The books (``rows.Previous``, ``rows.Journal``, ``books.commit``) are files in a folder. For an OUT
+in an object store that folder is a private local temporary one: opening lists OUT once (one
+paginated listing), downloads ``manifest.csv``, ``segaug.json`` and ``errors.csv`` into it, with the
+rows of any journal objects a killed run left; ``publish`` uploads, after the commit, each of those
+files that changed (one whole PUT each) and the receipts of the outputs.
 
 Receipts (``.segaug-objects.csv``: path, ETag, sha256) are what S3 answered to segaug's own PUTs of
 the outputs. A later listing showing the same ETag names the object segaug wrote, whose SHA-256 S3
@@ -14,19 +14,30 @@ written for object stores only, so ``manifest.csv`` and its bytes are those of a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import objectjournal, store
-from .jobs import PairJob
-from .manifest import Row
-from .storage import Entry, Location, Receipt, unchanged_since_write
+from .. import testing
+from ..manifest import Row, to_json
+from ..shards import Shard
+from . import books as store
+from . import objectjournal, objectlock
+from .base import Entry, Location, Receipt, unchanged_since_write
+from .books import journal_folder
+from .lock import Holder
+from .out import Concern, Out
+from .rows import Journal
+
+if TYPE_CHECKING:
+    from ..jobs import PairJob
 
 
 def receipts_name(books: store.Books) -> str:
@@ -34,28 +45,36 @@ def receipts_name(books: store.Books) -> str:
     return ".segaug-objects" + books.manifest.removeprefix("manifest")
 
 
-def journal_folder(books: store.Books) -> str:
-    """``.segaug-journal`` (or a shard's): where the run's journal objects go."""
-    return books.journal.removesuffix(".jsonl")
+class StoreOut(Out):
+    """OUT in an object store for one command: its listing, its receipts, and a local folder of its books.
 
-
-class RemoteOut:
-    """OUT in an object store for one run: its listing, its receipts, and a local folder of its books.
-
-    A context manager: the local folder is removed on exit, whatever happened.
+    A context manager: held (``hold``), it first takes OUT's lock object (``objectlock``), renewed
+    until the context ends; the local folder is removed on exit, whatever happened.
     """
 
-    def __init__(self, location: Location, books: store.Books = store.WHOLE):
-        self.location, self.books = location, books
+    def __init__(self, location: Location, shard: Shard | None = None, hold: bool = False):
+        self.location, self.books = location, store.books_for(shard)
         self.listing: dict[str, Entry] = {}
         self.receipts: dict[str, Receipt] = {}
         self.folder = Path()
         self._digests: dict[str, str] = {}  # sha256 of each book as downloaded
         self._receipts_bytes = b""
-        self.lease = None  # the lock's lease while a run writes OUT (``objectlock.Lease``)
+        self._shard = (shard.index, shard.count) if shard else None
+        self._hold = hold
+        self._stack = contextlib.ExitStack()
+        self.lease: objectlock.Lease | None = None  # the lock's lease while a command writes OUT
         self._leftover_journal = False
 
-    def __enter__(self) -> RemoteOut:
+    def __enter__(self) -> StoreOut:
+        with self._stack as stack:
+            if self._hold:
+                seconds = testing.lease_seconds(objectlock.LEASE_SECONDS)
+                self.lease = stack.enter_context(objectlock.hold(self.location, self._shard, seconds))
+            self._open()
+            self._stack = stack.pop_all()
+        return self
+
+    def _open(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="segaug-out-"))
         try:
             self.listing = {entry.name: entry for entry in self.location.list()}
@@ -71,10 +90,19 @@ class RemoteOut:
         except BaseException:
             shutil.rmtree(self.folder, ignore_errors=True)
             raise
-        return self
 
-    def __exit__(self, *exc) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+    def __exit__(self, *exc: object) -> None:
+        try:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        finally:
+            self._stack.close()
+
+    def holder(self) -> Holder | None:
+        return objectlock.holder_of(self.location)
+
+    def ensure_held(self) -> None:
+        if self.lease is not None:
+            self.lease.ensure_held()  # taken over while paused past the lease: commit nothing
 
     def _restore_journal(self) -> None:
         """The rows of journal objects a killed run left, as the local journal file they stand for."""
@@ -83,8 +111,6 @@ class RemoteOut:
         if not names:
             return
         self._leftover_journal = True
-        from .manifest import to_json
-
         rows = objectjournal.read_previous(self.location, names=names)
         with open(self.folder / self.books.journal, "w", encoding="utf-8") as fh:
             fh.writelines(to_json(row) + "\n" for row in rows)
@@ -119,7 +145,7 @@ class RemoteOut:
         for path, etag, sha in receipts:
             self.receipts[path] = Receipt(etag, sha)
 
-    def foreign(self, known, folders: tuple[str, ...], concern: Callable[[str], bool]) -> list[str]:
+    def foreign(self, known: Container[str], folders: tuple[str, ...], concern: Concern) -> list[str]:
         """Files under OUT's output folders that segaug did not write, from the one listing."""
         prefixes = tuple(f"{folder}/" for folder in store.OUTPUT_FOLDERS + folders)
         return sorted(
@@ -131,10 +157,33 @@ class RemoteOut:
             self.location.remove(rel)
             self.receipts.pop(rel, None)
 
+    def present(self, rels: Iterable[str]) -> Iterable[str]:
+        """Only the files OUT's listing shows: a pair no worker reached has nothing new there, so no
+        DELETE is sent for each of its outputs."""
+        return [rel for rel in rels if rel in self.listing]
+
     def journal(self) -> MirroredJournal:
         return MirroredJournal(self.folder, self.books, self.location, self._leftover_journal)
 
-    def publish(self, known) -> None:
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.listing)
+
+    def fetch(self, names: Iterable[str]) -> None:
+        for name in names:
+            (self.folder / name).write_bytes(self.location.read(name))
+
+    def adopt_receipts(self, books: store.Books) -> None:
+        name = receipts_name(books)
+        if name in self.listing:
+            self.receipts.update(parse_receipts(self.location.read(name)))
+
+    def drop_books(self, shard: Shard) -> None:
+        own = store.books_for(shard)
+        for name in (receipts_name(own), *book_names(own)):
+            if name in self.listing:
+                self.location.remove(name)
+
+    def publish(self, known: Container[str]) -> None:
         """Upload the books the commit changed (manifest first, as locally), remove those it removed,
         then the receipts of the outputs the manifest lists."""
         for name in book_names(self.books):
@@ -149,7 +198,7 @@ class RemoteOut:
                 del self._digests[name]
         self._publish_receipts(known)
 
-    def _publish_receipts(self, known) -> None:
+    def _publish_receipts(self, known: Container[str]) -> None:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerows((path, r.etag, r.sha256 or "") for path, r in sorted(self.receipts.items()) if path in known)
@@ -173,7 +222,7 @@ def parse_receipts(data: bytes) -> dict[str, Receipt]:
     return {path: Receipt(etag, sha or None) for path, etag, sha in csv.reader(io.StringIO(text)) if path}
 
 
-class MirroredJournal(store.Journal):
+class MirroredJournal(Journal):
     """The local journal of the books folder, each batch of rows also sent as a write-once journal
     object (``objectjournal``): a killed run's successor reads them back; the commit removes them."""
 

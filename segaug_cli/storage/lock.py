@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 
 LOCK_FILE = ".segaug.lock"
 _BUSY = (errno.EACCES, errno.EAGAIN)
@@ -87,7 +87,8 @@ def _is_locked(path: Path) -> bool:
         if sys.platform != "linux":  # struct flock's layout differs: probe with a shared lock instead
             return not _try_lock(fd, fcntl.LOCK_SH)
         query = struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0)
-        return struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, query))[0] != fcntl.F_UNLCK
+        kind: int = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, query))[0]
+        return kind != fcntl.F_UNLCK
     finally:
         os.close(fd)  # also releases the probe's own lock, if it took one
 

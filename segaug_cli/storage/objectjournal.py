@@ -1,6 +1,6 @@
 """The journal of a run whose OUT is in an object store: objects written once each, never appended.
 
-Locally the journal is one file appended line by line (``store.Journal``). An object store has no
+Locally the journal is one file appended line by line (``rows.Journal``). An object store has no
 append, so the rows go out in batches: each batch is one object under ``OUT/.segaug-journal/``,
 written whole in one PUT and never changed. A killed run loses at most the batch it had not sent
 (those samples are simply checked, and written, again by the next run).
@@ -18,8 +18,8 @@ import os
 import time
 from collections.abc import Iterator
 
-from .manifest import Row, from_json, to_json
-from .storage import Location
+from ..manifest import Row, from_json, to_json
+from .base import Location
 
 FOLDER = ".segaug-journal"
 BATCH_ROWS = 256  # rows per journal object: one PUT per 256 rows, about 256 KB
@@ -27,7 +27,7 @@ BATCH_SECONDS = 5.0  # and at least every 5 s, so a slow run loses little when k
 
 
 class ObjectJournal:
-    """The rows this run writes, sent as write-once batch objects. Same role as ``store.Journal``:
+    """The rows this run writes, sent as write-once batch objects. Same role as ``rows.Journal``:
     ``add`` as rows come, ``close(remove=...)`` at the end; ``rows()`` reads this run's rows back."""
 
     def __init__(

@@ -1,0 +1,141 @@
+"""What every backend of the storage layer is made of: a location's vocabulary and its errors.
+
+A :class:`Location` is a folder named by a local path or a URL: names under it are POSIX paths
+relative to it (``images/a_aug0.png``). Each backend implements it once (``local``, ``fsspec_ro``,
+``s3``); nothing outside the ``storage`` package knows which one it holds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from ..errors import UsageError
+
+# fsspec protocol -> the segaug extra that installs its backend
+EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure"}
+_URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+
+
+class StorageError(UsageError):
+    """The store refused or could not be reached; the message names the URL, never the options."""
+
+
+class PreconditionFailed(StorageError):
+    """A conditional write lost: the object exists (create) or changed since it was read (replace)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a listing: its name relative to the location, its size, and what the store vouches for.
+
+    ``etag`` is the store's tag of the object's content (None for local files). ``sha256_at_upload``
+    is True when the store holds a SHA-256 it checked at upload (S3's ``ChecksumAlgorithm``).
+    """
+
+    name: str
+    size: int
+    etag: str | None = None
+    sha256_at_upload: bool = False
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the store answered to one whole write: the object's tag and the SHA-256 it checked (hex)."""
+
+    etag: str
+    sha256: str | None
+
+
+def is_url(path: str | os.PathLike[str]) -> bool:
+    """True for ``scheme://...`` other than ``file://``: what needs fsspec."""
+    match = _URL.match(os.fspath(path))
+    return match is not None and match.group(1).lower() != "file"
+
+
+def nested(a: str, b: str) -> bool:
+    """True when two URLs name the same prefix, or one lies inside the other (``s3://b/x`` and ``s3://b/x/y``)."""
+
+    def parts(url: str) -> list[str]:
+        scheme, _, rest = public(url).partition("://")
+        return [scheme.lower(), *(part for part in rest.split("/") if part not in ("", "."))]
+
+    pa, pb = parts(a), parts(b)
+    shorter = min(len(pa), len(pb))
+    return pa[:shorter] == pb[:shorter]
+
+
+def unchanged_since_write(entry: Entry, receipt: Receipt | None) -> str | None:
+    """The SHA-256 (hex) an object is vouched to hold, or None when it must be downloaded to know.
+
+    The store checked the SHA-256 segaug sent with the PUT, and answered with the object's ETag. A
+    listing that shows the same ETag, with a SHA-256 checksum kept, names that same object: nothing
+    overwrote it. Listings carry no checksum value (S3's ListObjectsV2 has only the algorithm), so
+    this comparison is what makes one listing enough.
+    """
+    if receipt is None or receipt.sha256 is None or entry.etag is None or not entry.sha256_at_upload:
+        return None
+    return receipt.sha256 if entry.etag == receipt.etag else None
+
+
+class Location:
+    """A folder: names are POSIX paths relative to it (``images/a_aug0.png``)."""
+
+    url: str
+
+    def join(self, *names: str) -> str:
+        """The full path or URL of a name under this folder."""
+        raise NotImplementedError
+
+    def list(self, prefix: str = "") -> list[Entry]:
+        """Every file under ``prefix`` (a folder name, or "" for all), sorted by name; nothing when absent."""
+        raise NotImplementedError
+
+    def read(self, name: str) -> bytes:
+        raise NotImplementedError
+
+    def write(self, name: str, data: bytes) -> Receipt | None:
+        """Write ``data`` whole under ``name``: it appears complete or not at all."""
+        raise NotImplementedError
+
+    def exists(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def remove(self, name: str) -> None:
+        """Delete a file; one already gone is no error."""
+        raise NotImplementedError
+
+    def write_soon(self, name: str, data: bytes) -> PendingWrite:
+        """Start ``write`` and return something whose ``result()`` gives its receipt. A backend that can
+        upload while the caller computes the next file does so; the others write at once."""
+        return Done(self.write(name, data), name)
+
+    def read_input(self, name: str) -> bytes:
+        """The bytes of a source file; one that cannot be read is a ``PairError`` naming it (the pair
+        fails, the run goes on)."""
+        raise NotImplementedError
+
+
+class PendingWrite:
+    """A whole write under way: ``name`` is what is written, ``result()`` waits for its receipt."""
+
+    name: str
+
+    def result(self) -> Receipt | None:
+        raise NotImplementedError
+
+
+class Done(PendingWrite):
+    """A write that finished when it was started."""
+
+    def __init__(self, receipt: Receipt | None, name: str):
+        self.name, self._receipt = name, receipt
+
+    def result(self) -> Receipt | None:
+        return self._receipt
+
+
+def public(url: str) -> str:
+    """The URL without credentials written into it (``s3://key:secret@bucket``)."""
+    return re.sub(r"^([a-zA-Z][\w+.-]*://)[^/@]*@", r"\1", url)

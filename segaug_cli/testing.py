@@ -1,0 +1,51 @@
+"""The one fault-injection seam: the named points where a test stops a run, and a short lease.
+
+Inert unless enabled, and enabled only through the environment, so that it reaches a ``segaug``
+started in another process (a test sends that process a signal while it waits):
+
+- ``SEGAUG_TEST_PAUSE_AT=<point>`` with ``SEGAUG_TEST_PAUSE_FILE=<path>``: when the run reaches
+  that point it creates the file, then waits two seconds. Points: ``planning`` (IN walked, nothing
+  written), ``running`` (after each outcome is recorded), ``commit`` (removals done, the manifest
+  not yet written), ``checking`` (``check`` has counted the pairs).
+- ``SEGAUG_TEST_LEASE_SECONDS=<s>``: the lease of an object store's lock object, so that a killed
+  run's successor need not wait a minute.
+
+``pausing`` and ``short_lease`` build that environment for a test. Unset, a point costs one lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+POINTS = ("planning", "running", "commit", "checking")
+PAUSE_SECONDS = 2.0
+_PAUSE_AT, _PAUSE_FILE, _LEASE = "SEGAUG_TEST_PAUSE_AT", "SEGAUG_TEST_PAUSE_FILE", "SEGAUG_TEST_LEASE_SECONDS"
+
+
+def pause(point: str) -> None:
+    """Where a run may be stopped by a test: waits there only when the environment names this point."""
+    if os.environ.get(_PAUSE_AT) != point:
+        return
+    Path(os.environ[_PAUSE_FILE]).touch()
+    deadline = time.monotonic() + PAUSE_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def lease_seconds(default: float) -> float:
+    """The lease of a lock object: ``default`` unless a test shortened it."""
+    return float(os.environ.get(_LEASE, default))
+
+
+def pausing(point: str, marker: str | os.PathLike[str]) -> dict[str, str]:
+    """The environment that pauses a run at ``point``, creating ``marker`` when it gets there."""
+    if point not in POINTS:
+        raise ValueError(f"no such point: {point} (one of {', '.join(POINTS)})")
+    return {_PAUSE_AT: point, _PAUSE_FILE: os.fspath(marker)}
+
+
+def short_lease(seconds: float) -> dict[str, str]:
+    """The environment that shortens an object store's lease to ``seconds``."""
+    return {_LEASE: f"{seconds:g}"}
