@@ -12,7 +12,7 @@ output may depend on the instruction set. Three common sources do:
 What is left is IEEE-754's correctly rounded basic operations: ``+ - * /`` and ``sqrt`` give the
 same double everywhere, as long as each result is rounded before the next operation uses it. So:
 
-- scalar functions (a drawn angle's sine, a crop's log-aspect) are computed in ``decimal`` with 40
+- scalar functions (a drawn angle's sine, a crop's log-aspect) are computed in ``decimal`` with 60
   significant digits (software arithmetic, correctly rounded) and then rounded once to a double;
 - the gamma table's ``power`` is a polynomial evaluated with NumPy's elementwise ``+ - * /`` and the
   exact ``frexp``/``ldexp``, one ufunc call per operation, so nothing can be fused;
@@ -30,8 +30,9 @@ import math
 
 import numpy as np
 
-_DIGITS = 40  # a double needs 17; the rest keeps the one final rounding the only one that matters
-_CONTEXT = decimal.Context(prec=_DIGITS + 20, rounding=decimal.ROUND_HALF_EVEN)
+# A double needs 17 digits; the rest keeps the one final rounding to a double the only one that matters.
+_CONTEXT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN)
+_NEGLIGIBLE = _CONTEXT.power(10, -(_CONTEXT.prec + 2))  # where a series stops: below the context's last digit
 
 
 @functools.cache
@@ -45,7 +46,7 @@ def _pi() -> decimal.Decimal:
         while True:
             term = _CONTEXT.divide(term, -n2)
             step = _CONTEXT.divide(term, 2 * k + 1)
-            if step.is_zero() or abs(step) < _CONTEXT.power(10, -(_CONTEXT.prec + 2)):
+            if abs(step) < _NEGLIGIBLE:
                 return total
             total = _CONTEXT.add(total, step)
             k += 1
@@ -57,8 +58,7 @@ def _series(x: decimal.Decimal, first: decimal.Decimal, start: int) -> decimal.D
     """sum of first * (-x^2)^k / ((start+1)...(start+2k)): the Taylor series of sin (start 1) or cos (0)."""
     x2 = _CONTEXT.multiply(x, x)
     total, term, n = first, first, start
-    limit = _CONTEXT.power(10, -(_CONTEXT.prec + 2))
-    while abs(term) > limit:
+    while abs(term) > _NEGLIGIBLE:
         term = _CONTEXT.divide(_CONTEXT.multiply(-term, x2), (n + 1) * (n + 2))
         total = _CONTEXT.add(total, term)
         n += 2
