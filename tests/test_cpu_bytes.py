@@ -109,8 +109,8 @@ def _differences(expected: dict[str, str], got: dict[str, str]) -> list[str]:
 
 
 AARCH64_GAP = (
-    "not yet: OpenCV's NEON kernels of warpAffine (linear), cvtColor HSV, CLAHE and float blurs round "
-    "differently from its x86 ones (docs/guarantees.md, Determinism)"
+    "not yet: given the same matrix, cv2.warpAffine (linear images, and nearest masks at the odd boundary "
+    "pixel), cvtColor HSV, CLAHE and float blurs give other values on aarch64 (docs/guarantees.md)"
 )
 
 
