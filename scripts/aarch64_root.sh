@@ -8,9 +8,12 @@
 set -euo pipefail
 
 ROOT=${1:?usage: $0 ROOT}
-[[ -e $ROOT/.complete ]] && exit 0
-
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WHEELS=(click opencv-python-headless numpy tqdm pyyaml pillow tifffile deflate fpng)
+# A root is reused only while it was built by this script from these pins: a new pin or package rebuilds it.
+STAMP=$(cat "$REPO/constraints.txt" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1)
+[[ -e $ROOT/.complete && $(cat "$ROOT/.complete") == "$STAMP" ]] && exit 0
+
 PY=${PYTHON:-$REPO/.venv/bin/python}
 "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "$PY is not Python 3.11" >&2; exit 1; }
 
@@ -48,19 +51,19 @@ for deb in "$APT"/debs/*.deb; do dpkg -x "$deb" "$BUILD"; done
 "$PY" -m pip install -q --disable-pip-version-check --no-compile --only-binary=:all: \
   --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 --platform manylinux_2_28_aarch64 \
   --python-version 3.11 --implementation cp --target "$BUILD/site" -c "$REPO/constraints.txt" \
-  click opencv-python-headless numpy tqdm pyyaml pillow tifffile deflate
+  "${WHEELS[@]}"
 # Debian's packages leave .pyc files to postinst, and with PYTHONDONTWRITEBYTECODE (set here) every run
 # would compile the stdlib and numpy anew: ~4 s more per start under qemu. Any 3.11 writes the same .pyc.
 "$PY" -m compileall -q -j0 "$BUILD/usr/lib/python3.11" "$BUILD/site" >/dev/null
 
 # The root must import everything, and the releases whose output bytes matter must match the x86 side.
-CHECK='import importlib.metadata as m, numpy, cv2, PIL, tifffile, click, yaml, tqdm, deflate
-print(cv2.__version__, numpy.__version__, *(m.version(d) for d in ("pillow", "tifffile", "deflate")))'
+CHECK='import importlib.metadata as m, numpy, cv2, PIL, tifffile, click, yaml, tqdm, deflate, fpng
+print(cv2.__version__, numpy.__version__, *(m.version(d) for d in ("pillow", "tifffile", "deflate", "fpng")))'
 arm=$(cd "$REPO" && PYTHONPATH="$BUILD/site:$REPO" qemu-aarch64 -L "$BUILD" "$BUILD/usr/bin/python3.11" -s -c "$CHECK")
 x86=$(cd "$REPO" && "$PY" -s -c "$CHECK")
 echo "aarch64: $arm"
 [[ $arm == "$x86" ]] || { echo "versions differ from $PY: $x86" >&2; exit 1; }
 
-touch "$BUILD/.complete"
+echo "$STAMP" >"$BUILD/.complete"
 rm -rf "$ROOT" # an earlier build that never completed
 mv "$BUILD" "$ROOT"

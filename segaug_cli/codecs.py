@@ -6,9 +6,11 @@ colour channels in BGR(A) order for C in (3, 4), file order for C > 4 (multispec
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -239,8 +241,22 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def encode_image(image: np.ndarray, extension: str, jpeg_quality: int, png_compression: int | None) -> bytes:
-    """Encode an image for ``extension``; PNG through segaug's own writer (``png.encode_png``)."""
+class OutputSettings(Protocol):
+    """What encoding reads of a recipe's ``output`` (``recipe.Output``; codecs does not import the recipe)."""
+
+    @property
+    def jpeg_quality(self) -> int: ...
+
+    @property
+    def png_compression(self) -> int | None: ...
+
+    @property
+    def png(self) -> str: ...
+
+
+def encode_image(image: np.ndarray, extension: str, output: OutputSettings) -> bytes:
+    """Encode an image for ``extension``: PNG through segaug's own writer (``png.encode_png``), or an
+    8-bit RGB or RGBA image through fpng when ``output.png`` is ``fast``."""
     ext = extension.lower()
     if ext in TIFF_EXTENSIONS:
         return _encode_tiff(image)
@@ -250,9 +266,12 @@ def encode_image(image: np.ndarray, extension: str, jpeg_quality: int, png_compr
         raise PairError(f"a float32 image cannot be stored as {ext}; use image_format tif")
     if image.ndim == 3 and image.shape[2] > 4:
         raise PairError(f"an image of {image.shape[2]} channels cannot be stored as {ext}; use image_format tif")
+    colour8 = image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] in (3, 4)
+    if ext == ".png" and output.png == "fast" and colour8:
+        return _encode_fast_png(image)
     if ext == ".png":
-        return _encode_png(image, "image", png_compression)
-    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if ext in JPEG_EXTENSIONS else []
+        return _encode_png(image, "image", output.png_compression)
+    params = [cv2.IMWRITE_JPEG_QUALITY, output.jpeg_quality] if ext in JPEG_EXTENSIONS else []
     return _imencode(ext, image, params)
 
 
@@ -283,6 +302,25 @@ def _encode_png(
         raise PairError(f"cannot encode as .png: {exc}") from None
 
 
+def _encode_fast_png(image: np.ndarray) -> bytes:
+    """fpng's single-pass encoder: its bytes are the same on every CPU (SSE4.1 or not, x86 or aarch64;
+    docs/guarantees.md), and it writes a photo about three times faster than libdeflate's fastest level."""
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB if image.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
+    return bytes(fast_png_writer().encode_ndarray(rgb))
+
+
+def fast_png_writer():
+    """fpng's extension module, or ``PngWriterMissing`` where it cannot be imported."""
+    try:
+        from fpng import fpng_ext
+    except ImportError as exc:
+        raise PngWriterMissing(
+            f"cannot write PNG with fpng (output.png: fast), which cannot be imported here ({exc}); install it "
+            "(pip install -c constraints.txt fpng), or set output.png: small to write every PNG with libdeflate"
+        ) from None
+    return fpng_ext
+
+
 class PngWriterMissing(OSError):
     """The PNG compressor cannot be loaded: a run stops at its first PNG with this one line.
 
@@ -309,12 +347,18 @@ def png_writer():
 
 
 def png_encoder() -> str:
-    """Which PNG writer and compressor decide PNG bytes, for segaug.json and the fingerprint."""
+    """Which PNG writers and compressors decide PNG bytes, for segaug.json and the fingerprint: libdeflate
+    (masks, and every PNG with output.png: small) and fpng (8-bit colour images with output.png: fast)."""
     try:
         name, package = png_writer().ENCODER
+        deflater = f"segaug's writer on {name} ({package})"
     except PngWriterMissing:
-        return "segaug's writer, libdeflate missing"
-    return f"segaug's writer on {name} ({package})"
+        deflater = "segaug's writer, libdeflate missing"
+    try:
+        fast = f"fpng {importlib.metadata.version('fpng')}"
+    except importlib.metadata.PackageNotFoundError:
+        fast = "fpng missing"
+    return f"{deflater}; {fast} for 8-bit colour images when output.png is fast"
 
 
 def _encode_tiff(array: np.ndarray) -> bytes:

@@ -16,8 +16,9 @@ from .recipe import Recipe
 # Bump when the same inputs would give different outputs or rows. 2: every PNG is written by segaug's
 # own writer on libdeflate instead of OpenCV's encoder (same pixels, other bytes). 3: matrices, drawn
 # values and tone tables computed with arithmetic that is the same on every CPU, and OpenCV pinned to
-# its SSE4.2 kernels (transforms.exact, segaug_cli.cpu): some pixels and matrix digits moved.
-FORMAT_VERSION = 3
+# its SSE4.2 kernels (transforms.exact, segaug_cli.cpu): some pixels and matrix digits moved. 4: 8-bit
+# colour PNG images written with fpng by default (output.png: fast; same pixels, other bytes).
+FORMAT_VERSION = 4
 
 
 def sha256(data: bytes) -> str:

@@ -360,9 +360,7 @@ def _render(
     elif sample.copy is None:  # a kept original is copied byte for byte, never re-encoded...
         encoded = (sources.image_bytes, sources.mask_bytes, *sources.target_bytes)
         if sources.reoriented:  # ...unless it must be written as displayed, without its EXIF rotation
-            image = codecs.encode_image(
-                sources.decoded()[0], suffix(sample.image), recipe.output.jpeg_quality, recipe.output.png_compression
-            )
+            image = codecs.encode_image(sources.decoded()[0], suffix(sample.image), recipe.output)
             encoded = (image, *encoded[1:])
         seed, matrix, params = "", IDENTITY, "{}"
     else:
@@ -407,7 +405,7 @@ def _reencoded_original(recipe: Recipe, sources: _Sources, pair: Pair, sample: S
     labels = codecs.encode_mask(mask, mask.labels, out.mask_format, out.png_compression)
     image_bytes = sources.image_bytes
     if sources.reoriented:  # written as displayed, as a copied original would be
-        image_bytes = codecs.encode_image(image, suffix(sample.image), out.jpeg_quality, out.png_compression)
+        image_bytes = codecs.encode_image(image, suffix(sample.image), out)
     return (image_bytes, labels, *sources.target_bytes)
 
 
@@ -415,13 +413,13 @@ def _encode(
     recipe: Recipe, sample: Sample, mask: codecs.Mask, rendered: Rendered, palettes: tuple[codecs.Mask | None, ...] = ()
 ) -> tuple[bytes, ...]:
     out = recipe.output
-    image = codecs.encode_image(rendered.image, suffix(sample.image), out.jpeg_quality, out.png_compression)
+    image = codecs.encode_image(rendered.image, suffix(sample.image), out)
     labels = codecs.encode_mask(mask, rendered.mask, out.mask_format, out.png_compression)
     palettes = palettes or (None,) * len(recipe.targets)
     targets = tuple(
         codecs.encode_mask(source or codecs.Mask(array), array, out.mask_format, out.png_compression)
         if t.kind == "label"
-        else codecs.encode_image(array, suffix(path), out.jpeg_quality, out.png_compression)
+        else codecs.encode_image(array, suffix(path), out)
         for array, t, path, source in zip(rendered.targets, recipe.targets, sample.targets, palettes, strict=True)
     )
     return (image, labels, *targets)

@@ -1,6 +1,7 @@
 """The same bytes on every CPU: segaug run under emulated CPUs writes what it writes natively.
 
-Every recipe in recipes/ on sample_data/, and a one-op recipe for every op on a generated dataset
+Every recipe in recipes/ on sample_data/ (and one with ``output.png: small``, so both PNG writers are
+compared), and a one-op recipe for every op on a generated dataset
 (the golden ops set, plus a pair wide enough for OpenCV's and NumPy's vector loops), run natively and
 under Debian's ``qemu-user``: ``qemu-x86_64 -cpu`` Nehalem (x86-64-v2: no AVX, no FMA), Haswell (AVX2,
 FMA) and Icelake-Server, and ``qemu-aarch64`` in an emulation root (``make cpu-roots``). Every output
@@ -33,6 +34,7 @@ HARNESS = REPO / "tests" / "cpu_bytes.py"
 # A pair wide enough that OpenCV's and NumPy's SIMD loops run their vector bodies, not only their tails.
 WIDE_PAIR = {"wide": (72, 97)}
 EMULATION_TIMEOUT = 600
+SMALL_PNG = "output: {png: small}"
 
 
 def _required(reason: str) -> None:
@@ -45,6 +47,10 @@ def _required(reason: str) -> None:
 def _jobs(root: Path) -> Path:
     in_dir = make_dataset(root / "in", {**TINY_PAIRS, **WIDE_PAIR})
     jobs = [[str(recipe), str(SAMPLE_DATA), f"recipes/{recipe.stem}"] for recipe in RECIPES]
+    # the recipes write colour PNGs with fpng (the default); this one with libdeflate
+    small = root / "small.yaml"
+    small.write_text(f"seed: 3\ncopies: 2\n{SMALL_PNG}\ntransforms: [rotate: {{}}, gamma: {{}}]\n", encoding="utf-8")
+    jobs.append([str(small), str(SAMPLE_DATA), "recipes/small-png"])
     (root / "ops").mkdir()
     for name in op_names():
         recipe = root / "ops" / f"{name}.yaml"
@@ -123,7 +129,7 @@ def test_every_recipe_and_op_writes_the_same_bytes_on(cpu: str, outputs: dict[st
     expected, got = _digests(outputs["host"]), _digests(outputs[cpu])
     assert len(expected) > 300, "the native run wrote too little to compare"
     recipes_and_ops = {path.split("/")[0] + "/" + path.split("/")[1] for path in expected}
-    assert len(recipes_and_ops) == len(RECIPES) + len(op_names())
+    assert len(recipes_and_ops) == len(RECIPES) + 1 + len(op_names())
     differences = _differences(expected, got)
     assert differences == [], f"{len(differences)} of {len(expected)} files differ on {cpu}: {differences[:8]}"
 

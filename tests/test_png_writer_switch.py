@@ -1,5 +1,5 @@
-"""Every PNG segaug writes comes from its own writer on libdeflate: palette masks keep PLTE and tRNS,
-16-bit and colour masks keep their values, an OUT written by OpenCV's encoder is reported by `check`
+"""Every PNG segaug writes with output.png: small comes from its own writer on libdeflate: palette masks
+keep PLTE and tRNS, 16-bit and colour masks keep their values, an OUT written by OpenCV's encoder is reported by `check`
 in one line that names both writers and rewritten by the next `expand` to the same pixels, and a
 missing compressor stops a run with one line instead of writing other bytes."""
 
@@ -21,8 +21,12 @@ import segaug_cli.errors
 import segaug_cli.fingerprint
 import segaug_cli.storage.books
 from segaug_cli import codecs, png
+from segaug_cli.recipe import Output
 
-RECIPE = "seed: 3\ncopies: 2\ntransforms:\n  - rotate: {degrees: [-20, 20]}\n  - hflip: {p: 0.5}\n"
+# output.png: small, so colour images go through the libdeflate writer too (fpng's own tests: test_fast_png.py)
+RECIPE = (
+    "seed: 3\ncopies: 2\noutput: {png: small}\ntransforms:\n  - rotate: {degrees: [-20, 20]}\n  - hflip: {p: 0.5}\n"
+)
 
 
 def is_ours(data: bytes, array: np.ndarray, kind: str, **palette) -> bool:
@@ -70,7 +74,7 @@ def test_16_bit_and_colour_masks_round_trip_at_every_level(level):
 
 def test_a_png_the_writer_cannot_hold_fails_the_pair_with_a_sentence():
     with pytest.raises(segaug_cli.errors.PairError, match="^cannot encode as .png: a PNG holds"):
-        codecs.encode_image(np.zeros((4, 4, 2), np.uint8), ".png", 95, None)
+        codecs.encode_image(np.zeros((4, 4, 2), np.uint8), ".png", Output())
 
 
 def write_as_before(monkeypatch, recipe: Path, in_dir: Path, out: Path, cli) -> None:

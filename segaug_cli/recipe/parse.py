@@ -284,7 +284,7 @@ def _section(parse_section: Any, value: Any, at: At) -> Any:
 
 
 def _output(value: Any, at: At) -> Output:
-    raw = _mapping(value, at, ("image_format", "mask_format", "jpeg_quality", "png_compression"))
+    raw = _mapping(value, at, ("image_format", "mask_format", "jpeg_quality", "png_compression", "png"))
     mask_format = raw.get("mask_format", "png")
     if isinstance(mask_format, str) and mask_format.lower() in LOSSY_FORMATS:
         raise (at / "mask_format").error(f"{mask_format!r} is lossy and would invent label values; use png or tif")
@@ -294,6 +294,7 @@ def _output(value: Any, at: At) -> Output:
         mask_format=_choice(mask_format, at / "mask_format", MASK_FORMATS),
         jpeg_quality=_integer(raw.get("jpeg_quality", 95), at / "jpeg_quality", 1, 100),
         png_compression=None if compression is None else _integer(compression, at / "png_compression", 0, 9),
+        png=_choice(raw.get("png", "fast"), at / "png", ("fast", "small")),
     )
 
 
