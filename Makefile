@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: install demo test lint golden bench bench-quick sample-data preview cpu-roots clean
+.PHONY: install demo test lint golden op-table bench bench-quick sample-data preview cpu-roots clean
 
 install: $(INSTALLED)
 
@@ -40,6 +40,10 @@ lint: $(INSTALLED)
 # Pin the bytes every recipe writes on sample_data/ anew: only after a change meant to alter outputs.
 golden: $(INSTALLED)
 	$(BIN)/python tests/golden_outputs.py
+
+# Rewrite the op table of docs/recipes.md from the op records, after adding or changing an op.
+op-table: $(INSTALLED)
+	$(BIN)/python scripts/op_table.py --write
 
 # CamVid, when the optional shared data sits beside the clone; else a generated CamVid-like set.
 BENCH_DATA := $(wildcard ../shared/data/camvid)

@@ -11,31 +11,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import PairError, UsageError
-from .extensions import IMAGE_EXTENSIONS
-
-
-@dataclass(frozen=True)
-class Listed:
-    """An IN known by one listing (an object store's): its URL, its files as POSIX paths relative to it
-    (sorted), and how to read one of them. ``find_pairs`` takes it where it takes a folder."""
-
-    url: str
-    files: tuple[str, ...]
-    read: Callable[[str], bytes]
-
-    def fetch(self, rel: str) -> bytes:
-        """The bytes of one listed file; one removed since the listing fails its pair, not the run."""
-        try:
-            return self.read(rel)
-        except FileNotFoundError:
-            raise PairError(f"{self.url}/{rel}: cannot be read (no such object)") from None
+from .errors import UsageError
+from .listing import Listed as Listed  # re-exported: what the storage layer hands pairing for a store
+from .listing import folder_prefix, image_files, stem_of
 
 
 @dataclass(frozen=True)
@@ -221,10 +204,10 @@ def read_split(in_dir: str | Path | Listed, split: str) -> dict[str, int]:
 def pair_key(rel: str, folder: str, suffix: str) -> str | None:
     """The key of the file at ``rel`` (relative to IN) under ``folder`` with ``suffix``; None when it has
     none there (another folder, or the suffix missing). A manifest row's key is its source image's."""
-    start = _prefix(folder)
+    start = folder_prefix(folder)
     if not rel.startswith(start):
         return None
-    return _key(_stem(rel[len(start) :]), suffix)
+    return _key(stem_of(rel[len(start) :]), suffix)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,9 +272,9 @@ def _pairs_of(key: str, group: _Group, layout: Layout, paired: list[str]) -> Ite
 def _images(in_dir: Path | Listed, layout: Layout, notes: Notes) -> Iterator[tuple[str, int, str, int]]:
     """The images folder's images by key; a file that is a mask (the folders may be one, told apart by
     the suffix, or nested) is the masks' walk's, and one lacking the image suffix is keyed by its stem."""
-    mask_start = _prefix(layout.masks)
+    mask_start = folder_prefix(layout.masks)
     for rel, inner_stem in _files(in_dir, layout.images, lambda stem: _key(stem, layout.image_suffix) or stem, notes):
-        if rel.startswith(mask_start) and _key(_stem(rel[len(mask_start) :]), layout.mask_suffix) is not None:
+        if rel.startswith(mask_start) and _key(stem_of(rel[len(mask_start) :]), layout.mask_suffix) is not None:
             continue
         key = _key(inner_stem, layout.image_suffix)
         yield (inner_stem, UNSUFFIXED, rel, 0) if key is None else (key, IMAGE, rel, 0)
@@ -300,7 +283,7 @@ def _images(in_dir: Path | Listed, layout: Layout, notes: Notes) -> Iterator[tup
 def _masks(in_dir: Path | Listed, layout: Layout, notes: Notes) -> Iterator[tuple[str, int, str, int]]:
     """The masks folder's masks by key; an image there with no mask key (and not in the images folder)
     is unmatched, keyed by its stem: beside a paired mask, or an orphan."""
-    image_start = _prefix(layout.images)
+    image_start = folder_prefix(layout.images)
     for rel, inner_stem in _files(in_dir, layout.masks, lambda stem: _key(stem, layout.mask_suffix) or stem, notes):
         key = _key(inner_stem, layout.mask_suffix)
         if key is not None:
@@ -315,72 +298,7 @@ def _target_files(in_dir: Path | Listed, folder: str, index: int) -> Iterator[tu
 
 
 def _files(in_dir: Path | Listed, folder: str, order: Callable[[str], str], notes: Notes) -> Iterator[tuple[str, str]]:
-    """(path relative to IN, stem relative to ``folder``) of each image under ``folder``, in the order
-    of ``order(stem)``: the key the stem gives. Files that are not images go to ``notes.ignored``;
-    hidden files and folders are skipped silently."""
-    start = _prefix(folder)
-    if isinstance(in_dir, Listed):
-        yield from _listed_files(in_dir, start, order, notes)
-        return
-    root = in_dir / folder
-    yield from _walk_sorted(str(root), start, "", order, notes, {os.path.realpath(root)})
-
-
-def _walk_sorted(
-    path: str, start: str, inner: str, order: Callable[[str], str], notes: Notes, seen: set[str]
-) -> Iterator[tuple[str, str]]:
-    """One directory's images and sub-folders, depth first, sorted so that keys come in code-point order.
-
-    A sub-folder sorts as its name plus ``/`` among its siblings' keys: every key under it begins so,
-    and no key of a file (which holds no ``/``) can sit between them. Symlinked folders are followed
-    once; a link back to a folder already seen is skipped, so a link loop cannot hang the walk.
-    """
-    entries = []
-    try:
-        with os.scandir(path) as listing:
-            for entry in listing:
-                if entry.name.startswith("."):
-                    continue
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:
-                    is_dir = False
-                name = entry.name
-                if is_dir:
-                    entries.append((f"{inner}{name}/", name, True))
-                elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                    stem = inner + _stem(name)
-                    entries.append((order(stem), name, False))
-                else:
-                    notes.ignored.add(start + inner + name)
-    except OSError:  # unreadable, or gone since it was listed: as os.walk, nothing under it is found
-        return
-    entries.sort()
-    for _, name, is_dir in entries:
-        if is_dir:
-            sub = os.path.join(path, name)
-            real = os.path.realpath(sub)
-            if real in seen:
-                continue
-            seen.add(real)
-            yield from _walk_sorted(sub, start, f"{inner}{name}/", order, notes, seen)
-        else:
-            yield start + inner + name, inner + _stem(name)
-
-
-def _listed_files(in_dir: Listed, start: str, order: Callable[[str], str], notes: Notes) -> Iterator[tuple[str, str]]:
-    found = []
-    for rel in in_dir.files:
-        if not rel.startswith(start) or any(part.startswith(".") for part in rel[len(start) :].split("/")):
-            continue
-        if os.path.splitext(rel)[1].lower() in IMAGE_EXTENSIONS:
-            stem = _stem(rel[len(start) :])
-            found.append((order(stem), rel, stem))
-        else:
-            notes.ignored.add(rel)
-    found.sort()
-    for _, rel, stem in found:
-        yield rel, stem
+    return image_files(in_dir, folder, order, notes.ignored)
 
 
 def _folders(layout: Layout) -> Iterator[tuple[str, str]]:
@@ -392,27 +310,12 @@ def _folders(layout: Layout) -> Iterator[tuple[str, str]]:
 
 def _require_folder(in_dir: Path | Listed, folder: str, where: str) -> None:
     if isinstance(in_dir, Listed):
-        start = _prefix(folder)
+        start = folder_prefix(folder)
         if not any(rel.startswith(start) for rel in in_dir.files):  # an object store has no empty folders
             where_url = f"{in_dir.url}/{start.rstrip('/')}"
             raise UsageError(f"{where_url}: no such folder (set {where} in the recipe to rename it)")
     elif not (in_dir / folder).is_dir():
         raise UsageError(f"{in_dir / folder}: no such folder (set {where} in the recipe to rename it)")
-
-
-def _prefix(folder: str) -> str:
-    """What every path under ``folder`` begins with, relative to IN: ``images/``, or nothing for IN itself."""
-    top = PurePosixPath(folder).as_posix().strip("/")
-    return "" if top in ("", ".") else f"{top}/"
-
-
-def _stem(rel: str) -> str:
-    """The path without its last extension, as ``PurePosixPath.with_suffix('')`` gives it."""
-    head, _, name = rel.rpartition("/")
-    dot = name.rfind(".")
-    if 0 < dot < len(name) - 1:
-        name = name[:dot]
-    return f"{head}/{name}" if head else name
 
 
 def _key(stem: str, suffix: str) -> str | None:

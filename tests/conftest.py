@@ -127,6 +127,21 @@ def cli():
     return invoke
 
 
+def expand(
+    cli, recipe: Path, in_dir: Path, out: Path, *args: str, workers: int | str = 1, quiet: bool = False, ok=False
+):
+    """`segaug expand RECIPE IN OUT --workers N [--quiet] ARGS` in process, through the ``cli`` fixture.
+
+    A traceback in the output fails the test (every error is one line); with ``ok``, so does a
+    non-zero exit code. Returns the click Result.
+    """
+    result = cli("expand", recipe, in_dir, out, "--workers", workers, *(("--quiet",) if quiet else ()), *args)
+    assert "Traceback" not in result.output
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
 def run_segaug(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python -m segaug_cli`` in a real subprocess (real pools, real signals)."""
     full_env = {**os.environ, **(env or {})}

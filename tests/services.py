@@ -1,6 +1,7 @@
 """Real services for the scale-out and object-storage tests, started on 127.0.0.1 by the tests
 themselves, with bounded start-up time, and always torn down: a Dask scheduler with worker processes
-(the ``dask`` command line, as a user starts them), and moto's S3 server."""
+(the ``dask`` command line, as a user starts them), and moto's S3 server with the clients, options
+and buckets the object-storage tests share."""
 
 from __future__ import annotations
 
@@ -174,3 +175,44 @@ def s3_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+def s3_client(url: str, secret: str, key: str = "testing"):
+    """A boto3 S3 client of the server at ``url``, signing with ``key`` and ``secret``."""
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=url, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+    )
+
+
+def s3_options(url: str, secret: str, **extra) -> dict:
+    """The storage options (as a user writes them for s3fs) that reach the server at ``url``."""
+    return {
+        "endpoint_url": url,
+        "key": "testing",
+        "secret": secret,
+        "client_kwargs": {"region_name": "us-east-1"},
+        **extra,
+    }
+
+
+@contextlib.contextmanager
+def s3_bucket(bucket: str, secret: str, folders: dict[str, Path] | None = None) -> Iterator[str]:
+    """moto's S3 server holding ``bucket``, each folder of ``folders`` copied under its prefix; yields
+    the endpoint URL."""
+    with s3_server() as url:
+        client = s3_client(url, secret)
+        client.create_bucket(Bucket=bucket)
+        for prefix, root in (folders or {}).items():
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    client.put_object(
+                        Bucket=bucket, Key=f"{prefix}/{path.relative_to(root).as_posix()}", Body=path.read_bytes()
+                    )
+        yield url
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    """Every file under ``root``, by its POSIX path relative to ``root``."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from conftest import (
     error_lines,
+    expand,
     make_dataset,
     output_files,
     read_manifest,
@@ -40,12 +41,6 @@ transforms:
 """
 PAIRS = {"a": (40, 48), "b": (36, 36), "city/c": (30, 44)}
 GOOD = ("a", "city/c")  # the pairs that stay intact when "b" is damaged
-
-
-def expand(cli, recipe: Path, in_dir: Path, out: Path, *args):
-    result = cli("expand", recipe, in_dir, out, "--workers", "1", *args)
-    assert "Traceback" not in result.output
-    return result
 
 
 def errors_csv(out: Path) -> tuple[list[str], list[dict[str, str]]]:

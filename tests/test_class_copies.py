@@ -16,6 +16,7 @@ from conftest import (
     age,
     blocky_mask,
     colour_coded,
+    expand,
     read_manifest,
     rewritten,
     summary_counts,
@@ -63,12 +64,6 @@ def recipe_text(rule: str) -> str:
 
 def source_labels(in_dir: Path, key: str) -> set[int]:
     return set(np.unique(cv2.imread(str(in_dir / "masks" / f"{key}.png"), cv2.IMREAD_UNCHANGED)).tolist())
-
-
-def expand(cli, recipe: Path, in_dir: Path, out: Path, *args: str, workers: str = "1"):
-    result = cli("expand", recipe, in_dir, out, "--workers", workers, *args)
-    assert "Traceback" not in result.output
-    return result
 
 
 def outputs(key: str, copies) -> set[str]:

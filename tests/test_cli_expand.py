@@ -7,10 +7,12 @@ subprocess tests also check what a user's terminal or CI log sees (stderr, exit 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 from pathlib import Path
 
+import conftest
 import cv2
 import numpy as np
 import pytest
@@ -44,8 +46,7 @@ PAIRS = {"a": (48, 64), "B": (40, 40), "a-1": (30, 44), "city/c": (37, 53)}
 COLUMNS = ("image", "mask", "source_image", "source_mask", "copy", "seed", "matrix", "params")
 
 
-def expand(cli, recipe: Path, in_dir: Path, out: Path, *args: str):
-    return cli("expand", recipe, in_dir, out, "--workers", "2", *args)
+expand = functools.partial(conftest.expand, workers=2)  # two workers: the pool path, as users run it
 
 
 def matrix_of(row: dict[str, str]) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, colour_coded, decode_labels, output_files, read_manifest, rewarp_mask, write_recipe
+from conftest import REPO, colour_coded, decode_labels, expand, output_files, read_manifest, rewarp_mask, write_recipe
 from dataset_layouts import (
     ADE_FRAMES,
     CITYSCAPES_FRAMES,
@@ -34,10 +34,6 @@ from segaug_cli import codecs, recipe
 from segaug_cli.labels import relabel
 
 DATASETS = REPO / "recipes" / "datasets"
-
-
-def expand(cli, recipe_path: Path, in_dir: Path, out: Path, *extra: str):
-    return cli("expand", recipe_path, in_dir, out, "--workers", "1", *extra)
 
 
 def variant(tmp_path: Path, name: str, *edits: tuple[str, str]) -> Path:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 import shlex
 import shutil
@@ -30,6 +31,18 @@ DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 README = (REPO / "README.md").read_text(encoding="utf-8")
 RECIPES_DOC = (REPO / "docs" / "recipes.md").read_text(encoding="utf-8")
 DESIGN_DOC = (REPO / "docs" / "design.md").read_text(encoding="utf-8")
+
+
+def _load_script(name: str):
+    """A module of scripts/ (a folder of programs, not a package), imported from its file."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+op_table = _load_script("op_table")
 SHELL_LANGUAGES = ("sh", "shell", "bash", "console")
 # `<!-- fragment: why -->` on the line above a ```yaml fence: YAML that is not a whole recipe.
 FRAGMENT = re.compile(r"<!--\s*fragment:\s*(\S.*?)\s*-->")
@@ -194,7 +207,25 @@ def test_recipes_doc_op_table_is_the_one_generated_from_the_registry():
     table = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "op_table.py")], capture_output=True, text=True, check=True, cwd=REPO
     ).stdout.strip()
-    assert table in RECIPES_DOC, "the op table is stale: run `python scripts/op_table.py`, paste it in docs/recipes.md"
+    assert table in RECIPES_DOC, "the op table is stale: run `make op-table`, which rewrites it in docs/recipes.md"
+
+
+@pytest.mark.parametrize("name", sorted(op_table.TABLES))
+def test_every_generated_table_in_the_docs_is_current(name):
+    path, make = op_table.TABLES[name]
+    held = op_table.generated_part(path.read_text(encoding="utf-8"), name)
+    assert held == make(), f"the {name} of {path.relative_to(REPO)} is stale: run `make op-table`"
+
+
+def test_the_op_table_generator_rewrites_only_what_lies_between_its_markers():
+    start, end = op_table.begin("op table"), op_table.END
+    text = f"# Ops\n\n{start}\n| an old | table |\n{end}\n\nMore.\n"
+    written = op_table.with_table(text, "op table")
+    assert written == f"# Ops\n\n{start}\n{op_table.table()}\n{end}\n\nMore.\n"
+    assert op_table.with_table(written, "op table") == written
+    with pytest.raises(ValueError) as exc:
+        op_table.with_table(f"# Ops\n| an old | table |\n{end}\n", "op table")
+    assert str(exc.value) == f"the op table must stand between one {start!r} and the next {end!r}"
 
 
 @pytest.mark.parametrize("name", sorted(recipe.OPS))

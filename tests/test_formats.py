@@ -9,9 +9,11 @@ sends palette masks through a real worker pool.
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
+import conftest
 import cv2
 import numpy as np
 import pytest
@@ -57,10 +59,7 @@ def recipe(
     return write_recipe(tmp_path / "recipe.yaml", text + extra + f"transforms:\n{transforms}")
 
 
-def expand(cli, recipe_path: Path, in_dir: Path, out: Path, workers: int = 1):
-    result = cli("expand", recipe_path, in_dir, out, "--workers", workers, "--quiet")
-    assert "Traceback" not in result.output
-    return result
+expand = functools.partial(conftest.expand, quiet=True)
 
 
 def unchanged(path: Path) -> np.ndarray:

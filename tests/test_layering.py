@@ -146,7 +146,8 @@ RECIPE_BELOW_PARSE = {
         ("segaug_cli.cpu", {"segaug_cli.errors"}),
         ("segaug_cli.extensions", set()),
         ("segaug_cli.atomic", set()),
-        ("segaug_cli.pairing", {"segaug_cli.errors", "segaug_cli.extensions"}),
+        ("segaug_cli.listing", {"segaug_cli.errors", "segaug_cli.extensions"}),
+        ("segaug_cli.pairing", {"segaug_cli.errors", "segaug_cli.listing"}),
         ("segaug_cli.png", set()),
         ("segaug_cli.codecs", {"segaug_cli", "segaug_cli.png", "segaug_cli.errors", "segaug_cli.extensions"}),
         ("segaug_cli.fingerprint", {"segaug_cli", "segaug_cli.codecs", "segaug_cli.recipe"}),
@@ -281,7 +282,14 @@ def imported_closure(module: str) -> frozenset[str]:
 
 @pytest.mark.parametrize(
     "module",
-    ["segaug_cli.pairing", "segaug_cli.atomic", "segaug_cli.extensions", "segaug_cli.manifest", "segaug_cli.errors"],
+    [
+        "segaug_cli.pairing",
+        "segaug_cli.listing",
+        "segaug_cli.atomic",
+        "segaug_cli.extensions",
+        "segaug_cli.manifest",
+        "segaug_cli.errors",
+    ],
     ids=short,
 )
 def test_name_and_file_handling_never_loads_opencv(module):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 
@@ -25,40 +26,35 @@ from segaug_cli.ops.spec import (
 from segaug_cli.recipe.registry import collect
 from segaug_cli.sampling import Draw, draw_for
 
-# The order of the docs table and of the "expected one of" list in error messages.
-DOCS_ORDER = [
-    "rotate",
-    "scale",
-    "shear",
-    "translate",
-    "hflip",
-    "vflip",
-    "resize",
-    "pad",
-    "crop",
-    "random_resized_crop",
-    "rot90",
-    "perspective",
-    "elastic",
-    "grid_distortion",
-    "brightness",
-    "contrast",
-    "gamma",
-    "hsv",
-    "blur",
-    "noise",
-    "clahe",
-    "jpeg",
-    "one_of",
-    "some_of",
-]
+OPS_PACKAGE = REPO / "segaug_cli" / "ops"
+KINDS = ("geometric", "photometric", "group")  # the kinds in the order their families come
+
+
+def _families() -> list:
+    """The family modules of segaug_cli/ops, found by their files (not by the registry), in their ORDER."""
+    names = sorted(path.stem for path in OPS_PACKAGE.glob("*.py") if path.stem not in ("__init__", "spec"))
+    return sorted((importlib.import_module(f"segaug_cli.ops.{name}") for name in names), key=lambda m: m.ORDER)
+
+
+# The order of the docs table and of the "expected one of" list in error messages: the families in
+# their ORDER, each family's ops in the order of its OPS.
+FAMILIES = _families()
+DOCS_ORDER = [spec.name for family in FAMILIES for spec in family.OPS]
 
 
 def test_the_registry_lists_every_op_once_in_the_docs_order():
-    geometric, photometric = recipe.GEOMETRIC_OPS, recipe.PHOTOMETRIC_OPS
+    assert len(set(DOCS_ORDER)) == len(DOCS_ORDER), "two records share a name"
     assert list(recipe.OPS) == DOCS_ORDER
-    assert geometric == tuple(DOCS_ORDER[:14])
-    assert photometric == tuple(DOCS_ORDER[14:22])
+    kinds = [recipe.OPS[name].kind for name in DOCS_ORDER]
+    assert kinds == sorted(kinds, key=KINDS.index), "geometric families first, then photometric, then groups"
+    of_kind = {kind: tuple(name for name in DOCS_ORDER if recipe.OPS[name].kind == kind) for kind in KINDS}
+    assert (of_kind["geometric"], of_kind["photometric"]) == (recipe.GEOMETRIC_OPS, recipe.PHOTOMETRIC_OPS)
+
+
+def test_no_op_is_lost_without_make_golden():
+    """Every op pinned in tests/golden/ops.json still has a record, and every record is pinned there."""
+    pinned = json.loads((REPO / "tests" / "golden" / "ops.json").read_text(encoding="utf-8"))["files"]
+    assert sorted(recipe.OPS) == sorted(pinned)
 
 
 @pytest.mark.parametrize("name", list(recipe.OPS))

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import (
     age,
+    expand,
     make_dataset,
     read_manifest,
     rewritten,
@@ -40,12 +41,6 @@ transforms:
   - gamma: {range: [0.8, 1.2]}
 """
 PAIRS = {"a": (40, 52), "c": (36, 36), "city/d": (30, 44)}
-
-
-def expand(cli, recipe: Path, in_dir: Path, out: Path, *args: str, workers: str = "1"):
-    result = cli("expand", recipe, in_dir, out, "--workers", workers, *args)
-    assert "Traceback" not in result.output
-    return result
 
 
 def clean_run(cli, recipe: Path, in_dir: Path, out: Path, *args: str) -> dict[str, str]:

@@ -5,6 +5,7 @@ line with its exit code, with no credential in any output, log or object."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -19,8 +20,7 @@ import pytest
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")
 
-import boto3  # noqa: E402
-from services import dask_cluster, free_port, s3_server  # noqa: E402
+from services import dask_cluster, files_under, free_port, s3_bucket, s3_client, s3_options  # noqa: E402
 
 from segaug_cli import engine, recipe, storage, testing  # noqa: E402
 
@@ -34,26 +34,14 @@ LOCAL_ONLY = {".segaug.lock"}  # the local fcntl lock file; an object store's lo
 STORE_ONLY = {".segaug-objects.csv"}  # the receipts of the uploads, kept beside an object store's manifest
 
 
+s3 = functools.partial(s3_client, secret=SECRET)
+options = functools.partial(s3_options, secret=SECRET)
+
+
 @pytest.fixture(scope="module")
 def endpoint():
-    with s3_server() as url:
-        s3(url).create_bucket(Bucket=BUCKET)
-        for path in sorted(SAMPLE.rglob("*")):
-            if path.is_file():
-                s3(url).put_object(
-                    Bucket=BUCKET, Key=f"raw/{path.relative_to(SAMPLE).as_posix()}", Body=path.read_bytes()
-                )
+    with s3_bucket(BUCKET, SECRET, {"raw": SAMPLE}) as url:
         yield url
-
-
-def s3(url: str):
-    return boto3.client(
-        "s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key=SECRET, region_name="us-east-1"
-    )
-
-
-def options(url: str) -> dict:
-    return {"endpoint_url": url, "key": "testing", "secret": SECRET, "client_kwargs": {"region_name": "us-east-1"}}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +50,7 @@ def local_run(tmp_path_factory) -> dict[str, bytes]:
     out = tmp_path_factory.mktemp("local") / "out"
     summary = engine.expand(recipe.load(RECIPE), SAMPLE, out, engine.ExpandOptions(workers=2))
     assert summary.failed == 0 and summary.fatal is None
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    return files_under(out)
 
 
 def objects(url: str, prefix: str) -> dict[str, bytes]:

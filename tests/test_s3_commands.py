@@ -7,6 +7,7 @@ the run with one line and leaves only whole outputs that the manifest lists."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import uuid
@@ -22,7 +23,7 @@ import boto3  # noqa: E402
 import requests  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from conftest import run_segaug  # noqa: E402
-from services import dask_cluster, s3_server  # noqa: E402
+from services import dask_cluster, files_under, s3_bucket, s3_client, s3_options  # noqa: E402
 
 from segaug_cli import engine, recipe  # noqa: E402
 from segaug_cli.cli import main  # noqa: E402
@@ -38,27 +39,14 @@ RAW = f"s3://{BUCKET}/raw"
 N = 3
 
 
+s3 = functools.partial(s3_client, secret=SECRET)
+options = functools.partial(s3_options, secret=SECRET)
+
+
 @pytest.fixture(scope="module")
 def endpoint():
-    with s3_server() as url:
-        client = s3(url)
-        client.create_bucket(Bucket=BUCKET)
-        for path in sorted(SAMPLE.rglob("*")):
-            if path.is_file():
-                client.put_object(
-                    Bucket=BUCKET, Key=f"raw/{path.relative_to(SAMPLE).as_posix()}", Body=path.read_bytes()
-                )
+    with s3_bucket(BUCKET, SECRET, {"raw": SAMPLE}) as url:
         yield url
-
-
-def s3(url: str, key: str = "testing", secret: str = SECRET):
-    return boto3.client(
-        "s3", endpoint_url=url, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
-    )
-
-
-def options(url: str) -> dict:
-    return {"endpoint_url": url, "key": "testing", "secret": SECRET, "client_kwargs": {"region_name": "us-east-1"}}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +62,7 @@ def local_run(tmp_path_factory) -> dict[str, bytes]:
     out = tmp_path_factory.mktemp("local") / "out"
     summary = engine.expand(recipe.load(RECIPE), SAMPLE, out, engine.ExpandOptions(workers=1))
     assert summary.failed == 0 and summary.fatal is None
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    return files_under(out)
 
 
 def fresh() -> str:

@@ -5,6 +5,7 @@ turned away with the holder named, while the shards of one job write side by sid
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import conftest
 import pytest
 from conftest import make_dataset, run_segaug, tree_digest, write_recipe
 
@@ -29,10 +31,7 @@ def job(tmp_path):
     return write_recipe(tmp_path / "r.yaml", RECIPE), in_dir
 
 
-def expand(cli, recipe, in_dir, out, *extra):
-    result = cli("expand", recipe, in_dir, out, "--workers", "1", "--quiet", *extra)
-    assert result.exit_code == 0, result.output
-    return result
+expand = functools.partial(conftest.expand, quiet=True, ok=True)
 
 
 def shard_files(out: Path) -> list[str]:

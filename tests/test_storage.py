@@ -5,6 +5,7 @@ the conditional-write lock with its lease, the write-once journal, storage optio
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import subprocess
@@ -20,7 +21,7 @@ pytest.importorskip("moto")
 
 import boto3  # noqa: E402
 import requests  # noqa: E402
-from services import free_port, s3_server  # noqa: E402
+from services import free_port, s3_bucket, s3_client, s3_options  # noqa: E402
 
 from segaug_cli import storage  # noqa: E402
 from segaug_cli.manifest import Row  # noqa: E402
@@ -30,28 +31,14 @@ BUCKET = "segaug-test"
 SECRET = "SeCrEt-do-not-show-4f1c"  # the secret key every client here uses: it must appear nowhere
 
 
+client = functools.partial(s3_client, secret=SECRET)
+options = functools.partial(s3_options, secret=SECRET, skip_instance_cache=True)
+
+
 @pytest.fixture(scope="module")
 def endpoint():
-    with s3_server() as url:
-        client(url).create_bucket(Bucket=BUCKET)
+    with s3_bucket(BUCKET, SECRET) as url:
         yield url
-
-
-def client(url: str, key: str = "testing", secret: str = SECRET):
-    return boto3.client(
-        "s3", endpoint_url=url, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
-    )
-
-
-def options(url: str, **extra) -> dict:
-    return {
-        "endpoint_url": url,
-        "key": "testing",
-        "secret": SECRET,
-        "client_kwargs": {"region_name": "us-east-1"},
-        "skip_instance_cache": True,
-        **extra,
-    }
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import tifffile
 from conftest import (
     age,
     error_lines,
+    expand,
     make_dataset,
     read_manifest,
     rewritten,
@@ -98,12 +99,6 @@ def make_target_dataset(root: Path, pairs=PAIRS) -> Path:
         for name, array in target_maps(mask).items():
             write_target(in_dir, name, key, array)
     return in_dir
-
-
-def expand(cli, recipe: Path, in_dir: Path, out: Path, *args: str):
-    result = cli("expand", recipe, in_dir, out, "--workers", "1", *args)
-    assert "Traceback" not in result.output
-    return result
 
 
 def outputs_of(key: str, copies=range(COPIES)) -> set[str]:

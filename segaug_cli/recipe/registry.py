@@ -23,7 +23,7 @@ def collect(package: ModuleType) -> dict[str, OpSpec]:
             op record, or two records share a name.
     """
     found: dict[str, OpSpec] = {}
-    for family in _families(package):
+    for family in families(package):
         for spec in family.OPS:
             if not isinstance(spec, (GeometricOp, PhotometricOp, GroupOp)):
                 raise ImportError(f"{family.__name__}.OPS holds {spec!r}, not a GeometricOp, PhotometricOp or GroupOp")
@@ -33,7 +33,12 @@ def collect(package: ModuleType) -> dict[str, OpSpec]:
     return found
 
 
-def _families(package: ModuleType) -> list[ModuleType]:
+def families(package: ModuleType) -> list[ModuleType]:
+    """The family modules of ``package`` (all but ``spec``), imported, in their ORDER.
+
+    Raises:
+        ImportError: a family lacks ORDER or OPS, or two families share an ORDER.
+    """
     names = sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.name != SPEC_MODULE)
     families = [importlib.import_module(f"{package.__name__}.{name}") for name in names]
     for family in families:
