@@ -14,6 +14,7 @@ from PIL import Image
 
 from segaug_cli import codecs
 from segaug_cli.errors import PairError
+from segaug_cli.recipe import Output
 
 LABELS = np.array([[0, 1, 2, 3], [3, 2, 1, 0], [0, 0, 5, 5]], np.uint8)
 PALETTE = [0, 0, 0, 200, 10, 10, 10, 200, 10, 10, 10, 200, 50, 50, 50, 90, 90, 90] + [0] * (256 * 3 - 18)
@@ -164,13 +165,15 @@ def test_sizes_that_match_neither_way_fail_the_pair_with_both_sizes():
 )
 def test_an_image_a_format_cannot_hold_is_refused_with_the_format_to_use(image, extension, message):
     with pytest.raises(PairError) as exc:
-        codecs.encode_image(image, extension, 90, None)
+        codecs.encode_image(image, extension, Output(jpeg_quality=90))
     assert str(exc.value) == message
 
 
-def test_an_image_encoded_as_png_decodes_to_the_same_pixels():
+@pytest.mark.parametrize("writer", ["fast", "small"])
+def test_an_image_encoded_as_png_decodes_to_the_same_pixels(writer):
     image = (np.arange(5 * 7 * 3).reshape(5, 7, 3) * 7 % 256).astype(np.uint8)
-    assert np.array_equal(codecs.decode_image(codecs.encode_image(image, ".PNG", 90, None), "x.png"), image)
+    encoded = codecs.encode_image(image, ".PNG", Output(jpeg_quality=90, png=writer))
+    assert np.array_equal(codecs.decode_image(encoded, "x.png"), image)
 
 
 def test_an_unreadable_file_is_one_line_naming_it(tmp_path):
