@@ -106,6 +106,11 @@ def tree_digest(root: Path) -> dict[str, str]:
     }
 
 
+def shard_files(out: Path) -> list[str]:
+    """The bookkeeping files of shards in OUT (``manifest.shard-2-of-3.csv``...), by name."""
+    return sorted(p.name for p in out.iterdir() if "shard-" in p.name)
+
+
 def write_recipe(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path

@@ -19,8 +19,6 @@ from conftest import error_lines, make_dataset, read_manifest, tree_digest, writ
 
 from segaug_cli import engine, executors
 from segaug_cli import recipe as recipes
-from segaug_cli.manifest import Row, to_json
-from segaug_cli.storage import books
 from segaug_cli.storage import rows as books_rows
 
 RECIPE = """\
@@ -124,49 +122,8 @@ def test_a_caller_that_used_opencv_threads_can_still_fork_workers(job, tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------
-# Rows stay on disk: the journal sorts them into the manifest in bounded memory
+# Rows stay on disk: a run's manifest is the same however many runs its rows spilled to
 # ---------------------------------------------------------------------------------------------
-
-
-def _row(image: str, targets=()) -> Row:
-    return Row(
-        image,
-        image.replace("images/", "masks/"),
-        "src.png",
-        "src.png",
-        "0",
-        "1",
-        "1 0 0 0 1 0",
-        "{}",
-        "f" * 64,
-        "a" * 64,
-        "b" * 64,
-        targets,
-    )
-
-
-def test_the_journal_sorts_this_runs_rows_through_spilled_runs(tmp_path, monkeypatch):
-    monkeypatch.setattr(books_rows, "SORT_CHUNK", 3)
-    (tmp_path / books.JOURNAL).write_text(to_json(_row("images/left_by_a_killed_run.png")) + "\n")
-    journal = books_rows.Journal(tmp_path)
-    images = [f"images/{name}.png" for name in ("k", "b", "z", "a", "é", "m", "B", "c_10", "c_9", "c")]
-    for start in range(0, len(images), 4):  # outcomes arrive a few rows at a time
-        journal.add([_row(image, (("depth", f"depth/{image}", "c" * 64),)) for image in images[start : start + 4]])
-    journal.close(remove=False)
-
-    with journal.sorted_rows() as rows:
-        first, second = [r.image for r in rows()], [r.image for r in rows()]
-        assert len(list(tmp_path.iterdir())) == 1  # the sorted runs are anonymous files: only the journal shows
-    assert first == second == sorted(images)  # code-point order; the killed run's row is not this run's
-    assert journal.names == {"depth"}
-
-
-def test_a_run_that_wrote_nothing_has_no_rows_even_beside_a_leftover_journal(tmp_path):
-    (tmp_path / books.JOURNAL).write_text(to_json(_row("images/old.png")) + "\n")
-    journal = books_rows.Journal(tmp_path)
-    journal.close(remove=False)
-    with journal.sorted_rows() as rows:
-        assert list(rows()) == []
 
 
 def test_a_manifest_merged_from_many_spilled_runs_matches_one_sorted_in_memory(tmp_path, monkeypatch):
@@ -195,17 +152,6 @@ def test_a_rerun_merges_kept_earlier_rows_with_new_ones_through_spilled_runs(tmp
 
     assert (rerun.written, rerun.unchanged) == (9, 9)
     assert tree_digest(out) == _expand((in_dir, recipe), tmp_path / "clean", workers=1)
-
-
-def test_more_runs_than_may_be_open_at_once_are_folded_without_losing_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(books_rows, "SORT_CHUNK", 2)
-    monkeypatch.setattr(books_rows, "MERGE_FAN_IN", 3)
-    journal = books_rows.Journal(tmp_path)
-    images = [f"images/{i * 7919 % 101:03d}.png" for i in range(41)]  # 21 runs: folded again and again
-    journal.add([_row(image) for image in images])
-    journal.close(remove=False)
-    with journal.sorted_rows() as rows:
-        assert [r.image for r in rows()] == sorted(images)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The storage layer against a real S3 API (moto's server on 127.0.0.1, one per module) and on local
 folders: every Location method, the one paginated listing, SHA-256 checked at upload and read back,
-the conditional-write lock with its lease, the write-once journal, storage options, and the errors."""
+the conditional-write lock with its lease, the write-once journal, and the errors (storage options:
+tests/test_storage_options.py)."""
 
 from __future__ import annotations
 
@@ -299,59 +300,6 @@ def _who_pid() -> int:
     import os
 
     return os.getpid()
-
-
-# ---------------------------------------------------------------------------------------------
-# Storage options
-# ---------------------------------------------------------------------------------------------
-
-
-def test_storage_options_parse_like_fsspecs_command_line():
-    parsed = storage.parse_storage_options(
-        [
-            "endpoint_url=http://127.0.0.1:9000",
-            "anon=true",
-            "use_ssl=False",
-            "max_concurrency=4",
-            "timeout=2.5",
-            "token=none",
-            "key=a=b",
-        ]
-    )
-    assert parsed == {
-        "endpoint_url": "http://127.0.0.1:9000",
-        "anon": True,
-        "use_ssl": False,
-        "max_concurrency": 4,
-        "timeout": 2.5,
-        "token": None,
-        "key": "a=b",
-    }
-
-
-@pytest.mark.parametrize("pair", [SECRET, f"={SECRET}", f" ={SECRET}"])
-def test_a_malformed_storage_option_is_one_line_without_its_value(pair):
-    with pytest.raises(storage.UsageError) as caught:
-        storage.parse_storage_options([pair])
-    assert str(caught.value) == "--storage-option: expected KEY=VALUE (for example endpoint_url=http://host:9000)"
-
-
-def test_storage_options_file(tmp_path):
-    path = tmp_path / "store.yaml"
-    path.write_text(f"storage_options:\n  endpoint_url: http://127.0.0.1:9000\n  secret: {SECRET}\n  anon: false\n")
-    assert storage.load_storage_options(path) == {
-        "endpoint_url": "http://127.0.0.1:9000",
-        "secret": SECRET,
-        "anon": False,
-    }
-    path.write_text(f"storage_options: [{SECRET}]\n")
-    with pytest.raises(storage.UsageError, match=r"store.yaml: storage_options: expected a mapping") as caught:
-        storage.load_storage_options(path)
-    assert SECRET not in str(caught.value)
-    path.write_text(f"storage_options: {{secret: '{SECRET}\n")
-    with pytest.raises(storage.UsageError) as caught:
-        storage.load_storage_options(path)
-    assert str(caught.value) == f"{path}: not valid YAML"
 
 
 # ---------------------------------------------------------------------------------------------
