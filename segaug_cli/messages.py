@@ -97,6 +97,17 @@ def _ending(summary: Summary, out_dir: str, quiet: bool, shard: Shard | None) ->
     return err
 
 
+def merge_report(summary, out_dir: str) -> str:
+    """What ``segaug merge`` says once the shards are merged (or were, by an earlier merge)."""
+    manifest = f"{out_dir.rstrip('/')}/manifest.csv"
+    if summary.finished_earlier:
+        return (
+            f"segaug merge: OUT was merged already; removed the files {summary.shards} shard(s) left behind; "
+            f"manifest: {manifest}"
+        )
+    return f"segaug merge: {summary.shards} shards, {summary.rows} output pairs; manifest: {manifest}"
+
+
 def survey_lines(found, in_dir: str, labels) -> list[str]:
     """The pairing report, one fact per line: what a run would augment, fail, skip or not read."""
     lines = [f"{in_dir}: {found.pairs} pair(s) found"]
