@@ -272,13 +272,16 @@ def merge(recipe, in_dir, out_dir, quiet, seed, copies, storage_pairs, storage_f
 @main.command()
 @recipe_arg
 @click.argument("in_dir", metavar="[IN]", required=False, type=click.Path())
+@click.option("--deep", is_flag=True, help="Decode every pair fully instead of reading its headers.")
 @storage_opts
-def validate(recipe, in_dir, storage_pairs, storage_file):
+def validate(recipe, in_dir, deep, storage_pairs, storage_file):
     """Parse and validate RECIPE; print what it does. Exit 2 on the first error.
 
     With IN, also report how IN pairs up under the recipe (pairs, images without masks, masks without
-    images, split entries missing) and which labels a sample of the masks holds that the recipe's
-    label map does not list. Writes nothing. Exit 1 when a run would fail some pairs.
+    images, split entries missing), the pairs a run would fail by their files' headers (sizes that
+    differ, unreadable or truncated files, images over the pixel limit; --deep decodes them instead),
+    and which labels a sample of the masks holds that the recipe's label map does not list. Writes
+    nothing. Exit 1 when a run would fail some pairs.
 
     \b
     Example:
@@ -297,7 +300,7 @@ def validate(recipe, in_dir, storage_pairs, storage_file):
     from . import survey as surveys
 
     with _boundary():
-        found = surveys.survey(rcp, in_dir, storage_options=_storage_options(storage_pairs, storage_file))
+        found = surveys.survey(rcp, in_dir, storage_options=_storage_options(storage_pairs, storage_file), deep=deep)
     for line in messages.survey_lines(found, in_dir, rcp.labels):
         click.echo(line)
     sys.exit(1 if found.failing else 0)

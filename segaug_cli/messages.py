@@ -128,6 +128,8 @@ def survey_lines(found, in_dir: str, labels) -> list[str]:
         )
     if found.ignored:
         lines.append(f"{len(found.ignored)} non-image file(s) ignored: {names(list(found.ignored))}")
+    for problem in found.bad_files:
+        lines.append(f"would fail: {problem}")
     for problem in found.unreadable:
         lines.append(f"would fail: {problem}")
     if found.unlisted:
