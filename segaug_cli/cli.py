@@ -63,7 +63,9 @@ workers_opt = click.option(
     default=None,
     help="Worker processes (default: all CPUs). 1 runs in this process.",
 )
-quiet_opt = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on success.")
+quiet_opt = click.option(
+    "--quiet", "-q", is_flag=True, help="Only errors: no progress bar, notes, warnings or summary on success."
+)
 shard_opt = click.option(
     "--shard",
     metavar="K/N",
@@ -227,7 +229,7 @@ def check(recipe, in_dir, out_dir, workers, deep, quiet, shard, seed, copies, st
         options = engine.CheckOptions(workers, share, deep_count, storage_options, overrides.given(seed, copies))
         report = engine.check(rcp, in_dir, out_dir, options, progress=bar)
     bar.close()
-    for note in report.notes:
+    for note in [] if quiet else report.notes:
         click.echo(f"note: {note}", err=True)
     for d in report.differences:
         click.echo(f"{d.kind}: {d.path}: {d.why}")
@@ -408,7 +410,7 @@ class _ProgressBar:
             # No monitor thread: the bar moves with every pair, and a single-threaded parent lets
             # the engine fork its workers (see executors.pool_context).
             tqdm.monitor_interval = 0
-            self.bar = tqdm(total=total, unit="pair", file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(total=total, unit=" source pairs", file=sys.stderr, dynamic_ncols=True)
 
     def update(self, n: int) -> None:
         if self.bar is not None:
