@@ -12,7 +12,8 @@ import heapq
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import executors, storage, testing
+from . import executors, overrides, shards, storage, testing
+from .errors import Refused
 from .executors import Executor
 from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
 from .manifest import Row, image_of, lines, target_names
@@ -45,6 +46,8 @@ def _check(
 ) -> CheckReport:
     shard, books_dir = options.shard, out.folder
     own = _check_books(books_dir, shard)
+    _refuse_unmerged(out, own)
+    recipe = overrides.reconcile(recipe, books.read_sidecar(books_dir, own), options.overrides, "OUT")
     report = CheckReport(differences=_manifest_differences(books_dir, own))
     holder = out.holder()
     report.notes.extend([] if holder is None else [_busy_note(holder)])
@@ -84,6 +87,21 @@ def _check(
     report.notes.extend(_version_notes(books_dir, own))
     report.differences.sort(key=lambda d: (d.path, d.kind))
     return report
+
+
+class ShardsUnmerged(Refused):
+    """OUT holds shards that were not merged, and the check is of the whole (exit 1, one line)."""
+
+    prefix = "segaug check: "
+
+
+def _refuse_unmerged(out: Out, own: books.Books) -> None:
+    """A check of the whole OUT where only shards' books are: one line saying which, and what to run."""
+    if own is not books.WHOLE or (out.folder / own.manifest).is_file() or not out.folder.is_dir():
+        return
+    found = shards.shards_named(out.names())
+    if found:
+        raise ShardsUnmerged(shards.unmerged(found))
 
 
 def _check_books(out_dir: Path, shard: Shard | None) -> books.Books:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import click
 
 from . import __version__, messages
-from .errors import SegaugError
+from .errors import Refused, SegaugError
 
 
 class UserError(click.ClickException):
@@ -27,6 +27,9 @@ class UserError(click.ClickException):
 def _boundary() -> Iterator[None]:
     try:
         yield
+    except Refused as exc:  # not a usage error: OUT is not what was asked of it (exit 1)
+        click.echo(f"{exc.prefix}{exc}", err=True)
+        sys.exit(1)
     except SegaugError as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:  # unreadable IN, unwritable OUT: still one sentence
@@ -60,13 +63,23 @@ workers_opt = click.option(
     default=None,
     help="Worker processes (default: all CPUs). 1 runs in this process.",
 )
-quiet_opt = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on success.")
+quiet_opt = click.option(
+    "--quiet", "-q", is_flag=True, help="Only errors: no progress bar, notes, warnings or summary on success."
+)
 shard_opt = click.option(
     "--shard",
     metavar="K/N",
     default=None,
     help="Only share K of N (1-based) of the pairs, by a stable hash of each pair's key.",
 )
+
+
+def recorded_opts(command):
+    """``--seed`` and ``--copies`` for the commands that read an OUT: OUT records those it was made with."""
+    for name in ("copies", "seed"):
+        text = f"The --{name} OUT was made with (default: what its segaug.json records); another is refused."
+        command = click.option(f"--{name}", type=int, default=None, help=text)(command)
+    return command
 
 
 def storage_opts(command):
@@ -108,8 +121,8 @@ def _shard(value: str | None):
 @in_arg
 @out_arg
 @workers_opt
-@click.option("--seed", type=int, default=None, help="Override the recipe's seed.")
-@click.option("--copies", type=int, default=None, help="Override the recipe's copies per pair.")
+@click.option("--seed", type=int, default=None, help="Override the recipe's seed (recorded in OUT's segaug.json).")
+@click.option("--copies", type=int, default=None, help="Override the recipe's copies per pair (recorded likewise).")
 @click.option("--force", is_flag=True, help="Regenerate every output, even those already up to date.")
 @click.option("--dry-run", is_flag=True, help="Print what would be written and removed; write nothing.")
 @quiet_opt
@@ -155,7 +168,7 @@ def expand(
     Example:
         segaug expand recipes/default.yaml sample_data out/
     """
-    from . import engine
+    from . import engine, overrides
     from . import recipe as recipes
 
     bar = _ProgressBar(quiet)
@@ -170,6 +183,7 @@ def expand(
             dry_run=dry_run,
             strict=strict,
             storage_options=_storage_options(storage_pairs, storage_file),
+            overrides=overrides.given(seed, copies),
         )
         summary = engine.expand(rcp, in_dir, out_dir, options, progress=bar)
     bar.close()
@@ -191,17 +205,19 @@ def expand(
 )
 @quiet_opt
 @shard_opt
+@recorded_opts
 @storage_opts
-def check(recipe, in_dir, out_dir, workers, deep, quiet, shard, storage_pairs, storage_file):
+def check(recipe, in_dir, out_dir, workers, deep, quiet, shard, seed, copies, storage_pairs, storage_file):
     """Exit 0 when OUT is exactly what `expand` would produce; else list the differences, exit 1.
 
-    Hashes only (no augmentation) unless --deep is given. Writes nothing.
+    Hashes only (no augmentation) unless --deep is given. Writes nothing. The --seed/--copies that
+    made OUT (recorded in its segaug.json) are used.
 
     \b
     Example:
         segaug check recipes/default.yaml sample_data out/
     """
-    from . import engine
+    from . import engine, overrides
     from . import recipe as recipes
 
     deep_count = _parse_deep(deep)
@@ -210,10 +226,10 @@ def check(recipe, in_dir, out_dir, workers, deep, quiet, shard, storage_pairs, s
         share = _shard(shard)
         rcp = recipes.load(recipe)
         storage_options = _storage_options(storage_pairs, storage_file)
-        options = engine.CheckOptions(workers=workers, shard=share, deep=deep_count, storage_options=storage_options)
+        options = engine.CheckOptions(workers, share, deep_count, storage_options, overrides.given(seed, copies))
         report = engine.check(rcp, in_dir, out_dir, options, progress=bar)
     bar.close()
-    for note in report.notes:
+    for note in [] if quiet else report.notes:
         click.echo(f"note: {note}", err=True)
     for d in report.differences:
         click.echo(f"{d.kind}: {d.path}: {d.why}")
@@ -231,52 +247,43 @@ def check(recipe, in_dir, out_dir, workers, deep, quiet, shard, storage_pairs, s
 @in_arg
 @out_arg
 @quiet_opt
+@recorded_opts
 @storage_opts
-def merge(recipe, in_dir, out_dir, quiet, storage_pairs, storage_file):
+def merge(recipe, in_dir, out_dir, quiet, seed, copies, storage_pairs, storage_file):
     """Join the complete set of shards in OUT into manifest.csv and segaug.json, as one run writes them.
 
     OUT holds the outputs and bookkeeping of `expand --shard K/N` for every K of one N (run into one
     OUT, or their folders copied into one). Refuses, with exit 1, a missing, duplicated or foreign shard.
+    The --seed/--copies the shards were run with (recorded in their segaug.*.json) are used.
 
     \b
     Example:
         segaug merge recipes/default.yaml sample_data out/
     """
-    from . import merging
+    from . import merging, overrides
     from . import recipe as recipes
 
     with _boundary():
         rcp = recipes.load(recipe)
         storage_options = _storage_options(storage_pairs, storage_file)
-        try:
-            summary = merging.merge(rcp, in_dir, out_dir, storage_options)
-        except merging.MergeRefused as exc:  # the shards are not one complete set: exit 1, not a usage error
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-    if quiet:
-        return
-    manifest = f"{out_dir.rstrip('/')}/manifest.csv"
-    if summary.finished_earlier:
-        click.echo(
-            f"segaug merge: OUT was merged already; removed the files {summary.shards} shard(s) left behind; "
-            f"manifest: {manifest}",
-            err=True,
-        )
-    else:
-        merged = f"{summary.shards} shards, {summary.rows} output pairs"
-        click.echo(f"segaug merge: {merged}; manifest: {manifest}", err=True)
+        summary = merging.merge(rcp, in_dir, out_dir, storage_options, overrides.given(seed, copies))
+    if not quiet:
+        click.echo(messages.merge_report(summary, out_dir), err=True)
 
 
 @main.command()
 @recipe_arg
 @click.argument("in_dir", metavar="[IN]", required=False, type=click.Path())
+@click.option("--deep", is_flag=True, help="Decode every pair fully instead of reading its headers.")
 @storage_opts
-def validate(recipe, in_dir, storage_pairs, storage_file):
+def validate(recipe, in_dir, deep, storage_pairs, storage_file):
     """Parse and validate RECIPE; print what it does. Exit 2 on the first error.
 
     With IN, also report how IN pairs up under the recipe (pairs, images without masks, masks without
-    images, split entries missing) and which labels a sample of the masks holds that the recipe's
-    label map does not list. Writes nothing. Exit 1 when a run would fail some pairs.
+    images, split entries missing), the pairs a run would fail by their files' headers (sizes that
+    differ, unreadable or truncated files, images over the pixel limit; --deep decodes them instead),
+    and which labels a sample of the masks holds that the recipe's label map does not list. Writes
+    nothing. Exit 1 when a run would fail some pairs.
 
     \b
     Example:
@@ -295,7 +302,7 @@ def validate(recipe, in_dir, storage_pairs, storage_file):
     from . import survey as surveys
 
     with _boundary():
-        found = surveys.survey(rcp, in_dir, storage_options=_storage_options(storage_pairs, storage_file))
+        found = surveys.survey(rcp, in_dir, storage_options=_storage_options(storage_pairs, storage_file), deep=deep)
     for line in messages.survey_lines(found, in_dir, rcp.labels):
         click.echo(line)
     sys.exit(1 if found.failing else 0)
@@ -403,7 +410,7 @@ class _ProgressBar:
             # No monitor thread: the bar moves with every pair, and a single-threaded parent lets
             # the engine fork its workers (see executors.pool_context).
             tqdm.monitor_interval = 0
-            self.bar = tqdm(total=total, unit="pair", file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(total=total, unit=" source pairs", file=sys.stderr, dynamic_ncols=True)
 
     def update(self, n: int) -> None:
         if self.bar is not None:

@@ -280,8 +280,22 @@ def encode_mask(mask: Mask, labels: np.ndarray, mask_format: str, png_compressio
     if mask_format == "tif":
         return _encode_tiff(labels)
     if mask.palette is not None:
-        return _encode_png(labels, "mask", png_compression, mask.palette, mask.transparency)
+        return _encode_png(labels, "mask", png_compression, palette_for(mask.palette, labels), mask.transparency)
     return _encode_png(labels, "mask", png_compression)
+
+
+ADDED_COLOUR = (255, 255, 255)  # the colour of palette entries added for indices beyond a mask's palette
+
+
+def palette_for(palette: list[int], labels: np.ndarray) -> list[int]:
+    """The palette, extended to cover every index in ``labels``: a fill such as ``mask_fill: 255`` on a
+    mask of a 4-entry palette would otherwise be an index beyond its PLTE, which the PNG specification
+    forbids (readers draw it black, or refuse the file). Added entries are white (``ADDED_COLOUR``)."""
+    entries = len(palette) // 3
+    highest = int(labels.max()) if labels.size else 0
+    if highest < entries:
+        return palette
+    return list(palette[: entries * 3]) + list(ADDED_COLOUR) * (highest + 1 - entries)
 
 
 def _encode_png(

@@ -80,7 +80,7 @@ def _commit(run: Run, complete: bool) -> PathSet:
         names = run.previous.names | run.journal.names
         if names or run.recipe.tiles:  # only the names some kept row still uses make columns
             names = target_names(kept()) | ({WINDOW} if run.recipe.tiles else set())
-        about = None if run.about is None else {**run.about, "complete": complete}
+        about = run.about if run.about is None or run.shard is None else {**run.about, "complete": complete}
         books.commit(run.out.folder, rows, names, run.summary.failures, run.books, about)
         run.out.publish(known)
     run.journal.close(remove=True)

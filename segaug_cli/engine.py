@@ -13,7 +13,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from . import committing, executors, storage, testing
+from . import committing, executors, overrides, storage, testing
 from .checking import check
 from .jobs import Mode, Settings
 from .planning import Census, census_of, plan, planned_jobs, previous_of, scan_in, shard_about
@@ -103,5 +103,5 @@ def _new_run(
         skipped=found.skipped,
         left_out=found.left_out,
     )
-    about = shard_about(recipe, census, options.shard)
-    return Run(recipe, out, previous, options.dry_run, summary, shard=options.shard, about=about)
+    about = {**(shard_about(recipe, census, options.shard) or {}), **overrides.about(options.overrides)}
+    return Run(recipe, out, previous, options.dry_run, summary, shard=options.shard, about=about or None)

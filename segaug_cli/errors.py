@@ -43,6 +43,12 @@ class TilesError(SectionError):
     section = "tiles"
 
 
+class Refused(SegaugError):
+    """What was asked cannot be done with OUT as it is (shards missing or not merged): exit 1, one line."""
+
+    prefix = "error: "
+
+
 class UsageError(SegaugError):
     """The command line or the folders given cannot be used (exit 2, nothing written)."""
 

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import shards, storage
-from .errors import SegaugError
+from . import overrides, shards, storage
+from .errors import Refused
 from .manifest import ManifestError, Row, header_target_names, image_of, read_rows
 from .naming import row_key_of
 from .pairing import Pair, scan_inputs
@@ -33,11 +33,10 @@ from .storage import books as store
 from .storage.books import journal_folder
 from .storage.rows import PathSet
 
-_SHARD_MANIFEST = re.compile(r"manifest\.shard-(\d+)-of-(\d+)\.csv")
 _SHARD_BOOK = re.compile(r"(manifest|segaug|errors)\.shard-\d+-of-\d+\.(csv|json)")
 
 
-class MergeRefused(SegaugError):
+class MergeRefused(Refused):
     """The shards in OUT are not one complete, consistent set (exit 1, nothing written)."""
 
 
@@ -51,14 +50,22 @@ class MergeSummary:
     finished_earlier: bool = False
 
 
-def merge(recipe: Recipe, in_dir: str | Path, out_dir: str | Path, storage_options: dict | None = None) -> MergeSummary:
+def merge(
+    recipe: Recipe,
+    in_dir: str | Path,
+    out_dir: str | Path,
+    storage_options: dict | None = None,
+    given: dict[str, int] | None = None,
+) -> MergeSummary:
     """Join the N shards in OUT into the files an unsharded run writes, then remove their bookkeeping.
 
     Args:
-        recipe: the recipe every shard ran.
+        recipe: the recipe every shard ran, less the ``--seed``/``--copies`` they were run with, which
+            their sidecars record and the merged ``segaug.json`` keeps.
         in_dir: IN, a folder or a URL.
         out_dir: OUT, a folder or a URL (an S3 or S3-compatible prefix).
         storage_options: the backend's options for IN or OUT given as URLs; never written anywhere.
+        given: ``--seed``/``--copies`` as given to ``merge``: each must match what the shards record.
     Raises:
         MergeRefused: a shard is missing, duplicated, unfinished, edited, or made with another N,
             recipe, inputs or library versions; the sentence names it.
@@ -73,7 +80,7 @@ def merge(recipe: Recipe, in_dir: str | Path, out_dir: str | Path, storage_optio
         return scan_inputs(storage.source_of(in_place, options), recipe.inputs, recipe.targets)
 
     with storage.hold_existing(out_place, options) as out:
-        return _merge_out(recipe, in_pairs, out, str(out_place))
+        return _merge_out(recipe, in_pairs, out, str(out_place), given or {})
 
 
 @dataclass(frozen=True)
@@ -96,12 +103,19 @@ class _Books:
 
 
 def _merge_books(
-    recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], books: _Books, known: PathSet | None = None
+    recipe: Recipe,
+    in_pairs: Callable[[], Iterable[Pair]],
+    books: _Books,
+    known: PathSet | None = None,
+    given: dict[str, int] | None = None,
 ) -> tuple[MergeSummary, list[Shard]]:
     """Vet the shards of ``books`` and commit their merge into ``books.folder``; ``known`` collects
     the output paths the merged manifest lists. The shards an earlier merge committed but did not
     finish removing are returned with nothing committed (``MergeSummary.finished_earlier``)."""
     present = _shards_in(books)
+    # the overrides the shards were run with (each shard's recipe digest covers them: vetted below)
+    sidecar = store.read_sidecar(books.folder, store.books_for(present[0])) if present else None
+    recipe = overrides.reconcile(recipe, sidecar, given or {}, f"shard {present[0]}" if present else "OUT")
     leftovers = _left_by_a_merge(books, present, lambda: _expected(recipe, in_pairs))
     if leftovers:
         return MergeSummary(len(leftovers), 0, 0, finished_earlier=True), leftovers
@@ -118,7 +132,7 @@ def _merge_books(
         merged = _counted(_merged_rows(books, found, row_key), counter)
         return merged if known is None else _noted(merged, known)
 
-    store.commit(books.folder, rows, names, failures)
+    store.commit(books.folder, rows, names, failures, about=overrides.about(overrides.recorded(sidecar)))
     return MergeSummary(len(found), counter[0], len(failures)), found
 
 
@@ -129,7 +143,9 @@ def _noted(rows: Iterator[Row], known: PathSet) -> Iterator[Row]:
         yield row
 
 
-def _merge_out(recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], out: storage.Out, shown: str) -> MergeSummary:
+def _merge_out(
+    recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], out: storage.Out, shown: str, given: dict[str, int]
+) -> MergeSummary:
     """``merge`` under OUT's lock, on the books in ``out.folder`` (OUT itself, or a local copy of a store's).
 
     The merged books are published before any shard's books are deleted, so a merge stopped by the
@@ -139,7 +155,7 @@ def _merge_out(recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], out: stor
     books = _Books(out.folder, shown, names)
     out.fetch(name for name in names if _SHARD_BOOK.fullmatch(name))
     known = PathSet()
-    summary, found = _merge_books(recipe, in_pairs, books, known)
+    summary, found = _merge_books(recipe, in_pairs, books, known, given)
     if not summary.finished_earlier:  # else the merged books are in OUT already
         for shard in found:
             out.adopt_receipts(store.books_for(shard))
@@ -152,9 +168,7 @@ def _merge_out(recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]], out: stor
 
 def _shards_in(books: _Books) -> list[Shard]:
     """The shards whose manifests OUT holds, sorted."""
-    return sorted(
-        Shard(int(m.group(1)), int(m.group(2))) for m in (_SHARD_MANIFEST.fullmatch(name) for name in books.names) if m
-    )
+    return shards.shards_named(books.names)
 
 
 def _expected(recipe: Recipe, in_pairs: Callable[[], Iterable[Pair]]) -> dict[str, str]:

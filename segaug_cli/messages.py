@@ -21,7 +21,7 @@ def names(found: list[str], limit: int = EXAMPLES_SHOWN) -> str:
 
 def expand_report(summary: Summary, out_dir: str, quiet: bool, dry_run: bool, shard: Shard | None = None) -> list[Line]:
     """What ``segaug expand`` prints once the run is over, in order."""
-    lines = [(False, text) for text in _notes(summary)]
+    lines = [(False, text) for text in _notes(summary) if not quiet or text.startswith("error: ")]  # -q: errors only
     if dry_run:
         lines += [(True, f"would {action} {what}") for action, what in summary.planned]
         lines.append(
@@ -80,10 +80,12 @@ def _ending(summary: Summary, out_dir: str, quiet: bool, shard: Shard | None) ->
     if summary.interrupted:
         err.append(f"segaug: interrupted after writing {summary.written} pairs; run the same command again to finish")
         return err
-    rate = summary.written / summary.seconds if summary.seconds else 0.0
+    # written, unchanged, removed: output samples (an image and its mask); failed: source pairs. A run
+    # that wrote nothing has no rate to give.
+    rate = f" ({summary.written / summary.seconds:.1f} output samples/s)" if summary.written and summary.seconds else ""
     line = (
-        f"segaug: {summary.written} written, {summary.unchanged} unchanged, {summary.removed} removed, "
-        f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.1f} pairs/s)"
+        f"segaug: output samples {summary.written} written, {summary.unchanged} unchanged, {summary.removed} removed, "
+        f"source pairs {summary.failed} failed in {summary.seconds:.1f} s{rate}"
     )
     from .storage.books import books_for
 
@@ -95,6 +97,17 @@ def _ending(summary: Summary, out_dir: str, quiet: bool, shard: Shard | None) ->
     if not quiet or summary.failed or summary.fatal:
         err.append(line)
     return err
+
+
+def merge_report(summary, out_dir: str) -> str:
+    """What ``segaug merge`` says once the shards are merged (or were, by an earlier merge)."""
+    manifest = f"{out_dir.rstrip('/')}/manifest.csv"
+    if summary.finished_earlier:
+        return (
+            f"segaug merge: OUT was merged already; removed the files {summary.shards} shard(s) left behind; "
+            f"manifest: {manifest}"
+        )
+    return f"segaug merge: {summary.shards} shards, {summary.rows} output pairs; manifest: {manifest}"
 
 
 def survey_lines(found, in_dir: str, labels) -> list[str]:
@@ -117,6 +130,8 @@ def survey_lines(found, in_dir: str, labels) -> list[str]:
         )
     if found.ignored:
         lines.append(f"{len(found.ignored)} non-image file(s) ignored: {names(list(found.ignored))}")
+    for problem in found.bad_files:
+        lines.append(f"would fail: {problem}")
     for problem in found.unreadable:
         lines.append(f"would fail: {problem}")
     if found.unlisted:

@@ -35,6 +35,8 @@ class ExpandOptions:
         strict: stop at the first pair that fails.
         storage_options: for IN or OUT given as URLs, the backend's options (``endpoint_url``...);
             never written anywhere, and kept from a cluster's scheduler where they look like secrets.
+        overrides: the command line's ``--seed``/``--copies`` (applied to the recipe already), recorded
+            in ``segaug.json`` so that ``check`` and ``merge`` use them too.
     """
 
     workers: Workers = None
@@ -43,6 +45,7 @@ class ExpandOptions:
     dry_run: bool = False
     strict: bool = False
     storage_options: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,15 @@ class CheckOptions:
         deep: recompute this many samples (chosen by a stable hash of their names) and compare their
             pixels with the stored files; None recomputes all of them.
         storage_options: as for ``ExpandOptions``.
+        overrides: ``--seed``/``--copies`` as given (not yet applied): OUT's ``segaug.json`` records
+            those it was made with, which are used; one given with another value is refused.
     """
 
     workers: Workers = None
     shard: Shard | None = None
     deep: int | None = 0
     storage_options: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -35,7 +35,8 @@ class Run:
     dry_run: bool
     summary: Summary
     shard: Shard | None = None
-    about: dict[str, Any] | None = None  # a shard's identity for its sidecar (``complete`` is added at commit)
+    # for the sidecar: a shard's identity (its ``complete`` is added at commit), the overrides given
+    about: dict[str, Any] | None = None
     unclaimed: list[Row] = field(default_factory=list, init=False)  # earlier rows no planned job produces
     settled: dict[str, Row] = field(default_factory=dict, init=False)  # earlier rows a finished pair no longer produces
     in_flight: dict[str, PairJob] = field(default_factory=dict, init=False)  # by key: taken, outcome not yet in

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from .errors import UsageError
 
 _SPEC = re.compile(r"(\d+)/(\d+)")
+_SHARD_MANIFEST = re.compile(r"manifest\.shard-(\d+)-of-(\d+)\.csv")
 
 
 @dataclass(frozen=True, order=True)
@@ -48,6 +49,30 @@ def parse(text: str) -> Shard:
     if match is None or not 1 <= int(match.group(1)) <= int(match.group(2)):
         raise UsageError(f"--shard {text}: expected K/N with 1 <= K <= N, e.g. --shard 2/4")
     return Shard(int(match.group(1)), int(match.group(2)))
+
+
+def shards_named(names: Iterable[str]) -> list[Shard]:
+    """The shards whose manifests (``manifest.shard-K-of-N.csv``) are among these file names, sorted."""
+    return sorted(Shard(int(m.group(1)), int(m.group(2))) for m in map(_SHARD_MANIFEST.fullmatch, names) if m)
+
+
+def unmerged(found: list[Shard]) -> str:
+    """What an OUT holding these shards and no merged manifest needs, in one sentence."""
+    held = ", ".join(map(str, found))
+    counts = sorted({shard.count for shard in found})
+    if len(counts) > 1:
+        return f"OUT holds shards of different N ({held}), not merged: keep the shards of one job only"
+    missing = [str(Shard(k, counts[0])) for k in range(1, counts[0] + 1) if Shard(k, counts[0]) not in found]
+    if missing:
+        return (
+            f"OUT holds shards {held}, not merged, and shard {', '.join(missing)} is missing: run "
+            "`segaug expand RECIPE IN OUT --shard K/N` for it, then `segaug merge RECIPE IN OUT`; "
+            "or check one shard with `segaug check RECIPE IN OUT --shard K/N`"
+        )
+    return (
+        f"OUT holds shards {held}, not merged: run `segaug merge RECIPE IN OUT`, "
+        "or check one shard with `segaug check RECIPE IN OUT --shard K/N`"
+    )
 
 
 def shard_of(key: str, count: int) -> int:

@@ -1,8 +1,10 @@
 """What a run would find in IN, without writing anything: the pairing report of ``segaug validate RECIPE IN``.
 
-Pairing reads names only (no file is opened), and at most ``SAMPLE`` masks, spread evenly over the pairs
-in key order, are decoded to list the labels (or colours) the recipe's label map does not list, so the
-report takes about a second for 10,000 pairs.
+Pairing reads names; then every pair's header is read (``headers``: size, channels, depth, whether the
+file ends where its format says; no decoding), so a size mismatch, an unreadable or truncated file or an
+image over the pixel limit is reported as a pair that would fail; ``deep`` decodes every pair instead.
+At most ``SAMPLE`` masks, spread evenly over the pairs in key order, are decoded to list the labels (or
+colours) the recipe's label map does not list. 10,000 local pairs take a few seconds.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import headers
 from .errors import PairError
 from .pairing import Listed, Notes, Pair, scan_inputs
 from .recipe import Recipe
@@ -35,16 +38,24 @@ class Survey:
     sampled: int  # masks decoded (none without a label map or colour table)
     unlisted: tuple[int | str, ...]  # labels (or "#rrggbb" colours) seen in the sample, not in labels
     unreadable: tuple[str, ...]  # sampled masks that could not be decoded or converted: "<mask>: why"
+    bad_files: tuple[str, ...] = ()  # pairs whose headers (or, deep, pixels) would fail them: "<image>: why"
 
     @property
     def failing(self) -> int:
         """Pairs a run would fail (exit 1 at its end)."""
-        return len(self.split_missing) + len(self.other_problems) + (0 if self.skipped else len(self.without_mask))
+        unpaired = 0 if self.skipped else len(self.without_mask)
+        return len(self.split_missing) + len(self.other_problems) + unpaired + len(self.bad_files)
 
 
-def survey(recipe: Recipe, in_dir: str | Path, sample: int = SAMPLE, storage_options: dict | None = None) -> Survey:
-    """Pair IN (a folder, or a URL read with ``storage_options``) as ``expand`` would and decode a
-    sample of the masks; writes nothing.
+def survey(
+    recipe: Recipe,
+    in_dir: str | Path,
+    sample: int = SAMPLE,
+    storage_options: dict | None = None,
+    deep: bool = False,
+) -> Survey:
+    """Pair IN (a folder, or a URL read with ``storage_options``) as ``expand`` would, read every pair's
+    headers (``deep``: decode every pair) and decode a sample of the masks; writes nothing.
 
     Raises:
         UsageError: the images or masks folder, or the split file, does not exist.
@@ -56,6 +67,8 @@ def survey(recipe: Recipe, in_dir: str | Path, sample: int = SAMPLE, storage_opt
     notes, found = Notes(), _Found()
     for pair in scan.walk(notes):  # IN streamed: only what the report lists is kept
         found.add(pair, i.split)
+        if not pair.problem:
+            found.bad_files.extend(_file_problems(recipe, source, pair, deep))
     spec = recipe.labels
     tabled = spec is not None and bool(spec.table or spec.colors)  # rules (reduce, threshold) take any value
     chosen = _spread_sample(scan, found.usable, sample) if sample and tabled else []
@@ -74,6 +87,7 @@ def survey(recipe: Recipe, in_dir: str | Path, sample: int = SAMPLE, storage_opt
         sampled=len(chosen),
         unlisted=unlisted,
         unreadable=unreadable,
+        bad_files=tuple(found.bad_files),
     )
 
 
@@ -85,6 +99,7 @@ class _Found:
     without_mask: list[str] = field(default_factory=list)
     split_missing: list[str] = field(default_factory=list)
     other_problems: list[str] = field(default_factory=list)
+    bad_files: list[str] = field(default_factory=list)
 
     def add(self, pair: Pair, split: str | None) -> None:
         if not pair.problem:
@@ -96,6 +111,53 @@ class _Found:
             self.split_missing.append(_split_problem(pair, split))
         elif not _unpaired(pair):
             self.other_problems.append(f"{pair.image}: {pair.problem}")
+
+
+def _file_problems(recipe: Recipe, source: Path | Listed, pair: Pair, deep: bool) -> list[str]:
+    """Why the pair would fail, read from its files' headers (``deep``: from their pixels); none if it would not."""
+    try:
+        if deep:
+            _decode_pair(recipe, source, pair)
+            return []
+        files = [pair.image, pair.mask or "", *pair.targets]
+        found = [(rel, _header(source, rel)) for rel in files]
+        for rel, header in found:
+            headers.check_pixels(header, recipe.inputs.max_pixels, rel)
+        mask = found[1][1]
+        for rel, header in [found[0], *found[2:]]:
+            if header is not None and mask is not None and not _fits(header, mask, rel == pair.image):
+                raise PairError(f"{pair.mask} is {mask.size} but {rel} is {header.size}")
+    except PairError as exc:
+        return [f"{pair.image}: {exc}"]
+    return []
+
+
+def _fits(header: headers.Header, mask: headers.Header, image: bool) -> bool:
+    """The same size, or (a JPEG image, whose EXIF orientation may turn it) the same size turned."""
+    turned = image and header.kind == "jpeg" and (header.height, header.width) == (mask.width, mask.height)
+    return (header.width, header.height) == (mask.width, mask.height) or turned
+
+
+def _header(source: Path | Listed, rel: str) -> headers.Header | None:
+    if isinstance(source, Listed):
+        return headers.header_of_bytes(_read_listed(source, rel), rel)
+    return headers.header_of_file(source / rel, rel)
+
+
+def _decode_pair(recipe: Recipe, source: Path | Listed, pair: Pair) -> None:
+    """Decode the pair as a run does (``--deep``)."""
+    from . import codecs
+
+    def whole(rel: str) -> bytes:
+        return _read_listed(source, rel) if isinstance(source, Listed) else codecs.read_bytes(source / rel)
+
+    read = headers.limited(whole, recipe.inputs.max_pixels)
+    image, mask = codecs.decode_pair(read(pair.image), read(pair.mask or ""), pair.image, pair.mask or "")
+    for rel in pair.targets:
+        target = codecs.decode_pixels(read(rel), rel)
+        if target.shape[:2] != mask.labels.shape[:2]:
+            h, w = mask.labels.shape[:2]
+            raise PairError(f"{rel} is {target.shape[1]}x{target.shape[0]} but {pair.mask} is {w}x{h}")
 
 
 def _spread_sample(pairs: Iterable[Pair], usable: int, sample: int) -> list[Pair]:

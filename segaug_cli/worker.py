@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import codecs, storage
+from . import codecs, headers, storage
 from .augment import Rendered, render
 from .errors import PairError
 from .extensions import suffix
@@ -143,7 +143,7 @@ class _Outputs:
 
 
 def _read_sources(settings: Settings, pair: Pair) -> _Sources:
-    read = _reader(settings.in_dir, settings)
+    read = headers.limited(_reader(settings.in_dir, settings), settings.recipe.inputs.max_pixels)
     image_bytes = read(pair.image)
     mask_bytes = read(pair.mask)
     target_bytes = tuple(read(t) for t in pair.targets)

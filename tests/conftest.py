@@ -212,8 +212,8 @@ def output_files(out: Path, folder: str) -> list[str]:
 
 
 SUMMARY = re.compile(
-    r"segaug: (\d+) written, (\d+) unchanged, (\d+) removed, (\d+) failed in \d+\.\d s "
-    r"\(\d+\.\d pairs/s\); manifest: .*manifest\.csv(; failures listed in .*errors\.csv)?"
+    r"segaug: output samples (\d+) written, (\d+) unchanged, (\d+) removed, source pairs (\d+) failed in \d+\.\d s"
+    r"( \(\d+\.\d output samples/s\))?; manifest: .*manifest\.csv(; failures listed in .*errors\.csv)?"
 )
 
 

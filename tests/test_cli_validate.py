@@ -26,7 +26,7 @@ def test_valid_recipe_one_line_summary(cli, tmp_path):
 
 
 def test_empty_recipe_is_valid(cli, tmp_path):
-    path = write_recipe(tmp_path / "empty.yaml", "")
+    path = write_recipe(tmp_path / "empty.yaml", "{}\n")
     result = cli("validate", path)
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout == f"{path}: valid; 4 copies per pair, seed 0; no ops\n"

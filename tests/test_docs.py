@@ -52,8 +52,8 @@ WORKSPACE_ALIASES = {"recipes/train.yaml": "recipes/default.yaml", "data/raw": "
 # `segaug ...` lines of shell blocks that cannot run against sample_data/, with the reason.
 CLUSTER = "needs a running Dask cluster (tests/test_dask.py runs one)"
 NOT_RUNNABLE: dict[str, str] = {
-    "segaug expand recipes/train.yaml /shared/data/raw /shared/data/aug --scheduler tcp://head-node:8786": CLUSTER,
-    "segaug expand recipes/train.yaml /shared/data/raw /shared/data/aug --scheduler-file /shared/scheduler.json": (
+    "segaug expand recipes/default.yaml /shared/data/raw /shared/data/aug --scheduler tcp://head-node:8786": CLUSTER,
+    "segaug expand recipes/default.yaml /shared/data/raw /shared/data/aug --scheduler-file /shared/scheduler.json": (
         CLUSTER
     ),
     "segaug expand recipes/datasets/potsdam.yaml data/Potsdam out/potsdam": "the miniature is smaller than one tile",

@@ -159,5 +159,5 @@ def test_without_the_compressor_a_run_stops_with_one_line_and_writes_no_png(tmp_
     assert "Traceback" not in run.stderr
     assert error.startswith("error: ") and error.count(":") >= 2
     assert "cannot write PNG: segaug writes it with libdeflate through the 'deflate' package" in error
-    assert summary.startswith("segaug: 0 written")
+    assert summary.startswith("segaug: output samples 0 written")
     assert list((tmp_path / "out").rglob("*.png")) == []

@@ -31,7 +31,9 @@ def compose(text: str, name: str) -> tuple[Any, dict[KeyPath, int]]:
     """Safe-load YAML while keeping the line of every key.
 
     Raises:
-        RecipeError: the text is not YAML, repeats a key, or holds a value that does not fit its tag.
+        RecipeError: the text is empty (blanks or comments only: most likely the wrong file, never a
+            recipe; ``{}`` means every default), is not YAML, repeats a key, or holds a value that does
+            not fit its tag.
     """
     lines: dict[KeyPath, int] = {}
     try:
@@ -58,6 +60,10 @@ def compose(text: str, name: str) -> tuple[Any, dict[KeyPath, int]]:
             "",
             "invalid YAML: a value does not fit its type or tag (e.g. !!int abc, !!timestamp 2001-13-45)",
         ) from None
+    if data is None:
+        raise RecipeError(
+            name, None, "", "empty recipe (nothing but blanks or comments); write {} to mean every default"
+        )
     return data, lines
 
 

@@ -82,6 +82,9 @@ class Target:
     fill: float = 0
 
 
+MAX_PIXELS = 89_478_485  # 2**30 // 4 // 3, Pillow's MAX_IMAGE_PIXELS (about 9459x9459)
+
+
 @dataclass(frozen=True)
 class Inputs:
     """Where the pairs are in IN and how their names are read (see ``pairing.find_pairs``)."""
@@ -92,6 +95,9 @@ class Inputs:
     image_suffix: str = ""  # e.g. _leftImg8bit: not part of the key, kept in output names
     split: str | None = None  # a file of keys, relative to IN: only those pairs are used
     unpaired: str = "fail"  # fail | skip
+    # a pair whose image, mask or target holds more pixels fails, its header read before any decoding:
+    # Pillow's MAX_IMAGE_PIXELS, the size at which it warns of a decompression bomb
+    max_pixels: int = MAX_PIXELS
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ TOP_KEYS = (
     "transforms",
     "targets",
 )
-INPUT_KEYS = ("images", "masks", "image_suffix", "mask_suffix", "split", "unpaired")
+INPUT_KEYS = ("images", "masks", "image_suffix", "mask_suffix", "split", "unpaired", "max_pixels")
 MAX_CHANNELS = 64
 MAX_SIDE = 65536
 MAX_LABEL = 65535
@@ -74,7 +74,7 @@ def parse(text: str, name: str = "<recipe>") -> Recipe:
         text: the recipe's YAML.
         name: the file name the error messages give.
     Raises:
-        RecipeError: the text is not YAML or breaks a rule; the message names the line and the key.
+        RecipeError: the text is empty, not YAML, or breaks a rule; the message names the line and the key.
     """
     data, lines = compose(text, name)
     return _recipe(data, At(name, lines))
@@ -241,6 +241,7 @@ def _inputs(value: Any, at: At) -> Inputs:
         image_suffix=_name_suffix(raw.get("image_suffix", ""), at / "image_suffix"),
         split=None if split is None else _relative_file(split, at / "split"),
         unpaired=_choice(raw.get("unpaired", "fail"), at / "unpaired", UNPAIRED),
+        max_pixels=_integer(raw.get("max_pixels", Inputs.max_pixels), at / "max_pixels", 1, MAX_SIDE * MAX_SIDE),
     )
     if Path(inputs.images) == Path(inputs.masks) and inputs.mask_suffix == inputs.image_suffix:
         raise (at / "masks").error(
