@@ -1,4 +1,4 @@
-"""The storage layer against a real S3 API (moto's server on 127.0.0.1, one per module) and on local
+"""The storage layer against a real S3 API (moto's server on 127.0.0.1, the session's one) and on local
 folders: every Location method, the one paginated listing, SHA-256 checked at upload and read back,
 the conditional-write lock with its lease, the write-once journal, and the errors (storage options:
 tests/test_storage_options.py)."""
@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import pytest
 
@@ -22,44 +21,14 @@ pytest.importorskip("moto")
 
 import boto3  # noqa: E402
 import requests  # noqa: E402
-from services import free_port, s3_bucket, s3_client, s3_options  # noqa: E402
+from conftest import row  # noqa: E402
+from services import BUCKET, SECRET, free_port, requests_sent, s3_client, s3_options  # noqa: E402
 
 from segaug_cli import storage  # noqa: E402
-from segaug_cli.manifest import Row  # noqa: E402
 from segaug_cli.storage import lock, objectjournal, objectlock  # noqa: E402
-
-BUCKET = "segaug-test"
-SECRET = "SeCrEt-do-not-show-4f1c"  # the secret key every client here uses: it must appear nowhere
-
 
 client = functools.partial(s3_client, secret=SECRET)
 options = functools.partial(s3_options, secret=SECRET, skip_instance_cache=True)
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    with s3_bucket(BUCKET, SECRET) as url:
-        yield url
-
-
-@pytest.fixture
-def out(endpoint) -> storage.S3Location:
-    """A fresh prefix of the bucket for each test."""
-    return storage.open_location(f"s3://{BUCKET}/{uuid.uuid4().hex}", options(endpoint))
-
-
-@pytest.fixture(params=["local", "s3"])
-def location(request, tmp_path) -> storage.Location:
-    if request.param == "local":
-        return storage.open_location(tmp_path / "out")
-    return request.getfixturevalue("out")
-
-
-def requests_sent(loc: storage.S3Location) -> list[str]:
-    """Records the name of every S3 operation sent over HTTP (retries included) through ``loc``."""
-    sent: list[str] = []
-    loc.fs.s3.meta.events.register("before-send.s3", lambda request, **kw: sent.append(request.url))
-    return sent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,22 +107,6 @@ def test_the_listing_is_one_paginated_call(endpoint, out):
 # ---------------------------------------------------------------------------------------------
 # The journal: objects written once each
 # ---------------------------------------------------------------------------------------------
-
-
-def row(i: int) -> Row:
-    return Row(
-        image=f"images/{i:03d}_aug0.png",
-        mask=f"masks/{i:03d}_aug0.png",
-        source_image=f"images/{i:03d}.png",
-        source_mask=f"masks/{i:03d}.png",
-        copy="0",
-        seed=str(i),
-        matrix="1 0 0 0 1 0",
-        params="{}",
-        fingerprint=f"fp{i}",
-        image_sha256="a" * 64,
-        mask_sha256="b" * 64,
-    )
 
 
 def test_journal_batches_are_written_once_each_and_read_back_in_order(location):
