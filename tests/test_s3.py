@@ -185,7 +185,7 @@ def test_an_unknown_access_key_is_access_denied_exit_2(endpoint, tmp_path):
         "expand", str(RECIPE), str(SAMPLE), f"s3://{BUCKET}/{prefix()}", "--storage-option", f"endpoint_url={endpoint}",
         env={"AWS_ACCESS_KEY_ID": "nobody-knows-me", "AWS_SECRET_ACCESS_KEY": "wrong-" + SECRET},
     )  # fmt: skip
-    # moto accepts any key unless IAM is checked; an unknown key is refused once it is (see test_storage)
+    # moto accepts any key unless IAM is checked; an unknown key is refused once it is (see test_storage_fsspec_ro)
     assert result.returncode in (0, 2)
     assert "Traceback" not in result.stderr and SECRET not in result.stderr
 
