@@ -1,4 +1,5 @@
-"""Shared test helpers: tiny datasets built in code, colour-coded pairs, and CLI runners."""
+"""Shared test helpers: tiny datasets built in code, colour-coded pairs, CLI runners, and the local S3
+server's fixtures (one moto server for the whole session: ``endpoint``, ``out``, ``location``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -20,9 +23,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from segaug_cli import storage
 from segaug_cli.cli import main
+from segaug_cli.manifest import Row
 
 REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "sample_data"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 # Label -> BGR colour, far apart so a decoded colour is unambiguous; index 255 is the "ignore" colour.
@@ -255,3 +261,56 @@ def rewritten(out: Path) -> set[str]:
     """Files under OUT written since ``age`` ran (lock files left out: every writing run takes the lock)."""
     found = (p for p in out.rglob("*") if p.is_file() and not is_lock_file(p))
     return {p.relative_to(out).as_posix() for p in found if p.stat().st_mtime_ns != OLD_NS}
+
+
+# ---------------------------------------------------------------------------------------------
+# The local S3 server: one for the whole session, whichever test files ask for it
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> Iterator[str]:
+    """moto's S3 API on 127.0.0.1, started once for the test session and torn down at its end, holding
+    ``services.BUCKET`` with ``sample_data/`` under ``raw/``; the endpoint URL. Each test writes under
+    a prefix of its own, so tests of any file share it."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto")
+    from services import BUCKET, SECRET, s3_bucket, s3_server
+
+    with s3_server() as url:
+        s3_bucket(url, BUCKET, SECRET, {"raw": SAMPLE})
+        yield url
+
+
+@pytest.fixture
+def out(endpoint: str) -> storage.S3Location:
+    """A fresh prefix of the bucket for each test."""
+    from services import BUCKET, SECRET, s3_options
+
+    options = s3_options(endpoint, secret=SECRET, skip_instance_cache=True)
+    return storage.open_location(f"s3://{BUCKET}/{uuid.uuid4().hex}", options)
+
+
+@pytest.fixture(params=["local", "s3"])
+def location(request, tmp_path: Path) -> storage.Location:
+    """The same test on a local folder and on a fresh prefix of the bucket."""
+    if request.param == "local":
+        return storage.open_location(tmp_path / "out")
+    return request.getfixturevalue("out")
+
+
+def row(i: int) -> Row:
+    """A manifest row numbered ``i``, as a run journals it."""
+    return Row(
+        image=f"images/{i:03d}_aug0.png",
+        mask=f"masks/{i:03d}_aug0.png",
+        source_image=f"images/{i:03d}.png",
+        source_mask=f"masks/{i:03d}.png",
+        copy="0",
+        seed=str(i),
+        matrix="1 0 0 0 1 0",
+        params="{}",
+        fingerprint=f"fp{i}",
+        image_sha256="a" * 64,
+        mask_sha256="b" * 64,
+    )

@@ -1,7 +1,8 @@
 """Real services for the scale-out and object-storage tests, started on 127.0.0.1 by the tests
 themselves, with bounded start-up time, and always torn down: a Dask scheduler with worker processes
 (the ``dask`` command line, as a user starts them), and moto's S3 server with the clients, options
-and buckets the object-storage tests share."""
+and buckets the object-storage tests share (``tests/conftest.py`` starts one server for the whole
+test session: the fixtures ``endpoint``, ``out`` and ``location``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 START_TIMEOUT = 60.0
+BUCKET = "segaug-test"  # the bucket of the session's S3 server; sample_data/ is copied under raw/
+SECRET = "SeCrEt-do-not-show-4f1c"  # the secret key every client of that server uses: it must appear nowhere
 
 
 def free_port() -> int:
@@ -197,20 +200,23 @@ def s3_options(url: str, secret: str, **extra) -> dict:
     }
 
 
-@contextlib.contextmanager
-def s3_bucket(bucket: str, secret: str, folders: dict[str, Path] | None = None) -> Iterator[str]:
-    """moto's S3 server holding ``bucket``, each folder of ``folders`` copied under its prefix; yields
-    the endpoint URL."""
-    with s3_server() as url:
-        client = s3_client(url, secret)
-        client.create_bucket(Bucket=bucket)
-        for prefix, root in (folders or {}).items():
-            for path in sorted(root.rglob("*")):
-                if path.is_file():
-                    client.put_object(
-                        Bucket=bucket, Key=f"{prefix}/{path.relative_to(root).as_posix()}", Body=path.read_bytes()
-                    )
-        yield url
+def s3_bucket(url: str, bucket: str, secret: str, folders: dict[str, Path] | None = None) -> None:
+    """Create ``bucket`` on the server at ``url``, each folder of ``folders`` copied under its prefix."""
+    client = s3_client(url, secret)
+    client.create_bucket(Bucket=bucket)
+    for prefix, root in (folders or {}).items():
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                client.put_object(
+                    Bucket=bucket, Key=f"{prefix}/{path.relative_to(root).as_posix()}", Body=path.read_bytes()
+                )
+
+
+def requests_sent(location) -> list[str]:
+    """Records the URL of every S3 request sent over HTTP (retries included) through an ``S3Location``."""
+    sent: list[str] = []
+    location.fs.s3.meta.events.register("before-send.s3", lambda request, **kw: sent.append(request.url))
+    return sent
 
 
 def files_under(root: Path) -> dict[str, bytes]:

@@ -1,7 +1,7 @@
-"""IN and OUT as s3:// URLs, end to end, against a real S3 API (moto's server on 127.0.0.1, one for
-this module, torn down after it): the bytes of a local run, a rerun that writes nothing and downloads
-no output, check, a SIGKILLed run resumed, a Dask cluster on the bucket, and each store error as one
-line with its exit code, with no credential in any output, log or object."""
+"""IN and OUT as s3:// URLs, end to end, against a real S3 API (moto's server on 127.0.0.1, the
+session's one: the ``endpoint`` fixture of tests/conftest.py): the bytes of a local run, a rerun that
+writes nothing and downloads no output, check, a SIGKILLed run resumed, a Dask cluster on the bucket,
+and each store error as one line with its exit code, with no credential in any output, log or object."""
 
 from __future__ import annotations
 
@@ -20,15 +20,13 @@ import pytest
 pytest.importorskip("s3fs")
 pytest.importorskip("moto")
 
-from services import dask_cluster, files_under, free_port, s3_bucket, s3_client, s3_options  # noqa: E402
+from services import BUCKET, SECRET, dask_cluster, files_under, free_port, s3_client, s3_options  # noqa: E402
 
 from segaug_cli import engine, recipe, storage, testing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 RECIPE = ROOT / "recipes" / "default.yaml"
-BUCKET = "segaug-wire"
-SECRET = "SeCrEt-wire-never-shown-9d2e"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1"}
 LOCAL_ONLY = {".segaug.lock"}  # the local fcntl lock file; an object store's lock object is gone after a run
 STORE_ONLY = {".segaug-objects.csv"}  # the receipts of the uploads, kept beside an object store's manifest
@@ -36,12 +34,6 @@ STORE_ONLY = {".segaug-objects.csv"}  # the receipts of the uploads, kept beside
 
 s3 = functools.partial(s3_client, secret=SECRET)
 options = functools.partial(s3_options, secret=SECRET)
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    with s3_bucket(BUCKET, SECRET, {"raw": SAMPLE}) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +185,7 @@ def test_an_unknown_access_key_is_access_denied_exit_2(endpoint, tmp_path):
         "expand", str(RECIPE), str(SAMPLE), f"s3://{BUCKET}/{prefix()}", "--storage-option", f"endpoint_url={endpoint}",
         env={"AWS_ACCESS_KEY_ID": "nobody-knows-me", "AWS_SECRET_ACCESS_KEY": "wrong-" + SECRET},
     )  # fmt: skip
-    # moto accepts any key unless IAM is checked; an unknown key is refused once it is (see test_storage)
+    # moto accepts any key unless IAM is checked; an unknown key is refused once it is (see test_storage_fsspec_ro)
     assert result.returncode in (0, 2)
     assert "Traceback" not in result.stderr and SECRET not in result.stderr
 

@@ -1,8 +1,8 @@
 """merge, preview and stats on s3:// URLs, shards into one bucket, check --deep on a bucket, and a store
-that refuses a write mid-run, against a real S3 API (moto's server on 127.0.0.1, one for this module,
-torn down after it): every object of a sharded-then-merged OUT is the unsharded run's, merge refuses
-as it does on a disk, preview and stats print what they print for a local copy, and a failed PUT stops
-the run with one line and leaves only whole outputs that the manifest lists."""
+that refuses a write mid-run, against a real S3 API (moto's server on 127.0.0.1, the session's one: the
+``endpoint`` fixture of tests/conftest.py): every object of a sharded-then-merged OUT is the unsharded
+run's, merge refuses as it does on a disk, preview and stats print what they print for a local copy,
+and a failed PUT stops the run with one line and leaves only whole outputs that the manifest lists."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import boto3  # noqa: E402
 import requests  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from conftest import run_segaug  # noqa: E402
-from services import dask_cluster, files_under, s3_bucket, s3_client, s3_options  # noqa: E402
+from services import BUCKET, SECRET, dask_cluster, files_under, s3_client, s3_options  # noqa: E402
 
 from segaug_cli import engine, recipe  # noqa: E402
 from segaug_cli.cli import main  # noqa: E402
@@ -32,8 +32,6 @@ from segaug_cli.shards import Shard  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 RECIPE = ROOT / "recipes" / "default.yaml"
-BUCKET = "segaug-commands"
-SECRET = "SeCrEt-commands-never-shown-51b7"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1"}
 RAW = f"s3://{BUCKET}/raw"
 N = 3
@@ -41,12 +39,6 @@ N = 3
 
 s3 = functools.partial(s3_client, secret=SECRET)
 options = functools.partial(s3_options, secret=SECRET)
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    with s3_bucket(BUCKET, SECRET, {"raw": SAMPLE}) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
