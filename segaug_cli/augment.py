@@ -57,14 +57,16 @@ class Geometry:
             return self.stages[0]
         return None
 
-    def _maps(self) -> tuple[np.ndarray, np.ndarray] | None:
-        return None if self.matrix is not None else fields.compose_maps(self.stages, self.shape)
+    def _resampling(self) -> geometric.Resampling:
+        matrix = self.matrix
+        maps = None if matrix is not None else fields.compose_maps(self.stages, self.shape)
+        return geometric.Resampling(self.shape, matrix, maps)
 
     def image(self, image: np.ndarray, interpolation: str, border: str, fill: tuple[float, ...]) -> np.ndarray:
-        return geometric.resample_image(image, self.matrix, self.shape, interpolation, border, fill, self._maps())
+        return geometric.resample_image(image, self._resampling(), interpolation, border, fill)
 
     def mask(self, mask: np.ndarray, border: str, fill: int | tuple[int, ...]) -> np.ndarray:
-        return geometric.resample_mask(mask, self.matrix, self.shape, border, fill, self._maps())
+        return geometric.resample_mask(mask, self._resampling(), border, fill)
 
 
 @dataclass

@@ -12,6 +12,8 @@ recipes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -99,7 +101,7 @@ def warp_image(
         m: 3x3 source-to-output matrix.
         fill: border value per channel in the array's own channel order (one value: all channels).
     """
-    return resample_image(image, m, image.shape[:2], interpolation, border, fill)
+    return resample_image(image, Resampling(image.shape[:2], m), interpolation, border, fill)
 
 
 def warp_mask(mask: np.ndarray, m: np.ndarray, border: str, fill: int | tuple[int, ...]) -> np.ndarray:
@@ -111,7 +113,7 @@ def warp_mask(mask: np.ndarray, m: np.ndarray, border: str, fill: int | tuple[in
         mask: (H, W) uint8/uint16 labels, or (H, W, 3) class colours.
         fill: the label (or colour, in the array's channel order) of uncovered pixels.
     """
-    return resample_mask(mask, m, mask.shape[:2], border, fill)
+    return resample_mask(mask, Resampling(mask.shape[:2], m), border, fill)
 
 
 def _reflect_safe(array: np.ndarray, border: str) -> np.ndarray:
@@ -173,16 +175,20 @@ def is_affine(m: np.ndarray) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Resampling:
+    """Where each output pixel of one resampling reads its source: a 3x3 source-to-output ``matrix``, or
+    ``maps`` (output pixel -> source x, y) when a displacement field is involved; and the output's shape."""
+
+    shape: Shape
+    matrix: np.ndarray | None = None
+    maps: tuple[np.ndarray, np.ndarray] | None = None
+
+
 def resample_image(
-    image: np.ndarray,
-    m: np.ndarray | None,
-    out_shape: Shape,
-    interpolation: str,
-    border: str,
-    fill: tuple[float, ...],
-    maps: tuple[np.ndarray, np.ndarray] | None = None,
+    image: np.ndarray, how: Resampling, interpolation: str, border: str, fill: tuple[float, ...]
 ) -> np.ndarray:
-    """Resample an image once: by ``maps`` (output pixel -> source x, y) when given, else by ``m``.
+    """Resample an image once: by ``how.maps`` when given, else by ``how.matrix``.
 
     OpenCV warps at most 4 channels at a time (and a border value has 4 entries), so wider images
     are warped in groups of 4 channels with the same matrix or maps.
@@ -191,43 +197,29 @@ def resample_image(
     fill = fill * channels if len(fill) == 1 else fill
     flags = INTERPOLATION_FLAGS[interpolation]
     if channels <= 4:
-        return _resample(image, m, out_shape, flags, border, fill, maps)
+        return _resample(image, how, flags, border, fill)
     groups = [
-        _resample(np.ascontiguousarray(image[:, :, i : i + 4]), m, out_shape, flags, border, fill[i : i + 4], maps)
+        _resample(np.ascontiguousarray(image[:, :, i : i + 4]), how, flags, border, fill[i : i + 4])
         for i in range(0, channels, 4)
     ]
     return np.dstack([g if g.ndim == 3 else g[:, :, None] for g in groups])
 
 
-def resample_mask(
-    mask: np.ndarray,
-    m: np.ndarray | None,
-    out_shape: Shape,
-    border: str,
-    fill: int | tuple[int, ...],
-    maps: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
+def resample_mask(mask: np.ndarray, how: Resampling, border: str, fill: int | tuple[int, ...]) -> np.ndarray:
     """Resample a mask once, nearest-neighbour (no interpolation parameter, as ``warp_mask``)."""
     fill = (fill,) * 4 if isinstance(fill, int) else tuple(fill)
-    return _resample(mask, m, out_shape, cv2.INTER_NEAREST, border, fill, maps)
+    return _resample(mask, how, cv2.INTER_NEAREST, border, fill)
 
 
-def _resample(
-    array: np.ndarray,
-    m: np.ndarray | None,
-    out_shape: Shape,
-    flags: int,
-    border: str,
-    fill: tuple[float, ...],
-    maps: tuple[np.ndarray, np.ndarray] | None,
-) -> np.ndarray:
+def _resample(array: np.ndarray, how: Resampling, flags: int, border: str, fill: tuple[float, ...]) -> np.ndarray:
     value = tuple(fill) + (0,) * (4 - len(fill))
-    size = (out_shape[1], out_shape[0])
+    size = (how.shape[1], how.shape[0])
     array = _reflect_safe(array, border)
-    if maps is not None:
+    if how.maps is not None:
         # remap has no INTER_AREA; linear is its closest equivalent for a smooth field
         flags = cv2.INTER_LINEAR if flags == cv2.INTER_AREA else flags
-        return cv2.remap(array, maps[0], maps[1], flags, borderMode=BORDER_FLAGS[border], borderValue=value)
+        return cv2.remap(array, how.maps[0], how.maps[1], flags, borderMode=BORDER_FLAGS[border], borderValue=value)
+    m = how.matrix
     if is_affine(m):
         return cv2.warpAffine(array, m[:2], size, flags=flags, borderMode=BORDER_FLAGS[border], borderValue=value)
     return cv2.warpPerspective(array, m, size, flags=flags, borderMode=BORDER_FLAGS[border], borderValue=value)
