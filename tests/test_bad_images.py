@@ -6,7 +6,9 @@ a valid PNG."""
 from __future__ import annotations
 
 import io
+import shutil
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -107,6 +109,25 @@ def test_a_fill_beyond_a_small_palette_extends_it_with_white(cli, tmp_path):
         assert plte_entries(data) == 256
         assert palette[:12] == [v for i in range(4) for v in (40 * i, 0, 255 - 40 * i)]
         assert palette[255 * 3 :] == list(codecs.ADDED_COLOUR) == [255, 255, 255]
+
+
+def test_palette_outputs_pass_pngcheck(cli, tmp_path):
+    """pngcheck (CI installs it) checks every chunk, CRC and the zlib stream of the written palette
+    masks. It does not compare indices with the palette's length (a 4-entry PLTE holding index 255
+    passes it), which is why the test above reads PLTE itself."""
+    if shutil.which("pngcheck") is None:
+        pytest.skip("pngcheck is not installed (apt-get install pngcheck; .ci/run does)")
+    in_dir = make_dataset(tmp_path / "in", {"a": (32, 40)})
+    palette_mask(in_dir / "masks/a.png", 4, (32, 40))
+    path = write_recipe(tmp_path / "r.yaml", RECIPE + "border: {mode: constant, mask_fill: 255}\n")
+    assert cli("expand", path, in_dir, tmp_path / "out", "-j", "1", "-q").exit_code == 0
+
+    masks = sorted(str(p) for p in (tmp_path / "out/masks").glob("*.png"))
+    checked = subprocess.run(["pngcheck", *masks], capture_output=True, text=True)
+
+    assert len(masks) == 2
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count("OK: ") == 2 and "8-bit palette" in checked.stdout
 
 
 def test_a_palette_that_covers_every_index_is_kept_as_it_is():
