@@ -31,6 +31,9 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# Every test fails that leaves a thread running (tests/thread_guard.py).
+pytest_plugins = ["thread_guard"]
+
 # Label -> BGR colour, far apart so a decoded colour is unambiguous; index 255 is the "ignore" colour.
 CODE_COLOURS = np.array(
     [[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255], [0, 255, 255], [255, 255, 255]],

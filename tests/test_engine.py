@@ -17,7 +17,7 @@ import cv2
 import pytest
 from conftest import error_lines, make_dataset, read_manifest, tree_digest, write_recipe
 
-from segaug_cli import engine, executors
+from segaug_cli import engine
 from segaug_cli import recipe as recipes
 from segaug_cli.storage import rows as books_rows
 
@@ -88,16 +88,28 @@ def test_the_callers_opencv_thread_setting_is_restored(job, tmp_path, workers):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_only_pool_workers_change_how_malloc_keeps_freed_memory(job, tmp_path, monkeypatch, workers):
-    # the setting is process-wide: a library caller's own process (workers=1 runs in it) keeps its own
+def test_only_pool_workers_change_how_malloc_keeps_freed_memory(job, tmp_path, workers):
+    # the setting is process-wide: a library caller's own process (workers=1 runs in it) keeps its own.
+    # A fresh interpreter, so that the pool forks (a thread some earlier test left would make it use a
+    # forkserver, whose workers do not inherit the patch)
     calls = tmp_path / "calls"
     calls.mkdir()
-    monkeypatch.setattr(executors, "keep_freed_memory_for_reuse", lambda: (calls / str(os.getpid())).touch())
-
-    _expand(job, tmp_path / "out", workers=workers)
+    in_dir, recipe = job
+    script = textwrap.dedent(f"""
+        import os, pathlib
+        from segaug_cli import engine, executors, recipe
+        calls = pathlib.Path({str(calls)!r})
+        executors.keep_freed_memory_for_reuse = lambda: (calls / str(os.getpid())).touch()
+        options = engine.ExpandOptions(workers={workers})
+        summary = engine.expand(recipe.load({str(recipe)!r}), {str(in_dir)!r}, {str(tmp_path / "out")!r}, options)
+        assert summary.failed == 0, summary
+        print(os.getpid())
+    """)
+    done = _run_script(script)
+    assert done.returncode == 0, done.stderr
 
     pids = {int(p.name) for p in calls.iterdir()}
-    assert os.getpid() not in pids
+    assert int(done.stdout) not in pids
     assert len(pids) == (2 if workers == 2 else 0)
 
 

@@ -104,16 +104,21 @@ def test_cancel_ends_every_pool_worker_and_nothing_is_written_after_it(tmp_path)
 
 
 def test_workers_fork_from_a_single_threaded_caller_and_use_a_forkserver_otherwise():
-    assert threading.active_count() == 1
-    assert executors.pool_context().get_start_method() == "fork"
-    stop = threading.Event()
-    other = threading.Thread(target=stop.wait, daemon=True)
-    other.start()
-    try:
-        assert executors.pool_context().get_start_method() == "forkserver"
-    finally:
-        stop.set()
-        other.join()
+    # in a fresh interpreter: this process may hold library threads an earlier test started
+    script = """
+import threading
+from segaug_cli import executors
+assert threading.active_count() == 1
+assert executors.pool_context().get_start_method() == "fork"
+stop = threading.Event()
+other = threading.Thread(target=stop.wait, daemon=True)
+other.start()
+assert executors.pool_context().get_start_method() == "forkserver"
+stop.set()
+other.join()
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 _FAULTS_PER_SAMPLE = """
