@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from . import codecs, headers, storage
+from . import codecs, headers, storage, testing
 from .augment import Rendered, render
 from .errors import PairError
 from .extensions import suffix
@@ -52,6 +52,7 @@ def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
     """``process_pair`` with the run's settings given, for executors whose worker threads may serve
     several runs at once (a shared cluster), where one per-process setting would not do."""
     pair = job.pair
+    testing.pause("pair", pair.key)
     if pair.problem:
         return PairOutcome(pair.key, pair.image, failure=f"{pair.image}: {pair.problem}")
     written = _Outputs(settings)

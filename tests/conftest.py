@@ -197,11 +197,11 @@ def wait_for_outputs(proc: subprocess.Popen, out: Path, count: int, timeout: flo
     )
 
 
-def paused_at(point: str, marker: Path) -> dict[str, str]:
-    """The environment that makes a run stop at a named point and create ``marker`` there."""
+def paused_at(point: str, marker: Path, seconds: float = 2.0) -> dict[str, str]:
+    """The environment that makes a run stop at a named point for ``seconds`` and create ``marker`` there."""
     from segaug_cli import testing
 
-    return testing.pausing(point, marker)
+    return testing.pausing(point, marker, seconds)
 
 
 def read_manifest(out: Path) -> list[dict[str, str]]:

@@ -9,6 +9,7 @@ Most tests share one two-worker cluster; those that kill, replace or restrict a 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -24,11 +25,11 @@ from conftest import (
     make_dataset,
     make_noisy_dataset,
     paused_at,
+    read_manifest,
     run_segaug,
     start_segaug,
     summary_counts,
     tree_digest,
-    wait_for_outputs,
     wait_until,
     write_png,
     write_recipe,
@@ -230,18 +231,32 @@ def test_ctrl_c_cancels_the_tasks_exits_130_and_a_rerun_finishes(cluster, slow_j
     assert tree_digest(out) == local
 
 
+def journaled_sources(out: Path) -> set[str]:
+    """The source images of the rows the run's own journal holds so far."""
+    journal = out / ".segaug-journal.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines() if journal.exists() else []
+    return {json.loads(line)["source_image"] for line in lines if line.strip()}
+
+
 def test_a_worker_killed_mid_run_costs_nothing_but_time(slow_job, tmp_path):
     in_dir, recipe, local = slow_job
     out = tmp_path / "out"
-    with dask_cluster(tmp_path / "cluster", workers=2) as own:
+    marker = tmp_path / "taken"
+    with dask_cluster(tmp_path / "cluster", workers=0) as own:
+        # the doomed worker stops in the first pair it takes, long enough to be killed there
+        own.add_worker(name="doomed", env=paused_at("pair", marker, seconds=120))
+        own.add_worker(name="survivor")
         proc = start_segaug("expand", recipe, in_dir, out, "--scheduler", own.address)
-        wait_for_outputs(proc, out, 2 * SLOW_COPIES, timeout=60.0)
-        os.kill(own.workers[0].pid, signal.SIGKILL)  # mid-task: Dask runs its task again on the other
+        wait_until(proc, marker.exists, "the doomed worker to take a pair", timeout=60.0)
+        in_flight = f"images/{marker.read_text(encoding='utf-8')}.png"
+        assert in_flight not in journaled_sources(out)  # the run itself holds that pair as unfinished
+        os.kill(own.workers[0].pid, signal.SIGKILL)  # mid-pair: Dask runs its task again on the survivor
         stdout, stderr = proc.communicate(timeout=120)
 
     assert proc.returncode == 0, stderr
     assert summary_counts(stderr) == (SLOW_PAIRS * SLOW_COPIES, 0, 0, 0)
     assert_complete_and_unique(out)
+    assert sum(row["source_image"] == in_flight for row in read_manifest(out)) == SLOW_COPIES
     assert tree_digest(out) == local
 
 
