@@ -76,7 +76,7 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=str, help="worker counts, comma-separated (default: 1,<all cores>)")
     p.add_argument(
         "--floor-image-params",
-        help="imencode params of the floor's images, e.g. 17,2,19,32, or libdeflate for segaug's own\n"
+        help="imencode params of the floor's images, e.g. 17,2,19,32, or libdeflate or fpng for segaug's own\n"
         "PNG writer (default: segaug's own defaults, read from the benchmarked segaug; none = OpenCV's\n"
         "default when segaug cannot say)",
     )
@@ -132,7 +132,8 @@ def floor_settings(args: argparse.Namespace, segaug: Segaug) -> FloorSettings:
         return FloorSettings(
             *detected,
             "segaug's own defaults, read from the benchmarked segaug "
-            "(`libdeflate`: its own writer, `segaug_cli.png.encode_png` at `png.FASTEST`)",
+            "(`fpng`: its photo writer, fpng; `libdeflate`: its own writer, `segaug_cli.png.encode_png` "
+            "at `png.FASTEST`)",
         )
     return FloorSettings(
         "",

@@ -25,6 +25,8 @@ _WORKER = {}  # per worker process: output folder and PNG params
 #: The floor's PNG "params" that mean segaug's own writer (segaug_cli.png.encode_png at its fastest
 #: settings for the kind) instead of ``cv2.imencode``: the floor that writes with the same fast encoder.
 LIBDEFLATE = "libdeflate"
+#: ... and segaug's fast photo writer (fpng, ``output.png: fast``), for 8-bit colour images.
+FPNG = "fpng"
 
 
 def matrix(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
@@ -65,6 +67,10 @@ def _write(image: np.ndarray, mask: np.ndarray, stem: str, k: int, rng: np.rando
 
 
 def _encode_png(array: np.ndarray, params: list[int] | str, folder: str) -> bytes:
+    if params == FPNG:
+        from segaug_cli.codecs import _encode_fast_png  # the benchmarked segaug's photo writer
+
+        return _encode_fast_png(array)
     if params == LIBDEFLATE:
         from segaug_cli.png import encode_png  # the benchmarked segaug's writer
 
@@ -131,9 +137,9 @@ def run(
 
 
 def parse_params(text: str) -> list[int] | str:
-    """'17,2,19,64' -> [17, 2, 19, 64]; '' or '-' -> []; 'libdeflate' -> segaug's own PNG writer."""
-    if text == LIBDEFLATE:
-        return LIBDEFLATE
+    """'17,2,19,64' -> [17, 2, 19, 64]; '' or '-' -> []; 'libdeflate' or 'fpng' -> segaug's own writers."""
+    if text in (LIBDEFLATE, FPNG):
+        return text
     return [int(v) for v in text.strip("-").split(",") if v.strip()] if text else []
 
 

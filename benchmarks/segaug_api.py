@@ -16,11 +16,15 @@ from pathlib import Path
 
 from .workloads import ROOT
 
-# segaug's PNG settings when the recipe sets no png_compression, one line per kind: "libdeflate" for a
-# segaug that writes PNG with its own writer, else its cv2.imencode params as "16,1,...".
+# segaug's PNG settings when the recipe sets no png_compression, one line per kind: "fpng" for images
+# of a segaug whose default output.png is fast, "libdeflate" for a segaug that writes PNG with its own
+# writer, else its cv2.imencode params as "16,1,...".
 PNG_DEFAULTS_CODE = (
     "from segaug_cli import codecs\n"
-    "if hasattr(codecs, 'png_writer'):\n"
+    "from segaug_cli.recipe import model\n"
+    "if hasattr(codecs, 'fast_png_writer') and getattr(model.Output(), 'png', None) == 'fast':\n"
+    "    print('fpng\\nlibdeflate')\n"
+    "elif hasattr(codecs, 'png_writer'):\n"
     "    print('libdeflate\\nlibdeflate')\n"
     "else:\n"
     "    print(','.join(map(str, codecs.png_params('image', None))))\n"
@@ -63,7 +67,8 @@ class Segaug:
         return subprocess.run(cmd, env=self.env, cwd=self.cwd, capture_output=True, text=True)
 
     def png_defaults(self) -> tuple[str, str] | None:
-        """segaug's default PNG settings for images and masks, or None if unknown: ``floor.LIBDEFLATE``
+        """segaug's default PNG settings for images and masks, or None if unknown: ``floor.FPNG`` for
+        the images of a segaug that writes photos with fpng by default, ``floor.LIBDEFLATE``
         when the benchmarked segaug writes PNG with its own writer, else its "16,1,..." imencode params
         (``png_params(kind, None)``); a segaug with neither encoded with no params, OpenCV's default.
         """
