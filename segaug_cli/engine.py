@@ -69,7 +69,8 @@ def expand(
     settings = Settings(
         recipe, str(in_place), str(out_place), mode, options.force, storage_options=options.storage_options
     )
-    executor = executors.choose(options.workers, census.share)
+    uploads_wait = bool(storage.network_places((str(out_place),))) and not options.dry_run
+    executor = executors.choose(options.workers, census.share, uploads_wait)
     executors.preflight(executor, settings)  # before OUT is touched: an executor that cannot run the job refuses here
     with contextlib.ExitStack() as stack:
         # a dry run writes nothing, so it takes no lock (and creates no OUT)

@@ -86,16 +86,21 @@ def preflight(executor: Executor, settings: Settings) -> None:
         check(settings)
 
 
-def choose(workers: int | Executor | None, jobs: int) -> Executor:
+def choose(workers: int | Executor | None, jobs: int, uploads_wait: bool = False) -> Executor:
     """The executor for a run of ``jobs`` pairs.
 
     Args:
         workers: local worker processes (None: one per CPU; never more than there are jobs, and one
             runs in this process), or an executor to use as it is.
+        uploads_wait: OUT is an object store, where each pair waits for its uploads before its outcome
+            can say they are whole: twice the processes then, of which only ``workers`` compute at a
+            time, so one renders while another waits (``LocalPool``), one worker included.
     """
     if workers is not None and not isinstance(workers, int):
         return workers
     processes = min(workers or default_workers(), jobs)
+    if uploads_wait and jobs > 1:
+        return LocalPool(processes, processes_per_worker=2)
     return InProcess() if processes <= 1 else LocalPool(processes)
 
 
@@ -149,9 +154,10 @@ class LocalPool:
     worker that was killed, and its worker-handler thread spins while results wait to be read.
     """
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, processes_per_worker: int = 1):
         self.workers = workers
-        self.lookahead = 2 * workers
+        self.processes = workers * processes_per_worker
+        self.lookahead = 2 * self.processes
         self._stack = contextlib.ExitStack()
         self._context: _RecordingContext | None = None
         self._pool: ProcessPoolExecutor | None = None
@@ -164,8 +170,10 @@ class LocalPool:
         gc.freeze()
         self._stack.callback(gc.unfreeze)
         self._context = _RecordingContext(pool_context())
+        # more processes than workers: a semaphore keeps the computing ones to ``workers`` (worker.init_worker)
+        slots = self._context.Semaphore(self.workers) if self.processes > self.workers else None
         self._pool = ProcessPoolExecutor(
-            self.workers, mp_context=self._context, initializer=_start_pool_worker, initargs=(settings,)
+            self.processes, mp_context=self._context, initializer=_start_pool_worker, initargs=(settings, slots)
         )
 
     def submit(self, job: PairJob) -> None:
@@ -262,7 +270,7 @@ def opencv_single_threaded() -> Iterator[None]:
         cv2.setNumThreads(threads)
 
 
-def _start_pool_worker(settings: Settings) -> None:
+def _start_pool_worker(settings: Settings, cpu_slots=None) -> None:
     """A pool worker's setup: OpenCV at one thread, Ctrl-C left to the parent, freed memory kept."""
     import signal
 
@@ -272,7 +280,7 @@ def _start_pool_worker(settings: Settings) -> None:
     # Ctrl-C reaches the whole process group; only the parent handles it, so workers stay quiet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep_freed_memory_for_reuse()
-    worker.init_worker(settings)
+    worker.init_worker(settings, cpu_slots)
 
 
 # glibc's mallopt parameters (malloc.h)

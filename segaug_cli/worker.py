@@ -33,13 +33,29 @@ IDENTITY = "1 0 0 0 1 0"
 
 
 _SETTINGS: Settings | None = None
+_CPU_SLOTS = None  # a semaphore shared by a pool's processes when more of them run than may compute
 
 
-def init_worker(settings: Settings) -> None:
+def init_worker(settings: Settings, cpu_slots=None) -> None:
     """Keep the run's settings for ``process_pair`` in this process (an executor calls this once per
-    worker, so that each job carries only its pair)."""
-    global _SETTINGS
-    _SETTINGS = settings
+    worker, so that each job carries only its pair).
+
+    ``cpu_slots``: a semaphore of the pool's workers, given when the pool has more processes than
+    workers (an object-store OUT): a pair renders only while it holds a slot, and gives it up to wait
+    for its uploads, so another process renders meanwhile and the CPU work stays at the workers asked for.
+    """
+    global _SETTINGS, _CPU_SLOTS
+    _SETTINGS, _CPU_SLOTS = settings, cpu_slots
+
+
+@contextlib.contextmanager
+def _computing() -> Iterator[None]:
+    """Hold one of the pool's CPU slots, where it has them (see ``init_worker``)."""
+    if _CPU_SLOTS is None:
+        yield
+        return
+    with _CPU_SLOTS:
+        yield
 
 
 def process_pair(job: PairJob) -> PairOutcome:
@@ -60,18 +76,19 @@ def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
         sources = _read_sources(settings, pair)
         outcomes: list[SampleOutcome] = []
         stats: tuple[Counter, Counter] = (Counter(), Counter())
-        for unit in _units(settings.recipe, sources):  # the pair, or each of its windows
-            wanted = _wanted_copies(settings.recipe, unit)
-            found = tuple(
-                _process_sample(settings, unit, job, s, written)
-                if s.copy is None or s.copy < wanted
-                else SampleOutcome(s.image, s.mask, Action.DROPPED)
-                for s in output_samples(settings.recipe, pair, unit.key if unit.window else None)
-            )
-            outcomes.extend(found)
-            if settings.recipe.class_copies:
-                written.finish()  # the output masks are read back below
-                _add_class_pixels(stats, settings, unit, found)
+        with _computing():  # released before the wait for the uploads below
+            for unit in _units(settings.recipe, sources):  # the pair, or each of its windows
+                wanted = _wanted_copies(settings.recipe, unit)
+                found = tuple(
+                    _process_sample(settings, unit, job, s, written)
+                    if s.copy is None or s.copy < wanted
+                    else SampleOutcome(s.image, s.mask, Action.DROPPED)
+                    for s in output_samples(settings.recipe, pair, unit.key if unit.window else None)
+                )
+                outcomes.extend(found)
+                if settings.recipe.class_copies:
+                    written.finish()  # the output masks are read back below
+                    _add_class_pixels(stats, settings, unit, found)
         receipts = written.finish()
         class_pixels = (dict(stats[0]), dict(stats[1])) if settings.recipe.class_copies else None
         return PairOutcome(

@@ -6,6 +6,7 @@ gives the same bytes, and cancelling stops every worker before it returns.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import platform
 import subprocess
@@ -83,6 +84,62 @@ def test_any_executor_with_the_protocol_gives_the_bytes_of_the_built_in_ones(dat
 def test_a_local_run_uses_a_pool_only_when_two_processes_have_work(workers, jobs, expected):
     chosen = executors.choose(workers, jobs)
     assert (type(chosen), getattr(chosen, "workers", None)) == expected
+
+
+@pytest.mark.parametrize(
+    ("workers", "jobs", "processes"), [(1, 5, 2), (2, 5, 4), (None, 9, 2 * executors.default_workers())]
+)
+def test_a_run_into_an_object_store_has_twice_the_processes_but_as_many_computing(workers, jobs, processes):
+    chosen = executors.choose(workers, jobs, uploads_wait=True)
+    assert type(chosen) is executors.LocalPool
+    assert (chosen.workers, chosen.processes) == (processes // 2, processes)
+
+
+def test_one_pair_into_an_object_store_runs_in_this_process():
+    assert type(executors.choose(4, 1, uploads_wait=True)) is executors.InProcess
+
+
+_RENDERS_LOGGED = """
+import contextlib, os, sys, time
+from segaug_cli import engine, executors, worker
+from segaug_cli import recipe as recipes
+from segaug_cli.jobs import Settings
+from segaug_cli.pairing import find_pairs
+
+in_dir, out, log = sys.argv[1:4]
+computing = worker._computing
+
+@contextlib.contextmanager
+def logged():  # when each render holds its slot, by process
+    with computing():
+        start = time.monotonic()
+        yield
+        time.sleep(0.02)  # as if rendering took longer: overlaps would show
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()} {start} {time.monotonic()}\\n")
+
+worker._computing = logged  # before the fork: the pool's processes inherit it
+recipe = recipes.load(sys.argv[4])
+jobs = engine.plan(recipe, find_pairs(in_dir), {})
+pool = executors.LocalPool(1, processes_per_worker=2)
+with executors.running(pool, jobs, Settings(recipe, in_dir, out)) as outcomes:
+    assert all(o.failure is None for o in outcomes)
+"""
+
+
+def test_pool_processes_beyond_the_workers_never_render_at_once(tmp_path):
+    in_dir = make_dataset(tmp_path / "in", {f"p{i:02d}": (40, 30) for i in range(12)})
+    recipe, log = write_recipe(tmp_path / "r.yaml", RECIPE), tmp_path / "renders"
+    args = [str(in_dir), str(tmp_path / "out"), str(log), str(recipe)]
+    done = subprocess.run([sys.executable, "-c", _RENDERS_LOGGED, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    renders = sorted(
+        (float(start), float(end), pid) for pid, start, end in map(str.split, log.read_text().splitlines())
+    )
+    assert len(renders) == 12 and len({pid for _, _, pid in renders}) == 2  # both processes rendered
+    gaps = [later[0] - earlier[1] for earlier, later in itertools.pairwise(renders)]
+    assert min(gaps) >= 0  # one slot: one render at a time
 
 
 def test_cancel_ends_every_pool_worker_and_nothing_is_written_after_it(tmp_path):
