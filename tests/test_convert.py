@@ -276,6 +276,25 @@ def test_an_unknown_argument_is_refused_rather_than_ignored(tmp_path):
             '{"__version__": "2.0.8", "transform": {"p": 1}}',
             "the pipeline's transform is not a transform record",
         ),
+        (
+            "p.json",
+            '{"__version__": "2.0.8", "transform": {"__class_fullname__": "Compose", "transforms": '
+            '[{"__class_fullname__": "HorizontalFlip", "p": "often"}]}}',
+            "transform 1 (HorizontalFlip): p: expected a probability from 0 to 1, got 'often'",
+        ),
+        (
+            "p.json",
+            '{"__version__": "2.0.8", "transform": {"__class_fullname__": "Compose", "transforms": '
+            '[{"__class_fullname__": "Resize", "p": 1, "height": "tall", "width": 4}]}}',
+            "transform 1 (Resize): height: expected a number, got 'tall'",
+        ),
+        (
+            "p.json",
+            '{"__version__": "2.0.8", "transform": {"__class_fullname__": "Compose", "transforms": '
+            '[{"__class_fullname__": "PadIfNeeded", "p": 1, "min_height": "x", "min_width": 4, "position": "center",'
+            ' "padding": 0, "border_mode": 0}]}}',
+            "transform 1 (PadIfNeeded): an argument holds a value of the wrong kind",
+        ),
     ],
 )
 def test_a_bad_file_is_one_line_and_exit_2(cli, tmp_path, name, content, message):
@@ -318,3 +337,10 @@ def test_the_shipped_example_converts(tmp_path):
     text = convert_file(REPO / "recipes" / "from_albumentations.json").text
     recipes.parse(text)
     assert len(transforms_of(text)) >= 3
+
+
+def test_a_compose_with_p_below_1_keeps_its_ops_together(tmp_path):
+    pipeline = save(tmp_path, [A.HorizontalFlip(p=1), A.VerticalFlip(p=0.5)], p=0.6)
+    assert transforms_of(convert_file(pipeline).text) == [
+        {"some_of": {"n": 2, "ops": [{"hflip": {"p": 1.0}}, {"vflip": {"p": 0.5}}], "p": 0.6}}
+    ]

@@ -200,7 +200,11 @@ class _Walk:
                 members.append(ops[0] if ops else NOTHING)
         if not members:
             return []
-        n = min(int(node.params.get("n", 1)), len(members))
+        n = node.params.get("n", 1)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            self.refuse(node, f"n: expected a whole number from 0, got {n!r}")
+            return None
+        n = min(n, len(members))
         return [{"some_of": {"n": n, "ops": members, "p": p}}]
 
     # -- transforms ---------------------------------------------------------------------------

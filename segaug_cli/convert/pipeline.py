@@ -97,6 +97,9 @@ def _node(raw: Any, position: str, name: str) -> Node:
         raise PipelineError(f"{name}: {label} is not a transform record (no __class_fullname__)")
     class_name = raw["__class_fullname__"].rsplit(".", 1)[-1]
     params = {k: v for k, v in raw.items() if k not in ("__class_fullname__", "transforms")}
+    p = params.get("p", 1.0)
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise PipelineError(f"{name}: {label} ({class_name}): p: expected a probability from 0 to 1, got {p!r}")
     if "transforms" not in raw:
         return Node(position, class_name, params)
     if not isinstance(raw["transforms"], list):

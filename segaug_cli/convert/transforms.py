@@ -448,7 +448,10 @@ def translate(node: Node) -> Translation:
     if translator is None:
         raise Untranslatable("has no segaug equivalent")
     args = Args(node)
-    result = translator.translate(args)
+    try:
+        result = translator.translate(args)
+    except (TypeError, ValueError, KeyError, IndexError) as exc:  # a hand-edited value of the wrong kind
+        raise Untranslatable(f"an argument holds a value of the wrong kind ({exc})") from None
     unknown = args.unknown()
     if unknown:
         raise Untranslatable(f"{unknown[0]}: an argument segaug convert does not know, so cannot translate")
