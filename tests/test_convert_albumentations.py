@@ -87,11 +87,12 @@ EXACT = {
 }
 
 
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
 @pytest.mark.parametrize("case", sorted(EXACT))
-def test_geometry_gives_the_same_mask_and_image(case, tmp_path):
+def test_geometry_gives_the_same_mask_and_image(case, fmt, tmp_path):
     cls, kwargs = EXACT[case]
     transform = quiet(cls, **kwargs)
-    text = converted(transform, tmp_path)
+    text = converted(transform, tmp_path, fmt)
     expected = transform(image=IMAGE, mask=MASK)
     image, mask = segaug_run(text, IMAGE, MASK)
     assert mask.shape == expected["mask"].shape
@@ -137,8 +138,15 @@ def outcomes_of_segaug(text: str, draws: int) -> set[bytes]:
         (A.RandomRotate90(p=1), 4),  # np.rot90 by 0..3 quarter turns
         (A.RandomCrop(height=37, width=51, p=1), 3),  # 3 windows across, one down
         (A.RandomCrop(height=35, width=53, p=1), 3),
+        # an area and aspect that make a 36 x 53 window: 2 places, each resized to its own size
+        (
+            A.RandomResizedCrop(
+                size=(36, 53), scale=(36 / 37, 36 / 37), ratio=(53 / 36, 53 / 36), mask_interpolation=6, p=1
+            ),
+            2,
+        ),
     ],
-    ids=["rot90", "crop_x", "crop_y"],
+    ids=["rot90", "crop_x", "crop_y", "random_resized_crop"],
 )
 def test_random_positions_give_the_same_set_of_outcomes(transform, count, tmp_path):
     # 80 draws miss one of 4 equally likely outcomes with probability 4 x (3/4)^80 < 1e-9
