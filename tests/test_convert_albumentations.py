@@ -156,6 +156,28 @@ def test_random_positions_give_the_same_set_of_outcomes(transform, count, tmp_pa
     assert segaug == albumentations
 
 
+def test_a_flip_before_a_rotation_keeps_the_mask_identical(tmp_path):
+    # Albumentations resamples after each transform, segaug once for the chain; a flip is exact in both
+    pipeline = A.Compose([A.VerticalFlip(p=1), A.Rotate(limit=(-20, -20), p=1)])
+    A.save(pipeline, str(tmp_path / "chain.json"))
+    _, mask = segaug_run(convert_file(tmp_path / "chain.json").text, IMAGE, MASK)
+    assert np.array_equal(mask, pipeline(image=IMAGE, mask=MASK)["mask"])
+
+
+def test_a_crop_after_a_rotation_moves_at_most_a_pixel_or_two(tmp_path):
+    # What docs/convert.md says of chains: OpenCV's fixed-point warp breaks nearest-neighbour ties of
+    # the composed matrix differently from those of each step, on label borders only
+    pipeline = A.Compose([A.HorizontalFlip(p=1), A.Rotate(limit=(30, 30), p=1), A.RandomCrop(37, 51)], seed=3)
+    A.save(pipeline, str(tmp_path / "chain.json"))
+    text = convert_file(tmp_path / "chain.json").text
+    albumentations = {pipeline(image=IMAGE, mask=MASK)["mask"].tobytes() for _ in range(80)}
+    segaug = outcomes_of_segaug(text, 80)
+    assert len(albumentations) == len(segaug) == 3  # the same three windows
+    for a in albumentations:
+        differing = min(int((np.frombuffer(a, np.uint8) != np.frombuffer(s, np.uint8)).sum()) for s in segaug)
+        assert differing <= 2
+
+
 def test_json_and_yaml_saves_convert_to_the_same_recipe(tmp_path):
     pipeline = A.Compose(
         [A.HorizontalFlip(p=0.5), A.OneOf([A.Rotate(limit=20), A.RandomRotate90()], p=0.7), A.RandomGamma()]
