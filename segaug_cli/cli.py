@@ -391,6 +391,43 @@ def preview(recipe, in_dir, output, pairs, samples, tile, seed, storage_pairs, s
     click.echo(f"segaug preview: wrote {output} ({sheet.shape[1]}x{sheet.shape[0]} pixels)")
 
 
+@main.command()
+@click.argument("pipeline", metavar="PIPELINE.json|yaml", type=click.Path(dir_okay=False))
+@click.option(
+    "--output",
+    "-o",
+    metavar="RECIPE.yaml",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the recipe (refused if it exists, unless --force).",
+)
+@click.option(
+    "--skip-unknown",
+    is_flag=True,
+    help="Leave out transforms without an exact segaug equivalent (each listed on stderr) instead of refusing.",
+)
+@click.option("--force", is_flag=True, help="Overwrite RECIPE.yaml if it exists.")
+def convert(pipeline, output, skip_unknown, force):
+    """Write the segaug recipe equivalent to an Albumentations pipeline saved with A.save.
+
+    PIPELINE is the JSON or YAML file of `A.save(transform, path)` (Albumentations 2.x). A transform or
+    argument without an exact equivalent is refused (exit 2) naming it, or left out with --skip-unknown.
+    docs/convert.md has the mapping.
+
+    \b
+    Example:
+        segaug convert recipes/from_albumentations.json -o converted.yaml
+    """
+    from . import convert as conversion
+
+    with _boundary():
+        result = conversion.convert_file(pipeline, skip_unknown=skip_unknown)
+        conversion.write_recipe(output, result.text, force=force)
+    for line in result.skipped:
+        click.echo(f"skipped: {line}", err=True)
+    click.echo(f"segaug convert: wrote {output} ({result.ops} ops, {len(result.skipped)} transforms left out)")
+
+
 # ---------------------------------------------------------------------------------------------
 # Reporting
 # ---------------------------------------------------------------------------------------------

@@ -53,6 +53,10 @@ class UsageError(SegaugError):
     """The command line or the folders given cannot be used (exit 2, nothing written)."""
 
 
+class PipelineError(SegaugError):
+    """An Albumentations pipeline that ``segaug convert`` cannot read or translate (exit 2)."""
+
+
 class PairError(SegaugError):
     """One image/mask pair cannot be augmented; the run goes on without it."""
 
