@@ -1,4 +1,4 @@
-"""Errors whose str() is the whole user-facing sentence; only cli.py turns them into exit codes."""
+"""Errors whose str() is the whole user-facing sentence; only the command line turns them into exit codes."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from .fingerprint import fingerprint, sha256
 from .jobs import Action, Mode, PairJob, PairOutcome, Reason, SampleOutcome, Settings
 from .manifest import Row, format_matrix
 from .naming import Sample, output_samples, reencodes_originals
+from .pair_writes import PairWrites
 from .pairing import Pair
 from .recipe import Recipe
 from .sampling import draw_for, params_record, sample_seed
@@ -71,7 +72,7 @@ def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
     testing.pause("pair", pair.key)
     if pair.problem:
         return PairOutcome(pair.key, pair.image, failure=f"{pair.image}: {pair.problem}")
-    written = _Outputs(settings)
+    written = PairWrites(settings)
     try:
         sources = _read_sources(settings, pair)
         outcomes: list[SampleOutcome] = []
@@ -118,46 +119,6 @@ def process_pair_with(settings: Settings, job: PairJob) -> PairOutcome:
             pair.image,
             failure=f"{pair.image}: internal error ({type(exc).__name__}: {exc}); please report it with this pair",
         )
-
-
-class _Outputs:
-    """The files one pair writes to OUT: written at once on a local disk; on an object store, uploaded
-    while the worker renders the next sample (the network overlaps the CPU work), and all awaited
-    before the pair's outcome returns, so an outcome only ever reports files that are there whole."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.written: list[str] = []
-        self._pending: list = []
-        self._receipts: list[tuple[str, str, str]] = []
-        self._out = storage.opened(settings.out_dir, settings.storage_options)
-
-    def write(self, rel: str, data: bytes) -> None:
-        self._pending.append(self._out.write_soon(rel, data))
-        self.written.append(rel)
-
-    def finish(self) -> tuple[tuple[str, str, str], ...]:
-        """Wait for every upload; the (path, ETag, sha256) of each. Raises the first upload's error."""
-        pending, self._pending = self._pending, []
-        try:
-            for write in pending:
-                receipt = write.result()
-                if receipt is not None and receipt.sha256:
-                    self._receipts.append((write.name, receipt.etag, receipt.sha256))
-        finally:
-            for write in pending:  # none left running when the pair is discarded
-                with contextlib.suppress(Exception):
-                    write.result()
-        return tuple(self._receipts)
-
-    def discard(self) -> None:
-        """Remove what this pair wrote: a pair is written whole or not at all."""
-        with contextlib.suppress(Exception):
-            self.finish()
-        for rel in self.written:
-            # the store out of reach: the next run rewrites the file, or reports it
-            with contextlib.suppress(storage.StorageError):
-                self._out.remove(rel)
 
 
 def _read_sources(settings: Settings, pair: Pair) -> _Sources:
@@ -320,7 +281,7 @@ def _add_class_pixels(
 
 
 def _process_sample(
-    settings: Settings, sources: _Sources, job: PairJob, sample: Sample, written: _Outputs
+    settings: Settings, sources: _Sources, job: PairJob, sample: Sample, written: PairWrites
 ) -> SampleOutcome:
     fp = fingerprint(settings.recipe, sources.key, sample.copy, sources.hashes)
     previous = next((r for r in job.previous if r.image == sample.image), None)

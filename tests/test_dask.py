@@ -424,4 +424,4 @@ def test_only_the_dask_executor_imports_distributed():
 
     assert [m for m in MODULES if "distributed" in roots(m)] == ["segaug_cli.executors_dask"]
     # the engine does not know which executor runs: the command line chooses the cluster
-    assert [m for m in MODULES if "segaug_cli.executors_dask" in internal(m)] == ["segaug_cli.cli"]
+    assert [m for m in MODULES if "segaug_cli.executors_dask" in internal(m)] == ["segaug_cli.cli.__init__"]

@@ -12,180 +12,24 @@ tests/test_convert_albumentations.py.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from .arguments import (
+    INTER_NEAREST_EXACT,
+    Args,
+    Claim,
+    Translation,
+    Untranslatable,
+    as_range,
+    axes,
+    border,
+    clean,
+    interpolation,
+    mask_interpolation,
+    resampling,
+)
 from .pipeline import Node
-
-# OpenCV's codes, as Albumentations saves them
-INTERPOLATIONS = {0: "nearest", 1: "linear", 2: "cubic", 3: "area", 4: "lanczos"}
-BORDERS = {0: "constant", 1: "replicate", 4: "reflect"}  # reflect: BORDER_REFLECT_101 in both
-INTER_NEAREST, INTER_NEAREST_EXACT = 0, 6
-_MISSING = object()
-
-
-class Untranslatable(Exception):
-    """This transform (or one of its arguments) has no exact segaug equivalent; str() says why."""
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A recipe-wide setting a transform decides: ``setting`` is ``interpolation`` or ``border.*``."""
-
-    setting: str
-    value: Any
-    param: str  # the argument it comes from, for the message when two transforms disagree
-
-
-@dataclass
-class Translation:
-    ops: list[dict[str, Any]] = field(default_factory=list)  # segaug ops without their p
-    claims: list[Claim] = field(default_factory=list)
-
-
-class Args:
-    """A transform's saved arguments; every one must be read (or knowingly ignored) by its translator."""
-
-    def __init__(self, node: Node):
-        self.raw = node.params
-        self.used = {"p"}
-
-    def get(self, key: str, default: Any = _MISSING) -> Any:
-        self.used.add(key)
-        if key in self.raw:
-            return self.raw[key]
-        if default is _MISSING:
-            raise Untranslatable(f"{key}: missing from the saved transform")
-        return default
-
-    def ignore(self, *keys: str) -> None:
-        """Arguments that touch only bounding boxes or keypoints, which segaug does not carry."""
-        self.used.update(keys)
-
-    def number(self, key: str, default: Any = _MISSING) -> float:
-        value = self.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise Untranslatable(f"{key}: expected a number, got {value!r}")
-        return float(value)
-
-    def whole(self, key: str) -> int:
-        value = self.number(key)
-        if value != int(value):
-            raise Untranslatable(f"{key}: expected a whole number, got {value!r}")
-        return int(value)
-
-    def range(self, key: str, scalar: str = "refuse", bias: float = 0.0) -> tuple[float, float]:
-        """A ``[lo, hi]`` argument. A single number means what Albumentations' constructor makes of it:
-        ``symmetric`` (-x, x) for its ``*_limit`` arguments, ``fixed`` (x, x) for Affine's."""
-        return _as_range(self.get(key), key, scalar, bias)
-
-    def expect(self, key: str, expected: Any, why: str) -> None:
-        value = self.get(key, expected)
-        if value != expected:
-            raise Untranslatable(f"{key}: {value!r} {why}")
-
-    def unknown(self) -> list[str]:
-        return sorted(set(self.raw) - self.used)
-
-
-def _as_range(value: Any, key: str, scalar: str, bias: float = 0.0) -> tuple[float, float]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if scalar == "symmetric":
-            return (_clean(bias - abs(value)), _clean(bias + abs(value)))
-        if scalar == "fixed":
-            return (float(value), float(value))
-        raise Untranslatable(f"{key}: expected [lo, hi] as A.save writes it, got {value!r}")
-    if (
-        isinstance(value, (list, tuple))
-        and len(value) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    ):
-        return (_clean(bias + value[0]), _clean(bias + value[1])) if bias else (float(value[0]), float(value[1]))
-    raise Untranslatable(f"{key}: expected [lo, hi], got {value!r}")
-
-
-def _clean(x: float) -> float:
-    """A sum such as 1 + (-0.09999999999999998) as the decimal it stands for (0.9), not its binary residue."""
-    return float(f"{x:.12g}")
-
-
-def _axes(args: Args, key: str) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Affine's per-axis arguments: ``{"x": range, "y": range}``, or one value for both axes."""
-    value = args.get(key)
-    if isinstance(value, dict):
-        if set(value) != {"x", "y"}:
-            raise Untranslatable(f"{key}: expected keys x and y, got {sorted(value)}")
-        return _as_range(value["x"], f"{key}.x", "fixed"), _as_range(value["y"], f"{key}.y", "fixed")
-    both = _as_range(value, key, "fixed")
-    return both, both
-
-
-# ---------------------------------------------------------------------------------------------
-# Recipe-wide settings: image interpolation, border mode, fills
-# ---------------------------------------------------------------------------------------------
-
-
-def _interpolation(args: Args) -> Claim:
-    code = args.get("interpolation")
-    if code not in INTERPOLATIONS:
-        raise Untranslatable(f"interpolation: OpenCV code {code!r} is none of segaug's {_codes(INTERPOLATIONS)}")
-    return Claim("interpolation", INTERPOLATIONS[code], "interpolation")
-
-
-def _mask_interpolation(args: Args, expected: int) -> None:
-    """segaug resamples masks nearest-neighbour at pixel centres: OpenCV's INTER_NEAREST in a warp,
-    INTER_NEAREST_EXACT in a resize (cv2.resize's INTER_NEAREST picks floor(x * scale), up to a pixel off)."""
-    code = args.get("mask_interpolation")
-    if code != expected:
-        what = "INTER_NEAREST (0)" if expected == INTER_NEAREST else "INTER_NEAREST_EXACT (6)"
-        raise Untranslatable(
-            f"mask_interpolation: {code!r}; segaug resamples masks nearest-neighbour at pixel centres, "
-            f"which here is OpenCV's {what}"
-        )
-
-
-def _border(args: Args) -> list[Claim]:
-    code = args.get("border_mode")
-    if code not in BORDERS:
-        raise Untranslatable(f"border_mode: OpenCV code {code!r} is none of segaug's {_codes(BORDERS)}")
-    mode = BORDERS[code]
-    claims = [Claim("border.mode", mode, "border_mode")]
-    fill, fill_mask = args.get("fill", 0), args.get("fill_mask", 0)
-    if mode == "constant":  # Albumentations reads the fills only then, and so does segaug
-        claims += [
-            Claim("border.image_fill", _image_fill(fill), "fill"),
-            Claim("border.mask_fill", _label(fill_mask), "fill_mask"),
-        ]
-    return claims
-
-
-def _image_fill(value: Any) -> float | list[float]:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _tidy(value)
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value):
-        return [_tidy(v) for v in value]  # per channel, in the image's RGB order, as segaug reads it
-    raise Untranslatable(f"fill: expected a number or one per channel, got {value!r}")
-
-
-def _label(value: Any) -> int:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == int(value) and value >= 0:
-        return int(value)
-    raise Untranslatable(f"fill_mask: {value!r} is not a label (a whole number from 0)")
-
-
-def _tidy(x: float) -> float | int:
-    return int(x) if float(x).is_integer() else float(x)
-
-
-def _codes(table: dict[int, str]) -> str:
-    return ", ".join(f"{name} ({code})" for code, name in table.items())
-
-
-def _resampling(args: Args) -> list[Claim]:
-    """A warp's settings: image interpolation, nearest masks, border mode and fills."""
-    _mask_interpolation(args, INTER_NEAREST)
-    return [_interpolation(args), *_border(args)]
-
 
 # ---------------------------------------------------------------------------------------------
 # Geometric transforms
@@ -206,7 +50,7 @@ def _rotate(args: Args) -> Translation:
         "crop_border", False, "crops to the largest rectangle inside the rotated image; segaug has no such crop"
     )
     degrees = args.range("limit", "symmetric")
-    return Translation([{"rotate": {"degrees": list(degrees)}}], _resampling(args))
+    return Translation([{"rotate": {"degrees": list(degrees)}}], resampling(args))
 
 
 def _affine_ops(scale: tuple[float, float], degrees: tuple[float, float], shear: tuple[float, float]) -> list[dict]:
@@ -238,8 +82,8 @@ def _no_translation(args: Args, *keys: str) -> None:
 
 def _axes_of(value: Any, key: str) -> tuple[tuple[float, float], tuple[float, float]]:
     if isinstance(value, dict):
-        return _as_range(value.get("x", 0), f"{key}.x", "fixed"), _as_range(value.get("y", 0), f"{key}.y", "fixed")
-    both = _as_range(value, key, "fixed")
+        return as_range(value.get("x", 0), f"{key}.x", "fixed"), as_range(value.get("y", 0), f"{key}.y", "fixed")
+    both = as_range(value, key, "fixed")
     return both, both
 
 
@@ -258,16 +102,16 @@ def _affine(args: Args) -> Translation:
     args.ignore("rotate_method")
     args.expect("fit_output", False, "resizes the output to hold the whole warped image; segaug keeps the frame")
     keep_ratio = bool(args.get("keep_ratio", False))
-    sx, sy = _axes(args, "scale")
+    sx, sy = axes(args, "scale")
     scale = _isotropic(sx, sy, keep_ratio, "scale")
     if args.get("balanced_scale", False) and scale != (1.0, 1.0):
         raise Untranslatable("balanced_scale: draws below or above 1 with equal chance; segaug draws uniformly")
     _no_translation(args, "translate_percent", "translate_px")
-    shear_x, shear_y = _axes(args, "shear")
+    shear_x, shear_y = axes(args, "shear")
     if shear_y != (0.0, 0.0):
         raise Untranslatable(f"shear: y shear {list(shear_y)}; segaug's shear is along x only")
     degrees = args.range("rotate", "fixed")
-    return Translation(_affine_ops(scale, degrees, shear_x), _resampling(args))
+    return Translation(_affine_ops(scale, degrees, shear_x), resampling(args))
 
 
 def _shift_scale_rotate(args: Args) -> Translation:
@@ -281,7 +125,7 @@ def _shift_scale_rotate(args: Args) -> Translation:
     lo, hi = args.range("scale_limit", "symmetric", bias=1.0)  # saved as the change from 1
     scale = _isotropic((lo, hi), (lo, hi), False, "scale_limit")
     degrees = args.range("rotate_limit", "symmetric")
-    return Translation(_affine_ops(scale, degrees, (0.0, 0.0)), _resampling(args))
+    return Translation(_affine_ops(scale, degrees, (0.0, 0.0)), resampling(args))
 
 
 def _random_crop(args: Args) -> Translation:
@@ -305,13 +149,13 @@ def _pad_if_needed(args: Args) -> Translation:
             f"min_height/min_width {list(sizes)}, pad_height_divisor/pad_width_divisor {list(divisors)}: "
             "segaug's pad takes a size for both sides or one multiple for both"
         )
-    return Translation([{"pad": op}], _border(args))
+    return Translation([{"pad": op}], border(args))
 
 
 def _resize_settings(args: Args) -> list[Claim]:
     args.expect("area_for_downscale", None, "switches to INTER_AREA when shrinking; segaug keeps one interpolation")
-    _mask_interpolation(args, INTER_NEAREST_EXACT)
-    return [_interpolation(args)]
+    mask_interpolation(args, INTER_NEAREST_EXACT)
+    return [interpolation(args)]
 
 
 def _resize(args: Args) -> Translation:
@@ -350,7 +194,7 @@ def _brightness_contrast(args: Args) -> Translation:
 
 def _gamma(args: Args) -> Translation:
     lo, hi = args.range("gamma_limit")  # in percent: 80 is gamma 0.8, out = full * (in / full) ** gamma
-    return Translation([{"gamma": {"range": [_clean(lo / 100), _clean(hi / 100)]}}])
+    return Translation([{"gamma": {"range": [clean(lo / 100), clean(hi / 100)]}}])
 
 
 def _hue_saturation_value(args: Args) -> Translation:
@@ -386,7 +230,7 @@ def _gauss_noise(args: Args) -> Translation:
 
 def _clahe(args: Args) -> Translation:
     clip = args.get("clip_limit")
-    clip_range = (1.0, float(clip)) if isinstance(clip, (int, float)) else _as_range(clip, "clip_limit", "refuse")
+    clip_range = (1.0, float(clip)) if isinstance(clip, (int, float)) else as_range(clip, "clip_limit", "refuse")
     tiles = args.get("tile_grid_size")
     if not (isinstance(tiles, (list, tuple)) and len(tiles) == 2 and tiles[0] == tiles[1]):
         raise Untranslatable(f"tile_grid_size: {tiles!r}; segaug's clahe takes a square grid")

@@ -1,7 +1,8 @@
 """The command line: options in, one library call, a report and an exit code out.
 
-Only this module imports click and tqdm. Exit codes (contract): 0 success; 1 some pairs failed or
-``check`` found a difference; 2 usage or recipe error, nothing written; 130 interrupted.
+Only this package imports click and tqdm (the shared options in ``options``, the bar in ``progress``).
+Exit codes (contract): 0 success; 1 some pairs failed or ``check`` found a difference; 2 usage or
+recipe error, nothing written; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,8 +14,21 @@ from collections.abc import Iterator
 
 import click
 
-from . import __version__, messages
-from .errors import Refused, SegaugError
+from .. import __version__, messages
+from ..errors import Refused, SegaugError
+from .options import (
+    in_arg,
+    out_arg,
+    quiet_opt,
+    recipe_arg,
+    recorded_opts,
+    shard_of,
+    shard_opt,
+    storage_options_of,
+    storage_opts,
+    workers_opt,
+)
+from .progress import ProgressBar
 
 
 class UserError(click.ClickException):
@@ -51,69 +65,6 @@ def main() -> None:
     # Before numpy and OpenCV load: each bundles OpenBLAS, whose threads spin for about 0.1 s of CPU
     # apiece at import (measured), time taken from the workers. segaug does no large BLAS work.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-
-recipe_arg = click.argument("recipe", type=click.Path(dir_okay=False))
-in_arg = click.argument("in_dir", metavar="IN", type=click.Path())  # a file as IN: a one-line UsageError
-out_arg = click.argument("out_dir", metavar="OUT", type=click.Path())  # a file as OUT: a one-line UsageError
-workers_opt = click.option(
-    "--workers",
-    "-j",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes (default: all CPUs). 1 runs in this process.",
-)
-quiet_opt = click.option(
-    "--quiet", "-q", is_flag=True, help="Only errors: no progress bar, notes, warnings or summary on success."
-)
-shard_opt = click.option(
-    "--shard",
-    metavar="K/N",
-    default=None,
-    help="Only share K of N (1-based) of the pairs, by a stable hash of each pair's key.",
-)
-
-
-def recorded_opts(command):
-    """``--seed`` and ``--copies`` for the commands that read an OUT: OUT records those it was made with."""
-    for name in ("copies", "seed"):
-        text = f"The --{name} OUT was made with (default: what its segaug.json records); another is refused."
-        command = click.option(f"--{name}", type=int, default=None, help=text)(command)
-    return command
-
-
-def storage_opts(command):
-    """``--storage-option KEY=VALUE`` (repeatable) and ``--storage-options FILE``, for IN and OUT as URLs."""
-    command = click.option(
-        "--storage-options",
-        "storage_file",
-        metavar="FILE.yaml",
-        default=None,
-        type=click.Path(dir_okay=False),
-        help="A YAML file with a storage_options: mapping (kept out of the recipe; --storage-option wins).",
-    )(command)
-    return click.option(
-        "--storage-option",
-        "storage_pairs",
-        metavar="KEY=VALUE",
-        multiple=True,
-        help="An option for the backend of s3:// (gs://, az://) URLs, e.g. endpoint_url=http://host:9000. "
-        "Repeatable; never printed nor written to OUT.",
-    )(command)
-
-
-def _storage_options(pairs: tuple[str, ...], file: str | None) -> dict:
-    """The options file's mapping, then the command line's pairs over it."""
-    from . import storage
-
-    options = storage.load_storage_options(file) if file else {}
-    return {**options, **storage.parse_storage_options(pairs)}
-
-
-def _shard(value: str | None):
-    from . import shards
-
-    return None if value is None else shards.parse(value)
 
 
 @main.command()
@@ -168,12 +119,12 @@ def expand(
     Example:
         segaug expand recipes/default.yaml sample_data out/
     """
-    from . import engine, overrides
-    from . import recipe as recipes
+    from .. import engine, overrides
+    from .. import recipe as recipes
 
-    bar = _ProgressBar(quiet)
+    bar = ProgressBar(quiet)
     with _boundary():
-        share = _shard(shard)
+        share = shard_of(shard)
         rcp = recipes.load(recipe).with_overrides(seed=seed, copies=copies)
         workers = _cluster(scheduler, scheduler_file, workers) or workers
         options = engine.ExpandOptions(
@@ -182,7 +133,7 @@ def expand(
             force=force,
             dry_run=dry_run,
             strict=strict,
-            storage_options=_storage_options(storage_pairs, storage_file),
+            storage_options=storage_options_of(storage_pairs, storage_file),
             overrides=overrides.given(seed, copies),
         )
         summary = engine.expand(rcp, in_dir, out_dir, options, progress=bar)
@@ -217,15 +168,15 @@ def check(recipe, in_dir, out_dir, workers, deep, quiet, shard, seed, copies, st
     Example:
         segaug check recipes/default.yaml sample_data out/
     """
-    from . import engine, overrides
-    from . import recipe as recipes
+    from .. import engine, overrides
+    from .. import recipe as recipes
 
     deep_count = _parse_deep(deep)
-    bar = _ProgressBar(quiet)
+    bar = ProgressBar(quiet)
     with _boundary():
-        share = _shard(shard)
+        share = shard_of(shard)
         rcp = recipes.load(recipe)
-        storage_options = _storage_options(storage_pairs, storage_file)
+        storage_options = storage_options_of(storage_pairs, storage_file)
         options = engine.CheckOptions(workers, share, deep_count, storage_options, overrides.given(seed, copies))
         report = engine.check(rcp, in_dir, out_dir, options, progress=bar)
     bar.close()
@@ -260,12 +211,12 @@ def merge(recipe, in_dir, out_dir, quiet, seed, copies, storage_pairs, storage_f
     Example:
         segaug merge recipes/default.yaml sample_data out/
     """
-    from . import merging, overrides
-    from . import recipe as recipes
+    from .. import merging, overrides
+    from .. import recipe as recipes
 
     with _boundary():
         rcp = recipes.load(recipe)
-        storage_options = _storage_options(storage_pairs, storage_file)
+        storage_options = storage_options_of(storage_pairs, storage_file)
         summary = merging.merge(rcp, in_dir, out_dir, storage_options, overrides.given(seed, copies))
     if not quiet:
         click.echo(messages.merge_report(summary, out_dir), err=True)
@@ -289,7 +240,7 @@ def validate(recipe, in_dir, deep, storage_pairs, storage_file):
     Example:
         segaug validate recipes/default.yaml sample_data
     """
-    from . import recipe as recipes
+    from .. import recipe as recipes
 
     with _boundary():
         rcp = recipes.load(recipe)
@@ -299,10 +250,10 @@ def validate(recipe, in_dir, deep, storage_pairs, storage_file):
     click.echo(f"{recipe}: valid; {copies}, seed {rcp.seed}; {ops}")
     if in_dir is None:
         return
-    from . import survey as surveys
+    from .. import survey as surveys
 
     with _boundary():
-        found = surveys.survey(rcp, in_dir, storage_options=_storage_options(storage_pairs, storage_file), deep=deep)
+        found = surveys.survey(rcp, in_dir, storage_options=storage_options_of(storage_pairs, storage_file), deep=deep)
     for line in messages.survey_lines(found, in_dir, rcp.labels):
         click.echo(line)
     sys.exit(1 if found.failing else 0)
@@ -321,10 +272,10 @@ def stats(folder, storage_pairs, storage_file):
     Example:
         segaug stats sample_data
     """
-    from . import stats as class_stats
+    from .. import stats as class_stats
 
     with _boundary():
-        counts, problems = class_stats.folder_stats(folder, _storage_options(storage_pairs, storage_file))
+        counts, problems = class_stats.folder_stats(folder, storage_options_of(storage_pairs, storage_file))
     for line in problems:
         click.echo(f"warning: {line}", err=True)
     for line in class_stats.table(counts):
@@ -372,13 +323,13 @@ def preview(recipe, in_dir, output, pairs, samples, tile, seed, storage_pairs, s
     Example:
         segaug preview recipes/default.yaml sample_data -o preview.png
     """
-    from . import preview as sheets
-    from . import recipe as recipes
+    from .. import preview as sheets
+    from .. import recipe as recipes
 
     with _boundary():
         rcp = recipes.load(recipe)
         path = sheets.output_path(in_dir, output)
-        storage_options = _storage_options(storage_pairs, storage_file)
+        storage_options = storage_options_of(storage_pairs, storage_file)
         sheet = sheets.contact_sheet(
             rcp.with_overrides(seed=seed),
             in_dir,
@@ -418,7 +369,7 @@ def convert(pipeline, output, skip_unknown, force):
     Example:
         segaug convert recipes/from_albumentations.json -o converted.yaml
     """
-    from . import convert as conversion
+    from .. import convert as conversion
 
     with _boundary():
         result = conversion.convert_file(pipeline, skip_unknown=skip_unknown)
@@ -433,31 +384,6 @@ def convert(pipeline, output, skip_unknown, force):
 # ---------------------------------------------------------------------------------------------
 
 
-class _ProgressBar:
-    """tqdm on stderr, only on a terminal and without --quiet."""
-
-    def __init__(self, quiet: bool):
-        self.enabled = not quiet and sys.stderr.isatty()
-        self.bar = None
-
-    def start(self, total: int) -> None:
-        if self.enabled:
-            from tqdm import tqdm
-
-            # No monitor thread: the bar moves with every pair, and a single-threaded parent lets
-            # the engine fork its workers (see executors.pool_context).
-            tqdm.monitor_interval = 0
-            self.bar = tqdm(total=total, unit=" source pairs", file=sys.stderr, dynamic_ncols=True)
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _cluster(scheduler: str | None, scheduler_file: str | None, workers: int | None):
     """The Dask executor that --scheduler or --scheduler-file asks for; None for a local run."""
     if scheduler is None and scheduler_file is None:
@@ -466,7 +392,7 @@ def _cluster(scheduler: str | None, scheduler_file: str | None, workers: int | N
         raise UserError("--scheduler and --scheduler-file name the same thing: give one of them")
     if workers is not None:
         raise UserError("--workers is for a local run: on a Dask cluster, the cluster's workers run the pairs")
-    from .executors_dask import DaskExecutor
+    from ..executors_dask import DaskExecutor
 
     return DaskExecutor(scheduler, scheduler_file)
 
