@@ -139,7 +139,7 @@ class Lease:
         """
         if self.lost:
             raise OutLocked(
-                f"{self.out.url}: this run lost its lock on OUT (it was paused longer than the "
+                f"{self.out.label}: this run lost its lock on OUT (it was paused longer than the "
                 f"{self.lease_seconds:g} s lease and another run took over); stopping without a commit"
             )
 
@@ -160,7 +160,7 @@ def hold(out: Location, shard: tuple[int, int] | None = None, lease_seconds: flo
         StorageError: OUT is in a store segaug cannot lock yet (only S3 and S3-compatible stores).
     """
     if not isinstance(out, S3Location):
-        raise StorageError(f"{out.url}: writing OUT needs conditional writes, which segaug uses on s3:// only so far")
+        raise StorageError(f"{out.label}: writing OUT needs conditional writes, which segaug uses on s3:// only so far")
     with contextlib.ExitStack() as stack:
         mine = Lease(out, OUT_LOCK if shard is None else shard_lock(shard), lease_seconds).acquire()
         stack.callback(mine.release)
@@ -197,6 +197,6 @@ def busy_message(out: Location, record: Record | None) -> str:
         until = datetime.datetime.fromtimestamp(record.expires, datetime.timezone.utc).isoformat(timespec="seconds")
         who = f" ({record.holder().describe()}, lease until {until})"
     return (
-        f"{out.url}: another segaug run is writing this folder{who}; wait for it to finish (a killed run's "
+        f"{out.label}: another segaug run is writing this folder{who}; wait for it to finish (a killed run's "
         f"lease expires within {LEASE_SECONDS:g} s), or give this run another OUT"
     )
