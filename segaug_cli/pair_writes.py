@@ -18,7 +18,7 @@ class PairWrites:
         self.written: list[str] = []
         self._pending: list = []
         self._receipts: list[tuple[str, str, str]] = []
-        self._out = storage.opened(settings.out_dir, settings.storage_options)
+        self._out = storage.opened(settings.out_dir, settings.storage_options, "OUT")
 
     def write(self, rel: str, data: bytes) -> None:
         self._pending.append(self._out.write_soon(rel, data))

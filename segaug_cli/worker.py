@@ -133,12 +133,13 @@ def _read_sources(settings: Settings, pair: Pair) -> _Sources:
 def _reader(folder: str, settings: Settings) -> Callable[[str], bytes]:
     """Reads a file of IN or OUT by its relative path; one that cannot be read is a ``PairError``.
     Through the location this worker process opened for the folder (``storage.opened``)."""
-    return storage.opened(folder, settings.storage_options).read_input
+    role = "OUT" if folder == settings.out_dir else "IN"
+    return storage.opened(folder, settings.storage_options, role).read_input
 
 
 def _read_output(settings: Settings, rel: str) -> bytes:
     """The bytes of an output file; ``FileNotFoundError`` when it is not there."""
-    return storage.opened(settings.out_dir, settings.storage_options).read(rel)
+    return storage.opened(settings.out_dir, settings.storage_options, "OUT").read(rel)
 
 
 def _units(recipe: Recipe, sources: _Sources) -> Iterator[_Sources]:

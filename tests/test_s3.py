@@ -176,7 +176,7 @@ def test_a_missing_bucket_is_one_line_exit_2(endpoint, tmp_path):
     result = segaug("expand", str(RECIPE), "s3://no-such-bucket-here/raw", str(tmp_path / "out"),
                     "--storage-option", f"endpoint_url={endpoint}")  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr == "Error: s3://no-such-bucket-here/raw: the bucket does not exist\n"
+    assert result.stderr == "Error: IN s3://no-such-bucket-here/raw: the bucket does not exist\n"
     assert not (tmp_path / "out").exists()
 
 
@@ -200,7 +200,7 @@ def test_an_unreachable_store_is_one_line_exit_2(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr == (
-        f"Error: s3://{BUCKET}/raw: cannot reach the store (connection refused, after the backend's retries)\n"
+        f"Error: IN s3://{BUCKET}/raw: cannot reach the store (connection refused, after the backend's retries)\n"
     )
     assert time.monotonic() - started < 60
     assert not (tmp_path / "out").exists()

@@ -108,3 +108,30 @@ def test_fsspec_is_imported_only_for_a_url():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout == "False False\n", result.stderr
+
+
+class _StoreError(Exception):
+    """What botocore raises: the store's answer in ``response``."""
+
+    def __init__(self, code: str):
+        super().__init__(f"An error occurred ({code}) with {SECRET}")  # a backend's text may quote anything
+        self.response = {"Error": {"Code": code}}
+
+
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        (".segaug-lock/out.json", "OUT s3://b/x"),  # segaug's own object: the folder the user typed
+        (".segaug-journal/000001.jsonl", "OUT s3://b/x"),
+        ("images/a_aug0.png", "s3://b/x/images/a_aug0.png"),  # an output the user can look for
+    ],
+)
+def test_access_denied_names_the_folder_as_typed_unless_one_visible_object_is_refused(name, named):
+    from segaug_cli.storage import fsspec_ro
+
+    folder = storage.named("s3://key:pw@b/x", "OUT")
+    assert folder == "OUT s3://b/x"
+    error = fsspec_ro.explanation(_StoreError("AccessDenied"), f"s3://b/x/{name}", folder)
+    assert str(error) == f"{named}: access denied (check the credentials and the bucket's policy)"
+    missing = fsspec_ro.explanation(FileNotFoundError(name), f"s3://b/x/{name}", folder)
+    assert missing is None  # an absent object is no error of the store: the caller decides

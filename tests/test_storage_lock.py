@@ -109,3 +109,14 @@ def test_pool_workers_forked_while_the_lock_is_held_do_not_keep_it(tmp_path):
     finally:
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
+
+
+def test_a_lock_file_left_naming_a_dead_process_of_this_host_is_taken_at_once(tmp_path):
+    # what a killed run leaves: its record, and no lock (the kernel dropped it with the process)
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(proc.stdout)
+    stale = f'{{"host": "{socket.gethostname()}", "pid": {dead}, "started": "2026-01-01T00:00:00+00:00"}}\n'
+    (tmp_path / lock.LOCK_FILE).write_text(stale)
+    assert lock.holder_of(tmp_path) is None
+    with lock.hold(tmp_path):
+        assert lock.holder_of(tmp_path).pid == os.getpid()

@@ -29,7 +29,7 @@ from .. import atomic
 from ..errors import UsageError
 from ..pairing import Listed
 from ..shards import Shard
-from .base import EXTRAS, Entry, Location, PreconditionFailed, Receipt, StorageError, is_url, nested
+from .base import EXTRAS, Entry, Location, PreconditionFailed, Receipt, StorageError, is_url, nested, public
 from .base import unchanged_since_write as unchanged_since_write
 from .local import LocalLocation, LocalOut
 from .lock import Holder, OutLocked
@@ -75,11 +75,15 @@ _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 Place = str | Path  # IN or OUT as a command holds it: a URL stays a string, a local folder is a Path
 
 
-def open_location(url_or_path: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> Location:
-    """The folder at a local path or an fsspec URL.
+def open_location(
+    url_or_path: str | os.PathLike[str], storage_options: dict[str, Any] | None = None, role: str | None = None
+) -> Location:
+    """The folder at a local path or an fsspec URL; ``role`` ("IN", "OUT") is how errors about a URL's
+    bucket, store or options name it, before the URL as typed (``OUT s3://bucket/prefix: ...``).
 
     Raises:
-        StorageError: a URL whose backend is not installed ("install segaug[s3] to read s3:// URLs").
+        StorageError: a URL whose backend is not installed ("install segaug[s3] to read s3:// URLs"), or
+            does not start with these options.
     """
     text = os.fspath(url_or_path)
     match = _URL.match(text)
@@ -88,22 +92,28 @@ def open_location(url_or_path: str | os.PathLike[str], storage_options: dict[str
     from .fsspec_ro import ObjectLocation, filesystem
 
     protocol = match.group(1).lower()
-    fs = filesystem(protocol, dict(storage_options or {}))
     root = text.rstrip("/")
+    label = named(root, role)
+    fs = filesystem(protocol, dict(storage_options or {}), root, label)
     if protocol in ("s3", "s3a"):
-        return S3Location(fs, root)
-    return ObjectLocation(fs, root)
+        return S3Location(fs, root, label)
+    return ObjectLocation(fs, root, label)
+
+
+def named(url: str, role: str | None = None) -> str:
+    """A URL as errors name it: without credentials, after its role (``OUT s3://bucket/prefix``)."""
+    return f"{role} {public(url)}" if role else public(url)
 
 
 _OPENED: dict[tuple[int, str, str], Location] = {}
 
 
-def opened(url: str, storage_options: dict[str, Any] | None = None) -> Location:
+def opened(url: str, storage_options: dict[str, Any] | None = None, role: str | None = None) -> Location:
     """``open_location``, once per process for each URL and options: what a worker process calls per pair."""
     # by pid too: a forked worker must not use its parent's client, whose event loop did not fork with it
     key = (os.getpid(), url, json.dumps(storage_options or {}, sort_keys=True, default=str))
     if key not in _OPENED:
-        _OPENED[key] = open_location(url, storage_options)
+        _OPENED[key] = open_location(url, storage_options, role)
     return _OPENED[key]
 
 
@@ -139,9 +149,13 @@ def _check_folders(in_dir: Path, out_dir: Path) -> None:
 
 
 def source_of(
-    in_dir: str | os.PathLike[str], storage_options: dict[str, Any] | None = None, must_exist: bool = False
+    in_dir: str | os.PathLike[str],
+    storage_options: dict[str, Any] | None = None,
+    must_exist: bool = False,
+    role: str | None = "IN",
 ) -> Path | Listed:
-    """IN as pairing reads it: a local folder, or a URL's one listing and its reader.
+    """IN as pairing reads it: a local folder, or a URL's one listing and its reader; a URL's errors
+    name it after ``role``.
 
     Raises:
         UsageError: nothing is stored under the URL (an object store has no empty folders); with
@@ -153,10 +167,10 @@ def source_of(
             raise UsageError(f"{in_dir}: no such folder")
         return Path(in_dir)
     url = os.fspath(in_dir).rstrip("/")
-    location = open_location(url, storage_options)
+    location = open_location(url, storage_options, role)
     files = tuple(entry.name for entry in location.list())
     if not files:
-        raise UsageError(f"{url}: no such folder (nothing is stored under this prefix)")
+        raise UsageError(f"{named(url, role)}: no such folder (nothing is stored under this prefix)")
     return Listed(url, files, location.read)
 
 
@@ -172,20 +186,20 @@ def open_out(out_dir: Place, storage_options: dict[str, Any], shard: Shard | Non
         return LocalOut(out_dir, shard, hold=hold, create=hold)
     from .remote import StoreOut
 
-    return StoreOut(open_location(out_dir, storage_options), shard, hold=hold)
+    return StoreOut(open_location(out_dir, storage_options, "OUT"), shard, hold=hold)
 
 
 def hold_existing(out_dir: Place, storage_options: dict[str, Any]) -> Out:
     """OUT held wholly, for ``merge``: a local OUT must exist already (it is not created).
 
     Raises:
-        UsageError: (on entering) a local OUT that is no folder, or cannot be written.
+        UsageError: (on entering) OUT is no folder (a prefix holding nothing), or cannot be written.
     """
     if isinstance(out_dir, Path):
         return LocalOut(out_dir, hold=True)
     from .remote import StoreOut
 
-    return StoreOut(open_location(out_dir, storage_options), hold=True)
+    return StoreOut(open_location(out_dir, storage_options, "OUT"), hold=True, must_exist=True)
 
 
 def absolute(folder: str) -> str:
@@ -210,7 +224,7 @@ def files_of(
     """
     if not is_url(folder):
         return LocalLocation(os.fspath(folder)).files(prefer, suffixes)
-    listed = source_of(folder, storage_options)
+    listed = source_of(folder, storage_options, role=None)  # stats' DIR: named as typed
     assert isinstance(listed, Listed), "a URL is read from its listing"
     start = f"{prefer}/" if any(name.startswith(f"{prefer}/") for name in listed.files) else ""
     names = [
@@ -256,4 +270,6 @@ def write_file(path: Place, data: bytes, storage_options: dict[str, Any] | None 
         atomic.atomic_write(path, data)
         return
     folder, _, name = os.fspath(path).rpartition("/")
-    open_location(folder, storage_options).write(name, data)
+    location = open_location(folder, storage_options)
+    location.label = public(os.fspath(path))  # the file the user named: its bucket's errors name it
+    location.write(name, data)

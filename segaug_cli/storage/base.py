@@ -83,6 +83,7 @@ class Location:
     """A folder: names are POSIX paths relative to it (``images/a_aug0.png``)."""
 
     url: str
+    label: str  # how errors name the folder: as the user typed it, after its role ("OUT s3://bucket/x")
 
     def join(self, *names: str) -> str:
         """The full path or URL of a name under this folder."""

@@ -23,7 +23,7 @@ class LocalLocation(Location):
     """A local folder: each method is the call segaug made before there were URLs."""
 
     def __init__(self, root: str):
-        self.url = root
+        self.url = self.label = root
 
     def join(self, *names: str) -> str:
         return os.path.join(self.url, *names)

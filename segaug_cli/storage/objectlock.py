@@ -8,6 +8,14 @@ expired (at most ``LEASE_SECONDS`` after the kill) the next run takes the lock o
 ``If-Match`` on the ETag it read: of two successors, exactly one wins. Expiry compares the holder's
 clock with the successor's, so the machines' clocks must agree to well within the lease.
 
+A successor on the holder's own machine need not wait: it can see that the holder is gone. The
+record also names the holder's process as the kernel knows it (``process``: boot id, PID namespace,
+start time in clock ticks, from ``/proc``). When the record's host is this host, its boot and PID
+namespace are this process's, and its pid now runs no process, or a process with another start time
+(the pid was reused), the lease is taken over at once, through the same ``If-Match`` replace. Without
+``/proc`` (or from a record that lacks ``process``) only a pid that runs nothing at all counts as
+gone: a pid reused by an unrelated process then keeps the lock until the lease expires.
+
 Shards: a shard run creates ``.segaug-lock/shard-K-of-N.json`` and then checks that no whole-OUT
 lock is live; a whole-OUT run creates ``out.json`` and then checks that no shard lock is live. Each
 creates before it checks, so of a shard run and a whole-OUT run starting together at least one sees
@@ -23,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import math
 import os
 import socket
 import threading
@@ -51,9 +60,21 @@ class Record:
     pid: int
     started: str
     expires: float
+    process: str = ""  # the holder as this host's kernel knows it (``process_identity``); "" unknown
 
     def live(self, now: float) -> bool:
-        return now < self.expires
+        return now < self.expires and not self.holder_gone()
+
+    def holder_gone(self) -> bool:
+        """Whether the holder provably no longer runs: it ran on this host, and its pid runs nothing now,
+        or (where the record says which process it was) runs another process."""
+        if self.host != socket.gethostname():
+            return False
+        if self.process:
+            if self.process.rsplit(" ", 1)[0] != _machine():
+                return False  # another boot or PID namespace: its pids mean nothing here
+            return process_identity(self.pid) != self.process
+        return not _runs(self.pid)
 
     def holder(self) -> Holder:
         return Holder(self.host, self.pid, self.started)
@@ -61,7 +82,14 @@ class Record:
     def to_bytes(self) -> bytes:
         return (
             json.dumps(
-                {"host": self.host, "pid": self.pid, "started": self.started, "expires": self.expires}, sort_keys=True
+                {
+                    "host": self.host,
+                    "pid": self.pid,
+                    "started": self.started,
+                    "expires": self.expires,
+                    "process": self.process,
+                },
+                sort_keys=True,
             )
             + "\n"
         ).encode()
@@ -70,7 +98,13 @@ class Record:
     def from_bytes(cls, data: bytes) -> Record | None:
         try:
             fields = json.loads(data)
-            return cls(str(fields["host"]), int(fields["pid"]), str(fields["started"]), float(fields["expires"]))
+            return cls(
+                str(fields["host"]),
+                int(fields["pid"]),
+                str(fields["started"]),
+                float(fields["expires"]),
+                str(fields.get("process", "")),
+            )
         except (ValueError, KeyError, TypeError):
             return None  # not a lock segaug wrote: treated as expired, and taken over conditionally
 
@@ -83,11 +117,13 @@ class Lease:
         self.started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self.etag: str | None = None
         self.lost = False
+        self._process = process_identity(os.getpid())
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
     def _record(self) -> bytes:
-        return Record(socket.gethostname(), os.getpid(), self.started, time.time() + self.lease_seconds).to_bytes()
+        expires = time.time() + self.lease_seconds
+        return Record(socket.gethostname(), os.getpid(), self.started, expires, self._process).to_bytes()
 
     def acquire(self) -> Lease:
         """Create the lock object, or take over one whose lease expired.
@@ -139,7 +175,7 @@ class Lease:
         """
         if self.lost:
             raise OutLocked(
-                f"{self.out.url}: this run lost its lock on OUT (it was paused longer than the "
+                f"{self.out.label}: this run lost its lock on OUT (it was paused longer than the "
                 f"{self.lease_seconds:g} s lease and another run took over); stopping without a commit"
             )
 
@@ -160,7 +196,7 @@ def hold(out: Location, shard: tuple[int, int] | None = None, lease_seconds: flo
         StorageError: OUT is in a store segaug cannot lock yet (only S3 and S3-compatible stores).
     """
     if not isinstance(out, S3Location):
-        raise StorageError(f"{out.url}: writing OUT needs conditional writes, which segaug uses on s3:// only so far")
+        raise StorageError(f"{out.label}: writing OUT needs conditional writes, which segaug uses on s3:// only so far")
     with contextlib.ExitStack() as stack:
         mine = Lease(out, OUT_LOCK if shard is None else shard_lock(shard), lease_seconds).acquire()
         stack.callback(mine.release)
@@ -192,11 +228,49 @@ def _live_shard(out: S3Location) -> Record | None:
 
 
 def busy_message(out: Location, record: Record | None) -> str:
-    who = ""
-    if record is not None:
-        until = datetime.datetime.fromtimestamp(record.expires, datetime.timezone.utc).isoformat(timespec="seconds")
-        who = f" ({record.holder().describe()}, lease until {until})"
+    """Who holds OUT, and how long a successor waits should that holder have been killed elsewhere."""
+    busy = f"{out.label}: another segaug run is writing this folder"
+    if record is None:
+        return f"{busy}; wait for it to finish, or give this run another OUT"
+    wait = math.ceil(max(0.0, record.expires - time.time()))
     return (
-        f"{out.url}: another segaug run is writing this folder{who}; wait for it to finish (a killed run's "
-        f"lease expires within {LEASE_SECONDS:g} s), or give this run another OUT"
+        f"{busy} ({record.holder().describe()}); wait for it to "
+        f"finish (if it was killed, its lease expires in {wait} s), or give this run another OUT"
     )
+
+
+def process_identity(pid: int) -> str:
+    """A process as this host's kernel knows it: boot id, PID namespace and the process's start time
+    (clock ticks since boot), which no later process with the same pid shares; "" where there is no
+    ``/proc`` or no such process."""
+    machine = _machine()
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return ""
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return f"{machine} {fields[19]}" if machine and len(fields) > 19 else ""
+
+
+def _machine() -> str:
+    """This boot of this host, and this process's PID namespace: where a pid names one process."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            boot = fh.read().strip()
+        return f"{boot} {os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return ""
+
+
+def _runs(pid: int) -> bool:
+    """Whether a process with this pid exists here (one of another user counts)."""
+    if pid <= 0:
+        return False  # no process has it (and kill() would read it as a process group)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import testing
+from ..errors import UsageError
 from ..manifest import Row, to_json
 from ..shards import Shard
 from . import books as store
@@ -52,7 +53,7 @@ class StoreOut(Out):
     until the context ends; the local folder is removed on exit, whatever happened.
     """
 
-    def __init__(self, location: Location, shard: Shard | None = None, hold: bool = False):
+    def __init__(self, location: Location, shard: Shard | None = None, hold: bool = False, must_exist: bool = False):
         self.location, self.books = location, store.books_for(shard)
         self.listing: dict[str, Entry] = {}
         self.receipts: dict[str, Receipt] = {}
@@ -60,7 +61,7 @@ class StoreOut(Out):
         self._digests: dict[str, str] = {}  # sha256 of each book as downloaded
         self._receipts_bytes = b""
         self._shard = (shard.index, shard.count) if shard else None
-        self._hold = hold
+        self._hold, self._must_exist = hold, must_exist
         self._stack = contextlib.ExitStack()
         self.lease: objectlock.Lease | None = None  # the lock's lease while a command writes OUT
         self._leftover_journal = False
@@ -78,6 +79,8 @@ class StoreOut(Out):
         self.folder = Path(tempfile.mkdtemp(prefix="segaug-out-"))
         try:
             self.listing = {entry.name: entry for entry in self.location.list()}
+            if self._must_exist and not self.exists():
+                raise UsageError(f"{self.location.label}: no such folder (nothing is stored under this prefix)")
             # a shard's books, and the whole run's: a shard's first run into a merged OUT reads manifest.csv
             books = {self.books.manifest, self.books.versions, self.books.errors, *book_names(store.WHOLE)}
             for name in sorted(books):
@@ -123,8 +126,8 @@ class StoreOut(Out):
         return parse_receipts(self._receipts_bytes)
 
     def exists(self) -> bool:
-        """Whether OUT holds anything at all (an object store has no empty folders)."""
-        return bool(self.listing)
+        """Whether OUT holds anything besides this run's own lock (an object store has no empty folders)."""
+        return any(not name.startswith(f"{objectlock.FOLDER}/") for name in self.listing)
 
     def with_stored(self, jobs: Iterator[PairJob]) -> Iterator[PairJob]:
         """Each job with the sha256 the store vouches for of its earlier outputs (``PairJob.stored``)."""

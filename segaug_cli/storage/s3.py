@@ -17,8 +17,8 @@ class S3Location(ObjectLocation):
     """S3 and S3-compatible stores (MinIO...): SHA-256 checked at upload, one paginated listing,
     and the conditional writes (``If-None-Match: *``, ``If-Match: <etag>``) the OUT lock is built on."""
 
-    def __init__(self, fs: Any, root: str):
-        super().__init__(fs, root)
+    def __init__(self, fs: Any, root: str, label: str | None = None):
+        super().__init__(fs, root, label)
         self.bucket, _, self.key = root.split("://", 1)[1].partition("/")
 
     def _key(self, name: str) -> str:
@@ -30,7 +30,7 @@ class S3Location(ObjectLocation):
         start = f"{base.rstrip('/')}/" if base else ""
         request = {"Bucket": self.bucket, "Prefix": start}
         found = []
-        with explained(self.join(prefix) if prefix else self.url):
+        with explained(self.join(prefix) if prefix else self.url, self.label):
             while True:
                 page = self.fs.call_s3("list_objects_v2", **request)
                 found += [_entry(item, len(self.key) + 1 if self.key else 0) for item in page.get("Contents", [])]
@@ -75,7 +75,7 @@ class S3Location(ObjectLocation):
 
     def read_tagged(self, name: str) -> tuple[bytes, str] | None:
         """The object's bytes and the ETag they had (None when absent); one GetObject."""
-        with explained(self.join(name)):
+        with explained(self.join(name), self.label):
             try:
                 answer = self.fs.call_s3("get_object", Bucket=self.bucket, Key=self._key(name))
             except FileNotFoundError as exc:
@@ -87,7 +87,7 @@ class S3Location(ObjectLocation):
 
     def remove_if(self, name: str, etag: str) -> None:
         """Delete the object only if it still has this ETag; gone already or changed: nothing done."""
-        with explained(self.join(name)), contextlib.suppress(PreconditionFailed, FileNotFoundError):
+        with explained(self.join(name), self.label), contextlib.suppress(PreconditionFailed, FileNotFoundError):
             self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self._key(name), IfMatch=etag)
 
     def _put_arguments(self, name: str, data: bytes, **conditions: str) -> dict[str, Any]:
@@ -102,7 +102,7 @@ class S3Location(ObjectLocation):
         }
 
     def _put(self, name: str, data: bytes, **conditions: str) -> Receipt:
-        with explained(self.join(name)):
+        with explained(self.join(name), self.label):
             answer = self.fs.call_s3("put_object", **self._put_arguments(name, data, **conditions))
         return self._receipt(name, answer)
 
@@ -120,7 +120,7 @@ class Upload(PendingWrite):
 
     def result(self) -> Receipt:
         """Wait for the write; its receipt, or the one-line ``StorageError`` that ``write`` raises."""
-        with explained(self.location.join(self.name)):
+        with explained(self.location.join(self.name), self.location.label):
             answer = self._future.result()
         return self.location._receipt(self.name, answer)
 
