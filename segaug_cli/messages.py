@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .reports import Summary
 from .shards import Shard
+from .storage import public
 
 EXAMPLES_SHOWN = 5  # how many names a warning lists before "and N more"
 
@@ -32,7 +33,7 @@ def expand_report(summary: Summary, out_dir: str, quiet: bool, dry_run: bool, sh
             )
         )
         return lines
-    return lines + [(False, text) for text in _ending(summary, out_dir, quiet, shard)]
+    return lines + [(False, text) for text in _ending(summary, public(out_dir), quiet, shard)]
 
 
 def _notes(summary: Summary) -> list[str]:
@@ -101,7 +102,7 @@ def _ending(summary: Summary, out_dir: str, quiet: bool, shard: Shard | None) ->
 
 def merge_report(summary, out_dir: str) -> str:
     """What ``segaug merge`` says once the shards are merged (or were, by an earlier merge)."""
-    manifest = f"{out_dir.rstrip('/')}/manifest.csv"
+    manifest = f"{public(out_dir).rstrip('/')}/manifest.csv"
     if summary.finished_earlier:
         return (
             f"segaug merge: OUT was merged already; removed the files {summary.shards} shard(s) left behind; "
@@ -112,7 +113,7 @@ def merge_report(summary, out_dir: str) -> str:
 
 def survey_lines(found, in_dir: str, labels) -> list[str]:
     """The pairing report, one fact per line: what a run would augment, fail, skip or not read."""
-    lines = [f"{in_dir}: {found.pairs} pair(s) found"]
+    lines = [f"{public(in_dir)}: {found.pairs} pair(s) found"]
     if found.without_mask:
         fate = "skipped (inputs.unpaired: skip)" if found.skipped else "would fail (set inputs.unpaired: skip)"
         lines.append(f"{len(found.without_mask)} image(s) without a mask {fate}: {names(list(found.without_mask))}")
