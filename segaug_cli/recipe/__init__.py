@@ -31,7 +31,7 @@ from .model import (
     Target,
     TileSpec,
 )
-from .parse import MAX_CHANNELS, TOP_KEYS, parse
+from .parse import MAX_CHANNELS, TOP_KEYS, parse, parse_data
 from .registry import GEOMETRIC_OPS, OPS, PHOTOMETRIC_OPS, spec_of
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "TileSpec",
     "load",
     "parse",
+    "parse_data",
     "spec_of",
 ]
 

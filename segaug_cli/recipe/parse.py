@@ -80,6 +80,29 @@ def parse(text: str, name: str = "<recipe>") -> Recipe:
     return _recipe(data, At(name, lines))
 
 
+def parse_data(data: Any, name: str = "<mapping>") -> Recipe:
+    """Validate a recipe given as data, as YAML would load it (mappings, lists, strings, numbers,
+    booleans, None; tuples read as lists). The data is copied, never changed.
+
+    Args:
+        name: what the error messages call the recipe (there is no file, so no line either).
+    Raises:
+        RecipeError: the data breaks a rule; the message names the key, as for a file.
+    """
+    if not isinstance(data, Mapping):
+        raise RecipeError(name, None, "", f"must be a mapping of keys to values, got {kind_of(data)}")
+    return _recipe(_plain(data), At(name, {}))
+
+
+def _plain(value: Any) -> Any:
+    """Mappings as dicts and sequences as lists, recursively: the shapes the section parsers expect."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
 class At:
     """Where a value sits: the recipe's name, the line of every key, and this value's key path.
 
