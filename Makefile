@@ -16,11 +16,11 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
-# Packages segaug does not need but some tests and `make bench` use, kept out of `make install`: the CPU
-# build of PyTorch (AugmentedPairs in a DataLoader), pandas (the manifest as a table) and Albumentations
-# (the benchmark's comparison). Without them those tests are skipped, saying so. Where the package index
-# is PyPI itself, add TORCH_INDEX=https://download.pytorch.org/whl/cpu for the CPU build.
-OPTIONAL := torch pandas albumentations
+# Packages segaug does not need but some tests use, kept out of `make install`: the CPU build of PyTorch
+# (AugmentedPairs in a DataLoader) and pandas (the manifest as a table). Without them those tests are
+# skipped, saying so. Where the package index is PyPI itself, add
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu for the CPU build.
+OPTIONAL := torch pandas
 TORCH_INDEX ?=
 install-optional: $(INSTALLED)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \

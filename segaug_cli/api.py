@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from . import recipe as recipes
 from .errors import PairError, SegaugError
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+    from typing_extensions import Unpack
 
-    from . import codecs
+    from .rendering import Unit
 
     Array = NDArray[Any]
 
@@ -53,6 +54,32 @@ class Sample:
     seed: int
     params: Mapping[str, Mapping[str, Any]]
     matrix: Array | None
+
+
+class SampleOptions(TypedDict, total=False):
+    """The optional keywords of ``Recipe.sample`` (see there)."""
+
+    targets: Mapping[str, Array]
+    epoch: int
+    written_as: str | None
+
+
+class ExpandOptions(TypedDict, total=False):
+    """The optional keywords of ``expand`` (see there)."""
+
+    seed: int | None
+    copies: int | None
+    force: bool
+    dry_run: bool
+    strict: bool
+    storage_options: Mapping[str, Any] | None
+
+
+def _known(options: Mapping[str, Any], allowed: type, function: str) -> None:
+    """A keyword the signature does not name is refused, as Python refuses it for a named parameter."""
+    unknown = sorted(set(options) - set(allowed.__annotations__))
+    if unknown:
+        raise TypeError(f"{function}() got an unexpected keyword argument {unknown[0]!r}")
 
 
 class Recipe:
@@ -117,17 +144,7 @@ class Recipe:
     def __setstate__(self, spec: recipes.Recipe) -> None:
         self._spec = spec
 
-    def sample(
-        self,
-        image: Array,
-        mask: Array,
-        *,
-        key: str,
-        copy: int,
-        targets: Mapping[str, Array] | None = None,
-        epoch: int = 0,
-        written_as: str | None = None,
-    ) -> Sample:
+    def sample(self, image: Array, mask: Array, *, key: str, copy: int, **options: Unpack[SampleOptions]) -> Sample:
         """Copy ``copy`` of the pair keyed ``key``: at epoch 0, the arrays ``segaug expand`` writes for it.
 
         Args:
@@ -139,45 +156,40 @@ class Recipe:
                 ``inputs.image_suffix`` (``images/city/a_leftImg8bit.png`` -> ``city/a``). With
                 ``tiles``, a window is a pair of its own: pass its arrays and ``<key>_y<top>_x<left>``.
             copy: the copy index (0 to copies-1 are expand's).
+        Keyword Args:
             targets: the recipe's extra targets by name, each (H, W) like the mask.
-            epoch: other than 0, a training epoch's own draws, reproducible for the same epoch.
+            epoch: other than 0 (the default), a training epoch's own draws, the same for the same epoch.
             written_as: the output file's name or extension (``.jpg``): for a lossy format the image is
-                encoded and decoded as expand writes it, so the arrays equal the decoded file. None: the
-                image before encoding (the same pixels for PNG and TIFF outputs).
+                encoded and decoded as expand writes it, so the arrays equal the decoded file. None (the
+                default): the image before encoding (the same pixels for PNG and TIFF outputs).
         Raises:
             SegaugError: the arrays do not fit each other or the recipe (sizes, dtypes, fills).
         """
+        _known(options, SampleOptions, "sample")
+        epoch = options.get("epoch", 0)
         if copy < 0 or epoch < 0:
             raise SegaugError(f"{key}: copy and epoch are counted from 0, got copy {copy}, epoch {epoch}")
         from . import codecs
+        from .rendering import Unit, relabelled
 
         source = _checked_pair(image, mask, key)
-        arrays = _target_arrays(self._spec, targets or {}, source.shape[:2], key)
-        return make_sample(self._spec, key, copy, epoch, image, codecs.Mask(source), arrays, written_as)
+        targets = _target_arrays(self._spec, options.get("targets") or {}, source.shape[:2], key)
+        labels = relabelled(codecs.Mask(source), self._spec)[0].labels
+        return make_sample(self._spec, Unit(key, image, labels, targets), copy, epoch, options.get("written_as"))
 
 
-def make_sample(
-    spec: recipes.Recipe,
-    key: str,
-    copy: int,
-    epoch: int,
-    image: Array,
-    mask: codecs.Mask,
-    targets: tuple[Array, ...],
-    written_as: str | None,
-) -> Sample:
-    """A sample rendered by the worker's own code, from a pair decoded as expand decodes it."""
-    from . import worker
+def make_sample(spec: recipes.Recipe, unit: Unit, copy: int, epoch: int, written_as: str | None) -> Sample:
+    """A sample rendered by the worker's own code, from a unit decoded and relabelled as expand does it."""
+    from .rendering import render_copy
 
-    labels = worker.relabelled(mask, spec)[0].labels
-    made = worker.render_copy(spec, key, copy, image, labels, targets, epoch)
+    made = render_copy(spec, unit, copy, epoch)
     rendered = made.rendered
     out_image = rendered.image if written_as is None else _as_written(rendered.image, written_as, spec)
     return Sample(
         image=out_image,
         mask=rendered.mask,
         targets=dict(zip((t.name for t in spec.targets), rendered.targets, strict=True)),
-        key=key,
+        key=unit.key,
         copy=copy,
         epoch=epoch,
         seed=made.seed,
@@ -298,12 +310,7 @@ def expand(
     out_dir: str | os.PathLike[str],
     *,
     workers: int | None = None,
-    seed: int | None = None,
-    copies: int | None = None,
-    force: bool = False,
-    dry_run: bool = False,
-    strict: bool = False,
-    storage_options: Mapping[str, Any] | None = None,
+    **options: Unpack[ExpandOptions],
 ) -> ExpandResult:
     """``segaug expand RECIPE IN OUT``: bring OUT up to date with the recipe and the pairs in IN.
 
@@ -311,8 +318,9 @@ def expand(
         recipe: a ``Recipe``, or the path of a recipe file.
         workers: worker processes (None: one per CPU; 1: this process). With more than one, call
             ``expand`` under ``if __name__ == "__main__":``, as any multiprocessing code.
+    Keyword Args:
         seed, copies: ``--seed`` and ``--copies``: override the recipe's, recorded in OUT's segaug.json.
-        force, dry_run, strict: ``--force``, ``--dry-run``, ``--strict``.
+        force, dry_run, strict: ``--force``, ``--dry-run``, ``--strict`` (each False by default).
         storage_options: ``--storage-option`` for IN or OUT given as URLs; never written anywhere.
     Raises:
         SegaugError: a user error, with the one line the command line prints (exit code 2 there):
@@ -320,18 +328,20 @@ def expand(
     """
     from . import engine, overrides
 
+    _known(options, ExpandOptions, "expand")
+    seed, copies = options.get("seed"), options.get("copies")
     spec = recipe.spec if isinstance(recipe, Recipe) else recipes.load(os.fspath(recipe))
-    options = engine.ExpandOptions(
+    engine_options = engine.ExpandOptions(
         workers=workers,
-        force=force,
-        dry_run=dry_run,
-        strict=strict,
-        storage_options=dict(storage_options or {}),
+        force=options.get("force", False),
+        dry_run=options.get("dry_run", False),
+        strict=options.get("strict", False),
+        storage_options=dict(options.get("storage_options") or {}),
         overrides=overrides.given(seed, copies),
     )
     try:
         summary = engine.expand(
-            spec.with_overrides(seed=seed, copies=copies), os.fspath(in_dir), os.fspath(out_dir), options
+            spec.with_overrides(seed=seed, copies=copies), os.fspath(in_dir), os.fspath(out_dir), engine_options
         )
     except OSError as exc:  # unreadable IN, unwritable OUT: the command line's one sentence
         raise SegaugError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from exc

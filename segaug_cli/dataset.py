@@ -92,12 +92,13 @@ class AugmentedPairs:
         """Item ``index`` with its key, copy, seed, params and matrix."""
         from . import worker
         from .naming import image_extension
+        from .rendering import Unit
 
         pair, copy = self._item(index)
         spec = self._recipe.spec
-        image, mask, targets = worker.read_pair(self._settings, pair)
+        image, mask, targets = worker.read_pair(self._settings, pair)  # the mask relabelled already
         written_as = image_extension(pair.image, spec.output.image_format)
-        return make_sample(spec, pair.key, copy, self._epoch, image, mask, targets, written_as)
+        return make_sample(spec, Unit(pair.key, image, mask.labels, targets), copy, self._epoch, written_as)
 
     def _item(self, index: int) -> tuple[Pair, int]:
         if not isinstance(index, int) or isinstance(index, bool):

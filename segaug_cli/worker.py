@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import codecs, headers, storage, testing
-from .augment import Rendered, render
+from .augment import Rendered
 from .errors import PairError
 from .extensions import suffix
 from .fingerprint import fingerprint, sha256
@@ -26,7 +26,7 @@ from .naming import Sample, output_samples, reencodes_originals
 from .pair_writes import PairWrites
 from .pairing import Pair
 from .recipe import Recipe
-from .sampling import Draw, draw_for, params_record, sample_seed
+from .rendering import Unit, relabelled, render_copy
 from .stats import class_counts
 from .tiles import Window
 
@@ -254,21 +254,6 @@ class _Sources:
         return self._reoriented
 
 
-def relabelled(mask: codecs.Mask, recipe: Recipe) -> tuple[codecs.Mask, int]:
-    """A source mask as the recipe's ``labels`` make it, and how many of its pixels the colour table
-    does not list (0 without one); the mask as it is without ``labels``."""
-    if recipe.labels is None:
-        return mask, 0
-    from .labels import relabel
-
-    converted = relabel(mask.labels, recipe.labels)
-    # colours only: a colour table lists every class, so an unlisted colour means a wrong table; a
-    # label map's default (Cityscapes' 255 for the ids it does not train on) is meant for the rest
-    unlisted = converted.unlisted if recipe.labels.colors else 0
-    palette = mask.palette if recipe.labels.colors == () else None  # indices keep their colours
-    return codecs.Mask(converted.labels, palette, mask.transparency if palette else None), unlisted
-
-
 def read_pair(settings: Settings, pair: Pair) -> tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]]:
     """A pair's arrays as a run augments them: the image as annotated, the relabelled mask, the targets.
 
@@ -278,37 +263,6 @@ def read_pair(settings: Settings, pair: Pair) -> tuple[np.ndarray, codecs.Mask, 
     if pair.problem:
         raise PairError(f"{pair.image}: {pair.problem}")
     return _read_sources(settings, pair).decoded()
-
-
-@dataclass(frozen=True)
-class RenderedCopy:
-    """One augmented copy before encoding: its seed, its draws and the arrays ``augment`` made of them."""
-
-    seed: int
-    draws: tuple[Draw, ...]
-    rendered: Rendered
-
-    @property
-    def params(self) -> dict:
-        """The manifest's ``params`` of this copy, as a mapping."""
-        return params_record(self.draws, self.rendered.resolved)
-
-
-def render_copy(
-    recipe: Recipe,
-    key: str,
-    copy: int,
-    image: np.ndarray,
-    labels: np.ndarray,
-    targets: tuple[np.ndarray, ...] = (),
-    epoch: int = 0,
-) -> RenderedCopy:
-    """Copy ``copy`` of the unit keyed ``key`` (a pair, or a window of one): what expand renders and
-    encodes for it at epoch 0, and a later epoch's fresh draws otherwise."""
-    seed = sample_seed(recipe.seed, key, copy, epoch)
-    draws = draw_for(recipe.transforms, seed)
-    rendered = render(image, labels, draws, recipe, tuple(zip(targets, recipe.targets, strict=True)))
-    return RenderedCopy(seed, draws, rendered)
 
 
 def _wanted_copies(recipe: Recipe, sources: _Sources) -> int:
@@ -395,7 +349,7 @@ def _render(
         seed, matrix, params = "", IDENTITY, "{}"
     else:
         image, mask, targets = sources.decoded()
-        made = render_copy(recipe, sources.key, sample.copy, image, mask.labels, targets)
+        made = render_copy(recipe, Unit(sources.key, image, mask.labels, targets), sample.copy)
         rendered = made.rendered
         palettes = tuple(sources.palettes.get(path) for path in pair.targets)
         encoded = _encode(recipe, sample, mask, rendered, palettes)

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO, SAMPLE, make_dataset, read_manifest, write_recipe
 
-from segaug_cli import AugmentedPairs, Recipe, SegaugError, sampling
+from segaug_cli import AugmentedPairs, Recipe, SegaugError, read_pair, sampling
 from segaug_cli.cli import main
 from segaug_cli.codecs import decode_pixels
 
@@ -108,6 +108,29 @@ def test_a_recipe_with_targets_gives_them_after_the_mask(tmp_path: Path):
     sample = data.sample(1)
     assert list(sample.targets) == ["edges"] and np.array_equal(sample.targets["edges"], edges)
     assert edges.shape == mask.shape and set(np.unique(edges)) <= {0, 1}
+
+
+def test_a_recipe_with_labels_relabels_each_mask_once_as_expand_does(tmp_path: Path):
+    recipe = write_recipe(
+        tmp_path / "labels.yaml",
+        "copies: 2\ninputs: {images: images/street, masks: masks/street}\nlabels: {reduce_zero_label: true}\n"
+        "transforms: [{rotate: {degrees: [-10, 10]}}]\n",
+    )
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["expand", str(recipe), str(SAMPLE), str(out), "-j", "1", "-q"]).exit_code == 0
+    rows = {
+        (r["source_image"].removeprefix("images/street/").rsplit(".", 1)[0], int(r["copy"])): r
+        for r in read_manifest(out)
+    }
+    data = AugmentedPairs(recipe, SAMPLE)
+    assert len(data) == len(rows) == 8
+    for i in range(len(data)):
+        row = rows[data.locate(i)]
+        expected = tuple(decode_pixels((out / row[c]).read_bytes(), row[c]) for c in ("image", "mask"))
+        assert same_items(data[i], expected), data.locate(i)
+        image, mask = read_pair(SAMPLE / row["source_image"], SAMPLE / row["source_mask"])
+        sample = data.recipe.sample(image, mask, key=data.locate(i)[0], copy=data.locate(i)[1], written_as=row["image"])
+        assert same_items((sample.image, sample.mask), expected)
 
 
 def test_it_pickles_and_serves_the_same_items():

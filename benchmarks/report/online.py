@@ -19,7 +19,7 @@ def online_lines(online: OnlineResult) -> list[str]:
         _row("`segaug_cli.AugmentedPairs` (epoch 1)", online.segaug),
     ]
     if online.albumentations is None:
-        return out + ["", "Albumentations is not installed (`make install-optional`): no comparison.", ""]
+        return out + ["", "Albumentations is not installed: no comparison.", ""]
     what = (
         f"Albumentations {online.albumentations_version} `A.Compose` (Affine, HorizontalFlip, RandomBrightnessContrast)"
     )

@@ -123,7 +123,7 @@ def run_online(scratch: Path, in_dir: Path, copies: int, items: int, reps: int, 
         log(f"  Albumentations {result.albumentations_version} A.Compose {_rates(theirs)}")
         log(f"  segaug / Albumentations per CPU second {spread(result.ratios, '{:.2f}')}x, paired per repetition")
     else:
-        log("  Albumentations is not installed (make install-optional): no comparison")
+        log("  Albumentations is not installed: no comparison")
     return result
 
 

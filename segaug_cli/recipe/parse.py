@@ -77,30 +77,7 @@ def parse(text: str, name: str = "<recipe>") -> Recipe:
         RecipeError: the text is empty, not YAML, or breaks a rule; the message names the line and the key.
     """
     data, lines = compose(text, name)
-    return _recipe(data, At(name, lines))
-
-
-def parse_data(data: Any, name: str = "<mapping>") -> Recipe:
-    """Validate a recipe given as data, as YAML would load it (mappings, lists, strings, numbers,
-    booleans, None; tuples read as lists). The data is copied, never changed.
-
-    Args:
-        name: what the error messages call the recipe (there is no file, so no line either).
-    Raises:
-        RecipeError: the data breaks a rule; the message names the key, as for a file.
-    """
-    if not isinstance(data, Mapping):
-        raise RecipeError(name, None, "", f"must be a mapping of keys to values, got {kind_of(data)}")
-    return _recipe(_plain(data), At(name, {}))
-
-
-def _plain(value: Any) -> Any:
-    """Mappings as dicts and sequences as lists, recursively: the shapes the section parsers expect."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
+    return recipe_of(data, At(name, lines))
 
 
 class At:
@@ -181,7 +158,7 @@ def _relative_folder(value: Any, at: At) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _recipe(data: Any, at: At) -> Recipe:
+def recipe_of(data: Any, at: At) -> Recipe:
     top = _mapping(data, at, TOP_KEYS)
     copies, class_copies = _copies(top.get("copies", Recipe.copies), at / "copies")
     return Recipe(
