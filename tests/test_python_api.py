@@ -161,6 +161,16 @@ def test_sample_refuses_arrays_that_do_not_fit():
         recipe.sample(image, np.zeros((4, 6), np.uint8), key="a/b", copy=0, targets={"edges": image[..., 0]})
 
 
+def test_an_unknown_keyword_is_refused_as_python_refuses_it(tmp_path: Path):
+    recipe = Recipe.from_dict({"transforms": [{"hflip": {}}]})
+    image = np.zeros((4, 6), np.uint8)
+    with pytest.raises(TypeError, match=r"^sample\(\) got an unexpected keyword argument 'epochs'$"):
+        recipe.sample(image, image, key="k", copy=0, epochs=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"^expand\(\) got an unexpected keyword argument 'dryrun'$"):
+        segaug_cli.expand(recipe, SAMPLE, tmp_path / "out", dryrun=True)  # type: ignore[call-arg]
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_flip_is_exact():
     recipe = Recipe.from_dict({"copies": 1, "transforms": [{"hflip": {}}]})
     image = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
