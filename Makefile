@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: install demo test lint golden op-table bench bench-quick sample-data preview cpu-roots clean
+.PHONY: install install-optional demo test lint golden op-table bench bench-quick sample-data preview cpu-roots clean
 
 install: $(INSTALLED)
 
@@ -15,6 +15,16 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
+
+# Packages segaug does not need but some tests use, kept out of `make install`: the CPU build of PyTorch
+# (AugmentedPairs in a DataLoader) and pandas (the manifest as a table). Without them those tests are
+# skipped, saying so. Where the package index is PyPI itself, add
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu for the CPU build.
+OPTIONAL := torch pandas
+TORCH_INDEX ?=
+install-optional: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) $(OPTIONAL)
 
 demo: $(INSTALLED)
 	$(BIN)/segaug expand recipes/default.yaml sample_data $(OUT)/
@@ -30,7 +40,7 @@ cpu-roots: $(INSTALLED)
 	PYTHON=$(BIN)/python scripts/aarch64_root.sh .cpu-roots/aarch64
 
 # The same checks as .pre-commit-config.yaml: lint rules, then formatting (checked, never rewritten here),
-# then types (mypy, strict on the storage layer and the engine: the files listed in pyproject.toml).
+# then types (mypy, strict on the public interface, the storage layer and the engine: the files listed in pyproject.toml).
 LINTED := segaug_cli tests scripts benchmarks
 lint: $(INSTALLED)
 	$(BIN)/ruff check $(LINTED)

@@ -6,6 +6,7 @@
     python -m benchmarks --png-study      # only the PNG encoder settings study
     python -m benchmarks --profile        # cProfile of one `segaug expand --workers 1` run
     python -m benchmarks --dask           # Dask on a local cluster vs the local pool, same workload
+    python -m benchmarks --online         # AugmentedPairs per DataLoader worker, beside Albumentations
     python -m benchmarks --dataset DIR    # DIR/images/*.png + DIR/masks/*.png instead of generated pairs
 
 Every number that compares two things comes from ONE run, with the things compared measured alternately
@@ -32,6 +33,7 @@ from .report import Results, render
 from .segaug_api import Segaug
 from .studies.dask import run_dask
 from .studies.memory import run_memory
+from .studies.online import run_online
 from .studies.png import candidates, run_png
 from .studies.profiling import run_profile
 from .studies.s3 import run_s3
@@ -39,7 +41,7 @@ from .studies.scale import SHARD_COPIES, run_scale
 from .studies.startup import run_startup
 from .studies.throughput import FloorSettings, run_throughput
 from .summary import log
-from .workloads import FULL, MEMORY, QUICK, RESULTS, ROOT, SCALE_PAIRS, Workload
+from .workloads import FULL, MEMORY, ONLINE_ITEMS, QUICK, RESULTS, ROOT, SCALE_PAIRS, Workload
 
 
 def parser(prog: str) -> argparse.ArgumentParser:
@@ -64,6 +66,12 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--profile", action="store_true", help="only a cProfile of `segaug expand --workers 1`")
     p.add_argument("--dask", action="store_true", help="only Dask (a local scheduler and workers) vs the local pool")
     p.add_argument("--s3", action="store_true", help="only a bucket on a local S3 server (moto) vs local disk")
+    p.add_argument(
+        "--online",
+        action="store_true",
+        help="only items/s of AugmentedPairs in one process (a DataLoader worker),\n"
+        "beside an Albumentations A.Compose of the same ops when it is installed",
+    )
     p.add_argument(
         "--dataset",
         type=Path,
@@ -194,7 +202,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> i
             shutil.rmtree(scratch, ignore_errors=True)
     finished = time.perf_counter()
     if any(studies):
-        tp, mem, startup, png, scale = studies
+        tp, mem, startup, png, scale, online = studies
         results = Results(
             command=" ".join([prog, *argv]),
             date=time.strftime("%Y-%m-%d %H:%M"),
@@ -211,6 +219,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> i
             startup=startup,
             png=png,
             scale=scale,
+            online=online,
         )
         publish(render(results), args)
     log(f"total {finished - started:.0f} s")
@@ -241,9 +250,10 @@ def set_up(args: argparse.Namespace, scratch: Path) -> Setup:
 
 
 def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
-    """(throughput, memory, startup, png, scale) results, None for each study not asked for; --profile only logs."""
-    only = args.memory or args.png_study or args.profile or args.dask or args.scale or args.s3
-    tp = mem = startup = png = scale = None
+    """(throughput, memory, startup, png, scale, online) results, None for each study not asked for; --profile
+    only logs."""
+    only = args.memory or args.png_study or args.profile or args.dask or args.scale or args.s3 or args.online
+    tp = mem = startup = png = scale = online = None
     if args.profile:
         run_profile(scratch, s.dataset.folder, s.work.copies, s.segaug)
     if args.memory or not only and not args.quick:
@@ -271,14 +281,19 @@ def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
         copies = max(s.work.copies, SHARD_COPIES)
         real = (real_dir, copies, f"{s.work.pairs} pairs of the throughput dataset x {copies} copies")
         scale = run_scale(scratch, s.out_root, s.segaug, sizes, s.workers[-1], real, reps=2 if args.scale else 3)
-    return tp, mem, startup, png, scale
+    if args.online or not only:
+        items = min(ONLINE_ITEMS, s.work.outputs)
+        online = run_online(
+            scratch, exact_pairs(scratch, s.dataset.folder, s.work.pairs), s.work.copies, items, s.work.reps, s.segaug
+        )
+    return tp, mem, startup, png, scale, online
 
 
 def publish(text: str, args: argparse.Namespace) -> None:
     """Print the report, and write it to --output, else to RESULTS.md after a full run."""
     log("")
     log(text)
-    only = args.memory or args.png_study or args.profile or args.dask or args.scale or args.s3
+    only = args.memory or args.png_study or args.profile or args.dask or args.scale or args.s3 or args.online
     target = args.output or (RESULTS if not (args.quick or only) else None)
     if target:
         target.write_text(text, encoding="utf-8")

@@ -58,15 +58,18 @@ class Draw:
         return normal_field(self.value("seed"), shape)
 
 
-def sample_seed(seed: int, key: str, copy: int) -> int:
+def sample_seed(seed: int, key: str, copy: int, epoch: int = 0) -> int:
     """The unsigned 64-bit seed of one (pair, copy): a stable hash, never Python's ``hash()``.
 
     Args:
         seed: the recipe seed.
         key: the pair's POSIX relative path without extension, e.g. ``city/a``.
         copy: the copy index.
+        epoch: a training epoch's draws (``AugmentedPairs``); epoch 0 is the offline run, whose hashed
+            text is left as it always was so that every dataset already written keeps its seeds.
     """
-    digest = hashlib.sha256(f"{seed}\0{key}\0{copy}".encode()).digest()
+    text = f"{seed}\0{key}\0{copy}" if epoch == 0 else f"{seed}\0{key}\0{copy}\0epoch\0{epoch}"
+    digest = hashlib.sha256(text.encode()).digest()
     return int.from_bytes(digest[:8], "little")
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from . import codecs, headers, storage, testing
-from .augment import Rendered, render
+from .augment import Rendered
 from .errors import PairError
 from .extensions import suffix
 from .fingerprint import fingerprint, sha256
@@ -26,7 +26,7 @@ from .naming import Sample, output_samples, reencodes_originals
 from .pair_writes import PairWrites
 from .pairing import Pair
 from .recipe import Recipe
-from .sampling import draw_for, params_record, sample_seed
+from .rendering import Unit, relabelled, render_copy
 from .stats import class_counts
 from .tiles import Window
 
@@ -209,16 +209,10 @@ class _Sources:
         return self._mask
 
     def _relabelled(self, mask: codecs.Mask) -> codecs.Mask:
-        if self.recipe is None or self.recipe.labels is None:
+        if self.recipe is None:
             return mask
-        from .labels import relabel
-
-        converted = relabel(mask.labels, self.recipe.labels)
-        # colours only: a colour table lists every class, so an unlisted colour means a wrong table; a
-        # label map's default (Cityscapes' 255 for the ids it does not train on) is meant for the rest
-        self.unlisted = converted.unlisted if self.recipe.labels.colors else 0
-        palette = mask.palette if self.recipe.labels.colors == () else None  # indices keep their colours
-        return codecs.Mask(converted.labels, palette, mask.transparency if palette else None)
+        mask, self.unlisted = relabelled(mask, self.recipe)
+        return mask
 
     def _release_image_bytes(self) -> None:
         """With tiles every file is encoded from pixels: drop the image's and targets' bytes once decoded
@@ -259,6 +253,17 @@ class _Sources:
         if self._reoriented is None:
             self._reoriented = codecs.exif_orientation(self.image_bytes) != 1
         return self._reoriented
+
+
+def read_pair(settings: Settings, pair: Pair) -> tuple[np.ndarray, codecs.Mask, tuple[np.ndarray, ...]]:
+    """A pair's arrays as a run augments them: the image as annotated, the relabelled mask, the targets.
+
+    Raises:
+        PairError: a file cannot be read or decoded, is over the pixel limit, or the sizes differ.
+    """
+    if pair.problem:
+        raise PairError(f"{pair.image}: {pair.problem}")
+    return _read_sources(settings, pair).decoded()
 
 
 def _wanted_copies(recipe: Recipe, sources: _Sources) -> int:
@@ -345,14 +350,13 @@ def _render(
         seed, matrix, params = "", IDENTITY, "{}"
     else:
         image, mask, targets = sources.decoded()
-        seed_int = sample_seed(recipe.seed, sources.key, sample.copy)
-        draws = draw_for(recipe.transforms, seed_int)
-        rendered = render(image, mask.labels, draws, recipe, tuple(zip(targets, recipe.targets, strict=True)))
+        made = render_copy(recipe, Unit(sources.key, image, mask.labels, targets), sample.copy)
+        rendered = made.rendered
         palettes = tuple(sources.palettes.get(path) for path in pair.targets)
         encoded = _encode(recipe, sample, mask, rendered, palettes)
-        seed = str(seed_int)
+        seed = str(made.seed)
         matrix = "" if rendered.matrix is None else format_matrix(rendered.matrix)
-        params = json.dumps(params_record(draws, rendered.resolved), separators=(",", ":"))
+        params = json.dumps(made.params, separators=(",", ":"))
     digests = [sha256(data) for data in encoded]
     row = Row(
         image=sample.image,

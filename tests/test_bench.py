@@ -18,8 +18,10 @@ from benchmarks.dataset import list_pairs, synthesize  # noqa: E402
 from benchmarks.machine import MachineInfo  # noqa: E402
 from benchmarks.measure import Measurement, OutputSizes, measure  # noqa: E402
 from benchmarks.report import Results, render  # noqa: E402
+from benchmarks.report.online import online_lines  # noqa: E402
 from benchmarks.report.startup import startup_lines  # noqa: E402
 from benchmarks.report.throughput import ratio_lines, table_lines  # noqa: E402
+from benchmarks.studies.online import OnlineResult, Rate, albumentations_installed, run_online  # noqa: E402
 from benchmarks.studies.startup import StartupResult  # noqa: E402
 from benchmarks.studies.throughput import FloorSettings, Run, ThroughputResult, run_throughput  # noqa: E402
 from benchmarks.summary import spread  # noqa: E402
@@ -230,3 +232,15 @@ def test_scale_study_measures_the_main_process_and_reports_bytes_per_pair(tmp_pa
     text = "\n".join(scale_lines(result))
     assert "| fresh expand | " in text and "| merge | " in text and "bytes per added pair" in text
     assert not any(p.is_dir() and p.name.startswith("scale_") for p in tmp_path.iterdir()), "folders left behind"
+
+
+def test_online_study_times_both_sides_and_reports_the_ratio(tiny, capsys):
+    result = run_online(tiny, tiny / "in", 2, 3, 1, segaug_api.snapshot(tiny, "live"))
+    assert result.items == 3 and len(result.segaug) == 1 and result.segaug[0].wall > 0 and result.segaug[0].cpu > 0
+    assert (result.albumentations is not None) == albumentations_installed()
+    ours = (Rate(50.0, 60.0), Rate(40.0, 50.0), Rate(60.0, 70.0))
+    theirs = (Rate(100.0, 120.0), Rate(80.0, 100.0), Rate(120.0, 140.0))
+    text = "\n".join(online_lines(OnlineResult(96, ours, theirs, "2.0.8")))
+    assert "| `segaug_cli.AugmentedPairs` (epoch 1) | 50.0 (40.0–60.0) | 60.0 (50.0–70.0) |" in text
+    assert "items per CPU second paired per repetition: 0.50 (0.50–0.50)x." in text
+    assert "no comparison" in "\n".join(online_lines(OnlineResult(96, ours, None)))

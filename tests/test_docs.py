@@ -181,11 +181,16 @@ def test_every_segaug_command_in_a_shell_block_runs(doc, workspace):
 
 
 EXCERPT = re.compile(r"excerpt of (\S+\.py)$")
+# `<!-- fragment: runs with torch installed -->`: a whole example that needs an optional package
+NEEDS = re.compile(r"runs with (\S+) installed$")
 
 
 @pytest.mark.parametrize("block", blocks_in("python"), ids=lambda b: b.where)
 def test_every_python_block_runs_or_is_a_true_excerpt(block, workspace):
-    if block.fragment:  # `<!-- fragment: excerpt of segaug_cli/x.py -->`: its lines stand in that file
+    needs = NEEDS.fullmatch(block.fragment or "")
+    if needs:
+        pytest.importorskip(needs.group(1), reason=f"{needs.group(1)} is not installed (make install-optional)")
+    elif block.fragment:  # `<!-- fragment: excerpt of segaug_cli/x.py -->`: its lines stand in that file
         source = (REPO / EXCERPT.fullmatch(block.fragment).group(1)).read_text(encoding="utf-8")
         lines = [line.strip() for line in block.text.splitlines() if line.strip() not in ("", "...")]
         assert [line for line in lines if line not in source] == []

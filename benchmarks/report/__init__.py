@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 from ..machine import MachineInfo
 from ..studies.memory import MemoryResult
+from ..studies.online import OnlineResult
 from ..studies.png import PngResult
 from ..studies.scale import ScaleResult
 from ..studies.startup import StartupResult
 from ..studies.throughput import FloorSettings, ThroughputResult
 from .header import header_lines
 from .memory import memory_lines
+from .online import online_lines
 from .png import png_lines
 from .scale import scale_lines
 from .startup import startup_lines
@@ -37,6 +39,7 @@ class Results:
     startup: StartupResult | None = None
     png: PngResult | None = None
     scale: ScaleResult | None = None
+    online: OnlineResult | None = None
 
 
 def render(results: Results) -> str:
@@ -52,4 +55,6 @@ def render(results: Results) -> str:
         out += png_lines(results.png)
     if results.scale:
         out += scale_lines(results.scale)
+    if results.online:
+        out += online_lines(results.online)
     return "\n".join(out).rstrip() + "\n"

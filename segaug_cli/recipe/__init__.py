@@ -9,10 +9,12 @@ package's interface; other modules import them from here.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..errors import RecipeError
 from ..ops.spec import OpSpec, ParamSpec, SettingSpec
 from .checks import MAX_COPIES
+from .loader import as_loaded
 from .model import (
     BORDER_MODES,
     IMAGE_FORMATS,
@@ -31,7 +33,7 @@ from .model import (
     Target,
     TileSpec,
 )
-from .parse import MAX_CHANNELS, TOP_KEYS, parse
+from .parse import MAX_CHANNELS, TOP_KEYS, At, parse, recipe_of
 from .registry import GEOMETRIC_OPS, OPS, PHOTOMETRIC_OPS, spec_of
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
     "TileSpec",
     "load",
     "parse",
+    "parse_data",
     "spec_of",
 ]
 
@@ -80,3 +83,15 @@ def load(path: str | Path) -> Recipe:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "cannot be read as UTF-8 text"
         raise RecipeError(str(path), None, "", reason) from None
     return parse(text, str(path))
+
+
+def parse_data(data: Any, name: str = "<mapping>") -> Recipe:
+    """Validate a recipe given as data, as YAML would load it (mappings, lists, strings, numbers,
+    booleans, None; tuples read as lists). The data is copied, never changed.
+
+    Args:
+        name: what the error messages call the recipe (there is no file, so no line either).
+    Raises:
+        RecipeError: the data breaks a rule; the message names the key, as for a file.
+    """
+    return recipe_of(as_loaded(data, name), At(name, {}))

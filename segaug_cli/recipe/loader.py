@@ -7,6 +7,7 @@ recorded before construction; errors can then say ``r.yaml line 4: transforms[0]
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -65,6 +66,27 @@ def compose(text: str, name: str) -> tuple[Any, dict[KeyPath, int]]:
             name, None, "", "empty recipe (nothing but blanks or comments); write {} to mean every default"
         )
     return data, lines
+
+
+def as_loaded(data: Any, name: str) -> dict:
+    """A recipe given as data, in the shapes YAML loads: mappings as dicts, tuples and lists as lists,
+    copied (the caller's data is never changed).
+
+    Raises:
+        RecipeError: the data is not a mapping.
+    """
+    if not isinstance(data, Mapping):
+        kind = "a list" if isinstance(data, (list, tuple)) else "text" if isinstance(data, str) else repr(data)
+        raise RecipeError(name, None, "", f"must be a mapping of keys to values, got {kind}")
+    return _plain(data)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _record_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], seen: set[int], name: str) -> None:

@@ -77,7 +77,7 @@ def parse(text: str, name: str = "<recipe>") -> Recipe:
         RecipeError: the text is empty, not YAML, or breaks a rule; the message names the line and the key.
     """
     data, lines = compose(text, name)
-    return _recipe(data, At(name, lines))
+    return recipe_of(data, At(name, lines))
 
 
 class At:
@@ -158,7 +158,7 @@ def _relative_folder(value: Any, at: At) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _recipe(data: Any, at: At) -> Recipe:
+def recipe_of(data: Any, at: At) -> Recipe:
     top = _mapping(data, at, TOP_KEYS)
     copies, class_copies = _copies(top.get("copies", Recipe.copies), at / "copies")
     return Recipe(
