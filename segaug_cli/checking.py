@@ -19,7 +19,7 @@ from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
 from .manifest import Row, image_of, lines, target_names
 from .naming import output_samples
 from .pairing import PairScan
-from .planning import concern_of, known_paths, planned_jobs, previous_of, scan_in, target_folders
+from .planning import concern_of, known_paths, output_folders, planned_jobs, previous_of, scan_in
 from .recipe import Recipe
 from .reports import CheckOptions, CheckReport, Difference, Progress
 from .shards import Shard
@@ -80,7 +80,7 @@ def _check(
         for row in sorted([*unclaimed, *dropped], key=image_of):
             report.differences.append(Difference(row.image, "extra", "the recipe no longer produces it"))
         concern = concern_of(recipe, shard)
-        for rel in out.foreign(known_paths(previous.by_image()), target_folders(recipe), concern):
+        for rel in out.foreign(known_paths(previous.by_image()), output_folders(recipe), concern):
             report.differences.append(Difference(rel, "extra", "not in the manifest"))
         if own is books.books_for(shard):  # a share of a merged OUT: the whole file is the whole check's
             _check_manifest_text(report, books_dir, previous, own)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from . import testing
 from .manifest import WINDOW, Row, image_of, target_names
 from .naming import output_samples
-from .planning import known_paths, target_folders
+from .planning import known_paths, output_folders
 from .running import Run
 from .storage import StorageError, books
 from .storage.rows import PathSet, last_of_each
@@ -34,11 +34,11 @@ def finish(run: Run, complete: bool) -> None:
         with _interrupt_deferred() as interrupted:
             known = _commit_or_keep_journal(run, complete)
         run.summary.interrupted |= interrupted()
-    run.summary.foreign = run.out.foreign(known, target_folders(run.recipe), run.concern)
+    run.summary.foreign = run.out.foreign(known, output_folders(run.recipe), run.concern)
 
 
 def _commit_or_keep_journal(run: Run, complete: bool) -> PathSet:
-    run.out.clean_up(target_folders(run.recipe), run.concern)
+    run.out.clean_up(output_folders(run.recipe), run.concern)
     try:
         return _commit(run, complete)
     except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun

@@ -1,9 +1,9 @@
 """Recipes: YAML in, frozen dataclasses out, validated against the op registry.
 
 ``model`` holds the dataclasses, ``loader`` reads YAML with the line of every key, ``parse`` checks
-each section (``labelspec`` and ``tilespec`` the labels and tiles sections), ``registry`` lists the
-ops that ``segaug_cli.ops`` defines. The names below are the
-package's interface; other modules import them from here.
+each section (``labelspec`` and ``tilespec`` the labels and tiles sections; ``layoutspec`` where
+the outputs go in OUT), ``registry`` lists the ops that ``segaug_cli.ops`` defines. The names below
+are the package's interface; other modules import them from here.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import RecipeError
 from ..ops.spec import OpSpec, ParamSpec, SettingSpec
 from .checks import MAX_COPIES
+from .layoutspec import output_folders, output_mask_suffix, walked_folders
 from .model import (
     BORDER_MODES,
     IMAGE_FORMATS,
@@ -61,8 +62,11 @@ __all__ = [
     "Target",
     "TileSpec",
     "load",
+    "output_folders",
+    "output_mask_suffix",
     "parse",
     "spec_of",
+    "walked_folders",
 ]
 
 

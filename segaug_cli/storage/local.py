@@ -14,7 +14,7 @@ from ..errors import UsageError
 from ..shards import Shard
 from . import lock
 from .base import Entry, Location
-from .books import OUTPUT_FOLDERS, books_for
+from .books import books_for
 from .lock import Holder
 from .out import Concern, Out
 
@@ -144,7 +144,7 @@ class LocalOut(Out):
     def clean_up(self, folders: tuple[str, ...], concern: Concern) -> None:
         """Delete temporary files that a killed run left behind (never under a final name); a shard run
         only its own (``concern``), since another shard may be writing beside it."""
-        for rel, name in _files_under(self.folder, OUTPUT_FOLDERS + folders):
+        for rel, name in _files_under(self.folder, folders):
             if name.endswith(atomic.TEMP_SUFFIX) and concern(rel):
                 atomic.remove_if_present(os.path.join(self.folder, rel))
 
@@ -155,7 +155,7 @@ class LocalOut(Out):
     def foreign(self, known: Container[str], folders: tuple[str, ...], concern: Concern) -> list[str]:
         return sorted(
             rel
-            for rel, name in _files_under(self.folder, OUTPUT_FOLDERS + folders)
+            for rel, name in _files_under(self.folder, folders)
             if rel not in known and not name.endswith(atomic.TEMP_SUFFIX) and concern(rel)
         )
 
