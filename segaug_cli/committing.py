@@ -21,6 +21,7 @@ from .manifest import WINDOW, Row, image_of, target_names
 from .naming import output_samples
 from .planning import known_paths, output_folders
 from .running import Run
+from .splitfile import write_split_file
 from .storage import StorageError, books
 from .storage.rows import PathSet, last_of_each
 
@@ -82,6 +83,8 @@ def _commit(run: Run, complete: bool) -> PathSet:
             names = target_names(kept()) | ({WINDOW} if run.recipe.tiles else set())
         about = run.about if run.about is None or run.shard is None else {**run.about, "complete": complete}
         books.commit(run.out.folder, rows, names, run.summary.failures, run.books, about)
+        if run.shard is None:  # a shard's keys are a share: merge writes the whole list
+            write_split_file(run.recipe, run.out.location, kept())
         run.out.publish(known)
     run.journal.close(remove=True)
     return known

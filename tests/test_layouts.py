@@ -5,11 +5,12 @@ merge) follows, and the default stays OUT/images + OUT/masks."""
 from __future__ import annotations
 
 import functools
+import uuid
 
 import conftest
 import pytest
 from conftest import output_files, read_manifest, tree_digest, write_recipe
-from dataset_layouts import CITYSCAPES_FRAMES, cityscapes
+from dataset_layouts import CITYSCAPES_FRAMES, cityscapes, voc2012
 
 from segaug_cli import recipe as recipes
 from segaug_cli.naming import output_key_of, output_samples
@@ -52,6 +53,11 @@ def parse_error(text: str) -> str:
             "inputs: {images: d, masks: ./d/, mask_suffix: _m}\noutput:\n  layout: mirror\n  mask_suffix: ''\n",
             "r.yaml line 4: output.mask_suffix: gives masks the images' names in 'd'; choose a mask_suffix apart "
             "from the image_suffix",
+        ),
+        (
+            "inputs: {images: a, masks: b, split: a/train.txt}\noutput: {layout: mirror}\n",
+            "r.yaml line 1: inputs.split: 'a/train.txt' would lie among OUT's outputs or books, where output.layout: "
+            "mirror writes OUT's own split file; keep it outside the images and masks folders",
         ),
         (
             "inputs: {images: a, masks: b}\noutput: {layout: mirror}\ntargets: [{name: edges, folder: b}]\n",
@@ -149,3 +155,68 @@ def test_mirrored_shards_merge_into_what_one_run_writes(cli, tmp_path):
     }
     # class_copies: a car (labelId 26) is in every frame, so each gets 3 copies
     assert len([p for p in merged if p.startswith("gtFine/")]) == 3 * len(FRAMES)
+
+
+VOC = (
+    "copies: 2\ninputs: {images: JPEGImages, masks: SegmentationClass, split: ImageSets/Segmentation/train.txt}\n"
+    "output: {layout: mirror}\ntransforms: [hflip]\n"
+)
+SPLIT = "ImageSets/Segmentation/train.txt"
+
+
+def test_a_mirrored_split_lists_out_s_own_keys_so_out_is_an_in_for_the_same_recipe(cli, tmp_path):
+    recipe, out, again = write_recipe(tmp_path / "voc.yaml", VOC), tmp_path / "out", tmp_path / "again"
+    expand(cli, recipe, voc2012(tmp_path), out)
+    keys = [f"{key}_aug{k}" for key in ("2007_000032", "2007_000042") for k in (0, 1)]
+    assert (out / SPLIT).read_text(encoding="utf-8") == "".join(f"{key}\n" for key in keys)
+    before = (out / SPLIT).stat().st_mtime_ns
+    expand(cli, recipe, voc2012(tmp_path), out)  # nothing to do: nothing rewritten
+    assert (out / SPLIT).stat().st_mtime_ns == before
+    result = conftest.expand(cli, recipe, out, again, ok=True)
+    assert "note:" not in result.stderr  # every image of OUT is listed, each with its mask
+    assert (again / SPLIT).read_text(encoding="utf-8").split() == [f"{key}_aug{k}" for key in keys for k in (0, 1)]
+
+
+@pytest.mark.parametrize(("edit", "kind"), [("2007_000032_aug0\n", "altered"), (None, "missing")])
+def test_check_compares_out_s_split_file_with_the_manifest(cli, tmp_path, edit, kind):
+    recipe, root, out = write_recipe(tmp_path / "voc.yaml", VOC), voc2012(tmp_path), tmp_path / "out"
+    expand(cli, recipe, root, out)
+    assert cli("check", recipe, root, out, "--workers", "1").exit_code == 0
+    if edit is None:
+        (out / SPLIT).unlink()
+    else:
+        (out / SPLIT).write_text(edit, encoding="utf-8")
+    result = cli("check", recipe, root, out, "--workers", "1")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [f"{kind}: {SPLIT}: does not list exactly OUT's keys: run segaug expand"]
+    expand(cli, recipe, root, out)  # expand puts it right
+    assert cli("check", recipe, root, out, "--workers", "1").exit_code == 0
+
+
+def test_merge_writes_the_split_file_an_unsharded_run_writes(cli, tmp_path):
+    recipe, root = write_recipe(tmp_path / "voc.yaml", VOC), voc2012(tmp_path)
+    whole, sharded = tmp_path / "whole", tmp_path / "sharded"
+    expand(cli, recipe, root, whole)
+    for k in (1, 2):
+        expand(cli, recipe, root, sharded, "--shard", f"{k}/2")
+    assert not (sharded / SPLIT).exists()  # a shard holds a share of the keys
+    assert cli("merge", recipe, root, sharded).exit_code == 0
+    assert (sharded / SPLIT).read_bytes() == (whole / SPLIT).read_bytes()
+    assert cli("check", recipe, root, sharded, "--workers", "1").exit_code == 0
+
+
+def test_a_mirrored_split_file_in_a_bucket_is_the_local_run_s(endpoint, tmp_path):
+    pytest.importorskip("s3fs")
+    from services import BUCKET, SECRET, s3_client, s3_options
+
+    from segaug_cli import engine
+
+    rcp, root, local = recipes.load(write_recipe(tmp_path / "voc.yaml", VOC)), voc2012(tmp_path), tmp_path / "local"
+    engine.expand(rcp, root, local, engine.ExpandOptions(workers=1))
+    prefix, opts = f"layouts/{uuid.uuid4().hex[:8]}", s3_options(endpoint, secret=SECRET)
+    summary = engine.expand(rcp, root, f"s3://{BUCKET}/{prefix}", engine.ExpandOptions(workers=1, storage_options=opts))
+    assert summary.failed == 0 and summary.fatal is None
+    stored = s3_client(endpoint, secret=SECRET).get_object(Bucket=BUCKET, Key=f"{prefix}/{SPLIT}")["Body"].read()
+    assert stored == (local / SPLIT).read_bytes()
+    checked = engine.check(rcp, root, f"s3://{BUCKET}/{prefix}", engine.CheckOptions(workers=1, storage_options=opts))
+    assert checked.differences == []

@@ -49,7 +49,7 @@ def layout_problem(recipe: Recipe) -> Problem | None:
     """Why these output folders and names cannot work in OUT, if they cannot (the first reason)."""
     if recipe.output.layout != "mirror":
         return None
-    return _inside_out(recipe) or _masks_apart(recipe) or _targets_apart(recipe)
+    return _inside_out(recipe) or _masks_apart(recipe) or _targets_apart(recipe) or _split_apart(recipe)
 
 
 def _inside_out(recipe: Recipe) -> Problem | None:
@@ -70,19 +70,28 @@ def _masks_apart(recipe: Recipe) -> Problem | None:
     if images != masks or output_mask_suffix(recipe) != recipe.inputs.image_suffix:
         return None
     key = "mask_suffix" if recipe.output.mask_suffix is not None else "layout"
-    return (
-        "output",
-        key,
-    ), f"gives masks the images' names in {images!r}; choose a mask_suffix apart from the image_suffix"
+    message = f"gives masks the images' names in {images!r}; choose a mask_suffix apart from the image_suffix"
+    return ("output", key), message
 
 
 def _targets_apart(recipe: Recipe) -> Problem | None:
     images, masks, targets = output_folders(recipe)
     for i, name in enumerate(targets):
         if name in (images, masks, *targets[:i]):
-            return (
-                "targets",
-                i,
-                "folder",
-            ), f"{name!r} holds other outputs too; output.layout: mirror needs a folder apart"
+            message = f"{name!r} holds other outputs too; output.layout: mirror needs a folder apart"
+            return ("targets", i, "folder"), message
+    return None
+
+
+def _split_apart(recipe: Recipe) -> Problem | None:
+    """OUT lists its own keys at the split file's path (``splitfile``): not among the outputs or the books."""
+    split = recipe.inputs.split
+    if split is None:
+        return None
+    name = folder(split)
+    if name.startswith(_BOOKS) or any(name.startswith(f + "/") for f in walked_folders(recipe)):
+        return ("inputs", "split"), (
+            f"{split!r} would lie among OUT's outputs or books, where output.layout: mirror writes OUT's own "
+            "split file; keep it outside the images and masks folders"
+        )
     return None

@@ -48,7 +48,9 @@ class LocalLocation(Location):
         return read_bytes(Path(self.url) / name)
 
     def write(self, name: str, data: bytes) -> None:
-        atomic.atomic_write(os.path.join(self.url, name), data)
+        path = os.path.join(self.url, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # a key has no folder to make in a store
+        atomic.atomic_write(path, data)
 
     def exists(self, name: str) -> bool:
         return os.path.exists(os.path.join(self.url, name))
