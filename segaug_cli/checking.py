@@ -19,10 +19,11 @@ from .jobs import Action, Mode, PairJob, PairOutcome, Reason, Settings
 from .manifest import Row, image_of, lines, target_names
 from .naming import output_samples
 from .pairing import PairScan
-from .planning import concern_of, known_paths, planned_jobs, previous_of, scan_in, target_folders
+from .planning import concern_of, known_paths, output_folders, planned_jobs, previous_of, scan_in
 from .recipe import Recipe
 from .reports import CheckOptions, CheckReport, Difference, Progress
 from .shards import Shard
+from .splitfile import split_file_difference
 from .storage import Out, Place, books
 from .storage.rows import Previous
 
@@ -80,10 +81,12 @@ def _check(
         for row in sorted([*unclaimed, *dropped], key=image_of):
             report.differences.append(Difference(row.image, "extra", "the recipe no longer produces it"))
         concern = concern_of(recipe, shard)
-        for rel in out.foreign(known_paths(previous.by_image()), target_folders(recipe), concern):
+        for rel in out.foreign(known_paths(previous.by_image()), output_folders(recipe), concern):
             report.differences.append(Difference(rel, "extra", "not in the manifest"))
         if own is books.books_for(shard):  # a share of a merged OUT: the whole file is the whole check's
             _check_manifest_text(report, books_dir, previous, own)
+        if shard is None:  # a shard's run writes no split file: merge writes the whole list
+            _check_split_file(report, recipe, out, previous)
     report.notes.extend(_version_notes(books_dir, own))
     report.differences.sort(key=lambda d: (d.path, d.kind))
     return report
@@ -188,6 +191,13 @@ def _check_manifest_text(
         expected.update(line.encode("utf-8"))
     if expected.hexdigest() != books.sha256_of(path):
         report.differences.append(Difference(own.manifest, "altered", "differs from what expand would write"))
+
+
+def _check_split_file(report: CheckReport, recipe: Recipe, out: Out, previous: Previous) -> None:
+    """OUT's split file (``output.layout: mirror`` with ``inputs.split``) lists exactly the manifest's keys."""
+    found = split_file_difference(recipe, out.location, previous.by_image())
+    if found is not None:
+        report.differences.append(Difference(found[0], found[1], "does not list exactly OUT's keys: run segaug expand"))
 
 
 def _version_notes(out_dir: Path, own: books.Books = books.WHOLE) -> list[str]:

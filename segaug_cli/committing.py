@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable, Iterator
 from . import testing
 from .manifest import WINDOW, Row, image_of, target_names
 from .naming import output_samples
-from .planning import known_paths, target_folders
+from .planning import known_paths, output_folders
 from .running import Run
+from .splitfile import write_split_file
 from .storage import StorageError, books
 from .storage.rows import PathSet, last_of_each
 
@@ -34,11 +35,11 @@ def finish(run: Run, complete: bool) -> None:
         with _interrupt_deferred() as interrupted:
             known = _commit_or_keep_journal(run, complete)
         run.summary.interrupted |= interrupted()
-    run.summary.foreign = run.out.foreign(known, target_folders(run.recipe), run.concern)
+    run.summary.foreign = run.out.foreign(known, output_folders(run.recipe), run.concern)
 
 
 def _commit_or_keep_journal(run: Run, complete: bool) -> PathSet:
-    run.out.clean_up(target_folders(run.recipe), run.concern)
+    run.out.clean_up(output_folders(run.recipe), run.concern)
     try:
         return _commit(run, complete)
     except OSError as exc:  # disk full or unwritable: the journal keeps what was written for a rerun
@@ -82,6 +83,8 @@ def _commit(run: Run, complete: bool) -> PathSet:
             names = target_names(kept()) | ({WINDOW} if run.recipe.tiles else set())
         about = run.about if run.about is None or run.shard is None else {**run.about, "complete": complete}
         books.commit(run.out.folder, rows, names, run.summary.failures, run.books, about)
+        if run.shard is None:  # a shard's keys are a share: merge writes the whole list
+            write_split_file(run.recipe, run.out.location, kept())
         run.out.publish(known)
     run.journal.close(remove=True)
     return known

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import committing, executors, overrides, storage, testing
 from .checking import check
 from .jobs import Mode, Settings
-from .planning import Census, census_of, plan, planned_jobs, previous_of, scan_in, shard_about
+from .planning import Census, census_of, output_folders, plan, planned_jobs, previous_of, scan_in, shard_about
 from .recipe import Recipe
 from .reports import CheckOptions, CheckReport, Difference, ExpandOptions, Progress, Summary, Workers
 from .running import Run
@@ -81,7 +81,7 @@ def expand(
         planned = planned_jobs(recipe, scan, run.previous.by_key(), run.unclaimed, options.shard)
         jobs = run.track(out.with_stored(planned))
         if not options.dry_run:
-            out.prepare(tuple(t.name for t in recipe.targets), run.concern)
+            out.prepare(output_folders(recipe), run.concern)
         if progress:
             progress.start(census.share)
         complete = run.execute(executor, jobs, settings, options.strict, progress)

@@ -29,6 +29,7 @@ from .naming import row_key_of
 from .pairing import Pair, scan_inputs
 from .recipe import Recipe
 from .shards import Shard
+from .splitfile import split_file_of, write_split_file
 from .storage import books as store
 from .storage.books import journal_folder
 from .storage.rows import PathSet
@@ -161,9 +162,19 @@ def _merge_out(
             out.adopt_receipts(store.books_for(shard))
         out.ensure_held()  # taken over while paused past the lease: publish nothing
         out.publish(known)
+    _write_split_file(recipe, out)
     for shard in found:  # the shards are merged: their files go, so OUT is what an unsharded run leaves
         out.drop_books(shard)
     return summary
+
+
+def _write_split_file(recipe: Recipe, out: storage.Out) -> None:
+    """OUT's split file from the merged manifest, as an unsharded run writes it (``splitfile``). A
+    merge finished earlier on a store has no local copy of the manifest: it wrote the file then."""
+    manifest = out.folder / store.MANIFEST
+    if split_file_of(recipe) is not None and manifest.is_file():
+        with open(manifest, newline="", encoding="utf-8") as fh:
+            write_split_file(recipe, out.location, read_rows(fh))
 
 
 def _shards_in(books: _Books) -> list[Shard]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .extensions import LOSSLESS_EXTENSIONS, suffix
 from .manifest import Row
 from .pairing import Pair, pair_key
-from .recipe import Recipe, Target
+from .recipe import Recipe, Target, output_folders, output_mask_suffix
 
 
 @dataclass(frozen=True)
@@ -49,18 +49,21 @@ def output_key_of(recipe: Recipe) -> Callable[[str], str]:
     """How to tell the pair an output file under OUT (or its temporary) was made from, by its name:
     ``<folder>/<key>[_y<top>_x<left>][_aug<k>]<suffix>.<ext>`` read back. Used to tell a shard's own
     files from another shard's; an odd name at worst leaves a stray file to another shard's run."""
-    suffixes = {"images": recipe.inputs.image_suffix, "masks": recipe.inputs.mask_suffix}
+    images, masks, targets = output_folders(recipe)
+    suffixes: dict[str, tuple[str, ...]] = dict.fromkeys(targets, ())
+    for name, end in ((images, recipe.inputs.image_suffix), (masks, output_mask_suffix(recipe))):
+        suffixes[name] = tuple(sorted({*suffixes.get(name, ()), end} - {""}, key=len, reverse=True))
+    folders = sorted(suffixes, key=len, reverse=True)  # the deepest first: a folder may lie in another
     tiled = recipe.tiles is not None
 
     def key(rel: str) -> str:
-        folder, _, name = rel.partition("/")
-        head, _, base = name.rpartition("/")
+        folder = next((f for f in folders if rel.startswith(f + "/")), rel.partition("/")[0])
+        head, _, base = rel[len(folder) + 1 :].rpartition("/")
         if base.startswith(".") and base.count(".") >= 3:  # a temporary: .<name>.<pid>.segaug-tmp
             base = base[1:].rsplit(".", 2)[0]
         stem = base.rsplit(".", 1)[0] if "." in base[1:] else base
-        suffix = suffixes.get(folder, "")
-        if suffix and stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
+        end = next((end for end in suffixes.get(folder, ()) if stem.endswith(end)), "")
+        stem = stem[: len(stem) - len(end)]
         stem = _AUG_TAIL.sub("", stem)
         if tiled:
             stem = _WINDOW_TAIL.sub("", stem)
@@ -73,9 +76,11 @@ def output_samples(recipe: Recipe, pair: Pair, key: str | None = None) -> tuple[
     """The output pairs a recipe makes of one input pair (names per the contract); none for a pair
     with a problem.
 
-    Paths mirror the key under OUT/images, OUT/masks and OUT/<target>, whatever the input folders are
-    called: copy k is ``<key>_aug<k><suffix>``, a kept original ``<key><suffix>``, where the suffix is
-    the one the source's name carries (``_leftImg8bit``), so OUT pairs up again with the same suffixes.
+    Paths mirror the key under the output folders (``naming.output_folders``: OUT/images, OUT/masks
+    and OUT/<target>, or with ``output.layout: mirror`` IN's own folders): copy k is
+    ``<key>_aug<k><suffix>``, a kept original ``<key><suffix>``, where the suffix is the one the
+    source's name carries (``_leftImg8bit``; for masks ``output.mask_suffix`` when given), so OUT
+    pairs up again with the same suffixes.
 
     Args:
         key: the key of one window of the pair (``<key>_y<top>_x<left>``) for a recipe with tiles. Its
@@ -95,23 +100,25 @@ def reencodes_originals(recipe: Recipe) -> bool:
 
 
 def _kept_original(recipe: Recipe, pair: Pair, key: str) -> Sample:
-    sources = zip(recipe.targets, pair.targets, strict=True)
+    images, masks, targets = output_folders(recipe)
+    sources = zip(targets, recipe.targets, pair.targets, strict=True)
     mask_extension = f".{recipe.output.mask_format}" if reencodes_originals(recipe) else suffix(pair.mask)
     return Sample(
         None,
-        f"images/{key}{pair.image_suffix}{suffix(pair.image)}",
-        f"masks/{key}{recipe.inputs.mask_suffix}{mask_extension}",
-        tuple(f"{t.name}/{key}{_original_target_extension(t, source, recipe)}" for t, source in sources),
+        f"{images}/{key}{pair.image_suffix}{suffix(pair.image)}",
+        f"{masks}/{key}{output_mask_suffix(recipe)}{mask_extension}",
+        tuple(f"{f}/{key}{_original_target_extension(t, source, recipe)}" for f, t, source in sources),
     )
 
 
 def _copy(recipe: Recipe, pair: Pair, key: str, k: int) -> Sample:
-    stem, sources = f"{key}_aug{k}", zip(recipe.targets, pair.targets, strict=True)
+    images, masks, targets = output_folders(recipe)
+    stem, sources = f"{key}_aug{k}", zip(targets, recipe.targets, pair.targets, strict=True)
     return Sample(
         k,
-        f"images/{stem}{pair.image_suffix}{image_extension(pair.image, recipe.output.image_format)}",
-        f"masks/{stem}{recipe.inputs.mask_suffix}.{recipe.output.mask_format}",
-        tuple(f"{t.name}/{stem}{_target_extension(t, source, recipe)}" for t, source in sources),
+        f"{images}/{stem}{pair.image_suffix}{image_extension(pair.image, recipe.output.image_format)}",
+        f"{masks}/{stem}{output_mask_suffix(recipe)}.{recipe.output.mask_format}",
+        tuple(f"{f}/{stem}{_target_extension(t, source, recipe)}" for f, t, source in sources),
     )
 
 

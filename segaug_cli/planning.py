@@ -17,7 +17,7 @@ from .jobs import PairJob
 from .manifest import Row
 from .naming import clashing_pair, output_key_of, output_samples, row_key_of
 from .pairing import Listed, Notes, Pair, Pairing, PairScan, scan_inputs
-from .recipe import Recipe
+from .recipe import Recipe, walked_folders
 from .shards import Shard
 from .storage import books
 from .storage.rows import PathSet, Previous
@@ -153,8 +153,9 @@ def scan_in(recipe: Recipe, in_dir: Path | Listed) -> PairScan:
     return scan_inputs(in_dir, recipe.inputs, recipe.targets)
 
 
-def target_folders(recipe: Recipe) -> tuple[str, ...]:
-    return tuple(t.name for t in recipe.targets)
+def output_folders(recipe: Recipe) -> tuple[str, ...]:
+    """The folders of OUT the recipe's outputs lie under, for listing OUT's files (each once)."""
+    return walked_folders(recipe)
 
 
 def known_paths(rows: Iterable[Row]) -> PathSet:

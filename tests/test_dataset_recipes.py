@@ -67,14 +67,16 @@ def test_cityscapes_recipe_maps_every_label_id_to_its_train_id():
     assert np.array_equal(relabel(ids, spec).labels, expected)
 
 
-def test_cityscapes_expands_with_suffixes_kept_and_train_ids_in_every_mask(cli, tmp_path):
+def test_cityscapes_expands_in_its_own_layout_with_train_ids_in_every_mask(cli, tmp_path):
     root, out = cityscapes(tmp_path), tmp_path / "out"
     result = expand(cli, DATASETS / "cityscapes.yaml", root, out)
     assert result.exit_code == 0, result.stderr
     frames = [(f.split("_")[0], f) for f in CITYSCAPES_FRAMES["train"]]  # val is another folder: not in
-    assert output_files(out, "images") == [f"images/{c}/{f}_aug{k}_leftImg8bit.png" for c, f in frames for k in (0, 1)]
-    assert output_files(out, "masks") == [
-        f"masks/{c}/{f}_aug{k}_gtFine_labelIds.png" for c, f in frames for k in (0, 1)
+    assert output_files(out, "leftImg8bit") == [
+        f"leftImg8bit/train/{c}/{f}_aug{k}_leftImg8bit.png" for c, f in frames for k in (0, 1)
+    ]
+    assert output_files(out, "gtFine") == [
+        f"gtFine/train/{c}/{f}_aug{k}_gtFine_labelTrainIds.png" for c, f in frames for k in (0, 1)
     ]
     assert notes(result.stderr)[0].startswith(
         "note: 6 other annotation file(s) beside the masks not read: "
@@ -87,18 +89,21 @@ def test_cityscapes_expands_with_suffixes_kept_and_train_ids_in_every_mask(cli, 
         assert np.array_equal(labels_of(out, row["mask"]), rewarp_mask(mapped, row, 255))
 
 
-def test_cityscapes_out_pairs_again_with_the_same_suffixes(cli, tmp_path):
+def test_cityscapes_out_is_an_in_for_the_same_inputs_with_the_train_id_suffix(cli, tmp_path):
     out, again = tmp_path / "out", tmp_path / "again"
     assert expand(cli, DATASETS / "cityscapes.yaml", cityscapes(tmp_path), out).exit_code == 0
-    same = write_recipe(
-        tmp_path / "same.yaml",
-        "copies: 1\ninputs: {image_suffix: _leftImg8bit, mask_suffix: _gtFine_labelIds}\ntransforms: [hflip]\n",
+    text = (DATASETS / "cityscapes.yaml").read_text(encoding="utf-8").split("\nlabels:")[0]  # trainIds in: no map
+    text = text.replace("mask_suffix: _gtFine_labelIds", "mask_suffix: _gtFine_labelTrainIds")
+    recipe_path = write_recipe(
+        tmp_path / "again.yaml", text.replace("copies: 2", "copies: 1") + "\ntransforms: [hflip]\n"
     )
-    result = expand(cli, same, out, again)
+    result = expand(cli, recipe_path, out, again)
     assert result.exit_code == 0, result.stderr
     assert notes(result.stderr) == []  # every output image found its mask: nothing orphaned or unpaired
-    assert output_files(again, "images")[0] == "images/aachen/aachen_000000_000019_aug0_aug0_leftImg8bit.png"
-    assert len(output_files(again, "masks")) == 6
+    assert output_files(again, "leftImg8bit")[0] == (
+        "leftImg8bit/train/aachen/aachen_000000_000019_aug0_aug0_leftImg8bit.png"
+    )
+    assert len(output_files(again, "gtFine")) == 6
 
 
 # --- Pascal VOC 2012 -----------------------------------------------------------------------------------
@@ -108,8 +113,8 @@ def test_voc_expands_the_train_split_only_and_counts_the_rest(cli, tmp_path):
     root, out = voc2012(tmp_path), tmp_path / "out"
     result = expand(cli, DATASETS / "voc2012.yaml", root, out)
     assert result.exit_code == 0, result.stderr
-    assert output_files(out, "masks") == [
-        f"masks/{key}_aug{k}.png" for key in ("2007_000032", "2007_000042") for k in range(4)
+    assert output_files(out, "SegmentationClass") == [
+        f"SegmentationClass/{key}_aug{k}.png" for key in ("2007_000032", "2007_000042") for k in range(4)
     ]
     assert notes(result.stderr) == ["note: 3 image(s) left out: not listed in the split file (inputs.split)"]
     for row in read_manifest(out):
@@ -127,21 +132,22 @@ def test_voc_without_the_split_skips_and_names_unannotated_images(cli, tmp_path)
         f"note: 2 image(s) without a mask skipped (inputs.unpaired: skip): "
         f"JPEGImages/{VOC_UNANNOTATED[0]}.jpg, JPEGImages/{VOC_UNANNOTATED[1]}.jpg"
     ]
-    assert len(output_files(tmp_path / "out", "masks")) == 4 * len(VOC_ANNOTATED)
+    assert len(output_files(tmp_path / "out", "SegmentationClass")) == 4 * len(VOC_ANNOTATED)
 
 
 # --- ADE20K ----------------------------------------------------------------------------------------------
 
 
-def test_ade20k_reduces_the_zero_label(cli, tmp_path):
+def test_ade20k_keeps_its_zero_label_for_the_loader_to_reduce(cli, tmp_path):
     root, out = ade20k(tmp_path), tmp_path / "out"
     result = expand(cli, DATASETS / "ade20k.yaml", root, out)
     assert result.exit_code == 0, result.stderr
-    assert output_files(out, "masks") == [f"masks/{key}_aug{k}.png" for key in ADE_FRAMES["training"] for k in (0, 1)]
-    for row in read_manifest(out):
-        source = labels_of(root, row["source_mask"]).astype(np.int32)
-        reduced = np.where(source == 0, 255, source - 1).astype(np.uint8)
-        assert np.array_equal(labels_of(out, row["mask"]), rewarp_mask(reduced, row, 255))
+    assert output_files(out, "annotations") == [
+        f"annotations/training/{key}_aug{k}.png" for key in ADE_FRAMES["training"] for k in (0, 1)
+    ]
+    for row in read_manifest(out):  # uncovered corners are 0, "other", which the loader ignores
+        source = labels_of(root, row["source_mask"])
+        assert np.array_equal(labels_of(out, row["mask"]), rewarp_mask(source, row, 0))
 
 
 # --- ISIC 2018 -------------------------------------------------------------------------------------------
@@ -151,14 +157,15 @@ def test_isic_masks_become_0_and_1_and_keep_their_suffix(cli, tmp_path):
     out = tmp_path / "out"
     result = expand(cli, DATASETS / "isic2018.yaml", isic2018(tmp_path), out)
     assert result.exit_code == 0, result.stderr
-    assert output_files(out, "images") == [f"images/{key}_aug{k}.jpg" for key in ISIC_KEYS for k in range(4)]
-    assert output_files(out, "masks") == [f"masks/{key}_aug{k}_segmentation.png" for key in ISIC_KEYS for k in range(4)]
+    images, truth = "ISIC2018_Task1-2_Training_Input", "ISIC2018_Task1_Training_GroundTruth"
+    assert output_files(out, images) == [f"{images}/{key}_aug{k}.jpg" for key in ISIC_KEYS for k in range(4)]
+    assert output_files(out, truth) == [f"{truth}/{key}_aug{k}_segmentation.png" for key in ISIC_KEYS for k in range(4)]
     assert notes(result.stderr) == [
         "note: 4 non-image file(s) ignored: ISIC2018_Task1-2_Training_Input/ATTRIBUTION.txt, "
         "ISIC2018_Task1-2_Training_Input/LICENSE.txt, ISIC2018_Task1_Training_GroundTruth/ATTRIBUTION.txt, "
         "ISIC2018_Task1_Training_GroundTruth/LICENSE.txt"
     ]
-    for rel in output_files(out, "masks"):
+    for rel in output_files(out, truth):
         assert set(np.unique(labels_of(out, rel))) == {0, 1}
 
 
@@ -191,9 +198,9 @@ def test_potsdam_plain_tiles_reassemble_to_the_source_byte_for_byte(cli, tmp_pat
     rows = read_manifest(out)
     tops_lefts = [(0, 0), (0, 16), (0, 32), (16, 0), (16, 16), (16, 32), (24, 0), (24, 16), (24, 32)]  # 40x48
     assert [r["image"] for r in rows] == [
-        f"images/{tile}_y{t:02d}_x{left:02d}_RGB.tif" for tile in POTSDAM_TILES for t, left in tops_lefts
+        f"2_Ortho_RGB/{tile}_y{t:02d}_x{left:02d}_RGB.tif" for tile in POTSDAM_TILES for t, left in tops_lefts
     ]
-    assert rows[0]["mask"] == f"masks/{POTSDAM_TILES[0]}_y00_x00_label.png"
+    assert rows[0]["mask"] == f"5_Labels_all/{POTSDAM_TILES[0]}_y00_x00_label.png"
     assert [r["source_window"] for r in rows[:3]] == ["0 0 16 16", "0 16 16 16", "0 32 16 16"]
     assert {r["copy"] for r in rows} == {"original"}
     for tile in POTSDAM_TILES:
@@ -279,11 +286,11 @@ def test_a_split_file_that_does_not_exist(cli, tmp_path):
     [
         (
             ("{7: 0,    # road", "{road: 0,    # road"),
-            "line 25: labels.map.road: 'road' is not a label (a whole number from 0 to 65535)",
+            "line 34: labels.map.road: 'road' is not a label (a whole number from 0 to 65535)",
         ),
         (
             ("{7: 0,    # road", "{70000: 0,    # road"),
-            "line 25: labels.map.70000: 70000 is not a label (a whole number from 0 to 65535)",
+            "line 34: labels.map.70000: 70000 is not a label (a whole number from 0 to 65535)",
         ),
     ],
 )
@@ -340,7 +347,8 @@ def test_kept_originals_hold_mapped_labels_and_follow_the_map(cli, tmp_path):
     recipe_path = variant(tmp_path, "cityscapes.yaml", ("copies: 2", "copies: 0\nkeep_original: true"))
     assert expand(cli, recipe_path, root, out).exit_code == 0
     rows = read_manifest(out)
-    assert rows[0]["image"] == "images/aachen/aachen_000000_000019_leftImg8bit.png"
+    assert rows[0]["image"] == "leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png"
+    assert rows[0]["mask"] == "gtFine/train/aachen/aachen_000000_000019_gtFine_labelTrainIds.png"
     assert (out / rows[0]["image"]).read_bytes() == (root / rows[0]["source_image"]).read_bytes()  # copied
     source = labels_of(root, rows[0]["source_mask"])
     mapped = np.vectorize(lambda i: CITYSCAPES_TRAIN_IDS.get(int(i), 255))(source).astype(np.uint8)
@@ -355,6 +363,6 @@ def test_class_aware_copies_read_mapped_labels(cli, tmp_path):
     out = tmp_path / "out"
     result = expand(cli, recipe_path, cityscapes(tmp_path), out)
     assert result.exit_code == 0, result.stderr
-    assert len(output_files(out, "masks")) == 3 * 3  # every frame has a car: labelId 26, trainId 13
+    assert len(output_files(out, "gtFine")) == 3 * 3  # every frame has a car: labelId 26, trainId 13
     table = result.stderr.split("pixel share per class")[1]
     assert re.search(r"^\s+13\s", table, re.M) and not re.search(r"^\s+26\s", table, re.M)

@@ -135,6 +135,7 @@ RECIPE_BELOW_PARSE = {
     "segaug_cli.recipe.loader",
     "segaug_cli.recipe.registry",
     "segaug_cli.recipe.model",
+    "segaug_cli.recipe.layoutspec",
     *SECTION_SPECS,
 }
 
@@ -174,6 +175,7 @@ RECIPE_BELOW_PARSE = {
             },
         ),
         *[(spec, {"segaug_cli.errors"}) for spec in sorted(SECTION_SPECS)],
+        ("segaug_cli.recipe.layoutspec", {"segaug_cli.recipe.model"}),
         ("segaug_cli.recipe.parse", RECIPE_BELOW_PARSE),
         ("segaug_cli.recipe.__init__", RECIPE_BELOW_PARSE | {"segaug_cli.recipe.parse"}),
         ("segaug_cli.sampling", {"segaug_cli.recipe", "segaug_cli.ops.spec"}),

@@ -46,7 +46,7 @@ ERRORS = [
     (
         "output:\n  format: png\n",
         "r.yaml line 2: output.format: unknown key; expected one of: image_format, mask_format, jpeg_quality, "
-        "png_compression, png",
+        "png_compression, png, layout, mask_suffix",
     ),
     ("border: {fill: 0}\n", "r.yaml line 1: border.fill: unknown key; expected one of: mode, image_fill, mask_fill"),
     (

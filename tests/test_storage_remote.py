@@ -76,7 +76,7 @@ def test_opening_lists_once_and_brings_the_books_into_a_local_folder(tmp_path):
         assert (out.folder / "manifest.csv").read_bytes() == b"image,mask\n"
         assert out.names() == (".segaug-objects.csv", "images/a.png", "images/stray.png", "manifest.csv", "segaug.json")
         assert out.receipts == {"images/a.png": Receipt('"e1"', SHA_A)}
-        assert out.foreign({"images/a.png"}, (), lambda rel: True) == ["images/stray.png"]
+        assert out.foreign({"images/a.png"}, ("images", "masks"), lambda rel: True) == ["images/stray.png"]
         assert out.present(["images/a.png", "images/b.png"]) == ["images/a.png"]
         assert out.exists() and out.holder() is None
         folder = out.folder

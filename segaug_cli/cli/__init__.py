@@ -113,7 +113,8 @@ def expand(
     """Write augmented copies of every image/mask pair in IN to OUT.
 
     Pairs are IN/images/** and IN/masks/**, matched by relative path without extension. OUT gets
-    images/, masks/ and manifest.csv. A rerun only rewrites what changed.
+    images/, masks/ (or, with output.layout: mirror, IN's own folders) and manifest.csv. A rerun
+    only rewrites what changed.
 
     \b
     Example:

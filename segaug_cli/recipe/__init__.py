@@ -1,9 +1,9 @@
 """Recipes: YAML in, frozen dataclasses out, validated against the op registry.
 
 ``model`` holds the dataclasses, ``loader`` reads YAML with the line of every key, ``parse`` checks
-each section (``labelspec`` and ``tilespec`` the labels and tiles sections), ``registry`` lists the
-ops that ``segaug_cli.ops`` defines. The names below are the
-package's interface; other modules import them from here.
+each section (``labelspec`` and ``tilespec`` the labels and tiles sections; ``layoutspec`` where
+the outputs go in OUT), ``registry`` lists the ops that ``segaug_cli.ops`` defines. The names below
+are the package's interface; other modules import them from here.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import RecipeError
 from ..ops.spec import OpSpec, ParamSpec, SettingSpec
 from .checks import MAX_COPIES
+from .layoutspec import output_folders, output_mask_suffix, walked_folders
 from .loader import as_loaded
 from .model import (
     BORDER_MODES,
@@ -63,9 +64,12 @@ __all__ = [
     "Target",
     "TileSpec",
     "load",
+    "output_folders",
+    "output_mask_suffix",
     "parse",
     "parse_data",
     "spec_of",
+    "walked_folders",
 ]
 
 

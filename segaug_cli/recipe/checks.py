@@ -22,6 +22,23 @@ def check_copies(value: Any, fail: Fail) -> int:
     return value
 
 
+def check_name_suffix(value: Any, fail: Fail) -> str:
+    """The end of a file name before its extension (``_leftImg8bit``): text without slashes."""
+    if not isinstance(value, str) or "/" in value or "\\" in value:
+        raise fail(f"must be text without slashes, got {show(value)}")
+    return value
+
+
+def check_split_file(value: Any, fail: Fail) -> str:
+    from pathlib import PurePath  # only recipes with a split file need it
+
+    if not isinstance(value, str) or not value.strip():
+        raise fail(f"must be a file of keys, relative to IN, got {show(value)}")
+    if PurePath(value).is_absolute() or ".." in PurePath(value).parts:
+        raise fail(f"must be a file inside IN (no absolute path, no '..'), got {show(value)}")
+    return value
+
+
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

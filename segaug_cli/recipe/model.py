@@ -20,6 +20,7 @@ __all__ = [
     "BORDER_MODES",
     "IMAGE_FORMATS",
     "INTERPOLATIONS",
+    "LAYOUTS",
     "LOSSY_FORMATS",
     "MASK_FORMATS",
     "TARGET_KINDS",
@@ -42,6 +43,7 @@ IMAGE_FORMATS = ("same", "png", "jpg", "tif")
 MASK_FORMATS = ("png", "tif")
 LOSSY_FORMATS = ("jpg", "jpeg", "webp")
 TARGET_KINDS = ("label", "continuous")
+LAYOUTS = ("split", "mirror")  # OUT/images + OUT/masks, or IN's own folders (see naming.folders_of)
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class Output:
     # "fast": 8-bit RGB(A) images through fpng (about 3x faster to write than libdeflate level 1, about
     # 10 % larger); "small": every PNG through segaug's libdeflate writer. Masks always take the latter.
     png: str = "fast"
+    layout: str = "split"  # split | mirror: where outputs go, so names only (not in the fingerprint)
+    mask_suffix: str | None = None  # replaces inputs.mask_suffix in output names; None keeps it
 
 
 @dataclass(frozen=True)
@@ -165,13 +169,16 @@ class Recipe:
 
         ``copies``, ``class_copies``, ``keep_original`` and ``inputs`` are left out: they decide which
         samples exist and where their sources are, not what a given sample looks like, so changing
-        them must not invalidate samples that are still produced.
+        them must not invalidate samples that are still produced. So are the output's ``layout`` and
+        ``mask_suffix``: they decide names, and a sample under another name is another sample.
         """
         import json  # only expand and check need it: `segaug validate` starts faster without
 
         content = dataclasses.asdict(self)
         for key in ("copies", "class_copies", "keep_original", "inputs", "labels", "tiles"):
             content.pop(key)
+        for key in ("layout", "mask_suffix"):
+            content["output"].pop(key)
         content.update(self._source_content())  # absent when unused: older recipes keep their fingerprints
         return json.dumps(content, sort_keys=True, separators=(",", ":"))
 

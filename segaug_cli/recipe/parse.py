@@ -27,13 +27,15 @@ from ..ops.spec import (
     Whole,
     WholeSet,
 )
-from .checks import check_copies, check_seed, is_number, kind_of, num, show
+from .checks import check_copies, check_name_suffix, check_seed, check_split_file, is_number, kind_of, num, show
 from .labelspec import LabelSpec, parse_labels
+from .layoutspec import layout_problem
 from .loader import KeyPath, compose, dotted
 from .model import (
     BORDER_MODES,
     IMAGE_FORMATS,
     INTERPOLATIONS,
+    LAYOUTS,
     LOSSY_FORMATS,
     MASK_FORMATS,
     TARGET_KINDS,
@@ -61,6 +63,7 @@ TOP_KEYS = (
     "transforms",
     "targets",
 )
+OUTPUT_KEYS = ("image_format", "mask_format", "jpeg_quality", "png_compression", "png", "layout", "mask_suffix")
 INPUT_KEYS = ("images", "masks", "image_suffix", "mask_suffix", "split", "unpaired", "max_pixels")
 MAX_CHANNELS = 64
 MAX_SIDE = 65536
@@ -161,7 +164,7 @@ def _relative_folder(value: Any, at: At) -> str:
 def recipe_of(data: Any, at: At) -> Recipe:
     top = _mapping(data, at, TOP_KEYS)
     copies, class_copies = _copies(top.get("copies", Recipe.copies), at / "copies")
-    return Recipe(
+    recipe = Recipe(
         seed=check_seed(top.get("seed", 0), (at / "seed").error),
         copies=copies,
         class_copies=class_copies,
@@ -175,6 +178,13 @@ def recipe_of(data: Any, at: At) -> Recipe:
         border=_border(top.get("border"), at / "border"),
         transforms=_transforms(top.get("transforms"), at / "transforms"),
     )
+    problem = layout_problem(recipe)  # output folders and names that would collide in OUT
+    if problem is not None:
+        keys, message = problem
+        for key in keys:
+            at = at / key
+        raise at.error(message)
+    return recipe
 
 
 def _copies(value: Any, at: At) -> tuple[int, tuple[tuple[int, int], ...]]:
@@ -237,9 +247,9 @@ def _inputs(value: Any, at: At) -> Inputs:
     inputs = Inputs(
         images=_relative_folder(raw.get("images", "images"), at / "images"),
         masks=_relative_folder(raw.get("masks", "masks"), at / "masks"),
-        mask_suffix=_name_suffix(raw.get("mask_suffix", ""), at / "mask_suffix"),
-        image_suffix=_name_suffix(raw.get("image_suffix", ""), at / "image_suffix"),
-        split=None if split is None else _relative_file(split, at / "split"),
+        mask_suffix=check_name_suffix(raw.get("mask_suffix", ""), (at / "mask_suffix").error),
+        image_suffix=check_name_suffix(raw.get("image_suffix", ""), (at / "image_suffix").error),
+        split=None if split is None else check_split_file(split, (at / "split").error),
         unpaired=_choice(raw.get("unpaired", "fail"), at / "unpaired", UNPAIRED),
         max_pixels=_integer(raw.get("max_pixels", Inputs.max_pixels), at / "max_pixels", 1, MAX_SIDE * MAX_SIDE),
     )
@@ -248,21 +258,6 @@ def _inputs(value: Any, at: At) -> Inputs:
             "is the same folder as inputs.images; set inputs.mask_suffix (e.g. _mask) so masks can be told from images"
         )
     return inputs
-
-
-def _name_suffix(value: Any, at: At) -> str:
-    """The end of a file name before its extension (``_leftImg8bit``): text without slashes."""
-    if not isinstance(value, str) or re.search(r"[/\\]", value):
-        raise at.error(f"must be text without slashes, got {show(value)}")
-    return value
-
-
-def _relative_file(value: Any, at: At) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise at.error(f"must be a file of keys, relative to IN, got {show(value)}")
-    if Path(value).is_absolute() or ".." in Path(value).parts:
-        raise at.error(f"must be a file inside IN (no absolute path, no '..'), got {show(value)}")
-    return value
 
 
 def _labels_section(value: Any, at: At) -> LabelSpec | None:
@@ -285,17 +280,19 @@ def _section(parse_section: Any, value: Any, at: At) -> Any:
 
 
 def _output(value: Any, at: At) -> Output:
-    raw = _mapping(value, at, ("image_format", "mask_format", "jpeg_quality", "png_compression", "png"))
+    raw = _mapping(value, at, OUTPUT_KEYS)
     mask_format = raw.get("mask_format", "png")
     if isinstance(mask_format, str) and mask_format.lower() in LOSSY_FORMATS:
         raise (at / "mask_format").error(f"{mask_format!r} is lossy and would invent label values; use png or tif")
-    compression = raw.get("png_compression")
+    compression, mask_suffix = raw.get("png_compression"), raw.get("mask_suffix")
     return Output(
         image_format=_choice(raw.get("image_format", "same"), at / "image_format", IMAGE_FORMATS),
         mask_format=_choice(mask_format, at / "mask_format", MASK_FORMATS),
         jpeg_quality=_integer(raw.get("jpeg_quality", 95), at / "jpeg_quality", 1, 100),
         png_compression=None if compression is None else _integer(compression, at / "png_compression", 0, 9),
         png=_choice(raw.get("png", "fast"), at / "png", ("fast", "small")),
+        layout=_choice(raw.get("layout", "split"), at / "layout", LAYOUTS),
+        mask_suffix=None if mask_suffix is None else check_name_suffix(mask_suffix, (at / "mask_suffix").error),
     )
 
 

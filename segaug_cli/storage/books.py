@@ -1,9 +1,9 @@
 """The books of OUT (its bookkeeping files), and committing a run's result to them.
 
-OUT holds ``images/`` and ``masks/`` (outputs), ``manifest.csv`` (one row per output pair),
-``segaug.json`` (the versions that made it), ``errors.csv`` (failed pairs, when any) and, only while a
-run is in progress or after it was killed, ``.segaug-journal.jsonl`` (rows written so far, so the
-next run can trust them).
+OUT holds the output folders (``images/`` and ``masks/``, or IN's own with ``output.layout: mirror``),
+``manifest.csv`` (one row per output pair), ``segaug.json`` (the versions that made it),
+``errors.csv`` (failed pairs, when any) and, only while a run is in progress or after it was killed,
+``.segaug-journal.jsonl`` (rows written so far, so the next run can trust them).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ MANIFEST = "manifest.csv"
 VERSIONS = "segaug.json"
 ERRORS = "errors.csv"
 JOURNAL = ".segaug-journal.jsonl"
-OUTPUT_FOLDERS = ("images", "masks")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from ..errors import UsageError
 from ..shards import Shard
 from . import lock
 from .base import Entry, Location
-from .books import OUTPUT_FOLDERS, books_for
+from .books import books_for
 from .lock import Holder
 from .out import Concern, Out
 
@@ -48,7 +48,9 @@ class LocalLocation(Location):
         return read_bytes(Path(self.url) / name)
 
     def write(self, name: str, data: bytes) -> None:
-        atomic.atomic_write(os.path.join(self.url, name), data)
+        path = os.path.join(self.url, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)  # a key has no folder to make in a store
+        atomic.atomic_write(path, data)
 
     def exists(self, name: str) -> bool:
         return os.path.exists(os.path.join(self.url, name))
@@ -144,7 +146,7 @@ class LocalOut(Out):
     def clean_up(self, folders: tuple[str, ...], concern: Concern) -> None:
         """Delete temporary files that a killed run left behind (never under a final name); a shard run
         only its own (``concern``), since another shard may be writing beside it."""
-        for rel, name in _files_under(self.folder, OUTPUT_FOLDERS + folders):
+        for rel, name in _files_under(self.folder, folders):
             if name.endswith(atomic.TEMP_SUFFIX) and concern(rel):
                 atomic.remove_if_present(os.path.join(self.folder, rel))
 
@@ -155,7 +157,7 @@ class LocalOut(Out):
     def foreign(self, known: Container[str], folders: tuple[str, ...], concern: Concern) -> list[str]:
         return sorted(
             rel
-            for rel, name in _files_under(self.folder, OUTPUT_FOLDERS + folders)
+            for rel, name in _files_under(self.folder, folders)
             if rel not in known and not name.endswith(atomic.TEMP_SUFFIX) and concern(rel)
         )
 

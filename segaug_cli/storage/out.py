@@ -77,7 +77,8 @@ class Out:
         return rels
 
     def foreign(self, known: Container[str], folders: tuple[str, ...], concern: Concern) -> list[str]:
-        """Files under OUT's output folders that segaug did not write (not in ``known``), sorted."""
+        """Files under ``folders`` of OUT (the recipe's output folders) that segaug did not write (not in
+        ``known``), sorted."""
         raise NotImplementedError
 
     # -- the books -----------------------------------------------------------------------------

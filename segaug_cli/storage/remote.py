@@ -150,7 +150,7 @@ class StoreOut(Out):
 
     def foreign(self, known: Container[str], folders: tuple[str, ...], concern: Concern) -> list[str]:
         """Files under OUT's output folders that segaug did not write, from the one listing."""
-        prefixes = tuple(f"{folder}/" for folder in store.OUTPUT_FOLDERS + folders)
+        prefixes = tuple(f"{folder}/" for folder in folders)
         return sorted(
             name for name in self.listing if name.startswith(prefixes) and name not in known and concern(name)
         )
