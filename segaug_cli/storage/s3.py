@@ -55,7 +55,7 @@ class S3Location(ObjectLocation):
         import asyncio
 
         coroutine = self.fs._call_s3("put_object", **self._put_arguments(name, data))
-        return Upload(self, name, asyncio.run_coroutine_threadsafe(coroutine, self.fs.loop))
+        return Upload(self, name, len(data), asyncio.run_coroutine_threadsafe(coroutine, self.fs.loop))
 
     def create(self, name: str, data: bytes) -> Receipt:
         """Write only if no object has this name (``If-None-Match: *``).
@@ -104,31 +104,30 @@ class S3Location(ObjectLocation):
     def _put(self, name: str, data: bytes, **conditions: str) -> Receipt:
         with explained(self.join(name)):
             answer = self.fs.call_s3("put_object", **self._put_arguments(name, data, **conditions))
-        return self._receipt(name, answer)
+        return self._receipt(name, answer, len(data))
 
-    def _receipt(self, name: str, answer: dict[str, Any]) -> Receipt:
+    def _receipt(self, name: str, answer: dict[str, Any], size: int) -> Receipt:
+        """The PUT's answer: the ETag, and the SHA-256 the store verified (it echoes the one it checked)."""
         self.fs.invalidate_cache(self.join(name))
         checked = answer.get("ChecksumSHA256")
-        return Receipt(answer["ETag"], base64.b64decode(checked).hex() if checked else None)
+        return Receipt(answer["ETag"], base64.b64decode(checked).hex() if checked else None, size)
 
 
 class Upload(PendingWrite):
     """A whole-object write under way (``S3Location.write_soon``)."""
 
-    def __init__(self, location: S3Location, name: str, future: Any):  # a concurrent.futures.Future of the PUT's answer
-        self.location, self.name, self._future = location, name, future
+    def __init__(self, location: S3Location, name: str, size: int, future: Any):  # a Future of the PUT's answer
+        self.location, self.name, self.size, self._future = location, name, size, future
 
     def result(self) -> Receipt:
         """Wait for the write; its receipt, or the one-line ``StorageError`` that ``write`` raises."""
         with explained(self.location.join(self.name)):
             answer = self._future.result()
-        return self.location._receipt(self.name, answer)
+        return self.location._receipt(self.name, answer, self.size)
 
 
 def _entry(item: dict[str, Any], strip: int) -> Entry:
-    return Entry(
-        item["Key"][strip:], int(item["Size"]), item.get("ETag"), "SHA256" in item.get("ChecksumAlgorithm", ())
-    )
+    return Entry(item["Key"][strip:], int(item["Size"]), item.get("ETag"))
 
 
 def _read_body(fs: Any, body: Any) -> bytes:
