@@ -333,6 +333,17 @@ def seaweedfs(folder: Path, bucket: str | None = None) -> Iterator[SeaweedFS]:
         store.stop()
 
 
+@contextlib.contextmanager
+def black_hole() -> Iterator[str]:
+    """An endpoint URL on 127.0.0.1 that never answers a connection: a listener whose backlog is full
+    (one connection held, never accepted), so the kernel drops every new SYN, as a firewall does."""
+    with socket.socket() as listener, socket.socket() as held:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        held.connect(listener.getsockname())
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
 def s3_client(url: str, secret: str, key: str = "testing", config=None):
     """A boto3 S3 client of the server at ``url``, signing with ``key`` and ``secret``."""
     import boto3

@@ -5,6 +5,7 @@ and each store error as one line with its exit code, with no credential in any o
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -24,6 +25,7 @@ from proxy import Proxy, Request  # noqa: E402
 from services import (  # noqa: E402
     BUCKET,
     SECRET,
+    black_hole,
     dask_cluster,
     files_under,
     free_port,
@@ -232,19 +234,25 @@ def test_an_unknown_access_key_is_access_denied_exit_2(endpoint, tmp_path):
     assert len(result.stderr.splitlines()) == 1 and SECRET not in result.stderr
 
 
-def test_an_unreachable_store_is_one_line_exit_2(tmp_path):
-    closed = f"http://127.0.0.1:{free_port()}"
-    started = time.monotonic()
-    result = segaug(
-        "expand", str(RECIPE), f"s3://{BUCKET}/raw", str(tmp_path / "out"),
-        "--storage-option", f"endpoint_url={closed}", "--storage-option", "key=testing",
-        "--storage-option", f"secret={SECRET}",
-    )  # fmt: skip
+@pytest.mark.parametrize("where", ["IN", "OUT"])
+@pytest.mark.parametrize("how", ["refused", "timed out"])
+def test_an_unreachable_store_is_one_line_exit_2(tmp_path, where, how, capsys):
+    """A closed port refuses at once; a listener whose backlog is full never answers the connection
+    (as a store behind a firewall that drops packets): the connect timeout and bounded retries end both."""
+    url = f"s3://{BUCKET}/{prefix()}"
+    in_dir, out = (url, str(tmp_path / "out")) if where == "IN" else (str(SAMPLE), url)
+    with black_hole() if how == "timed out" else contextlib.nullcontext(f"http://127.0.0.1:{free_port()}") as closed:
+        started = time.monotonic()
+        result = segaug(
+            "expand", str(RECIPE), in_dir, out, "--storage-option", f"endpoint_url={closed}",
+            "--storage-option", "key=testing", "--storage-option", f"secret={SECRET}",
+        )  # fmt: skip
+        took = time.monotonic() - started
+    with capsys.disabled():
+        print(f"\n[{where} {how}] exit {result.returncode} after {took:.1f} s")
     assert result.returncode == 2
-    assert result.stderr == (
-        f"Error: s3://{BUCKET}/raw: cannot reach the store (connection refused, after the backend's retries)\n"
-    )
-    assert time.monotonic() - started < 60
+    named = url if where == "IN" else f"{url}/.segaug-lock/out.json"  # OUT's lock object: the first request to OUT
+    assert result.stderr == f"Error: {named}: cannot reach the store (connection {how}, after the backend's retries)\n"
     assert not (tmp_path / "out").exists()
 
 

@@ -35,7 +35,7 @@ from .local import LocalLocation, LocalOut
 from .lock import Holder, OutLocked
 from .options import load_storage_options, parse_storage_options, without_secrets
 from .out import Out
-from .s3 import S3Location
+from .s3 import S3Location, bounded
 
 __all__ = [
     "EXTRAS",
@@ -88,10 +88,10 @@ def open_location(url_or_path: str | os.PathLike[str], storage_options: dict[str
     from .fsspec_ro import ObjectLocation, filesystem
 
     protocol = match.group(1).lower()
-    fs = filesystem(protocol, dict(storage_options or {}))
     root = text.rstrip("/")
     if protocol in ("s3", "s3a"):
-        return S3Location(fs, root)
+        return S3Location(filesystem(protocol, bounded(dict(storage_options or {}))), root)
+    fs = filesystem(protocol, dict(storage_options or {}))
     return ObjectLocation(fs, root)
 
 

@@ -12,6 +12,23 @@ from typing import Any
 from .base import Entry, PendingWrite, PreconditionFailed, Receipt
 from .fsspec_ro import ObjectLocation, error_code, explained
 
+# How long a store that cannot be reached, or that goes away mid-run, may hold a command up. botocore's
+# defaults (a 60 s connect timeout, s3fs makes it 5 s, and 5 attempts with exponential backoff) take
+# 15 s to report a refused connection, and a store killed mid-run stopped a run after 19 to 85 s.
+# A TCP connection is made in one round trip (the connect timeout covers no TLS nor request): one not
+# made within a second is retried once, on a new connection, and a store that failed twice is down.
+# Storage options that set these (``config_kwargs``) win.
+CONNECT_TIMEOUT_S = 1.0
+ATTEMPTS = 2  # botocore's attempts per request, in all: the first and one retry, after at most a second
+
+
+def bounded(options: dict[str, Any]) -> dict[str, Any]:
+    """The storage options with a bounded connect timeout and bounded retries, unless they set theirs."""
+    config = dict(options.get("config_kwargs") or {})
+    config.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+    config.setdefault("retries", {"total_max_attempts": ATTEMPTS, "mode": "standard"})
+    return {**options, "config_kwargs": config}
+
 
 class S3Location(ObjectLocation):
     """S3 and S3-compatible stores (MinIO...): SHA-256 checked at upload, one paginated listing,
