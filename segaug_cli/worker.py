@@ -137,9 +137,10 @@ class _Outputs:
         with contextlib.suppress(Exception):
             self.finish()
         for rel in self.written:
-            # the store out of reach: the next run rewrites the file, or reports it
-            with contextlib.suppress(storage.StorageError):
+            try:
                 self._out.remove(rel)
+            except storage.StorageError:
+                break  # the store out of reach: the next run rewrites the files, or reports them
 
 
 def _read_sources(settings: Settings, pair: Pair) -> _Sources:

@@ -33,6 +33,7 @@ from services import (  # noqa: E402
     s3_bucket,
     s3_client,
     s3_options,
+    seaweedfs,
 )
 
 from segaug_cli import engine, recipe, testing  # noqa: E402
@@ -194,6 +195,56 @@ def test_a_killed_run_resumes_to_the_same_result(endpoint, local_run, tmp_path):
     again = segaug(*args, env=testing.short_lease(2))
     assert again.returncode == 0, again.stderr
     same_as_local(objects(endpoint, out.split("/", 3)[3]), local_run)
+
+
+def test_a_store_killed_mid_run_stops_it_with_one_line_and_a_rerun_finishes(local_run, tmp_path, capsys):
+    with seaweedfs(tmp_path / "store", bucket=BUCKET) as store:  # a store of its own, to kill
+        out = f"s3://{BUCKET}/out"
+        args = ["expand", str(RECIPE), str(SAMPLE), out, "-j", "2", "--storage-option", f"endpoint_url={store.url}"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "segaug_cli", *args],
+            env={**os.environ, **CREDENTIALS, **testing.short_lease(2)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            wait_for_objects(store.url, "out/images/", 2, proc)
+            store.kill()  # the store's machine is lost: every listener gone at once, no shutdown
+            killed = time.monotonic()
+            _, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        with capsys.disabled():
+            print(f"\n[store killed] the run exited {proc.returncode} {time.monotonic() - killed:.1f} s after the kill")
+        assert proc.returncode == 1, stderr
+        [error] = [line for line in stderr.splitlines() if line.startswith(("error:", "Error:"))]
+        assert error.startswith(f"error: {out}/") and error.endswith(
+            ": cannot reach the store (connection refused, after the backend's retries)"
+        )
+        assert "Traceback" not in stderr and SECRET not in stderr
+
+        store.start()  # the same data, on the same ports
+        stored = objects(store.url, "out")
+        assert ".segaug-lock/out.json" in stored  # the store could not be told: the lease lapses by itself
+        outputs = {name: data for name, data in stored.items() if name.startswith(("images/", "masks/"))}
+        assert outputs and outputs == {name: local_run[name] for name in outputs}  # each whole: a local run's bytes
+        time.sleep(2.5)  # the lease of the stopped run ends; its successor takes the lock over
+        again = segaug(*args)
+        assert again.returncode == 0, again.stderr
+        same_as_local(objects(store.url, "out"), local_run)
+
+
+def wait_for_objects(url: str, prefix: str, count: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Return once ``count`` objects are stored under ``prefix``, with the run still going."""
+    client, deadline = s3(url), time.monotonic() + timeout
+    while client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("KeyCount", 0) < count:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the run never wrote {count} objects under {prefix} (exit {proc.poll()})")
+        time.sleep(0.02)
 
 
 def test_a_dask_cluster_reads_and_writes_the_bucket(endpoint, local_run, tmp_path, monkeypatch):

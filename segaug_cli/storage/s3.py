@@ -37,6 +37,7 @@ class S3Location(ObjectLocation):
     def __init__(self, fs: Any, root: str):
         super().__init__(fs, root)
         self.bucket, _, self.key = root.split("://", 1)[1].partition("/")
+        _quiet_lost_connections(fs.loop)
 
     def _key(self, name: str) -> str:
         return posixpath.join(self.key, name) if self.key else name
@@ -145,6 +146,26 @@ class Upload(PendingWrite):
 
 def _entry(item: dict[str, Any], strip: int) -> Entry:
     return Entry(item["Key"][strip:], int(item["Size"]), item.get("ETag"))
+
+
+def _quiet_lost_connections(loop: Any) -> None:
+    """When the store goes away mid-request, aiohttp leaves a task whose error nobody awaits, and
+    asyncio prints it with a traceback when the task is collected. The request's own error is what
+    the command reports, in one line; the leftover's connection error is dropped, anything else kept."""
+    if getattr(loop, "_segaug_quiet", False):
+        return
+    previous = loop.get_exception_handler()
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), ConnectionError):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    loop._segaug_quiet = True
 
 
 def _read_body(fs: Any, body: Any) -> bytes:
