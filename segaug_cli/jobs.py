@@ -96,4 +96,4 @@ class PairOutcome:
     # with class-aware copies: pixels per class of the source mask, and of the output masks
     class_pixels: tuple[dict, dict] | None = None
     unlisted_pixels: int = 0  # source mask pixels whose label or colour the recipe's label map does not list
-    receipts: tuple[tuple[str, str, str], ...] = ()  # written to an object store: (path, ETag, sha256) per file
+    receipts: tuple[tuple[str, str, str, int], ...] = ()  # written to an object store: (path, ETag, sha256, size)

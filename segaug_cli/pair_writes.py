@@ -17,21 +17,21 @@ class PairWrites:
         self.settings = settings
         self.written: list[str] = []
         self._pending: list = []
-        self._receipts: list[tuple[str, str, str]] = []
+        self._receipts: list[tuple[str, str, str, int]] = []
         self._out = storage.opened(settings.out_dir, settings.storage_options, "OUT")
 
     def write(self, rel: str, data: bytes) -> None:
         self._pending.append(self._out.write_soon(rel, data))
         self.written.append(rel)
 
-    def finish(self) -> tuple[tuple[str, str, str], ...]:
-        """Wait for every upload; the (path, ETag, sha256) of each. Raises the first upload's error."""
+    def finish(self) -> tuple[tuple[str, str, str, int], ...]:
+        """Wait for every upload; the (path, ETag, sha256, size) of each. Raises the first upload's error."""
         pending, self._pending = self._pending, []
         try:
             for write in pending:
                 receipt = write.result()
-                if receipt is not None and receipt.sha256:
-                    self._receipts.append((write.name, receipt.etag, receipt.sha256))
+                if receipt is not None and receipt.sha256 and receipt.size is not None:
+                    self._receipts.append((write.name, receipt.etag, receipt.sha256, receipt.size))
         finally:
             for write in pending:  # none left running when the pair is discarded
                 with contextlib.suppress(Exception):
@@ -43,6 +43,7 @@ class PairWrites:
         with contextlib.suppress(Exception):
             self.finish()
         for rel in self.written:
-            # the store out of reach: the next run rewrites the file, or reports it
-            with contextlib.suppress(storage.StorageError):
+            try:
                 self._out.remove(rel)
+            except storage.StorageError:
+                break  # the store out of reach: the next run rewrites the files, or reports them

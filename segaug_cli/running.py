@@ -20,7 +20,7 @@ from .planning import concern_of
 from .recipe import Recipe
 from .reports import Progress, Summary
 from .shards import Shard
-from .storage import Out, books
+from .storage import Out, StorageError, books
 from .storage.rows import Previous
 
 
@@ -81,9 +81,19 @@ class Run:
             self.summary.interrupted = True
         except WorkerLost as exc:
             self.summary.fatal = str(exc)
+        except StorageError as exc:  # the journal's store failed: the run stops, as for a worker's fatal outcome
+            self.summary.fatal = self.summary.fatal or str(exc)
         finally:
-            self.journal.close(remove=False)
+            self._close_journal()
         return False
+
+    def _close_journal(self) -> None:
+        """Send the journal's last rows. A store that fails now is the run's fatal error, reported in
+        its one line like any other, not an exception that would hide the error that stopped it."""
+        try:
+            self.journal.close(remove=False)
+        except StorageError as exc:
+            self.summary.fatal = self.summary.fatal or str(exc)
 
     def record(self, outcome: PairOutcome) -> None:
         job = self.in_flight.pop(outcome.key)

@@ -1,5 +1,5 @@
 """Shared test helpers: tiny datasets built in code, colour-coded pairs, CLI runners, and the local S3
-server's fixtures (one moto server for the whole session: ``endpoint``, ``out``, ``location``)."""
+store's fixtures (one SeaweedFS for the whole session: ``endpoint``, ``out``, ``location``)."""
 
 from __future__ import annotations
 
@@ -267,22 +267,27 @@ def rewritten(out: Path) -> set[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The local S3 server: one for the whole session, whichever test files ask for it
+# The local S3 store: one for the whole session, whichever test files ask for it
 # ---------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def endpoint() -> Iterator[str]:
-    """moto's S3 API on 127.0.0.1, started once for the test session and torn down at its end, holding
-    ``services.BUCKET`` with ``sample_data/`` under ``raw/``; the endpoint URL. Each test writes under
-    a prefix of its own, so tests of any file share it."""
+def seaweed(tmp_path_factory) -> Iterator:
+    """SeaweedFS on 127.0.0.1 (``services.SeaweedFS``), started once for the test session and killed at
+    its end, holding ``services.BUCKET`` with ``sample_data/`` under ``raw/``. Each test writes under a
+    prefix of its own, so tests of any file share it."""
     pytest.importorskip("s3fs")
-    pytest.importorskip("moto")
-    from services import BUCKET, SECRET, s3_bucket, s3_server
+    from services import BUCKET, SECRET, s3_bucket, seaweedfs
 
-    with s3_server() as url:
-        s3_bucket(url, BUCKET, SECRET, {"raw": SAMPLE})
-        yield url
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as store:
+        s3_bucket(store.url, BUCKET, SECRET, {"raw": SAMPLE})
+        yield store
+
+
+@pytest.fixture(scope="session")
+def endpoint(seaweed) -> str:
+    """The S3 endpoint URL of the session's store."""
+    return seaweed.url
 
 
 @pytest.fixture

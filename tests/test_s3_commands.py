@@ -1,8 +1,9 @@
 """merge, preview and stats on s3:// URLs, shards into one bucket, check --deep on a bucket, and a store
-that refuses a write mid-run, against a real S3 API (moto's server on 127.0.0.1, the session's one: the
-``endpoint`` fixture of tests/conftest.py): every object of a sharded-then-merged OUT is the unsharded
-run's, merge refuses as it does on a disk, preview and stats print what they print for a local copy,
-and a failed PUT stops the run with one line and leaves only whole outputs that the manifest lists."""
+that refuses a write mid-run, against a real S3 store (SeaweedFS on 127.0.0.1, the session's one: the
+``endpoint`` fixture of tests/conftest.py; moto's server for the refused write, see ``moto``): every
+object of a sharded-then-merged OUT is the unsharded run's, merge refuses as it does on a disk, preview
+and stats print what they print for a local copy, and a failed PUT stops the run with one line and
+leaves only whole outputs that the manifest lists."""
 
 from __future__ import annotations
 
@@ -17,13 +18,21 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("s3fs")
-pytest.importorskip("moto")
 
 import boto3  # noqa: E402
 import requests  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from conftest import run_segaug  # noqa: E402
-from services import BUCKET, SECRET, dask_cluster, files_under, s3_client, s3_options  # noqa: E402
+from services import (  # noqa: E402
+    BUCKET,
+    SECRET,
+    dask_cluster,
+    files_under,
+    moto_server,
+    s3_bucket,
+    s3_client,
+    s3_options,
+)
 
 from segaug_cli import engine, recipe  # noqa: E402
 from segaug_cli.cli import main  # noqa: E402
@@ -271,8 +280,22 @@ def test_check_deep_on_a_bucket_passes_then_names_an_output_altered_in_place(end
 
 
 @pytest.fixture
-def denied_one_key(endpoint):
+def moto():
+    """moto's S3 and IAM server, holding the bucket with ``sample_data/`` under ``raw/``; the endpoint URL.
+
+    moto, not SeaweedFS: the fault needs a policy that denies a PUT of one key, chosen by the test while
+    the store runs. SeaweedFS's identities only grant actions (on a bucket or prefix), never deny one
+    key, and are read from a file at start-up."""
+    pytest.importorskip("moto")
+    with moto_server() as url:
+        s3_bucket(url, BUCKET, SECRET, {"raw": SAMPLE})
+        yield url
+
+
+@pytest.fixture
+def denied_one_key(moto):
     """An IAM user that may do anything in S3 but write one key, and moto checking IAM meanwhile."""
+    endpoint = moto
     iam = boto3.client(
         "iam", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key=SECRET, region_name="us-east-1"
     )
@@ -299,8 +322,9 @@ def denied_one_key(endpoint):
 
 
 def test_a_put_refused_mid_run_stops_it_with_one_line_and_leaves_only_whole_listed_outputs(
-    endpoint, denied_one_key, local_run, tmp_path
+    moto, denied_one_key, local_run, tmp_path
 ):
+    endpoint = moto
     out = fresh()
     outputs = sorted(name for name in local_run if name.startswith("masks/"))
     refused_key = outputs[len(outputs) // 2]  # a mask of a pair in the middle: some pairs finish before it

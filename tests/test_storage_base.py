@@ -14,15 +14,16 @@ SHA = "c" * 64
 @pytest.mark.parametrize(
     ("entry", "receipt", "vouched"),
     [
-        (base.Entry("a.png", 1, '"e1"', True), base.Receipt('"e1"', SHA), SHA),
-        (base.Entry("a.png", 1, '"e2"', True), base.Receipt('"e1"', SHA), None),  # overwritten since
-        (base.Entry("a.png", 1, '"e1"', False), base.Receipt('"e1"', SHA), None),  # no SHA-256 kept by the store
-        (base.Entry("a.png", 1, '"e1"', True), base.Receipt('"e1"', None), None),  # the store checked none
-        (base.Entry("a.png", 1, None, False), base.Receipt('"e1"', SHA), None),  # a local file
-        (base.Entry("a.png", 1, '"e1"', True), None, None),  # no receipt
+        (base.Entry("a.png", 1, '"e1"'), base.Receipt('"e1"', SHA, 1), SHA),
+        (base.Entry("a.png", 1, '"e2"'), base.Receipt('"e1"', SHA, 1), None),  # overwritten since
+        (base.Entry("a.png", 2, '"e1"'), base.Receipt('"e1"', SHA, 1), None),  # not the size written
+        (base.Entry("a.png", 1, '"e1"'), base.Receipt('"e1"', None, 1), None),  # the store verified no SHA-256
+        (base.Entry("a.png", 1, '"e1"'), base.Receipt('"e1"', SHA), None),  # an older receipt, without the size
+        (base.Entry("a.png", 1, None), base.Receipt('"e1"', SHA, 1), None),  # a local file
+        (base.Entry("a.png", 1, '"e1"'), None, None),  # no receipt
     ],
 )
-def test_an_object_is_vouched_for_only_with_its_receipts_etag_and_a_kept_sha256(entry, receipt, vouched):
+def test_an_object_is_vouched_for_only_with_its_receipts_etag_and_size(entry, receipt, vouched):
     assert base.unchanged_since_write(entry, receipt) == vouched
 
 
@@ -52,13 +53,13 @@ class Answering(base.Location):
     """A location whose writes finish at once, with this receipt."""
 
     def write(self, name: str, data: bytes) -> base.Receipt:
-        return base.Receipt('"e1"', SHA)
+        return base.Receipt('"e1"', SHA, len(data))
 
 
 def test_a_write_finished_when_started_is_done():
     pending = Answering().write_soon("images/a.png", b"x")
     assert isinstance(pending, base.Done) and pending.name == "images/a.png"
-    assert pending.result() == base.Receipt('"e1"', SHA)
+    assert pending.result() == base.Receipt('"e1"', SHA, 1)
 
 
 def test_a_store_error_is_a_usage_error_and_a_lost_condition_a_store_error():

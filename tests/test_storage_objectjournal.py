@@ -1,12 +1,11 @@
 """The write-once journal of an object store's OUT (``storage/objectjournal.py``), on a local folder
-and on the session's moto server: batches written once each, read back in order, one PUT each."""
+and on the session's SeaweedFS: batches written once each, read back in order, one PUT each."""
 
 from __future__ import annotations
 
 import pytest
 
 pytest.importorskip("s3fs")
-pytest.importorskip("moto")
 
 from conftest import row  # noqa: E402
 from services import requests_sent  # noqa: E402

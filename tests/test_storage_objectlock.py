@@ -1,4 +1,4 @@
-"""The lock of an object store's OUT (``storage/objectlock.py``) on the session's moto server: the
+"""The lock of an object store's OUT (``storage/objectlock.py``) on the session's SeaweedFS: the
 conditional create, the lease renewed by its holder, a killed run's lock taken over once expired (by
 one successor only), or at once when its holder provably ran on this host and is gone, and shards
 that share OUT but exclude a whole run."""
@@ -17,7 +17,6 @@ import time
 import pytest
 
 pytest.importorskip("s3fs")
-pytest.importorskip("moto")
 
 from segaug_cli import storage  # noqa: E402
 from segaug_cli.storage import lock, objectlock  # noqa: E402

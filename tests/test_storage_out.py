@@ -26,7 +26,7 @@ def test_an_out_by_default_takes_every_file_as_present_and_vouches_for_none(tmp_
         assert plain.ensure_held() is None
         assert plain.prepare(("images",), lambda rel: True) is None
         assert plain.clean_up(("images",), lambda rel: True) is None
-        assert plain.note_receipts([("images/a.png", '"etag"', "a" * 64)]) is None
+        assert plain.note_receipts([("images/a.png", '"etag"', "a" * 64, 1)]) is None
         assert plain.publish({"images/a.png"}) is None
         assert plain.fetch(["manifest.csv"]) is None
         assert plain.adopt_receipts(books.WHOLE) is None

@@ -43,7 +43,7 @@ def stored_out(root: Path) -> Recording:
         "segaug.json": b"{}",
         "images/a.png": b"a",
         "images/stray.png": b"?",
-        ".segaug-objects.csv": f'images/a.png,"""e1""",{SHA_A}\n'.encode(),  # as segaug writes it
+        ".segaug-objects.csv": f'images/a.png,"""e1""",{SHA_A},1\n'.encode(),  # as segaug writes it
     }.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
@@ -60,11 +60,16 @@ def test_the_receipts_are_named_beside_their_manifest():
     )
 
 
-def test_receipts_are_read_by_path_and_an_empty_sha256_is_none():
-    data = f'images/a.png,"""e1""",{SHA_A}\nmasks/a.png,e2,\n,e3,{SHA_B}\n'.encode()  # a line without a path: none
+def test_receipts_are_read_by_path_and_an_empty_sha256_or_size_is_none():
+    data = (
+        f'images/a.png,"""e1""",{SHA_A},7\nmasks/a.png,e2,,3\n,e3,{SHA_B},1\n'  # a line without a path: none
+        f"images/old.png,e4,{SHA_B}\nmasks/old.png,e5,{SHA_B},\n"  # an older segaug's line: no size
+    ).encode()
     assert remote.parse_receipts(data) == {
-        "images/a.png": Receipt('"e1"', SHA_A),
-        "masks/a.png": Receipt("e2", None),
+        "images/a.png": Receipt('"e1"', SHA_A, 7),
+        "masks/a.png": Receipt("e2", None, 3),
+        "images/old.png": Receipt("e4", SHA_B),
+        "masks/old.png": Receipt("e5", SHA_B),
     }
 
 
@@ -75,7 +80,7 @@ def test_opening_lists_once_and_brings_the_books_into_a_local_folder(tmp_path):
         assert sorted(p.name for p in out.folder.iterdir()) == ["manifest.csv", "segaug.json"]
         assert (out.folder / "manifest.csv").read_bytes() == b"image,mask\n"
         assert out.names() == (".segaug-objects.csv", "images/a.png", "images/stray.png", "manifest.csv", "segaug.json")
-        assert out.receipts == {"images/a.png": Receipt('"e1"', SHA_A)}
+        assert out.receipts == {"images/a.png": Receipt('"e1"', SHA_A, 1)}
         assert out.foreign({"images/a.png"}, ("images", "masks"), lambda rel: True) == ["images/stray.png"]
         assert out.present(["images/a.png", "images/b.png"]) == ["images/a.png"]
         assert out.exists() and out.holder() is None
@@ -88,13 +93,13 @@ def test_publish_sends_only_the_changed_books_then_the_receipts_of_known_outputs
     with remote.StoreOut(location) as out:
         (out.folder / "manifest.csv").write_bytes(b"image,mask\nimages/b.png,masks/b.png\n")
         (out.folder / "segaug.json").unlink()
-        out.note_receipts([("images/b.png", '"e2"', SHA_B), ("images/gone.png", '"e3"', SHA_B)])
+        out.note_receipts([("images/b.png", '"e2"', SHA_B, 5), ("images/gone.png", '"e3"', SHA_B, 6)])
         location.requests.clear()
         out.publish({"images/a.png", "images/b.png"})
     assert location.requests == [("write", "manifest.csv"), ("remove", "segaug.json"), ("write", ".segaug-objects.csv")]
     assert (tmp_path / "out" / "manifest.csv").read_bytes() == b"image,mask\nimages/b.png,masks/b.png\n"
     assert (tmp_path / "out" / ".segaug-objects.csv").read_text() == (
-        f'images/a.png,"""e1""",{SHA_A}\nimages/b.png,"""e2""",{SHA_B}\n'
+        f'images/a.png,"""e1""",{SHA_A},1\nimages/b.png,"""e2""",{SHA_B},5\n'
     )
 
 

@@ -35,7 +35,7 @@ from .local import LocalLocation, LocalOut
 from .lock import Holder, OutLocked
 from .options import load_storage_options, parse_storage_options, without_secrets
 from .out import Out
-from .s3 import S3Location
+from .s3 import S3Location, bounded
 
 __all__ = [
     "EXTRAS",
@@ -94,10 +94,9 @@ def open_location(
     protocol = match.group(1).lower()
     root = text.rstrip("/")
     label = named(root, role)
-    fs = filesystem(protocol, dict(storage_options or {}), root, label)
     if protocol in ("s3", "s3a"):
-        return S3Location(fs, root, label)
-    return ObjectLocation(fs, root, label)
+        return S3Location(filesystem(protocol, bounded(dict(storage_options or {})), root, label), root, label)
+    return ObjectLocation(filesystem(protocol, dict(storage_options or {}), root, label), root, label)
 
 
 def named(url: str, role: str | None = None) -> str:

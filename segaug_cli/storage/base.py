@@ -28,24 +28,25 @@ class PreconditionFailed(StorageError):
 
 @dataclass(frozen=True)
 class Entry:
-    """One file of a listing: its name relative to the location, its size, and what the store vouches for.
+    """One file of a listing: its name relative to the location, its size, and the store's tag of it.
 
-    ``etag`` is the store's tag of the object's content (None for local files). ``sha256_at_upload``
-    is True when the store holds a SHA-256 it checked at upload (S3's ``ChecksumAlgorithm``).
+    ``etag`` is the store's tag of the object's content (None for local files): what every object
+    store's listing carries, with the size, whatever else it leaves out.
     """
 
     name: str
     size: int
     etag: str | None = None
-    sha256_at_upload: bool = False
 
 
 @dataclass(frozen=True)
 class Receipt:
-    """What the store answered to one whole write: the object's tag and the SHA-256 it checked (hex)."""
+    """What the store answered to one whole write of ``size`` bytes: the object's tag, and the SHA-256
+    (hex) segaug sent with the write and the store verified (None when the store verified none)."""
 
     etag: str
     sha256: str | None
+    size: int | None = None
 
 
 def is_url(path: str | os.PathLike[str]) -> bool:
@@ -69,14 +70,15 @@ def nested(a: str, b: str) -> bool:
 def unchanged_since_write(entry: Entry, receipt: Receipt | None) -> str | None:
     """The SHA-256 (hex) an object is vouched to hold, or None when it must be downloaded to know.
 
-    The store checked the SHA-256 segaug sent with the PUT, and answered with the object's ETag. A
-    listing that shows the same ETag, with a SHA-256 checksum kept, names that same object: nothing
-    overwrote it. Listings carry no checksum value (S3's ListObjectsV2 has only the algorithm), so
-    this comparison is what makes one listing enough.
+    segaug sent the object's SHA-256 with the write, the store verified it (a wrong one is refused),
+    and answered with the object's tag: the receipt. A later listing that shows the same tag and the
+    same size names that same object (any write since gives it a new tag), so its SHA-256 is the one
+    segaug computed. Tag and size are all it needs of the listing: every store's listing has them,
+    while few name a checksum (S3's names only the algorithm, some S3-compatible stores not even that).
     """
-    if receipt is None or receipt.sha256 is None or entry.etag is None or not entry.sha256_at_upload:
+    if receipt is None or receipt.sha256 is None or receipt.size is None or entry.etag is None:
         return None
-    return receipt.sha256 if entry.etag == receipt.etag else None
+    return receipt.sha256 if (entry.etag, entry.size) == (receipt.etag, receipt.size) else None
 
 
 class Location:

@@ -235,5 +235,7 @@ def _unreachable(exc: BaseException) -> bool:
 def _kind(exc: BaseException) -> str:
     if _named(exc, {"gaierror"}):
         return "host name not found"
+    if _named(exc, {"ConnectTimeoutError"}):  # botocore's: no answer to the connection itself
+        return "connection timed out"
     text = " ".join(str(e) for e in (exc, exc.__cause__) if e).lower()
     return "connection refused" if "refused" in text or "connect" in text else "no answer"

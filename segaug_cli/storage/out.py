@@ -65,8 +65,8 @@ class Out:
         """Each job with the sha256 OUT vouches for of its earlier outputs, where it can (receipts)."""
         return jobs
 
-    def note_receipts(self, receipts: Iterable[tuple[str, str, str]]) -> None:
-        """Keep what the store answered to the workers' writes (path, ETag, sha256)."""
+    def note_receipts(self, receipts: Iterable[tuple[str, str, str, int]]) -> None:
+        """Keep what the store answered to the workers' writes (path, ETag, sha256, size)."""
 
     def remove(self, rels: Iterable[str]) -> None:
         """Delete these outputs; one already gone is no error."""

@@ -6,9 +6,10 @@ paginated listing), downloads ``manifest.csv``, ``segaug.json`` and ``errors.csv
 rows of any journal objects a killed run left; ``publish`` uploads, after the commit, each of those
 files that changed (one whole PUT each) and the receipts of the outputs.
 
-Receipts (``.segaug-objects.csv``: path, ETag, sha256) are what S3 answered to segaug's own PUTs of
-the outputs. A later listing showing the same ETag names the object segaug wrote, whose SHA-256 S3
-checked at upload, so a rerun compares it without downloading it (``PairJob.stored``). The file is
+Receipts (``.segaug-objects.csv``: path, ETag, sha256, size) are what the store answered to segaug's
+own writes of the outputs, each sent with its SHA-256 for the store to verify. A later listing
+showing the same ETag and size names the object segaug wrote (``base.unchanged_since_write``), so a
+rerun or ``check`` compares its SHA-256 without downloading it (``PairJob.stored``). The file is
 written for object stores only, so ``manifest.csv`` and its bytes are those of a local run.
 """
 
@@ -144,9 +145,9 @@ class StoreOut(Out):
         entry = self.listing.get(rel)
         return None if entry is None else unchanged_since_write(entry, self.receipts.get(rel))
 
-    def note_receipts(self, receipts: Iterable[tuple[str, str, str]]) -> None:
-        for path, etag, sha in receipts:
-            self.receipts[path] = Receipt(etag, sha)
+    def note_receipts(self, receipts: Iterable[tuple[str, str, str, int]]) -> None:
+        for path, etag, sha, size in receipts:
+            self.receipts[path] = Receipt(etag, sha, size)
 
     def foreign(self, known: Container[str], folders: tuple[str, ...], concern: Concern) -> list[str]:
         """Files under OUT's output folders that segaug did not write, from the one listing."""
@@ -204,7 +205,11 @@ class StoreOut(Out):
     def _publish_receipts(self, known: Container[str]) -> None:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerows((path, r.etag, r.sha256 or "") for path, r in sorted(self.receipts.items()) if path in known)
+        writer.writerows(
+            (path, r.etag, r.sha256 or "", "" if r.size is None else r.size)
+            for path, r in sorted(self.receipts.items())
+            if path in known
+        )
         data = buffer.getvalue().encode("utf-8")
         name = receipts_name(self.books)
         if data and data != self._receipts_bytes:
@@ -220,9 +225,14 @@ def book_names(books: store.Books) -> tuple[str, str, str]:
 
 
 def parse_receipts(data: bytes) -> dict[str, Receipt]:
-    """The receipts of a ``.segaug-objects.csv`` (path, ETag, sha256 per line), by path."""
+    """The receipts of a ``.segaug-objects.csv`` (path, ETag, sha256, size per line), by path. A line of
+    an older segaug has no size: its object is read back once, and the rerun's receipt has one."""
     text = data.decode("utf-8")
-    return {path: Receipt(etag, sha or None) for path, etag, sha in csv.reader(io.StringIO(text)) if path}
+    return {
+        path: Receipt(etag, sha or None, int(size[0]) if size and size[0] else None)
+        for path, etag, sha, *size in csv.reader(io.StringIO(text))
+        if path
+    }
 
 
 class MirroredJournal(Journal):

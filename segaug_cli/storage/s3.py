@@ -12,6 +12,23 @@ from typing import Any
 from .base import Entry, PendingWrite, PreconditionFailed, Receipt
 from .fsspec_ro import ObjectLocation, error_code, explained
 
+# How long a store that cannot be reached, or that goes away mid-run, may hold a command up. botocore's
+# defaults (a 60 s connect timeout, s3fs makes it 5 s, and 5 attempts with exponential backoff) take
+# 15 s to report a refused connection, and a store killed mid-run stopped a run after 19 to 85 s.
+# A TCP connection is made in one round trip (the connect timeout covers no TLS nor request): one not
+# made within a second is retried once, on a new connection, and a store that failed twice is down.
+# Storage options that set these (``config_kwargs``) win.
+CONNECT_TIMEOUT_S = 1.0
+ATTEMPTS = 2  # botocore's attempts per request, in all: the first and one retry, after at most a second
+
+
+def bounded(options: dict[str, Any]) -> dict[str, Any]:
+    """The storage options with a bounded connect timeout and bounded retries, unless they set theirs."""
+    config = dict(options.get("config_kwargs") or {})
+    config.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+    config.setdefault("retries", {"total_max_attempts": ATTEMPTS, "mode": "standard"})
+    return {**options, "config_kwargs": config}
+
 
 class S3Location(ObjectLocation):
     """S3 and S3-compatible stores (MinIO...): SHA-256 checked at upload, one paginated listing,
@@ -20,6 +37,7 @@ class S3Location(ObjectLocation):
     def __init__(self, fs: Any, root: str, label: str | None = None):
         super().__init__(fs, root, label)
         self.bucket, _, self.key = root.split("://", 1)[1].partition("/")
+        _quiet_lost_connections(fs.loop)
 
     def _key(self, name: str) -> str:
         return posixpath.join(self.key, name) if self.key else name
@@ -55,7 +73,7 @@ class S3Location(ObjectLocation):
         import asyncio
 
         coroutine = self.fs._call_s3("put_object", **self._put_arguments(name, data))
-        return Upload(self, name, asyncio.run_coroutine_threadsafe(coroutine, self.fs.loop))
+        return Upload(self, name, len(data), asyncio.run_coroutine_threadsafe(coroutine, self.fs.loop))
 
     def create(self, name: str, data: bytes) -> Receipt:
         """Write only if no object has this name (``If-None-Match: *``).
@@ -104,31 +122,50 @@ class S3Location(ObjectLocation):
     def _put(self, name: str, data: bytes, **conditions: str) -> Receipt:
         with explained(self.join(name), self.label):
             answer = self.fs.call_s3("put_object", **self._put_arguments(name, data, **conditions))
-        return self._receipt(name, answer)
+        return self._receipt(name, answer, len(data))
 
-    def _receipt(self, name: str, answer: dict[str, Any]) -> Receipt:
+    def _receipt(self, name: str, answer: dict[str, Any], size: int) -> Receipt:
+        """The PUT's answer: the ETag, and the SHA-256 the store verified (it echoes the one it checked)."""
         self.fs.invalidate_cache(self.join(name))
         checked = answer.get("ChecksumSHA256")
-        return Receipt(answer["ETag"], base64.b64decode(checked).hex() if checked else None)
+        return Receipt(answer["ETag"], base64.b64decode(checked).hex() if checked else None, size)
 
 
 class Upload(PendingWrite):
     """A whole-object write under way (``S3Location.write_soon``)."""
 
-    def __init__(self, location: S3Location, name: str, future: Any):  # a concurrent.futures.Future of the PUT's answer
-        self.location, self.name, self._future = location, name, future
+    def __init__(self, location: S3Location, name: str, size: int, future: Any):  # a Future of the PUT's answer
+        self.location, self.name, self.size, self._future = location, name, size, future
 
     def result(self) -> Receipt:
         """Wait for the write; its receipt, or the one-line ``StorageError`` that ``write`` raises."""
         with explained(self.location.join(self.name), self.location.label):
             answer = self._future.result()
-        return self.location._receipt(self.name, answer)
+        return self.location._receipt(self.name, answer, self.size)
 
 
 def _entry(item: dict[str, Any], strip: int) -> Entry:
-    return Entry(
-        item["Key"][strip:], int(item["Size"]), item.get("ETag"), "SHA256" in item.get("ChecksumAlgorithm", ())
-    )
+    return Entry(item["Key"][strip:], int(item["Size"]), item.get("ETag"))
+
+
+def _quiet_lost_connections(loop: Any) -> None:
+    """When the store goes away mid-request, aiohttp leaves a task whose error nobody awaits, and
+    asyncio prints it with a traceback when the task is collected. The request's own error is what
+    the command reports, in one line; the leftover's connection error is dropped, anything else kept."""
+    if getattr(loop, "_segaug_quiet", False):
+        return
+    previous = loop.get_exception_handler()
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), ConnectionError):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    loop._segaug_quiet = True
 
 
 def _read_body(fs: Any, body: Any) -> bytes:
