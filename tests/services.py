@@ -278,7 +278,20 @@ def azurite_server(folder: Path) -> Iterator[Azurite]:
         _wait_for(lambda: _accepts(port), proc, log)
         yield Azurite(f"http://127.0.0.1:{port}", debug)
     finally:
-        _stop(proc)
+        _end_soon(proc)
+
+
+def _end_soon(proc: subprocess.Popen, grace: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds: Azurite closes cleanly but waits for idle
+    keep-alive connections first, and its data is the test's to throw away."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 def _accepts(port: int) -> bool:
