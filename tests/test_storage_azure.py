@@ -19,6 +19,24 @@ from segaug_cli.storage import lock, objectlock
 from segaug_cli.storage.azure import AzureLocation
 
 
+def test_adlfs_credential_options_never_cross_to_dask_workers():
+    options = {
+        "connection_string": "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=k",
+        "account_name": "a",
+        "account_key": "k",
+        "sas_token": "sv=x&sig=y",
+        "client_secret": "s",
+        "credential": "c",
+        "account_host": "a.blob.core.windows.net",
+        "anon": False,
+    }
+    assert storage.without_secrets(options) == {
+        "account_name": "a",
+        "account_host": "a.blob.core.windows.net",
+        "anon": False,
+    }
+
+
 def test_an_az_url_opens_a_conditional_location(az_out):
     assert isinstance(az_out, AzureLocation) and isinstance(az_out, storage.base.ConditionalLocation)
     assert az_out.container == "segaug-test" and az_out.url.startswith("az://segaug-test/")
