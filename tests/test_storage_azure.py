@@ -37,6 +37,20 @@ def test_adlfs_credential_options_never_cross_to_dask_workers():
     }
 
 
+@pytest.mark.parametrize("options", [{}, {"connection_string": "no-such-form;AccountKey=SeCrEt-az-77"}])
+def test_options_that_reach_no_account_are_one_line_without_their_values(options, monkeypatch):
+    pytest.importorskip("adlfs")
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_NAME", raising=False)
+    with pytest.raises(storage.StorageError) as caught:
+        storage.open_location("az://container/out", {**options, "skip_instance_cache": True})
+    assert str(caught.value) == (
+        "az://container/out: the backend failed (ValueError); check the storage options (segaug never shows "
+        "their values)"
+    )  # adlfs's own message may quote the connection string
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
 def test_an_az_url_opens_a_conditional_location(az_out):
     assert isinstance(az_out, AzureLocation) and isinstance(az_out, storage.base.ConditionalLocation)
     assert az_out.container == "segaug-test" and az_out.url.startswith("az://segaug-test/")
