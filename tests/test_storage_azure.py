@@ -8,6 +8,7 @@ successor only."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 import types
@@ -115,7 +116,8 @@ def test_a_missing_container_is_one_line(azurite):
         assert azurite.connection_string not in str(caught.value) and caught.value.__cause__ is None
 
 
-def test_a_wrong_account_key_is_access_denied_and_never_shown(azurite):
+def test_a_wrong_account_key_is_access_denied_and_never_shown(azurite, caplog):
+    caplog.set_level(logging.DEBUG)  # the SDK's own request logging included
     wrong = azurite.connection_string.replace("AccountKey=Eby8", "AccountKey=Zzz8")
     loc = storage.open_location("az://segaug-test/denied", {"connection_string": wrong, "skip_instance_cache": True})
     with pytest.raises(storage.StorageError) as caught:
@@ -123,6 +125,8 @@ def test_a_wrong_account_key_is_access_denied_and_never_shown(azurite):
     assert str(caught.value) == (
         "az://segaug-test/denied: access denied (check the credentials and the container's access policy)"
     )
+    key = wrong.split("AccountKey=")[1].split(";")[0]
+    assert caplog.text and key not in caplog.text and key[:12] not in caplog.text
 
 
 # ---------------------------------------------------------------------------------------------
