@@ -129,6 +129,20 @@ def test_a_wrong_account_key_is_access_denied_and_never_shown(azurite, caplog):
     assert caplog.text and key not in caplog.text and key[:12] not in caplog.text
 
 
+def test_an_unreachable_store_is_one_line_naming_the_folder():
+    """The SDK retries a refused connection for about 85 s, too long for a test: its final error, as
+    it raises it, goes through the same translation."""
+    pytest.importorskip("azure.core")
+    from azure.core.exceptions import ServiceRequestError
+
+    from segaug_cli.storage import azure
+
+    with pytest.raises(storage.StorageError) as caught, azure.explained("az://c/out/images/a.png", "az://c/out"):
+        raise ServiceRequestError("Cannot connect to host 127.0.0.1:1 ssl:default [Connect call failed]")
+    assert str(caught.value) == "az://c/out: cannot reach the store (connection refused, after the backend's retries)"
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
 # ---------------------------------------------------------------------------------------------
 # The lock of an OUT in a container
 # ---------------------------------------------------------------------------------------------
