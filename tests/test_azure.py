@@ -209,3 +209,18 @@ def test_a_missing_container_is_one_line_exit_2(azurite, tmp_path):
     result = segaug("expand", RECIPE, SAMPLE, "az://no-such-container/out", *option_args(azurite))
     assert result.returncode == 2
     assert result.stderr == "Error: az://no-such-container/out: the container does not exist\n"
+
+
+def test_a_dask_cluster_writes_the_container_with_credentials_of_its_own(azurite, tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    from services import AZURITE_KEY, dask_cluster
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)  # the workers' own, as adlfs reads
+    out = fresh()
+    with dask_cluster(tmp_path / "cluster", workers=2) as cluster:
+        result = segaug("expand", RECIPE, RAW, out, "--scheduler", cluster.address, *option_args(azurite))
+        logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "cluster").glob("*.log"))
+    assert result.returncode == 0, result.stderr
+    assert stored(azurite, out) == local_files(RECIPE, tmp_path)
+    for shown in (result.stdout, result.stderr, logs):
+        assert FAKE_SAS not in shown and AZURITE_KEY not in shown  # no secret option crossed the scheduler
