@@ -208,7 +208,7 @@ def test_check_and_check_deep_pass_then_name_a_changed_object(azurite):
 def test_a_missing_container_is_one_line_exit_2(azurite, tmp_path):
     result = segaug("expand", RECIPE, SAMPLE, "az://no-such-container/out", *option_args(azurite))
     assert result.returncode == 2
-    assert result.stderr == "Error: az://no-such-container/out: the container does not exist\n"
+    assert result.stderr == "Error: OUT az://no-such-container/out: the container does not exist\n"
 
 
 def test_a_dask_cluster_writes_the_container_with_credentials_of_its_own(azurite, tmp_path, monkeypatch):

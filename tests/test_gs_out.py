@@ -61,7 +61,7 @@ def test_a_gs_out_is_refused_in_one_line_before_any_request(recorder, command, s
             "--storage-option", "token=SeCrEt-gs-token-9d2b"]  # fmt: skip
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == 2
-    assert result.stderr == f"Error: {out}: {WHY}\n"
+    assert result.stderr == f"Error: OUT {out}: {WHY}\n"
     assert result.stdout == ""
     assert seen == []  # the store was asked nothing, so nothing was written
     assert list(tmp_path.iterdir()) == []  # nor anything locally
@@ -74,4 +74,4 @@ def test_only_gs_is_refused_and_its_url_is_named_without_credentials():
     storage.check_writable("s3://bucket/out")
     with pytest.raises(storage.StorageError) as caught:
         storage.check_writable("gs://user:pw@bucket/out")
-    assert str(caught.value) == f"gs://bucket/out: {WHY}"
+    assert str(caught.value) == f"OUT gs://bucket/out: {WHY}"

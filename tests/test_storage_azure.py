@@ -11,6 +11,7 @@ import hashlib
 import logging
 import threading
 import time
+import traceback
 import types
 
 import pytest
@@ -49,7 +50,7 @@ def test_options_that_reach_no_account_are_one_line_without_their_values(options
         "az://container/out: the backend failed (ValueError); check the storage options (segaug never shows "
         "their values)"
     )  # adlfs's own message may quote the connection string
-    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert "SeCrEt" not in "".join(traceback.format_exception(caught.value))  # nor anything chained to it
 
 
 def test_an_az_url_opens_a_conditional_location(az_out):
@@ -155,7 +156,7 @@ def test_a_second_writer_is_refused_with_the_holder_named(az_out):
             pass
     message = str(caught.value)
     assert message.startswith(f"{az_out.url}: another segaug run is writing this folder (host ")
-    assert "lease until" in message and "\n" not in message
+    assert "its lease expires in 60 s" in message and "\n" not in message
     assert objectlock.holder_of(az_out) is None and az_out.list(objectlock.FOLDER) == []  # released
 
 
