@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: install install-optional demo test lint golden op-table bench bench-quick sample-data preview cpu-roots clean
+.PHONY: install install-optional azurite demo test lint golden op-table bench bench-quick sample-data preview cpu-roots clean
 
 install: $(INSTALLED)
 
@@ -31,8 +31,21 @@ demo: $(INSTALLED)
 	@echo "Augmented pairs: $(OUT)/images and $(OUT)/masks; what was done to each: $(OUT)/manifest.csv"
 	@echo "Verify it: $(BIN)/segaug check recipes/default.yaml sample_data $(OUT)/"
 
-test: $(INSTALLED)
+test: $(INSTALLED) azurite
 	$(BIN)/python -m pytest -q
+
+# Azurite, Microsoft's Azure Storage emulator, that the az:// tests start on 127.0.0.1: installed once
+# into .services/azurite from npm; without node and npm it is not installed and those tests are skipped.
+AZURITE_VERSION := 3.37.0
+AZURITE := .services/azurite/node_modules/.bin/azurite-blob
+
+azurite: $(AZURITE)
+
+$(AZURITE):
+	@if command -v npm >/dev/null; then \
+	  npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
+	    azurite@$(AZURITE_VERSION) --prefix .services/azurite; \
+	else echo "npm not found: Azurite is not installed, and the az:// tests will be skipped"; fi
 
 # An aarch64 Python with segaug's pinned wheels, which tests/test_cpu_bytes.py runs under qemu-aarch64
 # (Debian's qemu-user); downloads about 70 MB. CI builds it; without it that comparison is skipped.
@@ -73,5 +86,5 @@ preview: $(INSTALLED)
 	$(BIN)/segaug preview recipes/default.yaml sample_data -o docs/preview.png --pairs 3 --samples 3 --tile 200
 
 clean:
-	rm -rf $(VENV) $(OUT) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis .cpu-roots
+	rm -rf $(VENV) $(OUT) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis .cpu-roots .services
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -322,3 +322,36 @@ def row(i: int) -> Row:
         image_sha256="a" * 64,
         mask_sha256="b" * 64,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Azurite (the Azure Storage emulator): one for the whole session, whichever test files ask for it
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """Azurite's blob service on 127.0.0.1, started once for the test session and torn down at its end,
+    holding ``services.CONTAINER`` with ``sample_data/`` under ``raw/``. Skipped only where node is
+    missing; installed by ``make azurite`` (which ``make test`` runs)."""
+    import shutil
+
+    pytest.importorskip("adlfs")
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: Azurite, the Azure Storage emulator the az:// tests use, runs on it")
+    from services import AZURITE, CONTAINER, azure_container, azurite_server
+
+    if not AZURITE.is_file():
+        pytest.fail(f"Azurite is not installed ({AZURITE} is missing): run `make azurite`")
+    with azurite_server(tmp_path_factory.mktemp("azurite")) as server:
+        azure_container(server.connection_string, CONTAINER, {"raw": SAMPLE})
+        yield server
+
+
+@pytest.fixture
+def az_out(azurite) -> storage.Location:
+    """A fresh prefix of the session's Azurite container for each test, as an ``AzureLocation``."""
+    from services import CONTAINER
+
+    options = {"connection_string": azurite.connection_string, "skip_instance_cache": True}
+    return storage.open_location(f"az://{CONTAINER}/{uuid.uuid4().hex}", options)

@@ -391,3 +391,103 @@ def requests_sent(location) -> list[str]:
 def files_under(root: Path) -> dict[str, bytes]:
     """Every file under ``root``, by its POSIX path relative to ``root``."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Azurite, Microsoft's Azure Storage emulator (its blob service), installed by `make azurite`
+# ---------------------------------------------------------------------------------------------
+
+AZURITE = Path(__file__).resolve().parent.parent / ".services" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+CONTAINER = "segaug-test"  # the container of the session's Azurite; sample_data/ is copied under raw/
+# The emulator's one account and its well-known development key (published by Microsoft, no secret):
+# it must appear nowhere all the same, as a real account's key must not.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@dataclass
+class Azurite:
+    """A running Azurite blob service: its endpoint, and the debug log in which it records each request."""
+
+    endpoint: str
+    log: Path
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={self.endpoint}/{AZURITE_ACCOUNT};"
+        )
+
+    def requests(self) -> list[tuple[str, str]]:
+        """(method, URL path and query) of every request Azurite received so far, in order."""
+        import re
+        from urllib.parse import unquote
+
+        found = re.findall(r"RequestMethod=(\w+) RequestURL=http://[^/\s]+(\S*)", self.log.read_text(errors="replace"))
+        return [(method, unquote(url)) for method, url in found]
+
+
+@contextlib.contextmanager
+def azurite_server(folder: Path) -> Iterator[Azurite]:
+    """Azurite's blob service on 127.0.0.1 at a free port, its data in ``folder``, in its own process
+    group; torn down on exit. ``--skipApiVersionCheck``: the Python SDK may speak a newer API version
+    than the emulator knows, for requests the emulator serves all the same."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log, debug = folder / "azurite.log", folder / "debug.log"
+    proc = subprocess.Popen(
+        [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(folder / "data"),
+         "--skipApiVersionCheck", "--debug", str(debug)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: _accepts(port), proc, log)
+        yield Azurite(f"http://127.0.0.1:{port}", debug)
+    finally:
+        _end_soon(proc)
+
+
+def _end_soon(proc: subprocess.Popen, grace: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds: Azurite closes cleanly but waits for idle
+    keep-alive connections first, and its data is the test's to throw away."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def azure_container(connection_string: str, container: str, folders: dict[str, Path] | None = None) -> None:
+    """Create ``container``, each folder of ``folders`` copied under its prefix."""
+    from azure.storage.blob import BlobServiceClient
+
+    client = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
+    client.create_container()
+    for prefix, root in (folders or {}).items():
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                client.upload_blob(f"{prefix}/{path.relative_to(root).as_posix()}", path.read_bytes())
+
+
+def azure_blobs(connection_string: str, url: str) -> dict[str, bytes]:
+    """Every blob under an ``az://container/prefix`` URL, by name relative to the prefix."""
+    from azure.storage.blob import BlobServiceClient
+
+    container, _, prefix = url.removeprefix("az://").partition("/")
+    client = BlobServiceClient.from_connection_string(connection_string).get_container_client(container)
+    return {
+        blob.name[len(prefix) + 1 :]: client.download_blob(blob.name).readall()
+        for blob in client.list_blobs(name_starts_with=f"{prefix}/")
+    }

@@ -7,7 +7,9 @@ One interface, one implementation per backend:
   atomic writes, an appended journal file);
 - ``s3``: S3 and S3-compatible buckets (``S3Location``: checked PUTs, conditional writes), and
   ``remote.StoreOut`` for OUT in one (lease object, write-once journal objects, receipts);
-- ``fsspec_ro``: any other fsspec URL (``gs://``, ``az://``): read, list; OUT refused in one line;
+- ``azure``: Azure Blob Storage containers (``AzureLocation``: MD5-checked uploads, conditional
+  writes), OUT in one through ``remote.StoreOut`` as on S3;
+- ``fsspec_ro``: any other fsspec URL (``gs://``...): read, list; OUT refused in one line;
 - ``out``: the ``Out`` interface the engine and ``merge`` write OUT through;
 - ``books`` and ``rows``: OUT's bookkeeping files, read and written in a local folder.
 
@@ -54,6 +56,7 @@ __all__ = [
     "atomic",
     "check_output_file",
     "check_places",
+    "check_writable",
     "files_of",
     "hold_existing",
     "is_url",
@@ -72,6 +75,16 @@ __all__ = [
 ]
 
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+AZURE = ("az", "abfs", "abfss")
+# Why OUT cannot be written in a store that has no conditional writes segaug can use, by scheme.
+_NO_OUT = {
+    scheme: (
+        "segaug cannot write OUT to Google Cloud Storage: gcsfs has no generation-matched replace or delete, and "
+        "its emulators do not enforce generation-matched writes, so one writer per OUT cannot be held there; "
+        "write OUT to a local folder, s3:// or az:// and copy it"
+    )
+    for scheme in ("gs", "gcs")
+}
 Place = str | Path  # IN or OUT as a command holds it: a URL stays a string, a local folder is a Path
 
 
@@ -96,7 +109,12 @@ def open_location(
     label = named(root, role)
     if protocol in ("s3", "s3a"):
         return S3Location(filesystem(protocol, bounded(dict(storage_options or {})), root, label), root, label)
-    return ObjectLocation(filesystem(protocol, dict(storage_options or {}), root, label), root, label)
+    fs = filesystem(protocol, dict(storage_options or {}), root, label)
+    if protocol in AZURE:
+        from .azure import AzureLocation
+
+        return AzureLocation(fs, root, label)
+    return ObjectLocation(fs, root, label)
 
 
 def named(url: str, role: str | None = None) -> str:
@@ -183,9 +201,24 @@ def open_out(out_dir: Place, storage_options: dict[str, Any], shard: Shard | Non
     """
     if isinstance(out_dir, Path):
         return LocalOut(out_dir, shard, hold=hold, create=hold)
+    if hold:
+        check_writable(out_dir)
     from .remote import StoreOut
 
     return StoreOut(open_location(out_dir, storage_options, "OUT"), shard, hold=hold)
+
+
+def check_writable(out_dir: str) -> None:
+    """Refuse, before the store is asked anything, an OUT URL in a store where segaug cannot hold one
+    writer per OUT.
+
+    Raises:
+        StorageError: naming the URL and why.
+    """
+    match = _URL.match(out_dir)
+    why = _NO_OUT.get(match.group(1).lower()) if match else None
+    if why is not None:
+        raise StorageError(f"{named(out_dir, 'OUT')}: {why}")
 
 
 def hold_existing(out_dir: Place, storage_options: dict[str, Any]) -> Out:
@@ -196,6 +229,7 @@ def hold_existing(out_dir: Place, storage_options: dict[str, Any]) -> Out:
     """
     if isinstance(out_dir, Path):
         return LocalOut(out_dir, hold=True)
+    check_writable(out_dir)
     from .remote import StoreOut
 
     return StoreOut(open_location(out_dir, storage_options, "OUT"), hold=True, must_exist=True)

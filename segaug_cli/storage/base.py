@@ -2,7 +2,8 @@
 
 A :class:`Location` is a folder named by a local path or a URL: names under it are POSIX paths
 relative to it (``images/a_aug0.png``). Each backend implements it once (``local``, ``fsspec_ro``,
-``s3``); nothing outside the ``storage`` package knows which one it holds.
+``s3``, ``azure``); nothing outside the ``storage`` package knows which one it holds. A
+:class:`ConditionalLocation` adds the conditional requests that one writer per OUT is built on.
 """
 
 from __future__ import annotations
@@ -117,6 +118,40 @@ class Location:
     def read_input(self, name: str) -> bytes:
         """The bytes of a source file; one that cannot be read is a ``PairError`` naming it (the pair
         fails, the run goes on)."""
+        raise NotImplementedError
+
+
+class ConditionalLocation(Location):
+    """A location in a store that applies a write or a delete only if a condition on the object's ETag
+    holds, atomically: what the OUT lock (``objectlock``) and receipts rest on. S3 and Azure Blob
+    Storage are (``If-None-Match: *``, ``If-Match: <etag>``); ``list`` gives each entry's ETag and size.
+
+    ETags are opaque strings compared for equality, in one form per store (a listing's and a write's
+    answer agree); a backend normalises them when its store quotes one and not the other.
+    """
+
+    def create(self, name: str, data: bytes) -> Receipt:
+        """Write whole, only if no object has this name (``If-None-Match: *``).
+
+        Raises:
+            PreconditionFailed: the object exists.
+        """
+        raise NotImplementedError
+
+    def replace(self, name: str, data: bytes, etag: str) -> Receipt:
+        """Write whole, only if the object still has this ETag (``If-Match``): nobody wrote it since.
+
+        Raises:
+            PreconditionFailed: the object changed or is gone.
+        """
+        raise NotImplementedError
+
+    def read_tagged(self, name: str) -> tuple[bytes, str] | None:
+        """The object's bytes and the ETag they had, from one read; None when it is absent."""
+        raise NotImplementedError
+
+    def remove_if(self, name: str, etag: str) -> None:
+        """Delete the object only if it still has this ETag; gone already or changed: nothing done."""
         raise NotImplementedError
 
 

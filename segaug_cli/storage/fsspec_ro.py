@@ -1,5 +1,5 @@
-"""Locations any fsspec backend reaches (gs://, az://...): list, read, whole writes; and the one line
-each store error becomes.
+"""Locations any fsspec backend reaches (gs://...): list, read, whole writes; and the one line each
+store error becomes.
 
 A URL goes through fsspec and its backend (s3fs, gcsfs, adlfs), imported only when a URL is opened.
 Object stores have no rename, no append and no unnamed files: a write is one PUT of the whole
@@ -8,7 +8,7 @@ bucket, access denied, unreachable endpoint, missing extra, options the backend 
 one :class:`StorageError` line naming the folder as the user typed it (``OUT s3://bucket/prefix``),
 or the one visible object at fault, and never the text of the backend's exception: that text may
 quote an option's value (``Invalid endpoint: <endpoint_url>``), and option values may be secrets.
-OUT is written only where the store has conditional writes (``s3``); here it is refused in one line.
+OUT is written only where the store has conditional writes (``s3``, ``azure``); here it is refused.
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def explanation(exc: Exception, url: str, location: str | None = None) -> Except
         return None
     if isinstance(exc, FileNotFoundError):
         return StorageError(f"{folder}: the bucket does not exist") if error_code(exc) == "NoSuchBucket" else None
-    return _one_line(exc, folder, folder if _hidden(url) else public(url))
+    return _one_line(exc, folder, folder if hidden(url) else public(url))
 
 
 def _one_line(exc: Exception, folder: str, item: str) -> StorageError:
@@ -177,7 +177,7 @@ def _one_line(exc: Exception, folder: str, item: str) -> StorageError:
     if code in _DENIED or isinstance(exc, PermissionError) or _login_refused(exc):
         return StorageError(f"{item}: access denied (check the credentials and the bucket's policy)")
     if _unreachable(exc):
-        return StorageError(f"{folder}: cannot reach the store ({_kind(exc)}, after the backend's retries)")
+        return StorageError(f"{folder}: cannot reach the store ({failure_kind(exc)}, after the backend's retries)")
     if code:
         return StorageError(f"{item}: the store answered {code}")
     option = _unknown_option(exc)
@@ -204,7 +204,7 @@ def _login_refused(exc: BaseException) -> bool:
     return _named(exc, {"error_perm"}) and str(exc).startswith("530")
 
 
-def _hidden(url: str) -> bool:
+def hidden(url: str) -> bool:
     """Whether a URL names something segaug keeps for itself in a hidden folder or file (``.segaug-...``)."""
     return any(part.startswith(".") for part in url.split("://", 1)[-1].split("/"))
 
@@ -232,7 +232,8 @@ def _unreachable(exc: BaseException) -> bool:
     )
 
 
-def _kind(exc: BaseException) -> str:
+def failure_kind(exc: BaseException) -> str:
+    """What kept the store from answering, in words: host name not found, connection refused, no answer."""
     if _named(exc, {"gaierror"}):
         return "host name not found"
     if _named(exc, {"ConnectTimeoutError"}):  # botocore's: no answer to the connection itself

@@ -1,12 +1,14 @@
 """One writer per OUT in an object store: lock objects created with a conditional write, held by a lease.
 
-An object store has no ``fcntl``. A run takes OUT by creating ``OUT/.segaug-lock/out.json`` with
-``If-None-Match: *``: of two runs, the store lets exactly one create it. The object names its holder
-(host, pid, start) and a lease expiry; the holder rewrites it every ``lease / 4`` seconds with
-``If-Match: <its ETag>``, pushing the expiry on. A killed run stops renewing, and once its lease has
-expired (at most ``LEASE_SECONDS`` after the kill) the next run takes the lock over, again with
-``If-Match`` on the ETag it read: of two successors, exactly one wins. Expiry compares the holder's
-clock with the successor's, so the machines' clocks must agree to well within the lease.
+An object store has no ``fcntl``. Any store with conditional writes (``base.ConditionalLocation``:
+S3 and S3-compatible stores, Azure Blob Storage) holds the lock the same way. A run takes OUT by
+creating ``OUT/.segaug-lock/out.json`` with ``If-None-Match: *``: of two runs, the store lets exactly
+one create it. The object names its holder (host, pid, start) and a lease expiry; the holder rewrites
+it every ``lease / 4`` seconds with ``If-Match: <its ETag>``, pushing the expiry on. A killed run
+stops renewing, and once its lease has expired (at most ``LEASE_SECONDS`` after the kill) the next
+run takes the lock over, again with ``If-Match`` on the ETag it read: of two successors, exactly one
+wins. Expiry compares the holder's clock with the successor's, so the machines' clocks must agree to
+well within the lease.
 
 A successor on the holder's own machine need not wait: it can see that the holder is gone. The
 record also names the holder's process as the kernel knows it (``process``: boot id, PID namespace,
@@ -39,9 +41,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .base import Location, PreconditionFailed, StorageError
+from .base import ConditionalLocation, Location, PreconditionFailed, StorageError
 from .lock import Holder, OutLocked
-from .s3 import S3Location
 
 FOLDER = ".segaug-lock"
 OUT_LOCK = f"{FOLDER}/out.json"
@@ -112,7 +113,7 @@ class Record:
 class Lease:
     """One lock object held by this process, renewed by a background thread until released."""
 
-    def __init__(self, out: S3Location, name: str, lease_seconds: float = LEASE_SECONDS):
+    def __init__(self, out: ConditionalLocation, name: str, lease_seconds: float = LEASE_SECONDS):
         self.out, self.name, self.lease_seconds = out, name, lease_seconds
         self.started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self.etag: str | None = None
@@ -196,10 +197,13 @@ def hold(out: Location, shard: tuple[int, int] | None = None, lease_seconds: flo
 
     Raises:
         OutLocked: another run holds a conflicting lock; its holder is named in the message.
-        StorageError: OUT is in a store segaug cannot lock yet (only S3 and S3-compatible stores).
+        StorageError: OUT is in a store without conditional writes (only S3, S3-compatible stores and
+            Azure Blob Storage have them here).
     """
-    if not isinstance(out, S3Location):
-        raise StorageError(f"{out.label}: writing OUT needs conditional writes, which segaug uses on s3:// only so far")
+    if not isinstance(out, ConditionalLocation):
+        raise StorageError(
+            f"{out.label}: writing OUT needs conditional writes, which segaug uses on s3:// and az:// only"
+        )
     with contextlib.ExitStack() as stack:
         mine = Lease(out, OUT_LOCK if shard is None else shard_lock(shard), lease_seconds).acquire()
         stack.callback(mine.release)
@@ -211,19 +215,19 @@ def hold(out: Location, shard: tuple[int, int] | None = None, lease_seconds: flo
 
 def holder_of(out: Location) -> Holder | None:
     """Who writes OUT now (for shards, one of them), or None: reads the lock objects, writes nothing."""
-    if not isinstance(out, S3Location):
+    if not isinstance(out, ConditionalLocation):
         return None
     record = _live_record(out, OUT_LOCK) or _live_shard(out)
     return record.holder() if record else None
 
 
-def _live_record(out: S3Location, name: str) -> Record | None:
+def _live_record(out: ConditionalLocation, name: str) -> Record | None:
     current = out.read_tagged(name)
     record = Record.from_bytes(current[0]) if current else None
     return record if record is not None and record.live(time.time()) else None
 
 
-def _live_shard(out: S3Location) -> Record | None:
+def _live_shard(out: ConditionalLocation) -> Record | None:
     for entry in out.list(FOLDER):
         if entry.name.startswith(f"{FOLDER}/shard-") and (record := _live_record(out, entry.name)):
             return record

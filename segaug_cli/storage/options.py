@@ -11,7 +11,8 @@ from typing import Any
 
 from ..errors import UsageError
 
-_SECRET = re.compile(r"secret|token|password|passwd|credential|sas|signature|(^|_)key$", re.IGNORECASE)
+# connection_string: an Azure connection string holds the account key or a SAS token
+_SECRET = re.compile(r"secret|token|password|passwd|credential|sas|signature|connection_str|(^|_)key$", re.IGNORECASE)
 
 
 def without_secrets(options: dict[str, Any]) -> dict[str, Any]:

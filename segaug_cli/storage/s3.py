@@ -9,7 +9,7 @@ import hashlib
 import posixpath
 from typing import Any
 
-from .base import Entry, PendingWrite, PreconditionFailed, Receipt
+from .base import ConditionalLocation, Entry, PendingWrite, PreconditionFailed, Receipt
 from .fsspec_ro import ObjectLocation, error_code, explained
 
 # How long a store that cannot be reached, or that goes away mid-run, may hold a command up. botocore's
@@ -30,7 +30,7 @@ def bounded(options: dict[str, Any]) -> dict[str, Any]:
     return {**options, "config_kwargs": config}
 
 
-class S3Location(ObjectLocation):
+class S3Location(ObjectLocation, ConditionalLocation):
     """S3 and S3-compatible stores (MinIO...): SHA-256 checked at upload, one paginated listing,
     and the conditional writes (``If-None-Match: *``, ``If-Match: <etag>``) the OUT lock is built on."""
 

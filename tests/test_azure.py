@@ -1,0 +1,226 @@
+"""OUT as an az:// URL, end to end, against a real Azure Blob API (Azurite on 127.0.0.1, the session's
+one: the ``azurite`` fixture of tests/conftest.py): every recipe's objects are a local run's bytes, a
+rerun makes seven requests and downloads no output, a SIGKILLed run resumes, shards merged in the
+container are the unsharded run, check and check --deep pass and then name a changed object, and no
+storage option shows in any output or object."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import summary_counts
+from services import CONTAINER, azure_blobs, files_under
+
+from segaug_cli import engine, recipe, testing
+from segaug_cli.cli import main
+from segaug_cli.shards import Shard
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+RECIPE = ROOT / "recipes" / "default.yaml"
+RAW = f"az://{CONTAINER}/raw"
+LOCAL_ONLY = {".segaug.lock"}  # the local fcntl lock file; an object store's lock object is gone after a run
+STORE_ONLY = {".segaug-objects.csv"}  # the receipts of the uploads, kept beside an object store's manifest
+FAKE_SAS = "sv=2099-01-01&sig=NeVeR-sHoW-tHiS-4a7e"  # a distinctive option, taken by adlfs and never used
+
+
+def fresh() -> str:
+    return f"az://{CONTAINER}/runs/{uuid.uuid4().hex[:8]}"
+
+
+def options(azurite) -> dict:
+    return {"connection_string": azurite.connection_string}
+
+
+def option_args(azurite) -> list[str]:
+    """The options as a user types them: a connection string with the account key, and a SAS token."""
+    return ["--storage-option", f"connection_string={azurite.connection_string}", "--storage-option",
+            f"sas_token={FAKE_SAS}"]  # fmt: skip
+
+
+def local_files(rcp: Path, tmp: Path, workers: int = 1) -> dict[str, bytes]:
+    summary = engine.expand(recipe.load(rcp), SAMPLE, tmp / "local", engine.ExpandOptions(workers=workers))
+    assert summary.failed == 0 and summary.fatal is None
+    return {k: v for k, v in files_under(tmp / "local").items() if k not in LOCAL_ONLY}
+
+
+def blob_urls(azurite, url: str) -> list[str]:
+    """The az:// URL of every blob under ``url``, from one listing (no download)."""
+    from azure.storage.blob import BlobServiceClient
+
+    container, _, prefix = url.removeprefix("az://").partition("/")
+    client = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(container)
+    return [f"az://{container}/{blob.name}" for blob in client.list_blobs(name_starts_with=f"{prefix}/")]
+
+
+def stored(azurite, url: str) -> dict[str, bytes]:
+    return {k: v for k, v in azure_blobs(azurite.connection_string, url).items() if k not in STORE_ONLY}
+
+
+def expand(azurite, out: str, rcp: Path = RECIPE, in_dir: str | Path = RAW, **settings) -> engine.Summary:
+    opts = engine.ExpandOptions(workers=settings.pop("workers", 1), storage_options=options(azurite), **settings)
+    summary = engine.expand(recipe.load(rcp), in_dir, out, opts)
+    assert summary.failed == 0 and summary.fatal is None, summary
+    return summary
+
+
+def segaug(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "segaug_cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def here(*args) -> tuple[int, str, str]:
+    """The command line in this process: exit code, stdout, stderr."""
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert "Traceback" not in result.stderr
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("rcp", sorted((ROOT / "recipes").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_recipe_into_a_container_is_its_local_run_byte_for_byte(azurite, rcp, tmp_path):
+    out = fresh()
+    expand(azurite, out, rcp, in_dir=SAMPLE)
+    assert stored(azurite, out) == local_files(rcp, tmp_path)
+
+
+def test_a_container_to_container_run_shows_no_option_anywhere_and_check_passes(azurite, tmp_path):
+    out = fresh()
+    done = segaug("expand", RECIPE, RAW, out, "-j", "2", *option_args(azurite))
+    assert done.returncode == 0, done.stderr
+    assert stored(azurite, out) == local_files(RECIPE, tmp_path, workers=2)
+    checked = segaug("check", RECIPE, RAW, out, *option_args(azurite))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "OUT is up to date (48 output pairs)" in checked.stderr
+    everything = b"".join(azure_blobs(azurite.connection_string, out).values()).decode("latin-1")
+    for shown in (done.stdout, done.stderr, checked.stdout, checked.stderr, everything):
+        for secret in (FAKE_SAS, "NeVeR-sHoW", azurite.connection_string, "AccountKey", "Eby8vdM02x"):
+            assert secret not in shown
+
+
+def test_a_rerun_makes_seven_requests_and_downloads_no_output(azurite):
+    out = fresh()
+    assert expand(azurite, out, in_dir=SAMPLE).written == 48
+    before = len(azurite.requests())
+    again = expand(azurite, out, in_dir=SAMPLE)
+    assert (again.written, again.unchanged, again.removed) == (0, 48, 0)
+    key = out.split("/", 3)[3]
+    sent = requests_to(azurite, key, before, last=("DELETE", f"/{key}/.segaug-lock/out.json"))
+    assert sent == [
+        ("PUT", f"/{key}/.segaug-lock/out.json"),  # the lock, created (If-None-Match: *)
+        ("GET", f"?restype=container&comp=list&prefix={key}/.segaug-lock/"),  # no shard holds OUT
+        ("GET", f"?restype=container&comp=list&prefix={key}/"),  # OUT listed once
+        ("GET", f"/{key}/manifest.csv"),
+        ("GET", f"/{key}/segaug.json"),
+        ("GET", f"/{key}/.segaug-objects.csv"),  # the receipts: no output read, nor asked after
+        ("DELETE", f"/{key}/.segaug-lock/out.json"),  # the lock, released (If-Match)
+    ]
+
+
+def requests_to(azurite, key: str, since: int, last: tuple[str, str]) -> list[tuple[str, str]]:
+    """The requests about ``key`` that Azurite logged after its first ``since`` requests, container
+    path left out; waits (5 s at most) for ``last`` to be logged, as Azurite writes its log behind."""
+    deadline = time.monotonic() + 5
+    while True:
+        sent = [
+            (method, url.replace(f"/devstoreaccount1/{CONTAINER}", ""))
+            for method, url in azurite.requests()[since:]
+            if key in url
+        ]
+        if (sent and sent[-1] == last) or time.monotonic() > deadline:
+            return sent
+        time.sleep(0.05)
+
+
+def test_a_killed_run_resumes_to_the_local_bytes(azurite, tmp_path):
+    out = fresh()
+    pause = tmp_path / "paused"
+    env = {**testing.pausing("running", pause), **testing.short_lease(2)}
+    args = ["expand", str(RECIPE), str(SAMPLE), out, "-j", "2", *option_args(azurite)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segaug_cli", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    journal = f"{out}/.segaug-journal/"
+    deadline = time.monotonic() + 60  # each outcome pauses 2 s: the journal's first batch goes out after 5 s
+    while not any(journal in name for name in blob_urls(azurite, out)) and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it was killed"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and its pool workers, mid-run
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    left = azure_blobs(azurite.connection_string, out)
+    assert "manifest.csv" not in left and ".segaug-lock/out.json" in left
+    journalled = [name for name in left if name.startswith(".segaug-journal/")]
+    assert journalled, "no journal object was sent before the kill"
+    time.sleep(2.5)  # the killed run's lease expires; its successor takes the lock over
+    again = segaug(*args, env=testing.short_lease(2))
+    assert again.returncode == 0, again.stderr
+    written, unchanged, removed, failed = summary_counts(again.stderr)
+    assert unchanged > 0 and written + unchanged == 48  # the journalled outputs were trusted, not redone
+    assert stored(azurite, out) == local_files(RECIPE, tmp_path)
+    assert not any(name.startswith(".segaug-journal/") for name in azure_blobs(azurite.connection_string, out))
+
+
+def test_shards_merged_in_a_container_are_the_unsharded_local_run(azurite, tmp_path):
+    out = fresh()
+    for k in (1, 2, 3):
+        expand(azurite, out, shard=Shard(k, 3), workers=1 if k != 2 else 2)
+    code, _, stderr = here("merge", RECIPE, RAW, out, *option_args(azurite))
+    assert code == 0, stderr
+    assert stderr == f"segaug merge: 3 shards, 48 output pairs; manifest: {out}/manifest.csv\n"
+    assert stored(azurite, out) == local_files(RECIPE, tmp_path)
+    code, _, stderr = here("check", RECIPE, RAW, out, "-j", "1", *option_args(azurite))
+    assert (code, stderr) == (0, "segaug check: OUT is up to date (48 output pairs)\n")
+
+
+def test_check_and_check_deep_pass_then_name_a_changed_object(azurite):
+    from azure.storage.blob import BlobServiceClient
+
+    out = fresh()
+    expand(azurite, out)
+    assert here("check", RECIPE, RAW, out, *option_args(azurite))[0] == 0
+    assert here("check", RECIPE, RAW, out, "--deep", "all", "-j", "1", *option_args(azurite))[0] == 0
+    blobs = azure_blobs(azurite.connection_string, out)
+    image, other = sorted(name for name in blobs if name.startswith("images/"))[5:7]
+    container = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(CONTAINER)
+    container.upload_blob(f"{out.split('/', 3)[3]}/{image}", blobs[other], overwrite=True)  # a valid PNG, not this one
+    for deep in ((), ("--deep", "all")):
+        code, stdout, _ = here("check", RECIPE, RAW, out, *deep, "-j", "1", *option_args(azurite))
+        assert (code, stdout) == (1, f"altered: {image}: the file's bytes differ from the manifest's sha256\n")
+
+
+def test_a_missing_container_is_one_line_exit_2(azurite, tmp_path):
+    result = segaug("expand", RECIPE, SAMPLE, "az://no-such-container/out", *option_args(azurite))
+    assert result.returncode == 2
+    assert result.stderr == "Error: OUT az://no-such-container/out: the container does not exist\n"
+
+
+def test_a_dask_cluster_writes_the_container_with_credentials_of_its_own(azurite, tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    from services import AZURITE_KEY, dask_cluster
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)  # the workers' own, as adlfs reads
+    out = fresh()
+    with dask_cluster(tmp_path / "cluster", workers=2) as cluster:
+        result = segaug("expand", RECIPE, RAW, out, "--scheduler", cluster.address, *option_args(azurite))
+        logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "cluster").glob("*.log"))
+    assert result.returncode == 0, result.stderr
+    assert stored(azurite, out) == local_files(RECIPE, tmp_path)
+    for shown in (result.stdout, result.stderr, logs):
+        assert FAKE_SAS not in shown and AZURITE_KEY not in shown  # no secret option crossed the scheduler
