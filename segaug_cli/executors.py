@@ -169,7 +169,7 @@ class LocalPool:
         # collector from touching (and so copying) every inherited object: memory stays flat.
         gc.freeze()
         self._stack.callback(gc.unfreeze)
-        self._context = _RecordingContext(pool_context())
+        self._context = _RecordingContext(pool_context(worker.modules_to_preload(settings)))
         # more processes than workers: a semaphore keeps the computing ones to ``workers`` (worker.init_worker)
         slots = self._context.Semaphore(self.workers) if self.processes > self.workers else None
         self._pool = ProcessPoolExecutor(
@@ -234,8 +234,9 @@ class _RecordingContext:
                 ended.add(id(process))
 
 
-def pool_context() -> multiprocessing.context.BaseContext:
-    """``fork`` where it is safe, else ``forkserver``, else ``spawn``.
+def pool_context(preload: tuple[str, ...] = ()) -> multiprocessing.context.BaseContext:
+    """``fork`` where it is safe, else ``forkserver`` (which imports ``preload`` too, once for every
+    worker), else ``spawn``.
 
     A forked worker starts in milliseconds with every module already imported; a forkserver costs a
     fresh interpreter and its imports (about 0.3 s of a core, measured, before the first pair). Fork
@@ -247,7 +248,7 @@ def pool_context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
+        context.set_forkserver_preload([__name__, *preload])
         return context
     return multiprocessing.get_context("spawn")
 

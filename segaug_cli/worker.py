@@ -49,6 +49,11 @@ def init_worker(settings: Settings, cpu_slots=None) -> None:
     _SETTINGS, _CPU_SLOTS = settings, cpu_slots
 
 
+def modules_to_preload(settings: Settings) -> tuple[str, ...]:
+    """What a worker of this run imports beyond this module: the storage backends of IN and OUT."""
+    return storage.backend_modules(settings.in_dir, settings.out_dir)
+
+
 @contextlib.contextmanager
 def _computing() -> Iterator[None]:
     """Hold one of the pool's CPU slots, where it has them (see ``init_worker``)."""

@@ -210,3 +210,24 @@ def test_a_pool_worker_reuses_freed_buffers_instead_of_faulting_in_fresh_pages()
 
     assert tuned == "True"
     assert float(faults) < 1, result.stdout
+
+
+def test_a_forkserver_imports_the_runs_storage_backends_once_for_every_worker(tmp_path):
+    pytest.importorskip("s3fs")
+    settings = Settings(None, str(tmp_path / "in"), "s3://bucket/out")
+
+    assert worker.modules_to_preload(settings) == ("s3fs.core", "segaug_cli.storage.s3")
+    assert worker.modules_to_preload(Settings(None, str(tmp_path / "in"), str(tmp_path / "out"))) == ()
+    script = """
+import threading
+from segaug_cli import executors
+threading.Thread(target=threading.Event().wait, daemon=True).start()  # no fork: a forkserver
+from concurrent.futures import ProcessPoolExecutor
+context = executors.pool_context(("s3fs.core",))
+assert context.get_start_method() == "forkserver"
+with ProcessPoolExecutor(1, mp_context=context) as pool:  # what a worker holds before its first task
+    print(pool.submit(eval, "sorted(m for m in __import__('sys').modules if m in ('s3fs.core', 'cv2'))").result())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['cv2', 's3fs.core']"

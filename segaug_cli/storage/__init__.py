@@ -240,6 +240,24 @@ def absolute(folder: str) -> str:
     return folder if is_url(folder) else os.path.abspath(folder)
 
 
+def backend_modules(*places: str) -> tuple[str, ...]:
+    """The modules that reading or writing these places imports (the backend and segaug's class for it):
+    a pool's forkserver imports them once, so each worker started from it does not import them again."""
+    found = []
+    for place in network_places(places):
+        match = _URL.match(place)
+        protocol = match.group(1).lower() if match else ""
+        try:
+            import fsspec
+
+            found.append(fsspec.get_filesystem_class(protocol).__module__)
+        except (ImportError, ValueError):
+            continue  # the run will say so, in one line, when it opens the place
+        own = "s3" if protocol in ("s3", "s3a") else "azure" if protocol in AZURE else "fsspec_ro"
+        found.append(f"{__name__}.{own}")
+    return tuple(dict.fromkeys(found))
+
+
 def network_places(folders: tuple[str, ...]) -> list[str]:
     """Those of the folders that are reached through a store's network API, not a shared filesystem."""
     return [folder for folder in folders if is_url(folder)]
