@@ -36,9 +36,9 @@ from .studies.memory import run_memory
 from .studies.online import run_online
 from .studies.png import candidates, run_png
 from .studies.profiling import run_profile
-from .studies.s3 import run_s3
 from .studies.scale import SHARD_COPIES, run_scale
 from .studies.startup import run_startup
+from .studies.stores import run_stores
 from .studies.throughput import FloorSettings, run_throughput
 from .summary import log
 from .workloads import FULL, MEMORY, ONLINE_ITEMS, QUICK, RESULTS, ROOT, SCALE_PAIRS, Workload
@@ -65,7 +65,11 @@ def parser(prog: str) -> argparse.ArgumentParser:
     )
     p.add_argument("--profile", action="store_true", help="only a cProfile of `segaug expand --workers 1`")
     p.add_argument("--dask", action="store_true", help="only Dask (a local scheduler and workers) vs the local pool")
-    p.add_argument("--s3", action="store_true", help="only a bucket on a local S3 server (moto) vs local disk")
+    p.add_argument(
+        "--stores",
+        action="store_true",
+        help="only real object stores (SeaweedFS, Azurite) vs local disk, with and without 20 ms per request",
+    )
     p.add_argument(
         "--online",
         action="store_true",
@@ -252,7 +256,7 @@ def set_up(args: argparse.Namespace, scratch: Path) -> Setup:
 def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
     """(throughput, memory, startup, png, scale, online) results, None for each study not asked for; --profile
     only logs."""
-    only = args.memory or args.png_study or args.profile or args.dask or args.scale or args.s3 or args.online
+    only = args.memory or args.png_study or args.profile or args.dask or args.scale or args.stores or args.online
     tp = mem = startup = png = scale = online = None
     if args.profile:
         run_profile(scratch, s.dataset.folder, s.work.copies, s.segaug)
@@ -266,10 +270,8 @@ def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
         run_dask(
             scratch, s.out_root, exact_pairs(scratch, s.dataset.folder, s.work.pairs), s.work, s.workers[-1], s.segaug
         )
-    if args.s3 or not only and not args.quick:  # logged, not in the report's tables
-        run_s3(
-            scratch, s.out_root, exact_pairs(scratch, s.dataset.folder, s.work.pairs), s.work, s.workers[-1], s.segaug
-        )
+    if args.stores or not only and not args.quick:  # logged, not in the report's tables
+        run_stores(scratch, exact_pairs(scratch, s.dataset.folder, s.work.pairs), s.work, s.workers[-1], s.segaug)
     if args.png_study or not only and not args.quick:
         png = run_png(s.dataset.folder, 4 if args.quick else 12)
         for target in ("images", "masks"):
@@ -293,7 +295,7 @@ def publish(text: str, args: argparse.Namespace) -> None:
     """Print the report, and write it to --output, else to RESULTS.md after a full run."""
     log("")
     log(text)
-    only = args.memory or args.png_study or args.profile or args.dask or args.scale or args.s3 or args.online
+    only = args.memory or args.png_study or args.profile or args.dask or args.scale or args.stores or args.online
     target = args.output or (RESULTS if not (args.quick or only) else None)
     if target:
         target.write_text(text, encoding="utf-8")

@@ -411,6 +411,7 @@ class Azurite:
 
     endpoint: str
     log: Path
+    pid: int = 0  # the server's process
 
     @property
     def connection_string(self) -> str:
@@ -429,23 +430,24 @@ class Azurite:
 
 
 @contextlib.contextmanager
-def azurite_server(folder: Path) -> Iterator[Azurite]:
+def azurite_server(folder: Path, debug: bool = True) -> Iterator[Azurite]:
     """Azurite's blob service on 127.0.0.1 at a free port, its data in ``folder``, in its own process
     group; torn down on exit. ``--skipApiVersionCheck``: the Python SDK may speak a newer API version
-    than the emulator knows, for requests the emulator serves all the same."""
+    than the emulator knows, for requests the emulator serves all the same. ``debug``: the log of every
+    request that ``Azurite.requests`` reads (a benchmark goes without: it costs the server time)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log, debug = folder / "azurite.log", folder / "debug.log"
+    log, debug_log = folder / "azurite.log", folder / "debug.log"
     proc = subprocess.Popen(
         [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(folder / "data"),
-         "--skipApiVersionCheck", "--debug", str(debug)],
+         "--skipApiVersionCheck", *(["--debug", str(debug_log)] if debug else [])],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
     try:
         _wait_for(lambda: _accepts(port), proc, log)
-        yield Azurite(f"http://127.0.0.1:{port}", debug)
+        yield Azurite(f"http://127.0.0.1:{port}", debug_log, proc.pid)
     finally:
         _end_soon(proc)
 
