@@ -94,3 +94,14 @@ def test_no_secret_in_what_segaug_writes_to_out(out):
         out.write("images/a.png", b"x")
         stored = b"".join(out.read(e.name) for e in out.list())
     assert SECRET.encode() not in stored and b"testing" not in stored
+
+
+def test_bounded_options_set_timeouts_and_leave_checksums_to_segaug_unless_the_user_sets_theirs():
+    from segaug_cli.storage.s3 import bounded
+
+    config = bounded({"endpoint_url": "http://x"})["config_kwargs"]
+    assert config["connect_timeout"] == 1.0 and config["retries"]["total_max_attempts"] == 2
+    assert config["request_checksum_calculation"] == config["response_checksum_validation"] == "when_required"
+    mine = bounded({"config_kwargs": {"connect_timeout": 9, "request_checksum_calculation": "when_supported"}})
+    assert mine["config_kwargs"]["connect_timeout"] == 9
+    assert mine["config_kwargs"]["request_checksum_calculation"] == "when_supported"
