@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -195,6 +196,58 @@ def test_a_killed_run_resumes_to_the_same_result(endpoint, local_run, tmp_path):
     again = segaug(*args, env=testing.short_lease(2))
     assert again.returncode == 0, again.stderr
     same_as_local(objects(endpoint, out.split("/", 3)[3]), local_run)
+
+
+def test_a_rerun_after_a_kill_restores_the_journal_and_rewrites_none_of_its_outputs(endpoint, local_run, tmp_path):
+    """The journal of a killed run is what its successor restores: the outputs it lists are not written
+    again (each is downloaded once and its SHA-256 compared with its row's, since the receipts that
+    would vouch for it are committed with the manifest). Killed at the commit, every row is journaled."""
+    key = prefix()
+    out = f"s3://{BUCKET}/{key}"
+    args = ["expand", str(RECIPE), f"s3://{BUCKET}/raw", out, "-j", "1"]
+    marker = tmp_path / "committing"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "segaug_cli", *args, "--storage-option", f"endpoint_url={endpoint}"],
+        env={**os.environ, **CREDENTIALS, **testing.short_lease(2), **testing.pausing("commit", marker, 60)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run, its journal sent, before its manifest
+        proc.wait(timeout=30)
+    journaled = {
+        name
+        for data in objects(endpoint, f"{key}/.segaug-journal").values()
+        for row in map(json.loads, data.decode().splitlines())
+        for name in (row["image"], row["mask"])
+    }
+    stored = objects(endpoint, key)
+    assert "manifest.csv" not in stored
+    assert journaled == {name for name in stored if name.startswith(("images/", "masks/"))} != set()
+
+    with Proxy(endpoint) as counted:
+        again = segaug(*args, "--storage-option", f"endpoint_url={counted.url}", env=testing.short_lease(2))
+    assert again.returncode == 0, again.stderr
+    assert summary_line_counts(again.stderr)[:2] == (0, len(journaled) // 2)  # 0 written, all unchanged
+    assert not [r for r in counted.seen("PUT") if r.key.startswith(outputs(key))]
+    assert len(gets_of_outputs(counted.seen(), key)) == len(journaled)  # each checked once
+    same_as_local(objects(endpoint, key), local_run)
+
+
+def summary_line_counts(stderr: str) -> tuple[int, ...]:
+    """(written, unchanged, removed, failed) from the summary line of ``segaug expand``."""
+    import re
+
+    found = re.search(
+        r"output samples (\d+) written, (\d+) unchanged, (\d+) removed, source pairs (\d+) failed", stderr
+    )
+    assert found, stderr
+    return tuple(int(n) for n in found.groups())
 
 
 def test_a_store_killed_mid_run_stops_it_with_one_line_and_a_rerun_finishes(local_run, tmp_path, capsys):
