@@ -22,6 +22,7 @@ import pytest
 
 pytest.importorskip("s3fs")
 
+from conftest import summary_counts  # noqa: E402
 from proxy import Proxy, Request  # noqa: E402
 from services import (  # noqa: E402
     BUCKET,
@@ -233,21 +234,10 @@ def test_a_rerun_after_a_kill_restores_the_journal_and_rewrites_none_of_its_outp
     with Proxy(endpoint) as counted:
         again = segaug(*args, "--storage-option", f"endpoint_url={counted.url}", env=testing.short_lease(2))
     assert again.returncode == 0, again.stderr
-    assert summary_line_counts(again.stderr)[:2] == (0, len(journaled) // 2)  # 0 written, all unchanged
+    assert summary_counts(again.stderr)[:2] == (0, len(journaled) // 2)  # 0 written, all unchanged
     assert not [r for r in counted.seen("PUT") if r.key.startswith(outputs(key))]
     assert len(gets_of_outputs(counted.seen(), key)) == len(journaled)  # each checked once
     same_as_local(objects(endpoint, key), local_run)
-
-
-def summary_line_counts(stderr: str) -> tuple[int, ...]:
-    """(written, unchanged, removed, failed) from the summary line of ``segaug expand``."""
-    import re
-
-    found = re.search(
-        r"output samples (\d+) written, (\d+) unchanged, (\d+) removed, source pairs (\d+) failed", stderr
-    )
-    assert found, stderr
-    return tuple(int(n) for n in found.groups())
 
 
 def test_a_store_killed_mid_run_stops_it_with_one_line_and_a_rerun_finishes(local_run, tmp_path, capsys):
