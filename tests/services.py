@@ -411,6 +411,14 @@ class Azurite:
 
     endpoint: str
     log: Path
+    proc: subprocess.Popen | None = None
+
+    def kill(self) -> None:
+        """The store's machine is lost: the service gone at once, no shutdown."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
 
     @property
     def connection_string(self) -> str:
@@ -445,7 +453,7 @@ def azurite_server(folder: Path) -> Iterator[Azurite]:
     )  # fmt: skip
     try:
         _wait_for(lambda: _accepts(port), proc, log)
-        yield Azurite(f"http://127.0.0.1:{port}", debug)
+        yield Azurite(f"http://127.0.0.1:{port}", debug, proc)
     finally:
         _end_soon(proc)
 

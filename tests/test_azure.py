@@ -26,6 +26,8 @@ from services import (
     AZURITE_KEY,
     CONTAINER,
     azure_blobs,
+    azure_container,
+    azurite_server,
     black_hole,
     files_under,
     free_port,
@@ -254,6 +256,50 @@ def test_an_unreachable_store_is_one_line_exit_2(tmp_path, where, how, capsys):
         == f"Error: {where} {url}: cannot reach the store (connection {how}, after the backend's retries)\n"
     )
     assert AZURITE_KEY[:12] not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_store_killed_mid_run_stops_it_with_one_line_exit_1(azurite, tmp_path, capsys):
+    """The bounds hold mid-run too (``azurite``: skipped where the session's cannot run; this one's is its own)."""
+    with azurite_server(tmp_path / "store") as store:  # a store of its own, to kill
+        azure_container(store.connection_string, "killed")
+        out = "az://killed/out"
+        args = [
+            "expand",
+            RECIPE,
+            SAMPLE,
+            out,
+            "-j",
+            "2",
+            "--storage-option",
+            f"connection_string={store.connection_string}",
+        ]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "segaug_cli", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while len(azure_blobs(store.connection_string, f"{out}/images")) < 2:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the run never wrote 2 images (exit {proc.poll()})")
+                time.sleep(0.02)
+            store.kill()
+            killed = time.monotonic()
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    with capsys.disabled():
+        print(f"\n[az store killed] the run exited {proc.returncode} {time.monotonic() - killed:.1f} s after the kill")
+    assert proc.returncode == 1, stderr
+    [error] = [line for line in stderr.splitlines() if line.startswith(("error:", "Error:"))]
+    assert error.startswith((f"error: OUT {out}: ", f"error: {out}/")), error
+    assert error.endswith(": cannot reach the store (connection refused, after the backend's retries)"), error
+    assert "Traceback" not in stderr and AZURITE_KEY[:12] not in stderr
 
 
 @contextlib.contextmanager
