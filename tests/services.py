@@ -411,7 +411,14 @@ class Azurite:
 
     endpoint: str
     log: Path
-    pid: int = 0  # the server's process
+    proc: subprocess.Popen | None = None
+
+    def kill(self) -> None:
+        """The store's machine is lost: the service gone at once, no shutdown."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
 
     @property
     def connection_string(self) -> str:
@@ -447,7 +454,7 @@ def azurite_server(folder: Path, debug: bool = True) -> Iterator[Azurite]:
     )  # fmt: skip
     try:
         _wait_for(lambda: _accepts(port), proc, log)
-        yield Azurite(f"http://127.0.0.1:{port}", debug_log, proc.pid)
+        yield Azurite(f"http://127.0.0.1:{port}", debug_log, proc)
     finally:
         _end_soon(proc)
 

@@ -6,20 +6,34 @@ storage option shows in any output or object."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from conftest import summary_counts
-from services import CONTAINER, azure_blobs, files_under
+from services import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    CONTAINER,
+    azure_blobs,
+    azure_container,
+    azurite_server,
+    black_hole,
+    files_under,
+    free_port,
+)
 
-from segaug_cli import engine, recipe, testing
+from segaug_cli import engine, recipe, storage, testing
 from segaug_cli.cli import main
 from segaug_cli.shards import Shard
 
@@ -211,6 +225,129 @@ def test_a_missing_container_is_one_line_exit_2(azurite, tmp_path):
     result = segaug("expand", RECIPE, SAMPLE, "az://no-such-container/out", *option_args(azurite))
     assert result.returncode == 2
     assert result.stderr == "Error: OUT az://no-such-container/out: the container does not exist\n"
+
+
+def account_at(endpoint: str) -> str:
+    """A connection string of Azurite's well-known account, at an endpoint that is no Azurite."""
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint={endpoint}/{AZURITE_ACCOUNT};"
+    )
+
+
+@pytest.mark.parametrize("where", ["IN", "OUT"])
+@pytest.mark.parametrize("how", ["refused", "timed out"])
+def test_an_unreachable_store_is_one_line_exit_2(tmp_path, where, how, capsys):
+    """A closed port refuses at once; a listener whose backlog is full never answers the connection
+    (as a store behind a firewall that drops packets): the connection timeout and bounded retries
+    segaug gives the Azure SDK's client end both (its defaults take 85 s, and 165 s)."""
+    pytest.importorskip("adlfs")
+    url = f"az://{CONTAINER}/{uuid.uuid4().hex[:8]}"
+    in_dir, out = (url, str(tmp_path / "out")) if where == "IN" else (str(SAMPLE), url)
+    with black_hole() if how == "timed out" else contextlib.nullcontext(f"http://127.0.0.1:{free_port()}") as closed:
+        started = time.monotonic()
+        result = segaug("expand", RECIPE, in_dir, out, "--storage-option", f"connection_string={account_at(closed)}")
+        took = time.monotonic() - started
+    with capsys.disabled():
+        print(f"\n[az {where} {how}] exit {result.returncode} after {took:.1f} s")
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"Error: {where} {url}: cannot reach the store (connection {how}, after the backend's retries)\n"
+    )
+    assert AZURITE_KEY[:12] not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_store_killed_mid_run_stops_it_with_one_line_exit_1(azurite, tmp_path, capsys):
+    """The bounds hold mid-run too (``azurite``: skipped where the session's cannot run; this one's is its own)."""
+    with azurite_server(tmp_path / "store") as store:  # a store of its own, to kill
+        azure_container(store.connection_string, "killed")
+        out = "az://killed/out"
+        args = [
+            "expand",
+            RECIPE,
+            SAMPLE,
+            out,
+            "-j",
+            "2",
+            "--storage-option",
+            f"connection_string={store.connection_string}",
+        ]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "segaug_cli", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while len(azure_blobs(store.connection_string, f"{out}/images")) < 2:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the run never wrote 2 images (exit {proc.poll()})")
+                time.sleep(0.02)
+            store.kill()
+            killed = time.monotonic()
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    with capsys.disabled():
+        print(f"\n[az store killed] the run exited {proc.returncode} {time.monotonic() - killed:.1f} s after the kill")
+    assert proc.returncode == 1, stderr
+    [error] = [line for line in stderr.splitlines() if line.startswith(("error:", "Error:"))]
+    assert error.startswith((f"error: OUT {out}: ", f"error: {out}/")), error
+    assert error.endswith(": cannot reach the store (connection refused, after the backend's retries)"), error
+    assert "Traceback" not in stderr and AZURITE_KEY[:12] not in stderr
+
+
+@contextlib.contextmanager
+def unavailable() -> Iterator[tuple[str, list[int]]]:
+    """An endpoint that answers each request 503 (which the SDK retries), and the count of requests."""
+    served = [0]
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.settimeout(0.1)
+        done = threading.Event()
+
+        def serve() -> None:
+            while not done.is_set():
+                with contextlib.suppress(TimeoutError):
+                    connection, _ = listener.accept()
+                    with connection:
+                        connection.recv(65536)  # one request, with no body: a list or a read
+                        served[0] += 1
+                        connection.sendall(
+                            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        )
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}", served
+        finally:
+            done.set()
+            thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(("client_kwargs", "tries"), [(None, 2), ({"retry_total": 3}, 4), ({"retry_total": 0}, 1)])
+def test_a_request_is_tried_twice_in_all_unless_client_kwargs_say_otherwise(client_kwargs, tries):
+    """segaug's own requests and adlfs's (``ls``) go through the same bounded client."""
+    pytest.importorskip("adlfs")
+    from azure.core.exceptions import HttpResponseError
+
+    with unavailable() as (endpoint, served):
+        options = {"connection_string": account_at(endpoint), "skip_instance_cache": True}
+        location = storage.open_location(f"az://{CONTAINER}/x", {**options, "client_kwargs": client_kwargs}, "IN")
+        with pytest.raises(storage.StorageError) as caught:
+            location.list()
+        assert str(caught.value) == f"az://{CONTAINER}/x: the store answered 503"
+        assert served[0] == tries
+        with pytest.raises(HttpResponseError):
+            location.fs.ls(f"{CONTAINER}/x")
+        assert served[0] == 2 * tries
 
 
 def test_a_dask_cluster_writes_the_container_with_credentials_of_its_own(azurite, tmp_path, monkeypatch):

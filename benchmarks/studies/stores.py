@@ -171,5 +171,5 @@ def _azurite(folder: Path, in_dir: Path) -> Iterator[_Store]:
             ],
             azurite.endpoint,
             {},
-            azurite.pid,
+            azurite.proc.pid,
         )

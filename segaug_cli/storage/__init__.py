@@ -109,12 +109,11 @@ def open_location(
     label = named(root, role)
     if protocol in ("s3", "s3a"):
         return S3Location(filesystem(protocol, bounded(dict(storage_options or {})), root, label), root, label)
-    fs = filesystem(protocol, dict(storage_options or {}), root, label)
     if protocol in AZURE:
-        from .azure import AzureLocation
+        from .azure import AzureLocation, bounded_filesystem
 
-        return AzureLocation(fs, root, label)
-    return ObjectLocation(fs, root, label)
+        return AzureLocation(bounded_filesystem(protocol, dict(storage_options or {}), root, label), root, label)
+    return ObjectLocation(filesystem(protocol, dict(storage_options or {}), root, label), root, label)
 
 
 def named(url: str, role: str | None = None) -> str:

@@ -4,8 +4,12 @@ their MD5, one paginated listing, and the conditional requests (``If-None-Match:
 
 adlfs reaches the account from its storage options (``connection_string``, ``account_name``,
 ``account_key``, ``sas_token``, ``credential``, ``anon``, ``account_host``...), so segaug takes the
-same options as any fsspec user. Each request here goes through the asynchronous
-``BlobServiceClient`` adlfs made from them, on adlfs's event loop: one client, one connection pool.
+same options as any fsspec user. adlfs makes an asynchronous ``BlobServiceClient`` from them with
+the SDK's default retries and timeouts (a refused connection tried again after about 18, 24 and 42 s,
+a connection nobody answers waited for 20 s each time), and takes no option to change them;
+``bounded_filesystem`` puts in its place one with the same account and credentials and the bounds
+``s3.py`` gives S3 (``BOUNDS``), or those of the storage option ``client_kwargs``. Each request,
+segaug's and adlfs's, goes through that client, on adlfs's event loop: one client, one connection pool.
 
 Azure answers a write with the ETag quoted (``"0x8DC..."``) and lists it unquoted; both are quoted
 here, so a receipt and a listing compare equal.
@@ -23,6 +27,63 @@ from typing import Any
 from . import fsspec_ro
 from .base import ConditionalLocation, Entry, PendingWrite, PreconditionFailed, Receipt, StorageError, public
 from .fsspec_ro import ObjectLocation
+
+# How long a store that cannot be reached, or that goes away mid-run, may hold a command up: as on S3
+# (``s3.CONNECT_TIMEOUT_S``, ``s3.ATTEMPTS``), a connection must be made within a second, and a request
+# is tried twice in all, the retry within a second of the first try (the SDK waits ``initial_backoff``
+# plus ``increment_base`` to the power of the retry's number, give or take ``random_jitter_range``).
+BOUNDS: dict[str, Any] = {
+    "connection_timeout": 1.0,
+    "retry_total": 1,
+    "initial_backoff": 0.5,
+    "increment_base": 0,
+    "random_jitter_range": 0.5,
+}
+OVERRIDES = "client_kwargs"  # segaug's storage option, never given to adlfs: the client's arguments over BOUNDS
+_TIMEOUTS = ("connection_timeout", "read_timeout")  # adlfs's options, which it gives to some requests only
+
+
+def bounded_filesystem(protocol: str, options: dict[str, Any], url: str, label: str) -> Any:
+    """adlfs's filesystem for ``url``, its ``service_client`` replaced by one with the same account and
+    credentials and bounded retries and timeouts (``BOUNDS``, the options' ``client_kwargs`` over them).
+    Every request goes through that client: segaug's own, and adlfs's (its listing, its ``exists``).
+
+    Raises:
+        StorageError: adlfs does not start with these options, or ``client_kwargs`` is no mapping:
+            one line naming ``label``, never an option's value.
+    """
+    overrides = options.get(OVERRIDES) or {}
+    if not isinstance(overrides, dict):
+        raise StorageError(f"{public(label)}: the storage option {OVERRIDES} must be a mapping (give it in a file)")
+    backend = {name: value for name, value in options.items() if name != OVERRIDES}
+    timeouts = {name: options[name] for name in _TIMEOUTS if options.get(name) is not None}
+    settings = {**BOUNDS, **timeouts, **overrides}
+    fs = fsspec_ro.filesystem(protocol, backend, url, label)
+    if getattr(fs, "_segaug_bounds", settings) != settings:
+        # fsspec's cached instance for these options has a client with other bounds, that its locations use
+        fs = fsspec_ro.filesystem(protocol, {**backend, "skip_instance_cache": True}, url, label)
+    if getattr(fs, "_segaug_bounds", None) != settings:
+        with explained(url, label):
+            _rebound(fs, settings)
+    return fs
+
+
+def _rebound(fs: Any, settings: dict[str, Any]) -> None:
+    """Put in adlfs's place a client of the same endpoint (its SAS token included), credential and
+    location mode, with these settings; adlfs's own client, which has made no request yet, is closed."""
+    from azure.storage.blob.aio import BlobServiceClient
+    from fsspec.asyn import sync
+
+    made = fs.service_client
+    fs.service_client = BlobServiceClient(
+        account_url=made.primary_endpoint,
+        credential=made.credential,
+        secondary_hostname=made.secondary_hostname,
+        _location_mode=made.location_mode,
+        **settings,
+    )
+    fs._segaug_bounds = settings
+    sync(fs.loop, made.close)
 
 
 class AzureLocation(ObjectLocation, ConditionalLocation):

@@ -236,7 +236,8 @@ def failure_kind(exc: BaseException) -> str:
     """What kept the store from answering, in words: host name not found, connection refused, no answer."""
     if _named(exc, {"gaierror"}):
         return "host name not found"
-    if _named(exc, {"ConnectTimeoutError"}):  # botocore's: no answer to the connection itself
+    # botocore's, aiohttp's, the Azure SDK's: no answer to the connection itself
+    if _named(exc, {"ConnectTimeoutError", "ConnectionTimeoutError", "ServiceRequestTimeoutError"}):
         return "connection timed out"
     text = " ".join(str(e) for e in (exc, exc.__cause__) if e).lower()
     return "connection refused" if "refused" in text or "connect" in text else "no answer"
