@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import make_dataset, write_png, write_recipe
 
-from segaug_cli import cli as commands
+from segaug_cli.cli import progress
 
 RECIPE = "seed: 1\ncopies: 2\ntransforms:\n  - hflip: {p: 0.5}\n"
 
@@ -81,8 +81,8 @@ def test_check_quiet_prints_no_notes(cli, job, tmp_path):
 def test_the_progress_bar_counts_source_pairs(monkeypatch):
     terminal = io.StringIO()
     terminal.isatty = lambda: True  # type: ignore[method-assign]
-    monkeypatch.setattr(commands.sys, "stderr", terminal)
-    bar = commands._ProgressBar(quiet=False)
+    monkeypatch.setattr(progress.sys, "stderr", terminal)
+    bar = progress.ProgressBar(quiet=False)
     bar.start(3)
     bar.update(3)
     bar.close()

@@ -25,7 +25,10 @@ ATTEMPTS = 2  # botocore's attempts per request, in all: the first and one retry
 def bounded(options: dict[str, Any]) -> dict[str, Any]:
     """The storage options with a bounded connect timeout and bounded retries, and without botocore's
     own checksums, unless they set theirs."""
-    config = dict(options.get("config_kwargs") or {})
+    given = options.get("config_kwargs")
+    if given is not None and not isinstance(given, dict):
+        return options  # not a mapping: the backend refuses it, and segaug says so in one line
+    config = dict(given or {})
     config.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     config.setdefault("retries", {"total_max_attempts": ATTEMPTS, "mode": "standard"})
     # segaug sends each upload's SHA-256 itself and hashes what it reads where it must; botocore's own
