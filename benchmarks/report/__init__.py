@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..machine import MachineInfo
+from ..studies.flat import FlatResult
 from ..studies.memory import MemoryResult
 from ..studies.png import PngResult
 from ..studies.scale import ScaleResult
 from ..studies.startup import StartupResult
 from ..studies.throughput import FloorSettings, ThroughputResult
+from .flat import flat_lines
 from .header import header_lines
 from .memory import memory_lines
 from .png import png_lines
@@ -37,6 +39,7 @@ class Results:
     startup: StartupResult | None = None
     png: PngResult | None = None
     scale: ScaleResult | None = None
+    flat: FlatResult | None = None
 
 
 def render(results: Results) -> str:
@@ -52,4 +55,6 @@ def render(results: Results) -> str:
         out += png_lines(results.png)
     if results.scale:
         out += scale_lines(results.scale)
+    if results.flat:
+        out += flat_lines(results.flat)
     return "\n".join(out).rstrip() + "\n"
