@@ -10,8 +10,10 @@ from pathlib import Path
 from segaug_cli.pairing import Layout, PairScan
 
 SMALL, LARGE = 1_000, 12_000
-# Bytes of peak traced memory per added pair while a flat IN is walked. The runs of records take about
-# 60 (a 17-character name and its key, images and masks); a list of (key, name) tuples of str took about 400.
+# Bytes of peak traced memory per added pair while a flat IN is walked: about 115 at these sizes (packed
+# runs take some 64 a pair, names like ADE20K's and their keys, images and masks; the last run, up to
+# 4,096 records not yet packed, weighs more at 12,000 pairs than at 1,000); a list of (key, name) tuples
+# of str took about 400.
 MOST_PER_PAIR = 150
 
 
