@@ -4,6 +4,7 @@
     python -m benchmarks --quick          # under a minute, prints only
     python -m benchmarks --memory         # only the memory-vs-dataset-size comparison
     python -m benchmarks --png-study      # only the PNG encoder settings study
+    python -m benchmarks --flat           # only memory per pair with IN in one flat folder
     python -m benchmarks --profile        # cProfile of one `segaug expand --workers 1` run
     python -m benchmarks --dask           # Dask on a local cluster vs the local pool, same workload
     python -m benchmarks --online         # AugmentedPairs per DataLoader worker, beside Albumentations
@@ -32,6 +33,7 @@ from .measure import choose_out_root, run_bytes_estimate
 from .report import Results, render
 from .segaug_api import Segaug
 from .studies.dask import run_dask
+from .studies.flat import run_flat
 from .studies.memory import run_memory
 from .studies.online import run_online
 from .studies.png import candidates, run_png
@@ -41,7 +43,7 @@ from .studies.startup import run_startup
 from .studies.stores import run_stores
 from .studies.throughput import FloorSettings, run_throughput
 from .summary import log
-from .workloads import FULL, MEMORY, ONLINE_ITEMS, QUICK, RESULTS, ROOT, SCALE_PAIRS, Workload
+from .workloads import FLAT_PAIRS, FULL, MEMORY, ONLINE_ITEMS, QUICK, RESULTS, ROOT, SCALE_PAIRS, Workload
 
 
 def parser(prog: str) -> argparse.ArgumentParser:
@@ -62,6 +64,12 @@ def parser(prog: str) -> argparse.ArgumentParser:
         type=str,
         default=None,
         help=f"source pairs of the scale study, comma-separated (default: {SCALE_PAIRS})",
+    )
+    p.add_argument(
+        "--flat",
+        action="store_true",
+        help="only memory per pair with IN's pairs in one flat folder\n"
+        f"({FLAT_PAIRS} pairs: fresh expand, no-op rerun, check)",
     )
     p.add_argument("--profile", action="store_true", help="only a cProfile of `segaug expand --workers 1`")
     p.add_argument("--dask", action="store_true", help="only Dask (a local scheduler and workers) vs the local pool")
@@ -206,7 +214,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> i
             shutil.rmtree(scratch, ignore_errors=True)
     finished = time.perf_counter()
     if any(studies):
-        tp, mem, startup, png, scale, online = studies
+        tp, mem, startup, png, scale, online, flat = studies
         results = Results(
             command=" ".join([prog, *argv]),
             date=time.strftime("%Y-%m-%d %H:%M"),
@@ -224,6 +232,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> i
             png=png,
             scale=scale,
             online=online,
+            flat=flat,
         )
         publish(render(results), args)
     log(f"total {finished - started:.0f} s")
@@ -254,10 +263,10 @@ def set_up(args: argparse.Namespace, scratch: Path) -> Setup:
 
 
 def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
-    """(throughput, memory, startup, png, scale, online) results, None for each study not asked for; --profile
-    only logs."""
-    only = args.memory or args.png_study or args.profile or args.dask or args.scale or args.stores or args.online
-    tp = mem = startup = png = scale = online = None
+    """(throughput, memory, startup, png, scale, online, flat) results, None for each study not asked for;
+    --profile only logs."""
+    only = only_some(args)
+    tp = mem = startup = png = scale = online = flat = None
     if args.profile:
         run_profile(scratch, s.dataset.folder, s.work.copies, s.segaug)
     if args.memory or not only and not args.quick:
@@ -288,14 +297,25 @@ def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
         online = run_online(
             scratch, exact_pairs(scratch, s.dataset.folder, s.work.pairs), s.work.copies, items, s.work.reps, s.segaug
         )
-    return tp, mem, startup, png, scale, online
+    if args.flat or not only and not args.quick:
+        sizes = tuple(int(n) for n in FLAT_PAIRS.split(","))
+        flat = run_flat(scratch, s.out_root, s.segaug, sizes, s.workers[-1])
+    return tp, mem, startup, png, scale, online, flat
+
+
+def only_some(args: argparse.Namespace) -> bool:
+    """True when the command line asked for some studies only, not the full run."""
+    return bool(
+        args.memory or args.png_study or args.profile or args.dask or args.scale or args.stores or args.online
+        or args.flat
+    )  # fmt: skip
 
 
 def publish(text: str, args: argparse.Namespace) -> None:
     """Print the report, and write it to --output, else to RESULTS.md after a full run."""
     log("")
     log(text)
-    only = args.memory or args.png_study or args.profile or args.dask or args.scale or args.stores or args.online
+    only = only_some(args)
     target = args.output or (RESULTS if not (args.quick or only) else None)
     if target:
         target.write_text(text, encoding="utf-8")

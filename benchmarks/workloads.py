@@ -58,3 +58,4 @@ QUICK = Workload(pairs=24, copies=4, reps=3)  # 96 output pairs per run
 MEMORY = MemoryWorkload(small=100, large=1000, copies=10, side=(160, 120), reps=3)  # 1,000 vs 10,000 outputs
 SCALE_PAIRS = "10000,100000"  # source pairs of the bookkeeping-at-scale study (16x16, one copy)
 ONLINE_ITEMS = 240  # items per run of the online study (AugmentedPairs vs Albumentations): a few seconds each
+FLAT_PAIRS = "4000,40000"  # source pairs of the flat-folder study: all in one images/ and one masks/ folder

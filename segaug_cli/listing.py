@@ -7,6 +7,7 @@ largest directory. Like ``pairing``, this loads neither NumPy nor OpenCV.
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -56,28 +57,7 @@ def _walk_sorted(
     and no key of a file (which holds no ``/``) can sit between them. Symlinked folders are followed
     once; a link back to a folder already seen is skipped, so a link loop cannot hang the walk.
     """
-    entries = []
-    try:
-        with os.scandir(path) as listing:
-            for entry in listing:
-                if entry.name.startswith("."):
-                    continue
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:
-                    is_dir = False
-                name = entry.name
-                if is_dir:
-                    entries.append((f"{inner}{name}/", name, True))
-                elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                    stem = inner + stem_of(name)
-                    entries.append((order(stem), name, False))
-                else:
-                    ignored.add(start + inner + name)
-    except OSError:  # unreadable, or gone since it was listed: as os.walk, nothing under it is found
-        return
-    entries.sort()
-    for _, name, is_dir in entries:
+    for name, is_dir in _sorted_entries(path, start, inner, order, ignored):
         if is_dir:
             sub = os.path.join(path, name)
             real = os.path.realpath(sub)
@@ -87,6 +67,76 @@ def _walk_sorted(
             yield from _walk_sorted(sub, start, f"{inner}{name}/", order, ignored, seen)
         else:
             yield start + inner + name, inner + stem_of(name)
+
+
+# Entries sorted at a time. A larger directory (ADE20K and VOC ship every image in one) is held as
+# sorted runs of this many entries, each packed into one bytes object, and merged: about the length of
+# a name and its key per entry, where a tuple of two str objects costs some 200 bytes more.
+_RUN = 4096
+# Code-point order of str is the byte order of its UTF-8 encoding; surrogatepass keeps that true for the
+# undecodable bytes of a name (``os.scandir`` gives them as lone surrogates), and no name holds a NUL.
+_CODEC = ("utf-8", "surrogatepass")
+
+
+def _sorted_entries(
+    path: str, start: str, inner: str, order: Callable[[str], str], ignored: set[str]
+) -> Iterator[tuple[str, bool]]:
+    """(name, is a folder) of the images and sub-folders in one directory, in the order of their keys:
+    a record ``key NUL name NUL flag`` sorts as the tuple (key, name, is a folder) would."""
+    runs: list[bytes] = []
+    batch: list[bytes] = []
+    try:
+        with os.scandir(path) as listing:
+            for entry in listing:
+                record = _record(entry, start, inner, order, ignored)
+                if record is not None:
+                    batch.append(record)
+                    if len(batch) == _RUN:
+                        runs.append(_packed(batch))
+                        batch = []
+    except OSError:  # unreadable, or gone since it was listed: as os.walk, nothing under it is found
+        return
+    batch.sort()
+    records = heapq.merge(*map(_unpacked, runs), batch) if runs else batch
+    for record in records:
+        _, name, flag = record.split(b"\0")
+        yield name.decode(*_CODEC), flag == b"1"
+
+
+def _record(
+    entry: os.DirEntry[str], start: str, inner: str, order: Callable[[str], str], ignored: set[str]
+) -> bytes | None:
+    """One entry's sort record; None for a hidden one, or a file that is no image (noted in ``ignored``)."""
+    name = entry.name
+    if name.startswith("."):
+        return None
+    try:
+        is_dir = entry.is_dir()
+    except OSError:
+        is_dir = False
+    if is_dir:
+        key, flag = f"{inner}{name}/", "1"
+    elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+        key, flag = order(inner + stem_of(name)), "0"
+    else:
+        ignored.add(start + inner + name)
+        return None
+    return f"{key}\0{name}\0{flag}".encode(*_CODEC)
+
+
+def _packed(batch: list[bytes]) -> bytes:
+    """One sorted run of records in one bytes object, NUL between them."""
+    batch.sort()
+    return b"\0".join(batch)
+
+
+def _unpacked(run: bytes) -> Iterator[bytes]:
+    """The records of a packed run, in order, one at a time: a record is key, name and a one-byte flag."""
+    at = 0
+    while at < len(run):
+        end = run.index(b"\0", run.index(b"\0", at) + 1) + 2
+        yield run[at:end]
+        at = end + 1
 
 
 def _listed_files(

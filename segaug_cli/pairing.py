@@ -13,7 +13,7 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
@@ -405,6 +405,6 @@ def _unsuffixed(suffix: str) -> str:
 
 
 def _suffix_after_key(rel: str, key: str) -> str:
-    stem = PurePosixPath(rel).with_suffix("").name
+    stem = stem_of(rel).rpartition("/")[2]  # not pathlib, which interns every name it parses
     base = key.rsplit("/", 1)[-1]
     return stem[len(base) :] if stem.startswith(base) else ""

@@ -244,3 +244,21 @@ def test_online_study_times_both_sides_and_reports_the_ratio(tiny, capsys):
     assert "| `segaug_cli.AugmentedPairs` (epoch 1) | 50.0 (40.0–60.0) | 60.0 (50.0–70.0) |" in text
     assert "items per CPU second paired per repetition: 0.50 (0.50–0.50)x." in text
     assert "no comparison" in "\n".join(online_lines(OnlineResult(96, ours, None)))
+
+
+def test_flat_study_puts_every_pair_in_one_folder_and_reports_bytes_per_pair(tmp_path):
+    from benchmarks.report.flat import flat_lines
+    from benchmarks.studies.flat import PHASES, run_flat
+    from benchmarks.studies.scale import make_tiny_pairs
+
+    make_tiny_pairs(tmp_path / "tiny", 2, flat=True)
+    assert [p.relative_to(tmp_path / "tiny").as_posix() for p in sorted((tmp_path / "tiny").rglob("*.png"))] == [
+        f"{kind}/p000000{i}.png" for kind in ("images", "masks") for i in range(2)
+    ]
+    result = run_flat(tmp_path, tmp_path, segaug_api.snapshot(tmp_path, "live"), (4, 8), workers=1)
+
+    assert sorted(result.runs) == sorted((phase, size) for phase in PHASES for size in (4, 8))
+    assert all(run.peak_rss > 20 * 2**20 and run.wall > 0 for run in result.runs.values())
+    text = "\n".join(flat_lines(result))
+    assert "| no-op rerun | " in text and "| check | " in text and "bytes per added pair" in text
+    assert not any(p.is_dir() and p.name.startswith("flat_") for p in tmp_path.iterdir()), "folders left behind"

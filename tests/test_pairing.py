@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from conftest import make_dataset
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from segaug_cli import listing, storage
 from segaug_cli.errors import UsageError
-from segaug_cli.pairing import NO_MASK, Layout, Pair, Pairing, PairScan, find_pairs
+from segaug_cli.pairing import NO_MASK, Layout, Listed, Pair, Pairing, PairScan, find_pairs
 
 
 def touch(root: Path, *rels: str) -> Path:
@@ -257,30 +261,97 @@ def test_a_masks_folder_inside_the_images_folder_is_not_walked_as_images(tmp_pat
 
 
 # Names whose order as keys differs from their order as file names or paths: '-' (0x2D) and '.' (0x2E)
-# sort before '/' (0x2F), '_' after it, 'é' after everything ASCII. No 'p', so no folder is named
-# like a file (x.png).
-_PART = st.text(alphabet="ab-._Zé", min_size=1, max_size=4).filter(lambda part: not part.startswith("."))
+# sort before '/' (0x2F), digits before letters, '_' after them, 'é' after everything ASCII. A suffix
+# made of the same characters makes one name a prefix of another's (a_mask.png and a0_mask.png, a0.png
+# and a00.png for suffix '0'). No 'p', so no folder is named like a file (x.png).
+_PART = st.text(alphabet="a0-._Zé", min_size=1, max_size=4).filter(lambda part: not part.startswith("."))
 _STEM = st.lists(_PART, min_size=1, max_size=3).map("/".join)
 
 
-@settings(max_examples=60, deadline=None)
-@given(images=st.sets(_STEM, max_size=12), masks=st.sets(_STEM, max_size=12))
-def test_the_streamed_walk_finds_what_a_sort_of_every_name_finds(images, masks):
-    """Pairs in code-point order of their keys, whatever the names, as if every key were listed and
-    sorted; unmatched masks are orphans."""
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        (root / "images").mkdir()
-        (root / "masks").mkdir()
-        touch(root, *[f"images/{stem}.png" for stem in images], *[f"masks/{stem}.png" for stem in masks])
-        expected = tuple(
-            Pair(key, f"images/{key}.png", f"masks/{key}.png")
-            if key in masks
-            else Pair(key, f"images/{key}.png", None, NO_MASK)
-            for key in sorted(images)
+@dataclass(frozen=True)
+class _Names:
+    """Images and masks by key, named ``images/{key}{image_suffix}.png`` and ``masks/{key}{mask_suffix}.png``."""
+
+    images: frozenset[str]
+    masks: frozenset[str]
+    mask_suffix: str = ""
+    image_suffix: str = ""
+
+    def files(self) -> list[str]:
+        return [self.image(key) for key in self.images] + [self.mask(key) for key in self.masks]
+
+    def image(self, key: str) -> str:
+        return f"images/{key}{self.image_suffix}.png"
+
+    def mask(self, key: str) -> str:
+        return f"masks/{key}{self.mask_suffix}.png"
+
+    def expected(self) -> tuple[tuple[Pair, ...], tuple[str, ...]]:
+        """The pairs in code-point order of their keys, as if every key were listed and sorted; the orphans."""
+        pairs = tuple(
+            Pair(key, self.image(key), self.mask(key))
+            if key in self.masks
+            else Pair(key, self.image(key), None, NO_MASK)
+            for key in sorted(self.images)
         )
-        found = find_pairs(root)
-        assert found.pairs == expected
-        assert found.orphan_masks == tuple(sorted(f"masks/{key}.png" for key in masks - images))
-        scan = PairScan(root, Layout())
-        assert tuple(scan) == tuple(scan) == expected  # each iteration walks IN again
+        return pairs, tuple(sorted(self.mask(key) for key in self.masks - self.images))
+
+
+def _names(most: int) -> st.SearchStrategy[_Names]:
+    return st.builds(
+        _Names,
+        st.frozensets(_STEM, min_size=1, max_size=most),
+        st.frozensets(_STEM, min_size=1, max_size=most),
+        st.sampled_from(["", "_mask", "0", "-", "_"]),
+        st.sampled_from(["", "_img"]),
+    )
+
+
+# Keys that begin other keys: the walk of masks must meet a_mask before a0_mask, though a0_mask.png
+# sorts first as a path ('0' before '_').
+_PREFIXES = _Names(frozenset({"a", "a0", "a/b"}), frozenset({"a", "a0", "a/b"}), "_mask")
+
+
+def _assert_walks_in_key_order(source: Path | Listed, names: _Names) -> None:
+    layout = Layout(mask_suffix=names.mask_suffix, image_suffix=names.image_suffix)
+    pairs, orphans = names.expected()
+    found = find_pairs(source, mask_suffix=names.mask_suffix, image_suffix=names.image_suffix)
+    assert found.pairs == pairs
+    assert found.orphan_masks == orphans
+    scan = PairScan(source, layout)
+    assert tuple(scan) == tuple(scan) == pairs  # each iteration walks IN again
+
+
+@settings(max_examples=60, deadline=None)
+@example(names=_PREFIXES, run=4096)
+@given(names=_names(12), run=st.sampled_from([1, 2, 3, 4096]))
+def test_the_streamed_walk_finds_what_a_sort_of_every_key_finds(names, run):
+    """A folder, walked one directory at a time (its larger directories in sorted runs of ``run``
+    entries, merged), and the same files as an object store lists them (in path order) both give the
+    pairs in key order."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = touch(Path(tmp), *names.files())
+        with mock.patch.object(listing, "_RUN", run):
+            _assert_walks_in_key_order(root, names)
+        entries = storage.open_location(root).list()
+        assert [e.name for e in entries] == sorted(names.files())  # the storage layer's order: by path
+        _assert_walks_in_key_order(Listed(tmp, tuple(e.name for e in entries), lambda rel: b""), names)
+
+
+@settings(max_examples=8, deadline=None)
+@example(names=_PREFIXES)
+@given(names=_names(5))
+def test_a_bucket_prefix_walks_in_key_order_as_a_folder_does(endpoint, names):
+    """The same on a real S3 API: a fresh prefix of the session's bucket per example, read through
+    ``storage.source_of`` as every command reads IN."""
+    pytest.importorskip("s3fs")
+    from services import BUCKET, SECRET, s3_options
+
+    url = f"s3://{BUCKET}/walk-{uuid.uuid4().hex}"
+    options = s3_options(endpoint, secret=SECRET)  # one s3fs instance for every example: each lists a new prefix
+    location = storage.open_location(url, options)
+    for rel in names.files():
+        location.write(rel, b"")
+    source = storage.source_of(url, options)
+    assert isinstance(source, Listed)
+    _assert_walks_in_key_order(source, names)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..machine import MachineInfo
+from ..studies.flat import FlatResult
 from ..studies.memory import MemoryResult
 from ..studies.online import OnlineResult
 from ..studies.png import PngResult
 from ..studies.scale import ScaleResult
 from ..studies.startup import StartupResult
 from ..studies.throughput import FloorSettings, ThroughputResult
+from .flat import flat_lines
 from .header import header_lines
 from .memory import memory_lines
 from .online import online_lines
@@ -40,6 +42,7 @@ class Results:
     png: PngResult | None = None
     scale: ScaleResult | None = None
     online: OnlineResult | None = None
+    flat: FlatResult | None = None
 
 
 def render(results: Results) -> str:
@@ -57,4 +60,6 @@ def render(results: Results) -> str:
         out += scale_lines(results.scale)
     if results.online:
         out += online_lines(results.online)
+    if results.flat:
+        out += flat_lines(results.flat)
     return "\n".join(out).rstrip() + "\n"

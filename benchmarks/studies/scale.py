@@ -86,13 +86,14 @@ class ScaleResult:
         return (self.runs[phase, large].wall / large) / (self.runs[phase, small].wall / small)
 
 
-def make_tiny_pairs(folder: Path, pairs: int) -> None:
-    """``pairs`` 16x16 image/mask pairs in folders of 1,000, a few distinct contents (names differ)."""
+def make_tiny_pairs(folder: Path, pairs: int, flat: bool = False) -> None:
+    """``pairs`` 16x16 image/mask pairs in folders of 1,000 (``flat``: all in ``images/`` and ``masks/``
+    themselves, as ADE20K or VOC ship), a few distinct contents (names differ)."""
     rng = np.random.default_rng(0)
     images = [cv2.imencode(".png", rng.integers(0, 256, (SIDE, SIDE, 3), np.uint8))[1].tobytes() for _ in range(8)]
     masks = [cv2.imencode(".png", rng.integers(0, 4, (SIDE, SIDE), np.uint8))[1].tobytes() for _ in range(8)]
     for i in range(pairs):
-        sub = f"d{i // 1000:04d}"
+        sub = "" if flat else f"d{i // 1000:04d}"
         for kind, data in (("images", images[i % 8]), ("masks", masks[i % 8])):
             path = folder / kind / sub / f"p{i:07d}.png"
             if i % 1000 == 0:

@@ -173,11 +173,31 @@ class LocalOut(Out):
 def _files_under(out_dir: Path, folders: tuple[str, ...]) -> Iterator[tuple[str, str]]:
     """(POSIX path relative to OUT, name) of every file under these folders of OUT, symlinks not followed.
 
-    Strings, not Path objects: a run's end lists every output, and pathlib cost about 7 us a file.
+    Strings, not Path objects: a run's end lists every output, and pathlib cost about 7 us a file. Each
+    directory is streamed as it is read, in no order, so a flat OUT of a million outputs is never held
+    as a list of names (``os.walk`` holds each directory's).
     """
     base = os.fspath(out_dir)
     for folder in folders:
-        for current, _dirs, names in os.walk(os.path.join(base, folder)):  # nothing for a missing folder
-            prefix = os.path.relpath(current, base).replace(os.sep, "/")
-            for name in names:
-                yield f"{prefix}/{name}", name
+        yield from _streamed(base, os.path.join(base, folder))
+
+
+def _streamed(base: str, top: str) -> Iterator[tuple[str, str]]:
+    """As ``os.walk(top)`` finds files (a link to a folder is not entered, nor listed as a file), unsorted."""
+    pending = [top]
+    while pending:
+        current = pending.pop()
+        prefix = os.path.relpath(current, base).replace(os.sep, "/")
+        try:
+            with os.scandir(current) as listing:  # nothing for a missing or unreadable folder
+                for entry in listing:
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    if not is_dir:
+                        yield f"{prefix}/{entry.name}", entry.name
+                    elif not entry.is_symlink():
+                        pending.append(entry.path)
+        except OSError:
+            continue
