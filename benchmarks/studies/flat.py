@@ -29,6 +29,11 @@ class FlatResult:
         small, large = self.sizes[0], self.sizes[-1]
         return (self.runs[phase, large].peak_rss - self.runs[phase, small].peak_rss) / (large - small)
 
+    def time_per_pair_ratio(self, phase: str) -> float:
+        """Wall time per pair of the largest size over that of the smallest (target: at most 1.2)."""
+        small, large = self.sizes[0], self.sizes[-1]
+        return (self.runs[phase, large].wall / large) / (self.runs[phase, small].wall / small)
+
 
 def run_flat(scratch: Path, out_root: Path, segaug: Segaug, sizes: tuple[int, ...], workers: int) -> FlatResult:
     """Each size: fresh expand, no-op rerun and check of tiny pairs in one images/ and one masks/ folder."""
