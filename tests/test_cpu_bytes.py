@@ -29,6 +29,10 @@ from golden_outputs import RECIPES, SAMPLE_DATA, TINY_PAIRS, one_op_recipe, op_n
 
 # qemu 7.2's emulator has no AVX-512: an emulated Icelake-Server runs the AVX2 kernels, as Haswell does.
 X86_MODELS = ("Nehalem", "Haswell", "Icelake-Server")
+# OpenBLAS (loaded with NumPy) picks its kernels as it loads, and under qemu-user on an AMD host it
+# picked AVX2 kernels for an emulated Nehalem: an illegal instruction at `import numpy` (measured).
+# segaug does no BLAS work, so the emulated runs name the kernels of the CPU they emulate.
+OPENBLAS_CORE = {"Nehalem": "Nehalem", "Haswell": "Haswell", "Icelake-Server": "Haswell"}
 AARCH64_ROOT = REPO / ".cpu-roots" / "aarch64"
 HARNESS = REPO / "tests" / "cpu_bytes.py"
 # A pair wide enough that OpenCV's and NumPy's SIMD loops run their vector bodies, not only their tails.
@@ -73,6 +77,8 @@ def _command(cpu: str) -> list[str]:
 def _run(cpu: str, jobs: Path, out: Path) -> subprocess.CompletedProcess:
     out.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if cpu in OPENBLAS_CORE:
+        env["OPENBLAS_CORETYPE"] = OPENBLAS_CORE[cpu]
     if cpu == "aarch64":
         env["PYTHONPATH"] = f"{AARCH64_ROOT / 'site'}{os.pathsep}{REPO}"
     command = [*_command(cpu), str(HARNESS), str(jobs)]
@@ -141,6 +147,10 @@ def test_the_emulated_cpu_is_the_one_named(model: str, avx2: bool, avx512: bool)
         _required("qemu-user is not installed (apt-get install qemu-user)")
     probe = "from numpy._core._multiarray_umath import __cpu_features__ as f; print(f['AVX2'], f['AVX512F'])"
     result = subprocess.run(
-        ["qemu-x86_64", "-cpu", model, sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+        ["qemu-x86_64", "-cpu", model, sys.executable, "-c", probe],
+        env={**os.environ, "OPENBLAS_CORETYPE": OPENBLAS_CORE[model]},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.stdout.split() == [str(avx2), str(avx512)]
