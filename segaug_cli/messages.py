@@ -7,11 +7,18 @@ from __future__ import annotations
 
 from .reports import Summary
 from .shards import Shard
-from .storage import public
 
 EXAMPLES_SHOWN = 5  # how many names a warning lists before "and N more"
 
 Line = tuple[bool, str]  # (to stdout rather than stderr, the text)
+
+
+def public(url: str) -> str:
+    """A folder or URL as reports name it: without credentials typed into it (``s3://key:secret@...``).
+    Imported when needed: the storage layer brings OpenCV, which ``segaug --help`` need not load."""
+    from .storage import public as without_credentials
+
+    return without_credentials(url)
 
 
 def names(found: list[str], limit: int = EXAMPLES_SHOWN) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from .executors import Executor
 from .shards import Shard
 
-Workers = int | Executor | None  # local worker processes (None: one per CPU), or an executor to use
+if TYPE_CHECKING:  # the executors bring NumPy and OpenCV, which `segaug --help` need not load
+    from .executors import Executor
+
+Workers: TypeAlias = "int | Executor | None"  # local worker processes (None: one per CPU), or an executor to use
 
 
 class Progress(Protocol):

@@ -198,3 +198,10 @@ def test_loading_a_recipe_imports_neither_numpy_nor_opencv():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
     assert out == "[]\n"
+
+
+def test_the_command_line_loads_neither_numpy_nor_opencv_before_a_command_needs_them():
+    # `segaug --help` and a recipe's validation stay well under a tenth of a second of imports
+    code = "import sys, segaug_cli.cli; print(sorted(m for m in ('numpy', 'cv2') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert out == "[]\n"
