@@ -3,8 +3,8 @@
 Inert unless enabled, and enabled only through the environment, so that it reaches a ``segaug``
 started in another process (a test sends that process a signal while it waits):
 
-- ``SEGAUG_TEST_PAUSE_AT=<point>`` with ``SEGAUG_TEST_PAUSE_FILE=<path>``: when the run reaches
-  that point it creates the file, then waits two seconds. Points: ``planning`` (IN walked, nothing
+- ``SEGAUG_TEST_PAUSE_AT=<point>`` with ``SEGAUG_TEST_PAUSE_FILE=<path>``: the first time the run
+  reaches that point it creates the file, then waits two seconds. Points: ``planning`` (IN walked, nothing
   written), ``running`` (after each outcome is recorded), ``commit`` (removals done, the manifest
   not yet written), ``checking`` (``check`` has counted the pairs), ``pair`` (a worker has taken a
   pair: the file then holds the pair's key). ``SEGAUG_TEST_PAUSE_SECONDS`` waits longer there (a
@@ -33,6 +33,8 @@ def pause(point: str, detail: str = "") -> None:
     if os.environ.get(_PAUSE_AT) != point:
         return
     marker = Path(os.environ[_PAUSE_FILE])
+    if marker.exists():
+        return  # once per marker: the test stops the run at the first time it gets there
     partial = marker.with_name(marker.name + ".partial")
     partial.write_text(detail, encoding="utf-8")
     partial.replace(marker)

@@ -66,15 +66,6 @@ def local_files(rcp: Path, tmp: Path, workers: int = 1) -> dict[str, bytes]:
     return {k: v for k, v in files_under(tmp / "local").items() if k not in LOCAL_ONLY}
 
 
-def blob_urls(azurite, url: str) -> list[str]:
-    """The az:// URL of every blob under ``url``, from one listing (no download)."""
-    from azure.storage.blob import BlobServiceClient
-
-    container, _, prefix = url.removeprefix("az://").partition("/")
-    client = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(container)
-    return [f"az://{container}/{blob.name}" for blob in client.list_blobs(name_starts_with=f"{prefix}/")]
-
-
 def stored(azurite, url: str) -> dict[str, bytes]:
     return {k: v for k, v in azure_blobs(azurite.connection_string, url).items() if k not in STORE_ONLY}
 
@@ -163,7 +154,7 @@ def requests_to(azurite, key: str, since: int, last: tuple[str, str]) -> list[tu
 def test_a_killed_run_resumes_to_the_local_bytes(azurite, tmp_path):
     out = fresh()
     pause = tmp_path / "paused"
-    env = {**testing.pausing("running", pause), **testing.short_lease(2)}
+    env = {**testing.pausing("commit", pause, 60), **testing.short_lease(2)}  # the journal sent, no manifest yet
     args = ["expand", str(RECIPE), str(SAMPLE), out, "-j", "2", *option_args(azurite)]
     proc = subprocess.Popen(
         [sys.executable, "-m", "segaug_cli", *args],
@@ -172,20 +163,18 @@ def test_a_killed_run_resumes_to_the_local_bytes(azurite, tmp_path):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    journal = f"{out}/.segaug-journal/"
-    deadline = time.monotonic() + 60  # each outcome pauses 2 s: the journal's first batch goes out after 5 s
-    while not any(journal in name for name in blob_urls(azurite, out)) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    while not pause.exists() and time.monotonic() < deadline:
         assert proc.poll() is None, "the run ended before it was killed"
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)  # the run and its pool workers, mid-run
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and its pool workers, before its commit
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     left = azure_blobs(azurite.connection_string, out)
     assert "manifest.csv" not in left and ".segaug-lock/out.json" in left
     journalled = [name for name in left if name.startswith(".segaug-journal/")]
     assert journalled, "no journal object was sent before the kill"
-    time.sleep(2.5)  # the killed run's lease expires; its successor takes the lock over
-    again = segaug(*args, env=testing.short_lease(2))
+    again = segaug(*args, env=testing.short_lease(2))  # the holder is gone from this host: taken over at once
     assert again.returncode == 0, again.stderr
     written, unchanged, removed, failed = summary_counts(again.stderr)
     assert unchanged > 0 and written + unchanged == 48  # the journalled outputs were trusted, not redone
@@ -273,8 +262,10 @@ def test_a_store_killed_mid_run_stops_it_with_one_line_exit_1(azurite, tmp_path,
             "--storage-option",
             f"connection_string={store.connection_string}",
         ]
+        marker = tmp_path / "running"  # held after its first pair, so the store dies mid-run however fast the run
         proc = subprocess.Popen(
             [sys.executable, "-m", "segaug_cli", *map(str, args)],
+            env={**os.environ, **testing.pausing("running", marker, 3)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -282,9 +273,9 @@ def test_a_store_killed_mid_run_stops_it_with_one_line_exit_1(azurite, tmp_path,
         )
         try:
             deadline = time.monotonic() + 60
-            while len(azure_blobs(store.connection_string, f"{out}/images")) < 2:
+            while not marker.exists():
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the run never wrote 2 images (exit {proc.poll()})")
+                    pytest.fail(f"the run never finished a pair (exit {proc.poll()})")
                 time.sleep(0.02)
             store.kill()
             killed = time.monotonic()

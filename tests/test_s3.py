@@ -244,16 +244,20 @@ def test_a_store_killed_mid_run_stops_it_with_one_line_and_a_rerun_finishes(loca
     with seaweedfs(tmp_path / "store", bucket=BUCKET) as store:  # a store of its own, to kill
         out = f"s3://{BUCKET}/out"
         args = ["expand", str(RECIPE), str(SAMPLE), out, "-j", "2", "--storage-option", f"endpoint_url={store.url}"]
+        marker = tmp_path / "running"  # held after its first pair, so the store dies mid-run however fast the run
         proc = subprocess.Popen(
             [sys.executable, "-m", "segaug_cli", *args],
-            env={**os.environ, **CREDENTIALS, **testing.short_lease(2)},
+            env={**os.environ, **CREDENTIALS, **testing.short_lease(2), **testing.pausing("running", marker, 3)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
         )
         try:
-            wait_for_objects(store.url, "out/images/", 2, proc)
+            deadline = time.monotonic() + 60
+            while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert marker.exists(), f"the run never finished a pair (exit {proc.poll()})"
             store.kill()  # the store's machine is lost: every listener gone at once, no shutdown
             killed = time.monotonic()
             _, stderr = proc.communicate(timeout=30)
@@ -279,15 +283,6 @@ def test_a_store_killed_mid_run_stops_it_with_one_line_and_a_rerun_finishes(loca
         again = segaug(*args)
         assert again.returncode == 0, again.stderr
         same_as_local(objects(store.url, "out"), local_run)
-
-
-def wait_for_objects(url: str, prefix: str, count: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    """Return once ``count`` objects are stored under ``prefix``, with the run still going."""
-    client, deadline = s3(url), time.monotonic() + timeout
-    while client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("KeyCount", 0) < count:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"the run never wrote {count} objects under {prefix} (exit {proc.poll()})")
-        time.sleep(0.02)
 
 
 def test_a_dask_cluster_reads_and_writes_the_bucket(endpoint, local_run, tmp_path, monkeypatch):
