@@ -1,7 +1,7 @@
-"""The lock of an object store's OUT (``storage/objectlock.py``) on the session's SeaweedFS: the
-conditional create, the lease renewed by its holder, a killed run's lock taken over once expired (by
-one successor only), or at once when its holder provably ran on this host and is gone, and shards
-that share OUT but exclude a whole run."""
+"""The lock of an object store's OUT (``storage/objectlock.py``) on the session's SeaweedFS (and, for
+what each backend must do alike, on its Azurite too): the conditional create, the lease renewed by
+its holder, a killed run's lock taken over once expired (by one successor only), or at once when its
+holder provably ran on this host and is gone, and shards that share OUT but exclude a whole run."""
 
 from __future__ import annotations
 
@@ -33,6 +33,12 @@ def test_a_second_writer_is_refused_with_the_holder_named(out):
     assert objectlock.holder_of(out) is None and out.list(objectlock.FOLDER) == []  # released
 
 
+@pytest.fixture(params=["s3", "az"])
+def store(request) -> storage.Location:
+    """A fresh OUT prefix on either store with conditional writes: what the lock needs of both alike."""
+    return request.getfixturevalue("out" if request.param == "s3" else "az_out")
+
+
 def _who(lease: objectlock.Lease) -> tuple:
     import os
     import socket
@@ -40,25 +46,27 @@ def _who(lease: objectlock.Lease) -> tuple:
     return socket.gethostname(), os.getpid(), lease.started
 
 
-def _killed_runs_lock(out: storage.S3Location, name: str, expires_in: float) -> None:
+def _killed_runs_lock(out: storage.Location, name: str, expires_in: float) -> None:
     record = objectlock.Record("elsewhere", 4242, "2026-01-01T00:00:00+00:00", time.time() + expires_in)
     out.create(name, record.to_bytes())
 
 
-def test_a_killed_runs_lock_is_taken_over_once_its_lease_expired(out):
-    _killed_runs_lock(out, objectlock.OUT_LOCK, expires_in=30)
-    with pytest.raises(lock.OutLocked, match="pid 4242"), objectlock.hold(out):
+def test_a_killed_runs_lock_is_taken_over_once_its_lease_expired(store):
+    _killed_runs_lock(store, objectlock.OUT_LOCK, expires_in=30)
+    with pytest.raises(lock.OutLocked, match="pid 4242"), objectlock.hold(store):
         pass
-    out.remove(objectlock.OUT_LOCK)
-    _killed_runs_lock(out, objectlock.OUT_LOCK, expires_in=-1)
-    with objectlock.hold(out) as lease:
-        assert objectlock.holder_of(out).pid == _who(lease)[1]
+    store.remove(objectlock.OUT_LOCK)
+    _killed_runs_lock(store, objectlock.OUT_LOCK, expires_in=-1)
+    with objectlock.hold(store) as lease:
+        holder = objectlock.holder_of(store)
+        assert (holder.pid, holder.started) == (_who(lease)[1], lease.started)
 
 
-def test_two_successors_cannot_both_take_over(out, monkeypatch):
-    _killed_runs_lock(out, objectlock.OUT_LOCK, expires_in=-1)
+def test_two_successors_cannot_both_take_over(store, monkeypatch):
+    _killed_runs_lock(store, objectlock.OUT_LOCK, expires_in=-1)
     both_read = threading.Barrier(2, timeout=20)
-    read = storage.S3Location.read_tagged
+    backend = type(store)
+    read = backend.read_tagged
 
     waited: set[int] = set()
 
@@ -69,11 +77,11 @@ def test_two_successors_cannot_both_take_over(out, monkeypatch):
             both_read.wait()
         return answer
 
-    monkeypatch.setattr(storage.S3Location, "read_tagged", read_then_wait)
+    monkeypatch.setattr(backend, "read_tagged", read_then_wait)
     outcomes: list[object] = []
 
     def successor():
-        lease = objectlock.Lease(out, objectlock.OUT_LOCK, lease_seconds=60)
+        lease = objectlock.Lease(store, objectlock.OUT_LOCK, lease_seconds=60)
         try:
             outcomes.append(lease.acquire())
         except lock.OutLocked as exc:
@@ -91,15 +99,15 @@ def test_two_successors_cannot_both_take_over(out, monkeypatch):
     winners[0].release()
 
 
-def test_the_holder_renews_its_lease_and_notices_a_takeover(out):
-    with objectlock.hold(out, lease_seconds=0.8) as lease:
-        first = objectlock.Record.from_bytes(out.read(objectlock.OUT_LOCK)).expires
+def test_the_holder_renews_its_lease_and_notices_a_takeover(store):
+    with objectlock.hold(store, lease_seconds=0.8) as lease:
+        first = objectlock.Record.from_bytes(store.read(objectlock.OUT_LOCK)).expires
         time.sleep(1.2)  # longer than the lease: only renewal keeps it
-        with pytest.raises(lock.OutLocked), objectlock.hold(out):
+        with pytest.raises(lock.OutLocked), objectlock.hold(store):
             pass
-        assert objectlock.Record.from_bytes(out.read(objectlock.OUT_LOCK)).expires > first
+        assert objectlock.Record.from_bytes(store.read(objectlock.OUT_LOCK)).expires > first
         lease.ensure_held()
-        out.write(objectlock.OUT_LOCK, b"{}")  # someone else's write: the next renewal fails its If-Match
+        store.write(objectlock.OUT_LOCK, b"{}")  # someone else's write: the next renewal fails its If-Match
         deadline = time.monotonic() + 5
         while not lease.lost and time.monotonic() < deadline:
             time.sleep(0.05)
