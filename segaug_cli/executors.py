@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import itertools
 import multiprocessing
 import os
@@ -245,12 +246,21 @@ def pool_context(preload: tuple[str, ...] = ()) -> multiprocessing.context.BaseC
     """
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and sys.platform == "linux" and threading.active_count() == 1:
+        _import_quietly(preload)  # once here, before the fork, rather than in every worker
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__, *preload])
         return context
     return multiprocessing.get_context("spawn")
+
+
+def _import_quietly(modules: tuple[str, ...]) -> None:
+    """Import what can be imported, as a forkserver's preload does: a module that is missing is the
+    run's to report, in one line, when a worker first needs it."""
+    for name in modules:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 @contextlib.contextmanager

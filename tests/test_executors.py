@@ -214,10 +214,12 @@ def test_a_pool_worker_reuses_freed_buffers_instead_of_faulting_in_fresh_pages()
 
 def test_a_forkserver_imports_the_runs_storage_backends_once_for_every_worker(tmp_path):
     pytest.importorskip("s3fs")
-    settings = Settings(None, str(tmp_path / "in"), "s3://bucket/out")
+    recipe = recipes.parse_data({"seed": 0, "copies": 1, "transforms": [{"hflip": {}}]})
+    settings = Settings(recipe, str(tmp_path / "in"), "s3://bucket/out")
 
-    assert worker.modules_to_preload(settings) == ("s3fs.core", "segaug_cli.storage.s3")
-    assert worker.modules_to_preload(Settings(None, str(tmp_path / "in"), str(tmp_path / "out"))) == ()
+    writers = ("segaug_cli.png", "fpng")
+    assert worker.modules_to_preload(settings) == ("s3fs.core", "segaug_cli.storage.s3", *writers)
+    assert worker.modules_to_preload(Settings(recipe, str(tmp_path / "in"), str(tmp_path / "out"))) == writers
     script = """
 import threading
 from segaug_cli import executors
@@ -231,3 +233,25 @@ with ProcessPoolExecutor(1, mp_context=context) as pool:  # what a worker holds 
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['cv2', 's3fs.core']"
+
+
+def test_a_forked_pool_imports_the_png_writers_once_before_its_workers_start(tmp_path):
+    """Every worker of a PNG run encodes with them: imported in the parent, each worker inherits them
+    instead of spending ~10 ms importing them before its first pair. ``small`` needs no fpng."""
+    small = recipes.parse_data({"seed": 0, "copies": 1, "transforms": [{"hflip": {}}], "output": {"png": "small"}})
+    assert worker.modules_to_preload(Settings(small, str(tmp_path / "in"), str(tmp_path / "out"))) == (
+        "segaug_cli.png",
+    )
+    script = """
+import sys
+from segaug_cli import executors
+from concurrent.futures import ProcessPoolExecutor
+assert "fpng" not in sys.modules
+context = executors.pool_context(("segaug_cli.png", "fpng", "no_such_module_anywhere"))
+assert context.get_start_method() == "fork"
+with ProcessPoolExecutor(1, mp_context=context) as pool:  # what a worker holds before its first task
+    print(pool.submit(eval, "sorted(m for m in __import__('sys').modules if m in ('segaug_cli.png', 'fpng'))").result())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['fpng', 'segaug_cli.png']"
