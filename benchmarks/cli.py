@@ -43,7 +43,7 @@ from .studies.startup import run_startup
 from .studies.stores import run_stores
 from .studies.throughput import FloorSettings, run_throughput
 from .summary import log
-from .workloads import FLAT_PAIRS, FULL, MEMORY, ONLINE_ITEMS, QUICK, RESULTS, ROOT, SCALE_PAIRS, Workload
+from .workloads import FEW_COPIES, FLAT_PAIRS, FULL, MEMORY, ONLINE_ITEMS, QUICK, RESULTS, ROOT, SCALE_PAIRS, Workload
 
 
 def parser(prog: str) -> argparse.ArgumentParser:
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m benchmarks") -> i
             dataset=setup.dataset.description,
             out_where=setup.out_where,
             floor=setup.floor,
-            throughput=tp,
+            throughput=tp if isinstance(tp, tuple) else (tp,) if tp else (),
             memory=mem,
             startup=startup,
             png=png,
@@ -263,8 +263,8 @@ def set_up(args: argparse.Namespace, scratch: Path) -> Setup:
 
 
 def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
-    """(throughput, memory, startup, png, scale, online, flat) results, None for each study not asked for;
-    --profile only logs."""
+    """(throughput, memory, startup, png, scale, online, flat) results, None for each study not asked for
+    (throughput: one result, or the full run's two, at its copies and at ``FEW_COPIES``); --profile only logs."""
     only = only_some(args)
     tp = mem = startup = png = scale = online = flat = None
     if args.profile:
@@ -274,6 +274,9 @@ def run_studies(args: argparse.Namespace, scratch: Path, s: Setup) -> tuple:
     if not only:
         tp_dir = exact_pairs(scratch, s.dataset.folder, s.work.pairs)
         tp = run_throughput(scratch, s.out_root, tp_dir, s.work, s.workers, s.segaug, s.floor_folder, s.floor)
+        if not args.quick and args.copies is None:  # the full run: also at few copies, where decoding weighs more
+            few = Workload(s.work.pairs, FEW_COPIES, s.work.reps)
+            tp = (tp, run_throughput(scratch, s.out_root, tp_dir, few, s.workers, s.segaug, s.floor_folder, s.floor))
         startup = run_startup(5 if args.quick else 9, s.segaug)
     if args.dask or not only and not args.quick:  # logged, not in the report's tables
         run_dask(

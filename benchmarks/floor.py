@@ -165,11 +165,25 @@ def install(scratch: Path) -> Path:
 
 
 def command(
-    folder: Path, in_dir: Path, out_dir: Path, copies: int, workers: int, mode: str, image_params: str, mask_params: str
+    folder: Path,
+    in_dir: Path,
+    out_dir: Path,
+    copies: int,
+    workers: int,
+    mode: str,
+    image_params: str,
+    mask_params: str,
+    pinned: bool = False,
 ) -> list[str]:
-    """The command line of one floor run, from the compiled copy ``install`` made."""
+    """The command line of one floor run, from the compiled copy ``install`` made.
+
+    ``pinned``: import the benchmarked segaug_cli before OpenCV, which pins OpenCV to the kernels segaug
+    runs everywhere (its SSE4.2 ones on x86-64: the same bytes on every CPU) and does nothing else, so
+    the floor warps with the kernels segaug warps with.
+    """
+    pin = "import segaug_cli; " if pinned else ""
     launcher = (
-        f"import sys; sys.path.insert(0, {str(folder)!r}); from benchmarks import floor; "
+        f"import sys; sys.path.insert(0, {str(folder)!r}); {pin}from benchmarks import floor; "
         "sys.exit(floor.main(sys.argv[1:]))"
     )
     return [

@@ -54,6 +54,8 @@ class MemoryWorkload:
 
 
 FULL = Workload(pairs=120, copies=18, reps=5)  # 2,160 output pairs per run
+# The full run's second throughput study: the same pairs at 4 copies, where the shared decode weighs more
+FEW_COPIES = 4
 QUICK = Workload(pairs=24, copies=4, reps=3)  # 96 output pairs per run
 MEMORY = MemoryWorkload(small=100, large=1000, copies=10, side=(160, 120), reps=3)  # 1,000 vs 10,000 outputs
 SCALE_PAIRS = "10000,100000"  # source pairs of the bookkeeping-at-scale study (16x16, one copy)

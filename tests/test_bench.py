@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 
@@ -176,12 +177,13 @@ def test_the_whole_report_names_no_issue():
             "synthetic",
             "tmpfs",
             FloorSettings("17,2", "19,32", "given"),
-            THROUGHPUT,
+            (THROUGHPUT, dataclasses.replace(THROUGHPUT, copies=4)),
             startup=StartupResult({"segaug --help": (0.05,)}),
         )
     )
     assert text.startswith("# segaug benchmark results\n")
-    assert "## Throughput: segaug against the floor" in text and "## Start-up" in text
+    assert "## Throughput: segaug against the floor\n" in text and "## Start-up" in text
+    assert "## Throughput: segaug against the floor, 4 copies per pair\n" in text  # the full run's second study
     assert not re.search(r"issue", text, re.IGNORECASE)
 
 
@@ -208,7 +210,7 @@ def test_smallest_throughput_study_runs_every_variant_and_counts_what_each_wrote
         floor.install(tiny),
         settings,
     )
-    assert tp.variants == ("floor", "floor-once", "floor-cvdefault", "segaug")  # segaug's PNG params are its own
+    assert tp.variants == ("floor", "floor-once", "floor-pinned", "floor-cvdefault", "segaug")  # PNG params: its own
     for variant in tp.variants:
         (r,) = tp.runs[(variant, 1)]
         assert (r.sizes.n_images, r.sizes.n_masks) == (2, 2) and r.rate > 0 and r.usage.cpu > 0
@@ -262,3 +264,36 @@ def test_flat_study_puts_every_pair_in_one_folder_and_reports_bytes_per_pair(tmp
     text = "\n".join(flat_lines(result))
     assert "| no-op rerun | " in text and "| check | " in text and "bytes per added pair" in text
     assert not any(p.is_dir() and p.name.startswith("flat_") for p in tmp_path.iterdir()), "folders left behind"
+
+
+def test_the_pinned_floor_warps_with_the_kernels_segaug_warps_with(tmp_path):
+    """Its bytes are those of a floor run with segaug's OPENCV_CPU_DISABLE list, and on a CPU with
+    AVX2 not those of the floor that leaves OpenCV as it loads (linear warps round differently there)."""
+    import os
+    import subprocess
+
+    synthesize(tmp_path / "in", 3, size=(160, 120))
+    segaugs_list = os.environ["OPENCV_CPU_DISABLE"]  # set when this process imported segaug_cli
+    bare = {k: v for k, v in os.environ.items() if k != "OPENCV_CPU_DISABLE"}
+    folder = floor.install(tmp_path)
+
+    def files(name: str, pinned: bool, env: dict[str, str]) -> dict[str, bytes]:
+        out = tmp_path / name
+        cmd = floor.command(folder, tmp_path / "in", out, 3, 1, "pair", "", "", pinned=pinned)
+        subprocess.run(cmd, env=env, check=True, timeout=60)
+        return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.png"))}
+
+    pinned = files("pinned", True, bare)
+    assert len(pinned) == 18
+    assert pinned == files("listed", False, dict(bare, OPENCV_CPU_DISABLE=segaugs_list))
+    if _has_avx2():
+        assert pinned != files("as_loaded", False, bare)
+
+
+def _has_avx2() -> bool:
+    """Whether this CPU has AVX2 (this process's OpenCV is pinned, so it cannot say)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            return " avx2" in info.read()
+    except OSError:
+        return False

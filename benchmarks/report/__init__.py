@@ -36,7 +36,7 @@ class Results:
     dataset: str
     out_where: str
     floor: FloorSettings | None = None
-    throughput: ThroughputResult | None = None
+    throughput: tuple[ThroughputResult, ...] = ()  # one study per copies-per-pair workload
     memory: MemoryResult | None = None
     startup: StartupResult | None = None
     png: PngResult | None = None
@@ -48,8 +48,9 @@ class Results:
 def render(results: Results) -> str:
     """The whole report: header and machine, then a section per study that ran."""
     out = header_lines(results)
-    if results.throughput:
-        out += throughput_section(results.throughput, results.floor, results.machine.cores)
+    for i, tp in enumerate(results.throughput):
+        heading = "Throughput: segaug against the floor" + (f", {tp.copies} copies per pair" if i else "")
+        out += throughput_section(tp, results.floor, results.machine.cores, heading)
     if results.memory:
         out += memory_lines(results.memory)
     if results.startup:
