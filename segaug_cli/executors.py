@@ -306,8 +306,9 @@ def keep_freed_memory_for_reuse() -> bool:
 
     By default a forked worker handed freed image buffers back and faulted fresh zeroed pages in for
     the next output: 2,160 CamVid output pairs at 2 workers took 118,000 page faults, and 21,000 with
-    this (about a quarter less kernel time). Only pool workers do this: they are segaug's own
-    processes, and a worker's memory still peaks at what one pair needs.
+    this (about a quarter less kernel time). Only segaug's own processes do this, its pool workers and
+    the command line's process (``cli``), never a library caller's; a process's memory still peaks at
+    what one pair needs.
     """
     import ctypes
 

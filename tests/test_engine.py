@@ -113,6 +113,30 @@ def test_only_pool_workers_change_how_malloc_keeps_freed_memory(job, tmp_path, w
     assert len(pids) == (2 if workers == 2 else 0)
 
 
+@pytest.mark.parametrize("command", ["expand", "check"])
+def test_the_command_lines_own_process_keeps_freed_memory_as_its_workers_do(job, tmp_path, command):
+    # with --workers 1 that process renders every pair itself; it is segaug's, not a library caller's
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    in_dir, recipe = job
+    out = tmp_path / "out"
+    if command == "check":
+        _expand(job, out, 1)
+    script = textwrap.dedent(f"""
+        import os, pathlib
+        from segaug_cli import executors
+        from segaug_cli.cli import main
+        calls = pathlib.Path({str(calls)!r})
+        executors.keep_freed_memory_for_reuse = lambda: (calls / str(os.getpid())).touch()
+        print(os.getpid())
+        main([{command!r}, {str(recipe)!r}, {str(in_dir)!r}, {str(out)!r}, "--workers", "1", "--quiet"])
+    """)
+    done = _run_script(script)
+    assert done.returncode == 0, done.stderr
+
+    assert {int(p.name) for p in calls.iterdir()} == {int(done.stdout)}
+
+
 def test_a_caller_that_used_opencv_threads_can_still_fork_workers(job, tmp_path):
     """A child forked while OpenCV's thread pool exists hangs in its first parallel call; the engine
     ends that pool before forking. Run in a fresh process, under a timeout, since the failure is a hang."""
