@@ -6,7 +6,6 @@ colour channels in BGR(A) order for C in (3, 4), file order for C > 4 (multispec
 
 from __future__ import annotations
 
-import importlib.metadata
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -369,8 +368,10 @@ def png_encoder() -> str:
     except PngWriterMissing:
         deflater = "segaug's writer, libdeflate missing"
     try:
-        fast = f"fpng {importlib.metadata.version('fpng')}"
-    except importlib.metadata.PackageNotFoundError:
+        import fpng  # its own version, not importlib.metadata's: importing that costs ~10 ms of start-up
+
+        fast = f"fpng {fpng.__version__}"
+    except ImportError:
         fast = "fpng missing"
     return f"{deflater}; {fast} for 8-bit colour images when output.png is fast"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
-import importlib.metadata
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -63,6 +62,7 @@ def versions() -> dict[str, str]:
     import cv2
     import numpy
     import PIL
+    import tifffile
 
     from ..codecs import png_encoder
 
@@ -72,9 +72,7 @@ def versions() -> dict[str, str]:
         "opencv": cv2.__version__,
         "numpy": numpy.__version__,
         "pillow": PIL.__version__,
-        # its package's version, not tifffile.__version__: importing tifffile takes ~13 ms of a core
-        # the workers are using, and a run that writes no TIFF never needs it
-        "tifffile": importlib.metadata.version("tifffile"),
+        "tifffile": tifffile.__version__,
         "png": png_encoder(),
     }
 
