@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..studies.flat import PHASES, FlatResult
+from .scale import per_size_table
 
 
 def flat_lines(result: FlatResult) -> list[str]:
@@ -16,16 +17,6 @@ def flat_lines(result: FlatResult) -> list[str]:
         "added pair, as with nested folders: the walk of IN holds its largest directory, here all of it; "
         "and time per pair at most 1.2x from the smaller size to the larger.",
         "",
-        "| command | "
-        + " | ".join(f"{size:,} pairs: wall s / main peak MiB" for size in result.sizes)
-        + " | bytes per added pair | time per pair, larger / smaller |",
-        "|---|" + "---|" * (len(result.sizes) + 2),
+        *per_size_table(result, PHASES, "time per pair, larger / smaller"),
     ]
-    for phase in PHASES:
-        cells = [
-            f"{result.runs[phase, size].wall:.2f} / {result.runs[phase, size].peak_rss / 2**20:.1f}"
-            for size in result.sizes
-        ]
-        ratio = f"{result.time_per_pair_ratio(phase):.2f}x"
-        out.append(f"| {phase} | " + " | ".join(cells) + f" | {result.bytes_per_pair(phase):.0f} | {ratio} |")
     return out + [""]

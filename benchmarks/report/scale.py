@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..studies.scale import PHASES, SHARDS, ScaleResult
+from ..studies.scale import PHASES, SHARDS, ScaleResult, SizedRuns
 from ..summary import spread
 
 
@@ -18,21 +18,8 @@ def scale_lines(result: ScaleResult) -> list[str]:
         f"per pair at {large:,} within 1.2x of that at {small:,} (no-op rerun, check); {SHARDS} shards one "
         "after another plus merge within 1.05x the CPU of one run.",
         "",
-        "| command | "
-        + " | ".join(f"{size:,} pairs: wall s / main peak MiB" for size in result.sizes)
-        + " | bytes per added pair | time per pair, ratio |",
-        "|---|" + "---|" * (len(result.sizes) + 2),
+        *per_size_table(result, PHASES, "time per pair, ratio"),
     ]
-    for phase in PHASES:
-        cells = [
-            f"{result.runs[phase, size].wall:.2f} / {result.runs[phase, size].peak_rss / 2**20:.1f}"
-            for size in result.sizes
-        ]
-        out.append(
-            f"| {phase} | "
-            + " | ".join(cells)
-            + f" | {result.bytes_per_pair(phase):.0f} | {result.time_per_pair_ratio(phase):.2f}x |"
-        )
     ratio = result.sharded_cpu / result.unsharded_cpu if result.unsharded_cpu else float("nan")
     out += [
         "",
@@ -51,3 +38,24 @@ def scale_lines(result: ScaleResult) -> list[str]:
             f"what the {SHARDS - 1} extra runs and merge add is their fixed cost, about {fixed:.2f} s of CPU each."
         )
     return out + [""]
+
+
+def per_size_table(result: SizedRuns, phases: tuple[str, ...], ratio_header: str) -> list[str]:
+    """A row per command: wall time and main-process peak at each size, bytes per added pair, time ratio."""
+    out = [
+        "| command | "
+        + " | ".join(f"{size:,} pairs: wall s / main peak MiB" for size in result.sizes)
+        + f" | bytes per added pair | {ratio_header} |",
+        "|---|" + "---|" * (len(result.sizes) + 2),
+    ]
+    for phase in phases:
+        cells = [
+            f"{result.runs[phase, size].wall:.2f} / {result.runs[phase, size].peak_rss / 2**20:.1f}"
+            for size in result.sizes
+        ]
+        out.append(
+            f"| {phase} | "
+            + " | ".join(cells)
+            + f" | {result.bytes_per_pair(phase):.0f} | {result.time_per_pair_ratio(phase):.2f}x |"
+        )
+    return out

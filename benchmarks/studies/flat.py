@@ -14,25 +14,14 @@ from pathlib import Path
 
 from ..segaug_api import Segaug
 from ..summary import log
-from .scale import RECIPE, Run, make_tiny_pairs, timed
+from .scale import RECIPE, Run, SizedRuns, make_tiny_pairs, timed
 
 PHASES = ("fresh expand", "no-op rerun", "check")
 
 
 @dataclass(frozen=True)
-class FlatResult:
-    sizes: tuple[int, ...]  # source pairs, all in one folder
-    workers: int
-    runs: dict[tuple[str, int], Run]  # (phase, size) -> run
-
-    def bytes_per_pair(self, phase: str) -> float:
-        small, large = self.sizes[0], self.sizes[-1]
-        return (self.runs[phase, large].peak_rss - self.runs[phase, small].peak_rss) / (large - small)
-
-    def time_per_pair_ratio(self, phase: str) -> float:
-        """Wall time per pair of the largest size over that of the smallest (target: at most 1.2)."""
-        small, large = self.sizes[0], self.sizes[-1]
-        return (self.runs[phase, large].wall / large) / (self.runs[phase, small].wall / small)
+class FlatResult(SizedRuns):
+    """The scale study's measures, with every size's pairs all in one folder."""
 
 
 def run_flat(scratch: Path, out_root: Path, segaug: Segaug, sizes: tuple[int, ...], workers: int) -> FlatResult:

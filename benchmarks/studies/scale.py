@@ -17,7 +17,7 @@ import resource
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 
 import cv2
@@ -66,24 +66,33 @@ class Run:
 
 
 @dataclass(frozen=True)
-class ScaleResult:
+class SizedRuns:
+    """Runs of some commands at each dataset size: what the scale and flat-folder studies both measure."""
+
     sizes: tuple[int, ...]  # source pairs
     workers: int
     runs: dict[tuple[str, int], Run]  # (phase, size) -> run
-    unsharded_cpu: float  # CPU of one unsharded fresh run of the largest size...
-    sharded_cpu: float  # ...and of its 3 shards, one after another, plus merge
-    real_pairs: str = ""  # the throughput dataset the next two were measured on
-    real_unsharded_cpu: tuple[float, ...] = ()  # per repetition
-    real_sharded_cpu: tuple[float, ...] = ()
 
     def bytes_per_pair(self, phase: str) -> float:
+        """The main process's peak RSS grown per source pair, from the smallest size to the largest."""
         small, large = self.sizes[0], self.sizes[-1]
         grown = self.runs[phase, large].peak_rss - self.runs[phase, small].peak_rss
         return grown / (large - small)
 
     def time_per_pair_ratio(self, phase: str) -> float:
+        """Wall time per pair of the largest size over that of the smallest (target: at most 1.2)."""
         small, large = self.sizes[0], self.sizes[-1]
         return (self.runs[phase, large].wall / large) / (self.runs[phase, small].wall / small)
+
+
+@dataclass(frozen=True)
+class ScaleResult(SizedRuns):
+    _: KW_ONLY
+    unsharded_cpu: float  # CPU of one unsharded fresh run of the largest size...
+    sharded_cpu: float  # ...and of its 3 shards, one after another, plus merge
+    real_pairs: str = ""  # the throughput dataset the next two were measured on
+    real_unsharded_cpu: tuple[float, ...] = ()  # per repetition
+    real_sharded_cpu: tuple[float, ...] = ()
 
 
 def make_tiny_pairs(folder: Path, pairs: int, flat: bool = False) -> None:
@@ -156,11 +165,20 @@ def run_scale(
         log(f"  scale {size:7d} pairs  3 shards + merge cpu {sharded_cpu:.2f} s vs one run {unsharded_cpu:.2f} s")
         for folder in (in_dir, out, sharded):
             shutil.rmtree(folder)
-    result = ScaleResult(tuple(sizes), workers, runs, unsharded_cpu, sharded_cpu)
+    result = ScaleResult(tuple(sizes), workers, runs, unsharded_cpu=unsharded_cpu, sharded_cpu=sharded_cpu)
     if real is None:
         return result
     one, split = shards_against_one_run(scratch, out_root, segaug, real, workers, reps)
-    return ScaleResult(tuple(sizes), workers, runs, unsharded_cpu, sharded_cpu, real[2], one, split)
+    return ScaleResult(
+        tuple(sizes),
+        workers,
+        runs,
+        unsharded_cpu=unsharded_cpu,
+        sharded_cpu=sharded_cpu,
+        real_pairs=real[2],
+        real_unsharded_cpu=one,
+        real_sharded_cpu=split,
+    )
 
 
 def shards_against_one_run(
