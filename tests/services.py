@@ -393,6 +393,11 @@ def files_under(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
+# What a run into an object store and a local run of the same job write differently, by path under OUT
+LOCAL_ONLY = {".segaug.lock"}  # the local fcntl lock file; an object store's lock object is gone after a run
+STORE_ONLY = {".segaug-objects.csv"}  # the receipts of the uploads, kept beside an object store's manifest
+
+
 # ---------------------------------------------------------------------------------------------
 # Azurite, Microsoft's Azure Storage emulator (its blob service), installed by `make azurite`
 # ---------------------------------------------------------------------------------------------

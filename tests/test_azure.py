@@ -25,6 +25,8 @@ from services import (
     AZURITE_ACCOUNT,
     AZURITE_KEY,
     CONTAINER,
+    LOCAL_ONLY,
+    STORE_ONLY,
     azure_blobs,
     azure_container,
     azurite_server,
@@ -41,8 +43,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 RECIPE = ROOT / "recipes" / "default.yaml"
 RAW = f"az://{CONTAINER}/raw"
-LOCAL_ONLY = {".segaug.lock"}  # the local fcntl lock file; an object store's lock object is gone after a run
-STORE_ONLY = {".segaug-objects.csv"}  # the receipts of the uploads, kept beside an object store's manifest
 FAKE_SAS = "sv=2099-01-01&sig=NeVeR-sHoW-tHiS-4a7e"  # a distinctive option, taken by adlfs and never used
 
 

@@ -26,7 +26,9 @@ from conftest import summary_counts  # noqa: E402
 from proxy import Proxy, Request  # noqa: E402
 from services import (  # noqa: E402
     BUCKET,
+    LOCAL_ONLY,
     SECRET,
+    STORE_ONLY,
     black_hole,
     dask_cluster,
     files_under,
@@ -44,8 +46,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 RECIPE = ROOT / "recipes" / "default.yaml"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1"}
-LOCAL_ONLY = {".segaug.lock"}  # the local fcntl lock file; an object store's lock object is gone after a run
-STORE_ONLY = {".segaug-objects.csv"}  # the receipts of the uploads, kept beside an object store's manifest
 
 
 s3 = functools.partial(s3_client, secret=SECRET)

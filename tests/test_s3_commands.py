@@ -25,7 +25,9 @@ from click.testing import CliRunner  # noqa: E402
 from conftest import run_segaug  # noqa: E402
 from services import (  # noqa: E402
     BUCKET,
+    LOCAL_ONLY,
     SECRET,
+    STORE_ONLY,
     dask_cluster,
     files_under,
     moto_server,
@@ -352,8 +354,8 @@ def test_a_put_refused_mid_run_stops_it_with_one_line_and_leaves_only_whole_list
     again = run_segaug("expand", RECIPE, RAW, out, "-j", "2", "--storage-option", f"endpoint_url={endpoint}",
                        env=CREDENTIALS, timeout=120)  # fmt: skip
     assert again.returncode == 0, again.stderr
-    finished = {k: v for k, v in objects(endpoint, out).items() if k != ".segaug-objects.csv"}
-    assert finished == {k: v for k, v in local_run.items() if k != ".segaug.lock"}
+    finished = {k: v for k, v in objects(endpoint, out).items() if k not in STORE_ONLY}
+    assert finished == {k: v for k, v in local_run.items() if k not in LOCAL_ONLY}
 
 
 # ---------------------------------------------------------------------------------------------
