@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import hashlib
 import posixpath
-from collections.abc import Iterator
 from typing import Any
 
 from . import fsspec_ro
@@ -222,20 +221,13 @@ def _quoted(etag: str) -> str:
     return f'"{etag.strip(chr(34))}"'
 
 
-@contextlib.contextmanager
-def explained(url: str, location: str) -> Iterator[None]:
+def explained(url: str, location: str) -> contextlib.AbstractContextManager[None]:
     """Turn the Azure SDK's exception into one line, as ``fsspec_ro.explained`` does for the other
     backends: a fault of the container, the store or the credentials names the folder as the user
     typed it (``location``), as does a fault of segaug's hidden objects; a fault of one visible blob
     names that blob. Never the exception's text, nor the request's URL, which may carry a SAS token.
     An absent blob stays ``FileNotFoundError``."""
-    try:
-        yield
-    except Exception as exc:
-        error = explanation(exc, url, location)
-        if error is None:
-            raise
-        raise error from None
+    return fsspec_ro.explained_by(explanation, url, location)
 
 
 def explanation(exc: Exception, url: str, location: str) -> Exception | None:

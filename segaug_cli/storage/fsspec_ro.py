@@ -18,8 +18,8 @@ import gc
 import posixpath
 import re
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from ..errors import PairError
 from .base import EXTRAS, Entry, Location, PreconditionFailed, Receipt, StorageError, public
@@ -135,13 +135,25 @@ def error_code(exc: BaseException) -> str:
     return ""
 
 
-@contextlib.contextmanager
-def explained(url: str, location: str | None = None) -> Iterator[None]:
+def explained(url: str, location: str | None = None) -> contextlib.AbstractContextManager[None]:
     """Turn a store's exception into one line (``explanation``), without the exception's own text."""
+    return explained_by(explanation, url, location)
+
+
+_Where = TypeVar("_Where", bound="str | None")  # how a backend's explanation takes the typed location
+
+
+@contextlib.contextmanager
+def explained_by(
+    explain: Callable[[Exception, str, _Where], Exception | None], url: str, location: _Where
+) -> Iterator[None]:
+    """Raise, for an exception of the block, the one-line error ``explain`` makes of it, from None (so
+    the exception's own text, which may carry a URL with a token, is never shown); ``explain``'s None:
+    the exception as it is. Each backend's ``explained`` is this with its own ``explanation``."""
     try:
         yield
     except Exception as exc:
-        error = explanation(exc, url, location)
+        error = explain(exc, url, location)
         if error is None:
             raise
         raise error from None
