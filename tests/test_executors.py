@@ -220,19 +220,9 @@ def test_a_forkserver_imports_the_runs_storage_backends_once_for_every_worker(tm
     writers = ("segaug_cli.png", "fpng")
     assert worker.modules_to_preload(settings) == ("s3fs.core", "segaug_cli.storage.s3", *writers)
     assert worker.modules_to_preload(Settings(recipe, str(tmp_path / "in"), str(tmp_path / "out"))) == writers
-    script = """
-import threading
-from segaug_cli import executors
-threading.Thread(target=threading.Event().wait, daemon=True).start()  # no fork: a forkserver
-from concurrent.futures import ProcessPoolExecutor
-context = executors.pool_context(("s3fs.core",))
-assert context.get_start_method() == "forkserver"
-with ProcessPoolExecutor(1, mp_context=context) as pool:  # what a worker holds before its first task
-    print(pool.submit(eval, "sorted(m for m in __import__('sys').modules if m in ('s3fs.core', 'cv2'))").result())
-"""
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['cv2', 's3fs.core']"
+    no_fork = "threading.Thread(target=threading.Event().wait, daemon=True).start()"  # so: a forkserver
+    held = _modules_a_new_worker_holds(no_fork, ("s3fs.core",), "forkserver", ("s3fs.core", "cv2"))
+    assert held == "['cv2', 's3fs.core']"
 
 
 def test_a_forked_pool_imports_the_png_writers_once_before_its_workers_start(tmp_path):
@@ -242,16 +232,28 @@ def test_a_forked_pool_imports_the_png_writers_once_before_its_workers_start(tmp
     assert worker.modules_to_preload(Settings(small, str(tmp_path / "in"), str(tmp_path / "out"))) == (
         "segaug_cli.png",
     )
-    script = """
-import sys
-from segaug_cli import executors
+    preload = ("segaug_cli.png", "fpng", "no_such_module_anywhere")
+    held = _modules_a_new_worker_holds('assert "fpng" not in sys.modules', preload, "fork", ("segaug_cli.png", "fpng"))
+    assert held == "['fpng', 'segaug_cli.png']"
+
+
+_WORKER_MODULES = """
+import sys, threading
 from concurrent.futures import ProcessPoolExecutor
-assert "fpng" not in sys.modules
-context = executors.pool_context(("segaug_cli.png", "fpng", "no_such_module_anywhere"))
-assert context.get_start_method() == "fork"
+from segaug_cli import executors
+{setup}
+context = executors.pool_context({preload!r})
+assert context.get_start_method() == {method!r}
 with ProcessPoolExecutor(1, mp_context=context) as pool:  # what a worker holds before its first task
-    print(pool.submit(eval, "sorted(m for m in __import__('sys').modules if m in ('segaug_cli.png', 'fpng'))").result())
+    print(pool.submit(eval, "sorted(m for m in __import__('sys').modules if m in {modules!r})").result())
 """
+
+
+def _modules_a_new_worker_holds(setup: str, preload: tuple[str, ...], method: str, modules: tuple[str, ...]) -> str:
+    """Which of ``modules`` a worker of ``pool_context(preload)`` holds before its first task, as the
+    printed sorted list, in a fresh interpreter that ran ``setup`` first (``method``: the start method
+    that setup must lead to)."""
+    script = _WORKER_MODULES.format(setup=setup, preload=preload, method=method, modules=modules)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['fpng', 'segaug_cli.png']"
+    return done.stdout.strip()
