@@ -290,6 +290,18 @@ def endpoint(seaweed) -> str:
     return seaweed.url
 
 
+@pytest.fixture(scope="session")
+def store_file(endpoint, tmp_path_factory) -> Path:
+    """The session store's options, credentials included, as a --storage-options file."""
+    import json
+
+    from services import SECRET, s3_options
+
+    path = tmp_path_factory.mktemp("options") / "store.yaml"
+    path.write_text(json.dumps({"storage_options": s3_options(endpoint, secret=SECRET)}))  # JSON is YAML
+    return path
+
+
 @pytest.fixture
 def out(endpoint: str) -> storage.S3Location:
     """A fresh prefix of the bucket for each test."""

@@ -53,14 +53,6 @@ options = functools.partial(s3_options, secret=SECRET)
 
 
 @pytest.fixture(scope="module")
-def store_file(endpoint, tmp_path_factory) -> Path:
-    """The options, credentials included, as a --storage-options file."""
-    path = tmp_path_factory.mktemp("options") / "store.yaml"
-    path.write_text(json.dumps({"storage_options": options(endpoint)}))  # JSON is YAML
-    return path
-
-
-@pytest.fixture(scope="module")
 def local_run(tmp_path_factory) -> dict[str, bytes]:
     out = tmp_path_factory.mktemp("local") / "out"
     summary = engine.expand(recipe.load(RECIPE), SAMPLE, out, engine.ExpandOptions(workers=1))

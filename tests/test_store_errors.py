@@ -33,14 +33,6 @@ HIDDEN = "check the storage options (segaug never shows their values)"
 options = functools.partial(s3_options, secret=SECRET)
 
 
-@pytest.fixture(scope="module")
-def store_file(endpoint, tmp_path_factory) -> Path:
-    """The options, credentials included, as a --storage-options file."""
-    path = tmp_path_factory.mktemp("options") / "store.yaml"
-    path.write_text(json.dumps({"storage_options": options(endpoint)}))  # JSON is YAML
-    return path
-
-
 def empty_prefix() -> str:
     return f"s3://{BUCKET}/empty/{uuid.uuid4().hex[:8]}"
 
