@@ -9,14 +9,11 @@ rows and files, untouched.
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
-import signal
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
-from . import testing
+from . import interrupts, testing
 from .manifest import WINDOW, Row, image_of, target_names
 from .naming import output_samples
 from .planning import known_paths, output_folders
@@ -32,7 +29,7 @@ def finish(run: Run, complete: bool) -> None:
         _plan_removals(run)
         known = known_paths(run.previous.by_image())
     else:
-        with _interrupt_deferred() as interrupted:
+        with interrupts.held() as interrupted:  # stopping halfway would leave a manifest that disagrees with OUT
             known = _commit_or_keep_journal(run, complete)
         run.summary.interrupted |= interrupted()
     run.summary.foreign = run.out.foreign(known, output_folders(run.recipe), run.concern)
@@ -113,22 +110,3 @@ def _remove_unrecorded(run: Run) -> None:
             if sample.image not in recorded:
                 rels: Iterable[str] = sample.outputs()
                 run.out.remove(rels if ran else run.out.present(rels))
-
-
-@contextlib.contextmanager
-def _interrupt_deferred() -> Iterator[Callable[[], bool]]:
-    """Hold Ctrl-C until the block ends; yields whether one came.
-
-    The commit is short and turns the journal into the manifest: stopping it halfway would leave a
-    manifest that disagrees with OUT. Finished, it leaves OUT whole, and the run then reports the
-    interruption (exit 130). Only the main thread can own a signal handler; elsewhere nothing is held.
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield lambda: bool(received)
-    finally:
-        signal.signal(signal.SIGINT, previous)

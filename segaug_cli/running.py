@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import executors, testing
+from . import executors, interrupts, testing
 from .errors import WorkerLost
 from .executors import Executor
 from .jobs import Action, PairJob, PairOutcome, Settings
@@ -96,12 +96,17 @@ class Run:
             self.summary.fatal = self.summary.fatal or str(exc)
 
     def record(self, outcome: PairOutcome) -> None:
-        job = self.in_flight.pop(outcome.key)
-        tally(self.summary, outcome)
-        if not self.dry_run:
-            self.journal.add([s.row for s in outcome.samples if s.action is Action.WRITTEN and s.row])
-        self.out.note_receipts(outcome.receipts)
-        self._settle(job, outcome)
+        """Move a pair from in flight to the journal, whole: a Ctrl-C in between would leave its outputs
+        in OUT with neither the journal's rows nor the removal of in-flight pairs' outputs
+        (``committing``) accounting for them."""
+        with interrupts.whole():
+            job = self.in_flight.pop(outcome.key)
+            tally(self.summary, outcome)
+            testing.pause("recording")
+            if not self.dry_run:
+                self.journal.add([s.row for s in outcome.samples if s.action is Action.WRITTEN and s.row])
+            self.out.note_receipts(outcome.receipts)
+            self._settle(job, outcome)
 
     def _settle(self, job: PairJob, outcome: PairOutcome) -> None:
         """Note a finished pair's earlier rows that it no longer produces (a dropped copy, a pair that now

@@ -5,7 +5,8 @@ started in another process (a test sends that process a signal while it waits):
 
 - ``SEGAUG_TEST_PAUSE_AT=<point>`` with ``SEGAUG_TEST_PAUSE_FILE=<path>``: the first time the run
   reaches that point it creates the file, then waits two seconds. Points: ``planning`` (IN walked, nothing
-  written), ``running`` (after each outcome is recorded), ``commit`` (removals done, the manifest
+  written), ``recording`` (an outcome has arrived, its rows are not yet in the journal), ``running``
+  (after each outcome is recorded), ``commit`` (removals done, the manifest
   not yet written), ``checking`` (``check`` has counted the pairs), ``pair`` (a worker has taken a
   pair: the file then holds the pair's key). ``SEGAUG_TEST_PAUSE_SECONDS`` waits longer there (a
   test that kills the process while it waits).
@@ -21,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-POINTS = ("planning", "running", "commit", "checking", "pair")
+POINTS = ("planning", "recording", "running", "commit", "checking", "pair")
 PAUSE_SECONDS = 2.0
 _PAUSE_AT, _PAUSE_FILE, _LEASE = "SEGAUG_TEST_PAUSE_AT", "SEGAUG_TEST_PAUSE_FILE", "SEGAUG_TEST_LEASE_SECONDS"
 _PAUSE_SECONDS = "SEGAUG_TEST_PAUSE_SECONDS"

@@ -1,7 +1,7 @@
-"""Ctrl-C at every stage of expand — while planning, in the pool, at --workers 1, during the commit —
-exits 130 with one line, leaves no half-written file under a final name, and a rerun completes to the
-bytes of an uninterrupted run. The run pauses at a named point (a test hook), where SIGINT is sent to
-its whole process group, as a terminal's Ctrl-C does."""
+"""Ctrl-C at every stage of expand — while planning, in the pool, while an outcome is being recorded,
+at --workers 1, during the commit — exits 130 with one line, leaves no half-written file under a
+final name, and a rerun completes to the bytes of an uninterrupted run. The run pauses at a named point
+(a test hook), where SIGINT is sent to its whole process group, as a terminal's Ctrl-C does."""
 
 from __future__ import annotations
 
@@ -34,7 +34,17 @@ def interrupt_at(point: str, workers: int, recipe: Path, in_dir: Path, out: Path
     return proc.communicate(timeout=30)[1], proc.returncode
 
 
-@pytest.mark.parametrize(("point", "workers"), [("planning", 2), ("running", 1), ("running", 2), ("commit", 2)])
+@pytest.mark.parametrize(
+    ("point", "workers"),
+    [
+        ("planning", 2),
+        ("recording", 1),  # an outcome in hand, its rows not yet in the journal
+        ("recording", 2),
+        ("running", 1),
+        ("running", 2),
+        ("commit", 2),
+    ],
+)
 def test_ctrl_c_at_each_stage_exits_130_and_a_rerun_finishes(job, tmp_path, point, workers):
     in_dir, recipe, clean = job
     out = tmp_path / "out"
