@@ -7,6 +7,7 @@ from __future__ import annotations
 import segaug_cli  # noqa: F401
 
 # isort: split
+import contextlib
 import hashlib
 import os
 import re
@@ -178,13 +179,50 @@ def start_segaug(*args: str, env: dict[str, str] | None = None) -> subprocess.Po
     )
 
 
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a run started in a session of its own, with its pool workers, as ``kill -9 -PGID`` does,
+    and wait for it; then tear down what the kill left.
+
+    The group holds multiprocessing's resource tracker, which would have unlinked the named semaphores
+    of a forkserver pool (an object store's run has one) in /dev/shm: those created since the run
+    started that no live process maps are the run's, and are unlinked here.
+    """
+    started = _start_time(proc.pid)
+    with contextlib.suppress(ProcessLookupError):  # the whole group had ended already
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    in_use = _mapped_semaphores()
+    for path in Path("/dev/shm").glob("sem.mp-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if os.fspath(path) not in in_use and path.stat().st_ctime >= started:
+                path.unlink()
+
+
+def _start_time(pid: int) -> float:
+    """When a live process started, in seconds since the epoch, a second early at most (``btime`` is
+    whole seconds)."""
+    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line[:5] == "btime")
+    return boot + ticks / os.sysconf("SC_CLK_TCK") - 1.0
+
+
+def _mapped_semaphores() -> set[str]:
+    """The /dev/shm semaphore files some live process has mapped (``sem_open`` maps its file)."""
+    mapped: set[str] = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        with contextlib.suppress(OSError):  # a process that ended, or one of another user
+            lines = maps.read_text().splitlines()
+            mapped.update(line.split(maxsplit=5)[5] for line in lines if "/dev/shm/sem." in line)
+    return mapped
+
+
 def wait_until(proc: subprocess.Popen, ready, what: str, timeout: float) -> None:
     """Return once ``ready()`` holds, with the run still going; else kill its group and fail."""
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None or time.monotonic() > deadline:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
+                kill_group(proc)
             pytest.fail(f"the run never reached {what} (exit {proc.wait()}): {proc.stderr.read()}")
         time.sleep(0.005)
 

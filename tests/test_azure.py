@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import summary_counts
+from conftest import kill_group, summary_counts
 from services import (
     AZURITE_ACCOUNT,
     AZURITE_KEY,
@@ -167,8 +167,7 @@ def test_a_killed_run_resumes_to_the_local_bytes(azurite, tmp_path):
     while not pause.exists() and time.monotonic() < deadline:
         assert proc.poll() is None, "the run ended before it was killed"
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the run and its pool workers, before its commit
-    proc.wait(timeout=30)
+    kill_group(proc)  # the run and its pool workers, before its commit
     assert proc.returncode == -signal.SIGKILL
     left = azure_blobs(azurite.connection_string, out)
     assert "manifest.csv" not in left and ".segaug-lock/out.json" in left
@@ -282,8 +281,7 @@ def test_a_store_killed_mid_run_stops_it_with_one_line_exit_1(azurite, tmp_path,
             _, stderr = proc.communicate(timeout=60)
         finally:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                kill_group(proc)
     with capsys.disabled():
         print(f"\n[az store killed] the run exited {proc.returncode} {time.monotonic() - killed:.1f} s after the kill")
     assert proc.returncode == 1, stderr

@@ -6,8 +6,6 @@ careless fork hangs or a setting leaks, and check the bytes never depend on how 
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -15,7 +13,7 @@ import threading
 
 import cv2
 import pytest
-from conftest import error_lines, make_dataset, read_manifest, tree_digest, write_recipe
+from conftest import error_lines, kill_group, make_dataset, read_manifest, tree_digest, write_recipe
 
 from segaug_cli import engine
 from segaug_cli import recipe as recipes
@@ -57,7 +55,7 @@ def _run_script(script: str, timeout: int = 120) -> subprocess.CompletedProcess:
     try:
         stdout, stderr = child.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
+        kill_group(child)
         child.communicate()
         pytest.fail("the run hung")
     return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import pytest
 from conftest import (
+    kill_group,
     make_noisy_dataset,
     run_segaug,
     start_segaug,
@@ -74,7 +75,7 @@ def test_sigkill_then_rerun_matches_a_clean_run(job, tmp_path):
     proc = start_segaug("expand", recipe, in_dir, out, "--workers", "2")
     wait_for_outputs(proc, out, 3 * COPIES)
 
-    os.killpg(proc.pid, signal.SIGKILL)  # the parent and every pool worker, mid-write
+    kill_group(proc)  # the parent and every pool worker, mid-write
     proc.communicate(timeout=10)
 
     assert proc.returncode == -signal.SIGKILL

@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("s3fs")
 
-from conftest import summary_counts  # noqa: E402
+from conftest import kill_group, summary_counts  # noqa: E402
 from proxy import Proxy, Request  # noqa: E402
 from services import (  # noqa: E402
     BUCKET,
@@ -188,8 +188,7 @@ def test_a_killed_run_resumes_to_the_same_result(endpoint, local_run, tmp_path):
     deadline = time.monotonic() + 60
     while not pause.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)  # the run and its pool workers, mid-run
-    proc.wait(timeout=30)
+    kill_group(proc)  # the run and its pool workers, mid-run
     assert proc.returncode == -signal.SIGKILL
     stored = objects(endpoint, out.split("/", 3)[3])
     assert "manifest.csv" not in stored and ".segaug-lock/out.json" in stored
@@ -219,8 +218,7 @@ def test_a_rerun_after_a_kill_restores_the_journal_and_rewrites_none_of_its_outp
         while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the run, its journal sent, before its manifest
-        proc.wait(timeout=30)
+        kill_group(proc)  # the run, its journal sent, before its manifest
     journaled = {
         name
         for data in objects(endpoint, f"{key}/.segaug-journal").values()
@@ -263,8 +261,7 @@ def test_a_store_killed_mid_run_stops_it_with_one_line_and_a_rerun_finishes(loca
             _, stderr = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                kill_group(proc)
         with capsys.disabled():
             print(f"\n[store killed] the run exited {proc.returncode} {time.monotonic() - killed:.1f} s after the kill")
         assert proc.returncode == 1, stderr
