@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import kill_group, summary_counts
+from conftest import kill_group, start_segaug, summary_counts, wait_until
 from services import (
     AZURITE_ACCOUNT,
     AZURITE_KEY,
@@ -156,17 +156,8 @@ def test_a_killed_run_resumes_to_the_local_bytes(azurite, tmp_path):
     pause = tmp_path / "paused"
     env = {**testing.pausing("commit", pause, 60), **testing.short_lease(2)}  # the journal sent, no manifest yet
     args = ["expand", str(RECIPE), str(SAMPLE), out, "-j", "2", *option_args(azurite)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "segaug_cli", *args],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while not pause.exists() and time.monotonic() < deadline:
-        assert proc.poll() is None, "the run ended before it was killed"
-        time.sleep(0.05)
+    proc = start_segaug(*args, env=env)
+    wait_until(proc, pause.exists, "commit", timeout=60)
     kill_group(proc)  # the run and its pool workers, before its commit
     assert proc.returncode == -signal.SIGKILL
     left = azure_blobs(azurite.connection_string, out)
@@ -262,20 +253,9 @@ def test_a_store_killed_mid_run_stops_it_with_one_line_exit_1(azurite, tmp_path,
             f"connection_string={store.connection_string}",
         ]
         marker = tmp_path / "running"  # held after its first pair, so the store dies mid-run however fast the run
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "segaug_cli", *map(str, args)],
-            env={**os.environ, **testing.pausing("running", marker, 3)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
+        proc = start_segaug(*args, env=testing.pausing("running", marker, 3))
         try:
-            deadline = time.monotonic() + 60
-            while not marker.exists():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the run never finished a pair (exit {proc.poll()})")
-                time.sleep(0.02)
+            wait_until(proc, marker.exists, "its first pair", timeout=60)
             store.kill()
             killed = time.monotonic()
             _, stderr = proc.communicate(timeout=60)

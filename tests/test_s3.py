@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("s3fs")
 
-from conftest import kill_group, summary_counts  # noqa: E402
+from conftest import kill_group, start_segaug, summary_counts, wait_until  # noqa: E402
 from proxy import Proxy, Request  # noqa: E402
 from services import (  # noqa: E402
     BUCKET,
@@ -178,16 +178,8 @@ def test_a_killed_run_resumes_to_the_same_result(endpoint, local_run, tmp_path):
     pause = tmp_path / "paused"
     env = {**testing.pausing("running", pause), **testing.short_lease(2)}
     args = ["expand", str(RECIPE), f"s3://{BUCKET}/raw", out, "-j", "2", "--storage-option", f"endpoint_url={endpoint}"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "segaug_cli", *args],
-        env={**os.environ, **CREDENTIALS, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while not pause.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    proc = start_segaug(*args, env={**CREDENTIALS, **env})
+    wait_until(proc, pause.exists, "running", timeout=60)
     kill_group(proc)  # the run and its pool workers, mid-run
     assert proc.returncode == -signal.SIGKILL
     stored = objects(endpoint, out.split("/", 3)[3])
@@ -206,19 +198,14 @@ def test_a_rerun_after_a_kill_restores_the_journal_and_rewrites_none_of_its_outp
     out = f"s3://{BUCKET}/{key}"
     args = ["expand", str(RECIPE), f"s3://{BUCKET}/raw", out, "-j", "1"]
     marker = tmp_path / "committing"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "segaug_cli", *args, "--storage-option", f"endpoint_url={endpoint}"],
-        env={**os.environ, **CREDENTIALS, **testing.short_lease(2), **testing.pausing("commit", marker, 60)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    proc = start_segaug(
+        *args,
+        "--storage-option",
+        f"endpoint_url={endpoint}",
+        env={**CREDENTIALS, **testing.short_lease(2), **testing.pausing("commit", marker, 60)},
     )
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        kill_group(proc)  # the run, its journal sent, before its manifest
+    wait_until(proc, marker.exists, "commit", timeout=60)
+    kill_group(proc)  # the run, its journal sent, before its manifest
     journaled = {
         name
         for data in objects(endpoint, f"{key}/.segaug-journal").values()
@@ -243,19 +230,11 @@ def test_a_store_killed_mid_run_stops_it_with_one_line_and_a_rerun_finishes(loca
         out = f"s3://{BUCKET}/out"
         args = ["expand", str(RECIPE), str(SAMPLE), out, "-j", "2", "--storage-option", f"endpoint_url={store.url}"]
         marker = tmp_path / "running"  # held after its first pair, so the store dies mid-run however fast the run
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "segaug_cli", *args],
-            env={**os.environ, **CREDENTIALS, **testing.short_lease(2), **testing.pausing("running", marker, 3)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
+        proc = start_segaug(
+            *args, env={**CREDENTIALS, **testing.short_lease(2), **testing.pausing("running", marker, 3)}
         )
         try:
-            deadline = time.monotonic() + 60
-            while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert marker.exists(), f"the run never finished a pair (exit {proc.poll()})"
+            wait_until(proc, marker.exists, "its first pair", timeout=60)
             store.kill()  # the store's machine is lost: every listener gone at once, no shutdown
             killed = time.monotonic()
             _, stderr = proc.communicate(timeout=30)
