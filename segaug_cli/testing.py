@@ -4,12 +4,12 @@ Inert unless enabled, and enabled only through the environment, so that it reach
 started in another process (a test sends that process a signal while it waits):
 
 - ``SEGAUG_TEST_PAUSE_AT=<point>`` with ``SEGAUG_TEST_PAUSE_FILE=<path>``: the first time the run
-  reaches that point it creates the file, then waits two seconds. Points: ``planning`` (IN walked, nothing
-  written), ``recording`` (an outcome has arrived, its rows are not yet in the journal), ``running``
-  (after each outcome is recorded), ``commit`` (removals done, the manifest
-  not yet written), ``checking`` (``check`` has counted the pairs), ``pair`` (a worker has taken a
-  pair: the file then holds the pair's key). ``SEGAUG_TEST_PAUSE_SECONDS`` waits longer there (a
-  test that kills the process while it waits).
+  reaches that point it creates the file, then waits two seconds. Points: ``planning`` (IN walked,
+  nothing written), ``recording`` (an outcome has arrived, its rows are not yet in the journal),
+  ``running`` (after each outcome is recorded), ``commit`` (removals done, the manifest not yet
+  written), ``checking`` (``check`` has counted the pairs), ``pair`` (a worker has taken a pair: the
+  file then holds the pair's key). ``SEGAUG_TEST_PAUSE_SECONDS`` waits longer there (a test that
+  kills the process while it waits).
 - ``SEGAUG_TEST_LEASE_SECONDS=<s>``: the lease of an object store's lock object, so that a killed
   run's successor need not wait a minute.
 
